@@ -1,0 +1,50 @@
+//! Thin handlers, one per subcommand: they turn parsed arguments into settings and call the real logic.
+
+pub mod completions;
+pub mod setup;
+
+use crate::cli::{Cli, Command};
+use crate::problem::Problem;
+use crate::settings::Settings;
+use crate::ui::Ui;
+
+/// Exit codes: 0 success, 1 a stage or check failed, 2 bad input (nothing was changed).
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+
+pub fn dispatch(cli: Cli) -> u8 {
+    if let Command::Completions { shell } = &cli.command {
+        return completions::run(*shell);
+    }
+    let assume_yes = matches!(&cli.command, Command::Setup(a) if a.yes);
+    let settings = match Settings::resolve(&cli.global) {
+        Ok(settings) => settings,
+        Err(problem) => {
+            let ui = Ui::new(
+                cli.global.color.unwrap_or(crate::ui::ColorChoice::Auto),
+                false,
+                true,
+            );
+            ui.problem(None, &problem);
+            return EXIT_USAGE;
+        }
+    };
+    let ui = Ui::new(settings.color, settings.verbose, assume_yes);
+    match cli.command {
+        Command::Setup(args) => setup::run(settings, ui, &args),
+        Command::Verify(_) => not_yet(&ui, "verify", "issue #6"),
+        Command::Load(_) => not_yet(&ui, "load", "issue #7"),
+        Command::Teardown(_) => not_yet(&ui, "teardown", "issue #8"),
+        Command::Render(_) => not_yet(&ui, "render", "issue #5"),
+        Command::Completions { .. } => unreachable!("handled above"),
+    }
+}
+
+fn not_yet(ui: &Ui, command: &str, issue: &str) -> u8 {
+    ui.problem(
+        None,
+        &Problem::new(format!("`{command}` is not implemented yet ({issue})")),
+    );
+    EXIT_FAILED
+}

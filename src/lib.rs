@@ -1,0 +1,19 @@
+//! interlok-k8s: a staged wizard that takes a workstation to an Interlok instance autoscaling on
+//! `MessageMetrics` in minikube (or an existing cluster), and a health check for the whole chain.
+//!
+//! Layers, top to bottom: `cli` → `settings` (validated once) → `commands` (thin handlers) → `engine` and
+//! `stages` → `tools` (typed wrappers) → `runner` (the only place a process starts). `ui` is the only place
+//! that prints or asks.
+
+pub mod cli;
+pub mod commands;
+pub mod context;
+pub mod engine;
+pub mod platform;
+pub mod problem;
+pub mod runner;
+pub mod settings;
+pub mod stages;
+pub mod tools;
+pub mod ui;
+pub mod version;

@@ -1,0 +1,340 @@
+//! The only place an external process starts. Every command is an argument vector (never a shell string),
+//! resolved to a full path before it runs, bounded by a timeout, and captured (stdout, stderr, exit code).
+//! A command is a value that displays as a line a user could paste; `--dry-run` prints mutating commands
+//! instead of running them, `--verbose` echoes every command before it runs.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::problem::{tail, CommandFailure, Problem};
+use crate::ui::Ui;
+
+const STDERR_TAIL_LINES: usize = 12;
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// An external command as data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cmd {
+    program: String,
+    args: Vec<String>,
+    stdin: Option<String>,
+    timeout: Duration,
+    mutating: bool,
+}
+
+impl Cmd {
+    /// A read-only command (a query): it runs even under `--dry-run`.
+    pub fn query(program: impl Into<String>) -> Self {
+        Cmd {
+            program: program.into(),
+            args: Vec::new(),
+            stdin: None,
+            timeout: DEFAULT_TIMEOUT,
+            mutating: false,
+        }
+    }
+
+    /// A command that changes something: under `--dry-run` it is printed, not run.
+    pub fn change(program: impl Into<String>) -> Self {
+        Cmd {
+            mutating: true,
+            ..Cmd::query(program)
+        }
+    }
+
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    pub fn stdin(mut self, input: impl Into<String>) -> Self {
+        self.stdin = Some(input.into());
+        self
+    }
+
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    pub fn program(&self) -> &str {
+        &self.program
+    }
+
+    pub fn arguments(&self) -> &[String] {
+        &self.args
+    }
+
+    pub fn is_mutating(&self) -> bool {
+        self.mutating
+    }
+}
+
+impl fmt::Display for Cmd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&quote(&self.program))?;
+        for arg in &self.args {
+            write!(f, " {}", quote(arg))?;
+        }
+        if self.stdin.is_some() {
+            f.write_str(" <<'EOF' (input shown with --verbose)")?;
+        }
+        Ok(())
+    }
+}
+
+/// Quotes one word so that a POSIX shell or PowerShell reads it back unchanged: plain words stay bare,
+/// anything else goes in single quotes (both shells take single-quoted text literally; `'` doubles in
+/// PowerShell and becomes `'\''` in POSIX shells — we print the POSIX form off Windows).
+pub fn quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,+@%".contains(c))
+        && !word.starts_with('=');
+    if plain {
+        word.to_string()
+    } else if cfg!(windows) {
+        format!("'{}'", word.replace('\'', "''"))
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+/// What a finished command printed.
+#[derive(Debug, Clone, Default)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.code == 0
+    }
+}
+
+/// Runs commands for one invocation of the tool, with its dry-run and verbosity settings.
+pub struct Runner {
+    ui: Ui,
+    dry_run: bool,
+    search_path: Option<OsString>,
+}
+
+impl Runner {
+    pub fn new(ui: Ui, dry_run: bool) -> Self {
+        Runner {
+            ui,
+            dry_run,
+            search_path: std::env::var_os("PATH"),
+        }
+    }
+
+    pub fn dry_run(&self) -> bool {
+        self.dry_run
+    }
+
+    /// Finds a program on PATH, or returns an absolute path unchanged if it exists.
+    pub fn resolve(&self, program: &str) -> Option<PathBuf> {
+        let path = Path::new(program);
+        if path.is_absolute() {
+            return path.is_file().then(|| path.to_path_buf());
+        }
+        let cwd = std::env::current_dir().ok()?;
+        which::which_in(program, self.search_path.as_ref(), cwd).ok()
+    }
+
+    /// Every match for `program` on PATH, in PATH order (to spot a shadowed binary).
+    pub fn resolve_all(&self, program: &str) -> Vec<PathBuf> {
+        let Ok(cwd) = std::env::current_dir() else {
+            return Vec::new();
+        };
+        match which::which_in_all(program, self.search_path.as_ref(), cwd) {
+            Ok(found) => dedup_paths(found.collect()),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Runs `cmd` and fails unless it exits 0.
+    pub fn run(&self, cmd: &Cmd) -> Result<Output, Problem> {
+        let output = self.run_unchecked(cmd)?;
+        if output.success() {
+            Ok(output)
+        } else {
+            Err(exit_problem(cmd, &output))
+        }
+    }
+
+    /// Runs `cmd` and returns its output whatever the exit code; fails only when it could not run or timed out.
+    pub fn run_unchecked(&self, cmd: &Cmd) -> Result<Output, Problem> {
+        if cmd.mutating && self.dry_run {
+            self.ui.would_run(&cmd.to_string());
+            return Ok(Output::default());
+        }
+        let path = self.resolve(&cmd.program).ok_or_else(|| not_found(cmd))?;
+        if self.ui.verbose() {
+            self.ui.echo_command(&cmd.to_string(), cmd.stdin.as_deref());
+        }
+        execute(&path, cmd)
+    }
+}
+
+fn execute(path: &Path, cmd: &Cmd) -> Result<Output, Problem> {
+    let mut expression = duct::cmd(path, &cmd.args)
+        .stdout_capture()
+        .stderr_capture()
+        .unchecked();
+    expression = match &cmd.stdin {
+        Some(input) => expression.stdin_bytes(input.clone().into_bytes()),
+        None => expression.stdin_null(),
+    };
+    let handle = expression.start().map_err(|e| spawn_problem(cmd, &e))?;
+    let finished = handle
+        .wait_timeout(cmd.timeout)
+        .map_err(|e| spawn_problem(cmd, &e))?;
+    let Some(output) = finished else {
+        let _ = handle.kill();
+        return Err(timeout_problem(cmd));
+    };
+    Ok(Output {
+        // A process killed by a signal has no code; report it as a failure all the same.
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    })
+}
+
+fn failure(cmd: &Cmd, code: Option<i32>, stdout: &str, stderr: &str) -> CommandFailure {
+    CommandFailure {
+        command_line: cmd.to_string(),
+        exit_code: code,
+        stderr_tail: tail(stderr, STDERR_TAIL_LINES),
+        stdout_tail: tail(stdout, STDERR_TAIL_LINES),
+        timed_out_after: None,
+    }
+}
+
+pub fn exit_problem(cmd: &Cmd, output: &Output) -> Problem {
+    Problem::new(format!(
+        "`{}` exited with code {}",
+        cmd.program, output.code
+    ))
+    .with_command(failure(
+        cmd,
+        Some(output.code),
+        &output.stdout,
+        &output.stderr,
+    ))
+}
+
+fn not_found(cmd: &Cmd) -> Problem {
+    Problem::new(format!("`{}` was not found on PATH", cmd.program))
+        .with_command(failure(cmd, None, "", ""))
+        .with_hint(format!(
+            "install {} or put it on PATH, then run this again",
+            cmd.program
+        ))
+}
+
+fn spawn_problem(cmd: &Cmd, error: &std::io::Error) -> Problem {
+    Problem::new(format!("could not run `{}`: {error}", cmd.program))
+        .with_command(failure(cmd, None, "", ""))
+}
+
+fn timeout_problem(cmd: &Cmd) -> Problem {
+    let mut evidence = failure(cmd, None, "", "");
+    evidence.timed_out_after = Some(cmd.timeout);
+    Problem::new(format!(
+        "`{}` did not finish within {}s and was stopped",
+        cmd.program,
+        cmd.timeout.as_secs()
+    ))
+    .with_command(evidence)
+    .with_hint(
+        "the tool may be waiting on an unreachable cluster; check the cluster and run this again",
+    )
+}
+
+fn dedup_paths(paths: Vec<PathBuf>) -> Vec<PathBuf> {
+    let mut seen: Vec<PathBuf> = Vec::new();
+    for path in paths {
+        let real = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        if !seen
+            .iter()
+            .any(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()) == real)
+        {
+            seen.push(path);
+        }
+    }
+    seen
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_display_as_pasteable_lines() {
+        let cmd = Cmd::change("helm").args(["upgrade", "--install", "my release", "it's"]);
+        assert_eq!(
+            cmd.to_string(),
+            r#"helm upgrade --install 'my release' 'it'\''s'"#
+        );
+    }
+
+    #[test]
+    fn quote_keeps_plain_words_bare_and_quotes_the_rest() {
+        assert_eq!(quote("--namespace=monitoring"), "--namespace=monitoring");
+        assert_eq!(quote(""), "''");
+        assert_eq!(quote("$(rm -rf /)"), "'$(rm -rf /)'");
+        assert_eq!(quote("a;b"), "'a;b'");
+    }
+
+    #[test]
+    fn dry_run_prints_changes_and_runs_queries() {
+        let runner = Runner::new(Ui::plain_for_tests(), true);
+        let out = runner
+            .run(&Cmd::change("no-such-program-xyz").arg("x"))
+            .expect("dry run does not execute");
+        assert!(out.success());
+        let err = runner
+            .run(&Cmd::query("no-such-program-xyz"))
+            .expect_err("queries still run");
+        assert!(err.message.contains("not found"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_hanging_command_is_stopped_at_its_timeout() {
+        let runner = Runner::new(Ui::plain_for_tests(), false);
+        let cmd = Cmd::query("sleep")
+            .arg("30")
+            .timeout(Duration::from_millis(200));
+        let err = runner.run(&cmd).expect_err("must time out");
+        let evidence = err.command.expect("evidence");
+        assert_eq!(evidence.timed_out_after, Some(Duration::from_millis(200)));
+        assert_eq!(evidence.command_line, "sleep 30");
+    }
+
+    #[test]
+    fn a_failing_command_keeps_its_code_and_stderr() {
+        let runner = Runner::new(Ui::plain_for_tests(), false);
+        let err = runner
+            .run(&Cmd::query("ls").arg("/definitely/not/here"))
+            .expect_err("ls fails");
+        let evidence = err.command.expect("evidence");
+        assert_eq!(evidence.exit_code, Some(2));
+        assert!(evidence.stderr_tail.contains("/definitely/not/here"));
+    }
+}

@@ -1,0 +1,93 @@
+//! helm 2, 3 and 4. The major version decides the syntax (v2: `--name`, tiller; v3+: release name
+//! positional, `--create-namespace`; v4: `--wait` takes a strategy), so it is detected first from
+//! `helm version --short`: `v3.17.1+g980d8ac` on v3/v4, `Client: v2.17.0+ga690bad` (then a Server line, or a
+//! tiller error) on v2.
+
+use crate::runner::Cmd;
+use crate::version::Version;
+
+#[derive(Debug, Clone)]
+pub struct Helm {
+    program: String,
+    context: Option<String>,
+}
+
+impl Helm {
+    pub fn new(program: impl Into<String>, context: Option<String>) -> Self {
+        Helm {
+            program: program.into(),
+            context,
+        }
+    }
+
+    pub fn version_short(&self) -> Cmd {
+        Cmd::query(&self.program).args(["version", "--short"])
+    }
+
+    pub fn query<I, S>(&self, args: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.with_context(Cmd::query(&self.program).args(args))
+    }
+
+    pub fn change<I, S>(&self, args: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.with_context(Cmd::change(&self.program).args(args))
+    }
+
+    fn with_context(&self, cmd: Cmd) -> Cmd {
+        match &self.context {
+            Some(context) => cmd.arg(format!("--kube-context={context}")),
+            None => cmd,
+        }
+    }
+}
+
+/// Reads the client version from `helm version --short` output. Helm 2 prints its client line even when
+/// the command then fails to reach tiller, so callers parse stdout whatever the exit code.
+pub fn parse_short_version(stdout: &str) -> Result<Version, String> {
+    let first = stdout
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .ok_or("helm printed no version")?;
+    let word = first
+        .strip_prefix("Client:")
+        .map(str::trim)
+        .unwrap_or(first);
+    if !word.starts_with('v') {
+        return Err(format!("helm printed an unexpected version line {first:?}"));
+    }
+    Version::parse(word).ok_or_else(|| format!("helm printed an unreadable version {word:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_every_major_version_shape() {
+        assert_eq!(
+            parse_short_version("v4.1.4+g05fa379\n"),
+            Ok(Version::new(4, 1, 4))
+        );
+        assert_eq!(
+            parse_short_version("v3.17.1+g980d8ac\n"),
+            Ok(Version::new(3, 17, 1))
+        );
+        let v2 = "Client: v2.17.0+ga690bad\nServer: v2.17.0+ga690bad\n";
+        assert_eq!(parse_short_version(v2), Ok(Version::new(2, 17, 0)));
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!(parse_short_version("").is_err());
+        assert!(parse_short_version("version.BuildInfo{Version:\"v3\"}").is_err());
+        assert!(parse_short_version("vgarbage").is_err());
+    }
+}

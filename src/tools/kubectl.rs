@@ -1,0 +1,131 @@
+//! kubectl: version JSON (`gitVersion`, not `minor`, which vendor builds print as `"32+"`), and the commands
+//! the wizard sends. Every command carries `--context` when the user chose one.
+
+use serde::Deserialize;
+
+use crate::runner::Cmd;
+use crate::version::Version;
+
+/// Builds kubectl commands against one binary (an absolute path once `kubectl on PATH` has chosen it).
+#[derive(Debug, Clone)]
+pub struct Kubectl {
+    program: String,
+    context: Option<String>,
+}
+
+impl Kubectl {
+    pub fn new(program: impl Into<String>, context: Option<String>) -> Self {
+        Kubectl {
+            program: program.into(),
+            context,
+        }
+    }
+
+    pub fn client_version(&self) -> Cmd {
+        Cmd::query(&self.program).args(["version", "--client", "-o", "json"])
+    }
+
+    /// Client and server versions; exits 1 (with client JSON on stdout) when the server is unreachable.
+    pub fn version(&self) -> Cmd {
+        self.query(["version", "-o", "json"])
+    }
+
+    pub fn query<I, S>(&self, args: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.with_context(Cmd::query(&self.program).args(args))
+    }
+
+    pub fn change<I, S>(&self, args: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.with_context(Cmd::change(&self.program).args(args))
+    }
+
+    fn with_context(&self, cmd: Cmd) -> Cmd {
+        match &self.context {
+            Some(context) => cmd.arg(format!("--context={context}")),
+            None => cmd,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VersionJson {
+    client_version: Option<VersionInfo>,
+    server_version: Option<VersionInfo>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VersionInfo {
+    git_version: String,
+}
+
+/// Versions from `kubectl version -o json`; `server` is `None` when the cluster did not answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Versions {
+    pub client: Version,
+    pub server: Option<Version>,
+}
+
+pub fn parse_versions(json: &str) -> Result<Versions, String> {
+    let parsed: VersionJson = serde_json::from_str(json)
+        .map_err(|e| format!("kubectl printed something that is not version JSON ({e})"))?;
+    let client = parsed
+        .client_version
+        .ok_or("kubectl's version JSON has no clientVersion")?;
+    let client = Version::parse(&client.git_version).ok_or_else(|| {
+        format!(
+            "kubectl reported an unreadable gitVersion {:?}",
+            client.git_version
+        )
+    })?;
+    let server = parsed
+        .server_version
+        .and_then(|s| Version::parse(&s.git_version));
+    Ok(Versions { client, server })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_git_version_not_minor() {
+        let json = r#"{"clientVersion":{"major":"1","minor":"32+","gitVersion":"v1.32.5-eks-1"},"kustomizeVersion":"v5"}"#;
+        let versions = parse_versions(json).expect("parses");
+        assert_eq!(versions.client, Version::new(1, 32, 5));
+        assert_eq!(versions.server, None);
+    }
+
+    #[test]
+    fn reads_the_server_version_when_present() {
+        let json = r#"{"clientVersion":{"gitVersion":"v1.27.16"},"serverVersion":{"gitVersion":"v1.33.1"}}"#;
+        assert_eq!(
+            parse_versions(json).expect("parses").server,
+            Some(Version::new(1, 33, 1))
+        );
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(parse_versions("Client Version: v1.33").is_err());
+        assert!(parse_versions("{}").is_err());
+        assert!(parse_versions(r#"{"clientVersion":{"gitVersion":"banana"}}"#).is_err());
+    }
+
+    #[test]
+    fn context_is_added_to_every_command() {
+        let k = Kubectl::new("kubectl", Some("prod; rm -rf /".into()));
+        assert_eq!(
+            k.query(["get", "nodes"]).arguments(),
+            ["get", "nodes", "--context=prod; rm -rf /"]
+        );
+    }
+}
