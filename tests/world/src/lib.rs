@@ -1,1 +1,13 @@
+//! The test world: real kubectl and helm against a fake Kubernetes API server, real Prometheus and
+//! Pushgateway in the middle, and faithful fakes for what cannot run here (minikube, PowerShell, choco,
+//! Helm 2). Test-support code only; never part of the released binary.
 
+pub mod apiserver;
+pub mod hpa;
+pub mod http;
+pub mod patch;
+pub mod portforward;
+pub mod protobuf;
+pub mod resources;
+pub mod selectors;
+pub mod store;
