@@ -92,7 +92,12 @@ pub struct Server {
 impl Server {
     /// Serves on a free loopback port until dropped.
     pub fn start(handler: Handler) -> io::Result<Server> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
+        Server::start_on(0, handler)
+    }
+
+    /// Serves on a given loopback port (0 = any free one): a stopped cluster comes back on its old port.
+    pub fn start_on(port: u16, handler: Handler) -> io::Result<Server> {
+        let listener = TcpListener::bind(("127.0.0.1", port))?;
         let addr = listener.local_addr()?;
         let stopping = Arc::new(AtomicBool::new(false));
         let stop = stopping.clone();

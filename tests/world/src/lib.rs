@@ -2,12 +2,23 @@
 //! Pushgateway in the middle, and faithful fakes for what cannot run here (minikube, PowerShell, choco,
 //! Helm 2). Test-support code only; never part of the released binary.
 
+pub mod adapter;
 pub mod apiserver;
+pub mod charts;
+pub mod components;
+pub mod controllers;
+pub mod dns;
+pub mod fakeconfig;
+pub mod fakes;
 pub mod hpa;
 pub mod http;
+pub mod interlok;
+pub mod kubelet;
 pub mod patch;
 pub mod portforward;
+pub mod prom;
 pub mod protobuf;
 pub mod resources;
 pub mod selectors;
 pub mod store;
+pub mod world;

@@ -1,0 +1,94 @@
+//! Helpers shared by the suite: the product binary, fixtures, and the metrics-chain setup steps.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use testworld::world::{Run, World};
+
+pub const PRODUCT: &str = env!("CARGO_BIN_EXE_interlok-k8s");
+
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/suite/fixtures")
+        .join(name)
+}
+
+/// Runs a command in the world and insists it succeeds, showing everything it printed if not.
+pub fn ok(world: &World, program: &str, args: &[&str]) -> Run {
+    let run = world.run(program, args);
+    assert_eq!(
+        run.code,
+        0,
+        "`{program} {}` failed:\n{}",
+        args.join(" "),
+        run.all()
+    );
+    run
+}
+
+/// Writes the Interlok manifest with the given pushgateway address and namespace variable name.
+pub fn interlok_manifest(world: &World, pushgateway: &str, namespace_variable: &str) -> String {
+    let text = std::fs::read_to_string(fixture("interlok.yaml"))
+        .expect("fixture")
+        .replace("PUSHGATEWAY", pushgateway)
+        .replace("NAMESPACE_VARIABLE", namespace_variable);
+    let path = world.dir.join("interlok.yaml");
+    std::fs::write(&path, text).expect("write manifest");
+    path.display().to_string()
+}
+
+/// helm repo add + install of the stand-in prometheus chart (and optionally the adapter) with --wait.
+pub fn install_monitoring(world: &World, adapter_values: Option<&str>) {
+    let repo = world
+        .charts
+        .as_ref()
+        .expect("world with charts")
+        .repo_url("prometheus-community");
+    ok(
+        world,
+        "helm",
+        &["repo", "add", "prometheus-community", &repo],
+    );
+    ok(
+        world,
+        "helm",
+        &[
+            "upgrade",
+            "--install",
+            "prometheus",
+            "prometheus-community/prometheus",
+            "--version",
+            "29.27.0",
+            "-n",
+            "monitoring",
+            "--create-namespace",
+            "--wait",
+            "--timeout",
+            "2m",
+        ],
+    );
+    if let Some(values) = adapter_values {
+        let values = fixture(values).display().to_string();
+        ok(
+            world,
+            "helm",
+            &[
+                "upgrade",
+                "--install",
+                "prometheus-adapter",
+                "prometheus-community/prometheus-adapter",
+                "--version",
+                "5.3.0",
+                "-n",
+                "monitoring",
+                "-f",
+                &values,
+                "--wait",
+                "--timeout",
+                "2m",
+            ],
+        );
+    }
+}
+
+pub const LONG: Duration = Duration::from_secs(60);

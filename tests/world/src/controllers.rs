@@ -1,0 +1,460 @@
+//! The controllers that matter to us. Deployments get Ready pods after a configurable latency (or sit in
+//! ImagePullBackOff / CrashLoopBackOff on demand); pods of deleted Deployments go away; the HPA controller
+//! reads the custom metrics API and scales. All of it wakes on store changes and on its own timers, never on
+//! a fixed poll.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::apiserver::ApiState;
+use crate::selectors;
+use crate::store::{name_of, namespace_of, now_rfc3339};
+
+const DEPLOYMENTS: &str = "apps/deployments";
+const PODS: &str = "/pods";
+const HPAS: &str = "autoscaling/horizontalpodautoscalers";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PodFailure {
+    ImagePullBackOff,
+    CrashLoopBackOff,
+}
+
+/// How the fake cluster behaves; tests change it through `World`.
+#[derive(Debug, Clone)]
+pub struct Behaviour {
+    pub rollout_latency: Duration,
+    /// Images (by substring) whose pods never become ready.
+    pub image_failures: Vec<(String, PodFailure)>,
+    pub hpa_sync: Duration,
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Behaviour {
+            rollout_latency: Duration::from_millis(300),
+            image_failures: Vec::new(),
+            hpa_sync: Duration::from_millis(500),
+        }
+    }
+}
+
+/// What happens on a node when a pod starts or stops: the world runs stand-ins for some images.
+pub trait Kubelet: Send + Sync {
+    fn pod_started(&self, pod: &Value);
+    fn pod_stopped(&self, pod: &Value);
+    /// Current value of a Pods metric for the HPA (what the custom metrics API answers), per pod name.
+    fn pod_metrics(
+        &self,
+        namespace: &str,
+        metric: &str,
+        pods: &[String],
+    ) -> Option<HashMap<String, f64>>;
+}
+
+pub struct Controllers {
+    pub behaviour: Mutex<Behaviour>,
+    pending: Mutex<HashMap<(String, String, String), Instant>>,
+}
+
+impl Controllers {
+    pub fn start(
+        state: Arc<ApiState>,
+        kubelet: Arc<dyn Kubelet>,
+        behaviour: Behaviour,
+    ) -> (Arc<Controllers>, JoinHandle<()>) {
+        let controllers = Arc::new(Controllers {
+            behaviour: Mutex::new(behaviour),
+            pending: Mutex::new(HashMap::new()),
+        });
+        let me = controllers.clone();
+        let handle = thread::spawn(move || me.run(&state, kubelet.as_ref()));
+        (controllers, handle)
+    }
+
+    fn run(&self, state: &ApiState, kubelet: &dyn Kubelet) {
+        let mut next_hpa = Instant::now();
+        while !state.stopping.load(Ordering::SeqCst) {
+            let seen = state.store.resource_version();
+            let mut wake = Instant::now() + Duration::from_secs(1);
+            for deployment in state.store.list(DEPLOYMENTS, None) {
+                if let Some(due) = self.reconcile_deployment(state, kubelet, &deployment) {
+                    wake = wake.min(due);
+                }
+            }
+            self.collect_orphans(state, kubelet);
+            if Instant::now() >= next_hpa {
+                for hpa in state.store.list(HPAS, None) {
+                    reconcile_hpa(state, kubelet, &hpa);
+                }
+                next_hpa = Instant::now() + self.behaviour.lock().expect("behaviour").hpa_sync;
+            }
+            wake = wake.min(next_hpa);
+            state.store.wait_for_change(seen, wake);
+        }
+    }
+
+    /// Brings a Deployment's pods to its spec once its latency has passed; returns when to look again.
+    fn reconcile_deployment(
+        &self,
+        state: &ApiState,
+        kubelet: &dyn Kubelet,
+        deployment: &Value,
+    ) -> Option<Instant> {
+        let (ns, name) = (namespace_of(deployment), name_of(deployment));
+        let replicas = deployment["spec"]["replicas"].as_u64().unwrap_or(1) as usize;
+        let hash = template_hash(&deployment["spec"]["template"]);
+        let pods = owned_pods(state, &ns, &name);
+        let current: Vec<&Value> = pods
+            .iter()
+            .filter(|p| p["metadata"]["labels"]["pod-template-hash"] == hash)
+            .collect();
+        let settled = current.len() == replicas && current.len() == pods.len();
+        let generation = deployment["metadata"]["generation"].as_i64().unwrap_or(1);
+        if settled {
+            self.pending
+                .lock()
+                .expect("pending")
+                .remove(&(ns.clone(), name.clone(), hash.clone()));
+            write_deployment_status(state, deployment, &current, generation);
+            return None;
+        }
+        let key = (ns.clone(), name.clone(), hash.clone());
+        let due = *self
+            .pending
+            .lock()
+            .expect("pending")
+            .entry(key)
+            .or_insert_with(|| {
+                Instant::now() + self.behaviour.lock().expect("behaviour").rollout_latency
+            });
+        if Instant::now() < due {
+            write_progressing(state, deployment, generation);
+            return Some(due);
+        }
+        let failure = self.failure_for(deployment);
+        for pod in pods
+            .iter()
+            .filter(|p| p["metadata"]["labels"]["pod-template-hash"] != hash)
+        {
+            delete_pod(state, kubelet, pod);
+        }
+        for pod in current.iter().skip(replicas) {
+            delete_pod(state, kubelet, pod);
+        }
+        for _ in current.len()..replicas {
+            let pod = new_pod(deployment, &hash, failure);
+            if let Ok(created) = state.store.create(PODS, pod) {
+                if failure.is_none() {
+                    kubelet.pod_started(&created);
+                }
+            }
+        }
+        Some(Instant::now())
+    }
+
+    fn failure_for(&self, deployment: &Value) -> Option<PodFailure> {
+        let images: Vec<String> = deployment["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .map(|cs| {
+                cs.iter()
+                    .filter_map(|c| c["image"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let behaviour = self.behaviour.lock().expect("behaviour");
+        behaviour
+            .image_failures
+            .iter()
+            .find(|(pattern, _)| images.iter().any(|i| i.contains(pattern.as_str())))
+            .map(|(_, f)| *f)
+    }
+
+    fn collect_orphans(&self, state: &ApiState, kubelet: &dyn Kubelet) {
+        for pod in state.store.list(PODS, None) {
+            let Some(owner) = pod["metadata"]["labels"]["testworld/deployment"].as_str() else {
+                continue;
+            };
+            if state
+                .store
+                .get(DEPLOYMENTS, &namespace_of(&pod), owner)
+                .is_none()
+            {
+                delete_pod(state, kubelet, &pod);
+            }
+        }
+    }
+}
+
+fn owned_pods(state: &ApiState, ns: &str, deployment: &str) -> Vec<Value> {
+    state
+        .store
+        .list(PODS, Some(ns))
+        .into_iter()
+        .filter(|p| p["metadata"]["labels"]["testworld/deployment"] == deployment)
+        .collect()
+}
+
+fn delete_pod(state: &ApiState, kubelet: &dyn Kubelet, pod: &Value) {
+    if state
+        .store
+        .delete(PODS, &namespace_of(pod), &name_of(pod))
+        .is_ok()
+    {
+        kubelet.pod_stopped(pod);
+    }
+}
+
+fn template_hash(template: &Value) -> String {
+    let mut hash: u64 = 0xcbf29ce484222325;
+    for byte in template.to_string().bytes() {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x100000001b3);
+    }
+    format!("{:010x}", hash & 0xff_ffff_ffff)
+}
+
+fn suffix() -> String {
+    use std::sync::atomic::AtomicU64;
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    let alphabet = b"bcdfghjklmnpqrstvwxz2456789";
+    (0..5)
+        .map(|i| alphabet[((n * 7919 + i * 31) % alphabet.len() as u64) as usize] as char)
+        .collect()
+}
+
+fn new_pod(deployment: &Value, hash: &str, failure: Option<PodFailure>) -> Value {
+    let (ns, name) = (namespace_of(deployment), name_of(deployment));
+    let template = &deployment["spec"]["template"];
+    let mut labels = template["metadata"]["labels"].clone();
+    labels["pod-template-hash"] = json!(hash);
+    labels["testworld/deployment"] = json!(name);
+    let pod_name = format!("{name}-{hash}-{}", suffix());
+    let containers = template["spec"]["containers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let statuses: Vec<Value> = containers
+        .iter()
+        .map(|c| container_status(c, failure))
+        .collect();
+    let ready = failure.is_none();
+    let phase = if failure == Some(PodFailure::ImagePullBackOff) {
+        "Pending"
+    } else {
+        "Running"
+    };
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": pod_name, "namespace": ns, "labels": labels,
+                     "annotations": template["metadata"]["annotations"].clone(),
+                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": format!("{name}-{hash}"), "uid": "rs", "controller": true}]},
+        "spec": template["spec"].clone(),
+        "status": {"phase": phase, "podIP": "10.244.0.10", "hostIP": "192.168.49.2", "startTime": now_rfc3339(),
+                   "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }},
+                                  {"type": "ContainersReady", "status": if ready { "True" } else { "False" }},
+                                  {"type": "PodScheduled", "status": "True"}],
+                   "containerStatuses": statuses}
+    })
+}
+
+fn container_status(container: &Value, failure: Option<PodFailure>) -> Value {
+    let image = container["image"].clone();
+    match failure {
+        None => {
+            json!({"name": container["name"], "image": image, "ready": true, "restartCount": 0, "started": true,
+                       "state": {"running": {"startedAt": now_rfc3339()}}})
+        }
+        Some(PodFailure::ImagePullBackOff) => {
+            json!({"name": container["name"], "image": image, "ready": false, "restartCount": 0,
+            "state": {"waiting": {"reason": "ImagePullBackOff", "message": format!("Back-off pulling image {}", image)}}})
+        }
+        Some(PodFailure::CrashLoopBackOff) => {
+            json!({"name": container["name"], "image": image, "ready": false, "restartCount": 4,
+            "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 1m20s restarting failed container"}},
+            "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}})
+        }
+    }
+}
+
+fn write_deployment_status(state: &ApiState, deployment: &Value, pods: &[&Value], generation: i64) {
+    let ready = pods
+        .iter()
+        .filter(|p| p["status"]["conditions"][0]["status"] == "True")
+        .count();
+    let total = pods.len();
+    let available = ready == total && total > 0 || total == 0;
+    let mut status = json!({
+        "observedGeneration": generation, "replicas": total, "updatedReplicas": total,
+        "readyReplicas": ready, "availableReplicas": ready,
+        "conditions": [
+            {"type": "Available", "status": if available { "True" } else { "False" },
+             "reason": if available { "MinimumReplicasAvailable" } else { "MinimumReplicasUnavailable" }},
+            {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}]
+    });
+    if ready < total {
+        status["unavailableReplicas"] = json!(total - ready);
+        status["conditions"][1]["reason"] = json!("ReplicaSetUpdated");
+    }
+    if ready == 0 {
+        if let Some(map) = status.as_object_mut() {
+            map.remove("readyReplicas");
+            map.remove("availableReplicas");
+        }
+    }
+    update_status(state, DEPLOYMENTS, deployment, status);
+}
+
+fn write_progressing(state: &ApiState, deployment: &Value, generation: i64) {
+    let mut status = deployment["status"].clone();
+    if status.is_null() {
+        status = json!({});
+    }
+    status["observedGeneration"] = json!(generation);
+    if status["conditions"].is_null() {
+        status["conditions"] = json!([{"type": "Progressing", "status": "True", "reason": "NewReplicaSetCreated"},
+                                      {"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable"}]);
+    }
+    update_status(state, DEPLOYMENTS, deployment, status);
+}
+
+fn update_status(state: &ApiState, resource: &str, object: &Value, status: Value) {
+    if object["status"] == status {
+        return;
+    }
+    let Some(mut latest) = state
+        .store
+        .get(resource, &namespace_of(object), &name_of(object))
+    else {
+        return;
+    };
+    latest["status"] = status;
+    let _ = state.store.update(resource, latest, None);
+}
+
+/// The HPA algorithm for a Pods metric with an AverageValue target: desired = ceil(current × avg / target),
+/// with the 10 % tolerance, clamped to min/max.
+fn reconcile_hpa(state: &ApiState, kubelet: &dyn Kubelet, hpa: &Value) {
+    let ns = namespace_of(hpa);
+    let spec = &hpa["spec"];
+    let target_name = spec["scaleTargetRef"]["name"].as_str().unwrap_or_default();
+    let min = spec["minReplicas"].as_u64().unwrap_or(1);
+    let max = spec["maxReplicas"].as_u64().unwrap_or(1);
+    let Some(deployment) = state.store.get(DEPLOYMENTS, &ns, target_name) else {
+        let conditions = json!([{"type": "AbleToScale", "status": "False", "reason": "FailedGetScale",
+            "message": format!("the HPA controller was unable to get the target's current scale: deployments/scale.apps \"{target_name}\" not found")}]);
+        update_status(
+            state,
+            HPAS,
+            hpa,
+            json!({"currentReplicas": 0, "desiredReplicas": 0, "conditions": conditions}),
+        );
+        return;
+    };
+    let current = deployment["spec"]["replicas"].as_u64().unwrap_or(1);
+    let metric = &spec["metrics"][0];
+    let metric_name = metric["pods"]["metric"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let target = parse_quantity(&metric["pods"]["target"]["averageValue"]).unwrap_or(0.0);
+    let selector = &deployment["spec"]["selector"];
+    let pods: Vec<String> = state
+        .store
+        .list(PODS, Some(&ns))
+        .into_iter()
+        .filter(|p| selectors::selector_map_matches(selector, p))
+        .map(|p| name_of(&p))
+        .collect();
+    let values = kubelet
+        .pod_metrics(&ns, &metric_name, &pods)
+        .filter(|v| !v.is_empty());
+    let Some(values) = values.filter(|_| target > 0.0) else {
+        let conditions = json!([
+            {"type": "AbleToScale", "status": "True", "reason": "SucceededGetScale"},
+            {"type": "ScalingActive", "status": "False", "reason": "FailedGetPodsMetric",
+             "message": format!("the HPA was unable to compute the replica count: unable to get metric {metric_name}: unable to fetch metrics from custom metrics API")}]);
+        update_status(
+            state,
+            HPAS,
+            hpa,
+            json!({"currentReplicas": current, "desiredReplicas": current, "conditions": conditions}),
+        );
+        return;
+    };
+    let average = values.values().sum::<f64>() / values.len() as f64;
+    let ratio = average / target;
+    let mut desired = if (ratio - 1.0).abs() <= 0.1 {
+        current
+    } else {
+        (current as f64 * ratio).ceil() as u64
+    };
+    desired = desired.clamp(min, max);
+    let conditions = json!([
+        {"type": "AbleToScale", "status": "True", "reason": "ReadyForNewScale"},
+        {"type": "ScalingActive", "status": "True", "reason": "ValidMetricFound",
+         "message": format!("the HPA was able to successfully calculate a replica count from pods metric {metric_name}")},
+        {"type": "ScalingLimited", "status": "False", "reason": "DesiredWithinRange"}]);
+    let status = json!({"currentReplicas": current, "desiredReplicas": desired,
+        "currentMetrics": [{"type": "Pods", "pods": {"metric": {"name": metric_name}, "current": {"averageValue": format_quantity(average)}}}],
+        "conditions": conditions});
+    update_status(state, HPAS, hpa, status);
+    if desired != current {
+        let mut scaled = deployment.clone();
+        scaled["spec"]["replicas"] = json!(desired);
+        let _ = state.store.update(DEPLOYMENTS, scaled, None);
+    }
+}
+
+/// Parses a Kubernetes quantity as the HPA reads metric values: "100", "1500m", "1k", "2Ki".
+pub fn parse_quantity(value: &Value) -> Option<f64> {
+    if let Some(n) = value.as_f64() {
+        return Some(n);
+    }
+    let text = value.as_str()?.trim();
+    let split = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let factor = match unit {
+        "" => 1.0,
+        "m" => 1e-3,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "Ki" => 1024.0,
+        "Mi" => 1024.0 * 1024.0,
+        _ => return None,
+    };
+    Some(number * factor)
+}
+
+pub fn format_quantity(value: f64) -> String {
+    if (value - value.round()).abs() < 1e-9 {
+        format!("{}", value.round() as i64)
+    } else {
+        format!("{}m", (value * 1000.0).round() as i64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities_parse_and_format() {
+        assert_eq!(parse_quantity(&json!("1500m")), Some(1.5));
+        assert_eq!(parse_quantity(&json!("100")), Some(100.0));
+        assert_eq!(parse_quantity(&json!(100)), Some(100.0));
+        assert_eq!(parse_quantity(&json!("2k")), Some(2000.0));
+        assert_eq!(parse_quantity(&json!("x")), None);
+        assert_eq!(format_quantity(150.0), "150");
+        assert_eq!(format_quantity(1.5), "1500m");
+    }
+}

@@ -1,0 +1,588 @@
+//! One builder for tests: a workstation (platform, tools and their versions, a cluster in some state), the
+//! fakes and the real binaries first on PATH, and assertions on output, exit code, the invocation log and
+//! the API server's objects. Everything it starts stops when the `World` drops, also when a test fails.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::adapter::Availability;
+use crate::apiserver::{self, ApiFault, ApiState, RequestRecord};
+use crate::charts::ChartRepo;
+use crate::components;
+use crate::controllers::{Behaviour, Controllers, PodFailure};
+use crate::fakeconfig::{self, FakeConfig, Invocation, MinikubeConfig, ToolFault, WindowsConfig};
+use crate::http::{Reply, Response, Server};
+use crate::interlok::InterlokOptions;
+use crate::kubelet::{WorldExtensions, WorldKubelet};
+use crate::prom::{PromOptions, PromStack};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterState {
+    Running,
+    Stopped,
+    Nonexistent,
+}
+
+pub struct WorldBuilder {
+    server_version: String,
+    kubectl: Option<String>,
+    helm: Option<u32>,
+    minikube: Option<String>,
+    cluster: ClusterState,
+    windows: Option<WindowsConfig>,
+    prometheus: Option<PromOptions>,
+    charts: bool,
+    behaviour: Behaviour,
+    interlok: InterlokOptions,
+}
+
+impl Default for WorldBuilder {
+    fn default() -> Self {
+        WorldBuilder {
+            server_version: "v1.33.1".into(),
+            kubectl: Some("1.33".into()),
+            helm: Some(4),
+            minikube: Some("v1.38.1".into()),
+            cluster: ClusterState::Running,
+            windows: None,
+            prometheus: None,
+            charts: false,
+            behaviour: Behaviour::default(),
+            interlok: InterlokOptions::default(),
+        }
+    }
+}
+
+impl WorldBuilder {
+    pub fn server_version(mut self, version: &str) -> Self {
+        self.server_version = version.into();
+        self
+    }
+    pub fn kubectl(mut self, minor: &str) -> Self {
+        self.kubectl = Some(minor.into());
+        self
+    }
+    pub fn without_kubectl(mut self) -> Self {
+        self.kubectl = None;
+        self
+    }
+    /// 3 or 4 run the real helm; 2 runs the Helm 2 fake.
+    pub fn helm(mut self, major: u32) -> Self {
+        self.helm = Some(major);
+        self
+    }
+    pub fn without_helm(mut self) -> Self {
+        self.helm = None;
+        self
+    }
+    pub fn minikube(mut self, version: &str) -> Self {
+        self.minikube = Some(version.into());
+        self
+    }
+    pub fn without_minikube(mut self) -> Self {
+        self.minikube = None;
+        self
+    }
+    pub fn cluster(mut self, state: ClusterState) -> Self {
+        self.cluster = state;
+        self
+    }
+    pub fn windows(mut self, config: WindowsConfig) -> Self {
+        self.windows = Some(config);
+        self
+    }
+    pub fn with_prometheus(mut self, options: PromOptions) -> Self {
+        self.prometheus = Some(options);
+        self
+    }
+    pub fn with_charts(mut self) -> Self {
+        self.charts = true;
+        self
+    }
+    pub fn rollout_latency(mut self, latency: Duration) -> Self {
+        self.behaviour.rollout_latency = latency;
+        self
+    }
+    pub fn interlok(mut self, options: InterlokOptions) -> Self {
+        self.interlok = options;
+        self
+    }
+
+    /// Starts the world, or returns None (a loud skip, or a failure under CI) when a real component is missing.
+    pub fn start(self) -> Option<World> {
+        World::start(self)
+    }
+}
+
+struct Cluster {
+    server: Option<Server>,
+    port: u16,
+    state: ClusterState,
+}
+
+pub struct World {
+    pub dir: PathBuf,
+    pub state: Arc<ApiState>,
+    pub kubelet: Arc<WorldKubelet>,
+    pub controllers: Arc<Controllers>,
+    pub prom: Option<PromStack>,
+    pub charts: Option<ChartRepo>,
+    cluster: Arc<Mutex<Cluster>>,
+    _control: Server,
+    controller_thread: Option<JoinHandle<()>>,
+    config: Mutex<FakeConfig>,
+}
+
+static NEXT_WORLD: AtomicU64 = AtomicU64::new(0);
+
+impl World {
+    pub fn builder() -> WorldBuilder {
+        WorldBuilder::default()
+    }
+
+    fn start(b: WorldBuilder) -> Option<World> {
+        let mut real = std::collections::BTreeMap::new();
+        if let Some(minor) = &b.kubectl {
+            real.insert(
+                "kubectl".into(),
+                components::require(&format!("kubectl {minor}"), components::kubectl(minor))?,
+            );
+        }
+        if let Some(major @ (3 | 4)) = b.helm {
+            real.insert(
+                "helm".into(),
+                components::require(&format!("helm v{major}"), components::helm(major))?,
+            );
+        }
+        let dir = std::env::temp_dir().join(format!(
+            "testworld-{}-{}",
+            std::process::id(),
+            NEXT_WORLD.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        for sub in [
+            "bin",
+            "home",
+            "kcache",
+            "helm/cache",
+            "helm/config",
+            "helm/data",
+            "config",
+        ] {
+            std::fs::create_dir_all(dir.join(sub)).expect("world dir");
+        }
+        let state = ApiState::new(&b.server_version);
+        let kubelet = Arc::new(WorldKubelet::default());
+        *kubelet.state.lock().expect("state") = Arc::downgrade(&state);
+        *kubelet.me.lock().expect("me") = Arc::downgrade(&kubelet);
+        *kubelet.interlok.lock().expect("interlok") = b.interlok.clone();
+        *state.ext.write().expect("ext") = Some(Arc::new(WorldExtensions(kubelet.clone())));
+        let (controllers, controller_thread) =
+            Controllers::start(state.clone(), kubelet.clone(), b.behaviour.clone());
+
+        let cluster = Arc::new(Mutex::new(Cluster {
+            server: None,
+            port: crate::prom::free_port(),
+            state: ClusterState::Nonexistent,
+        }));
+        let control = control_server(state.clone(), cluster.clone(), dir.clone());
+        let prom = match b.prometheus {
+            Some(options) => Some(PromStack::start(&dir.join("prometheus"), options)?),
+            None => None,
+        };
+        if let Some(prom) = &prom {
+            kubelet.serve_image(
+                "prometheus/prometheus",
+                HashMap::from([(9090, prom.prometheus)]),
+            );
+            kubelet.serve_image("pushgateway", HashMap::from([(9091, prom.pushgateway)]));
+        }
+        let config = FakeConfig {
+            real,
+            faults: Vec::new(),
+            minikube: b.minikube.clone().map(|version| MinikubeConfig {
+                version,
+                kubernetes_version: b.server_version.clone(),
+            }),
+            windows: b.windows.clone(),
+            control: control.url(),
+        };
+        let world = World {
+            dir,
+            state,
+            kubelet,
+            controllers,
+            prom,
+            charts: b.charts.then(ChartRepo::start),
+            cluster,
+            _control: control,
+            controller_thread: Some(controller_thread),
+            config: Mutex::new(config),
+        };
+        world.write_config();
+        world.install_tools(&b);
+        if b.cluster == ClusterState::Running {
+            set_cluster(
+                &world.state,
+                &world.cluster,
+                &world.dir,
+                ClusterState::Running,
+            );
+        } else if b.cluster == ClusterState::Stopped {
+            set_cluster(
+                &world.state,
+                &world.cluster,
+                &world.dir,
+                ClusterState::Stopped,
+            );
+        }
+        Some(world)
+    }
+
+    fn install_tools(&self, b: &WorldBuilder) {
+        let fake = components::fake_binary();
+        let mut tools: Vec<&str> = Vec::new();
+        if b.kubectl.is_some() {
+            tools.push("kubectl");
+        }
+        if b.helm.is_some() {
+            tools.push("helm");
+        }
+        if b.minikube.is_some() {
+            tools.push("minikube");
+        }
+        if let Some(windows) = &b.windows {
+            tools.extend(["powershell", "pwsh"]);
+            if windows.choco_installed {
+                tools.push("choco");
+            }
+        }
+        for tool in tools {
+            self.add_tool(tool, &fake);
+        }
+    }
+
+    /// Puts `name` (played by `program`) in the world's bin directory.
+    pub fn add_tool(&self, name: &str, program: &Path) {
+        let link = self.dir.join("bin").join(name);
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(program, link).expect("tool link");
+    }
+
+    pub fn remove_tool(&self, name: &str) {
+        let _ = std::fs::remove_file(self.dir.join("bin").join(name));
+    }
+
+    fn write_config(&self) {
+        let config = self.config.lock().expect("config").clone();
+        let text = serde_json::to_string_pretty(&config).expect("config json");
+        let tmp = self.dir.join("world.json.tmp");
+        std::fs::write(&tmp, text).expect("write config");
+        std::fs::rename(tmp, fakeconfig::config_path(&self.dir)).expect("rename config");
+    }
+
+    /// Makes a tool invocation fail (see `Effect`); `first` limits it to the first N matching calls.
+    pub fn fault(
+        &self,
+        tool: &str,
+        args_contain: &[&str],
+        effect: fakeconfig::Effect,
+        first: Option<u32>,
+    ) {
+        let fault = ToolFault {
+            tool: tool.into(),
+            args_contain: args_contain.iter().map(|s| s.to_string()).collect(),
+            effect,
+            first,
+        };
+        self.config.lock().expect("config").faults.push(fault);
+        self.write_config();
+    }
+
+    /// Makes API requests matching a method and path fragment fail with `status`.
+    pub fn api_fault(&self, method: &str, path_contains: &str, status: u16, first: Option<u32>) {
+        self.state.faults.lock().expect("faults").push(ApiFault {
+            method: method.into(),
+            path_contains: path_contains.into(),
+            status,
+            remaining: first,
+        });
+    }
+
+    pub fn image_failure(&self, image: &str, failure: PodFailure) {
+        self.controllers
+            .behaviour
+            .lock()
+            .expect("behaviour")
+            .image_failures
+            .push((image.into(), failure));
+    }
+
+    pub fn adapter_availability(&self, availability: Availability) {
+        self.kubelet.adapter.set(availability);
+    }
+
+    pub fn serve_image(&self, image: &str, port: u16, target: SocketAddr) {
+        self.kubelet
+            .serve_image(image, HashMap::from([(port, target)]));
+    }
+
+    /// The environment a process in this world gets: only the world's bin directory on PATH.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let d = |p: &str| self.dir.join(p).display().to_string();
+        vec![
+            ("PATH".into(), d("bin")),
+            ("HOME".into(), d("home")),
+            ("KUBECONFIG".into(), d("kubeconfig")),
+            ("KUBECACHEDIR".into(), d("kcache")),
+            ("HELM_CACHE_HOME".into(), d("helm/cache")),
+            ("HELM_CONFIG_HOME".into(), d("helm/config")),
+            ("HELM_DATA_HOME".into(), d("helm/data")),
+            ("XDG_CONFIG_HOME".into(), d("config")),
+            ("TESTWORLD_DIR".into(), self.dir.display().to_string()),
+            ("NO_COLOR".into(), "1".into()),
+        ]
+    }
+
+    /// A command for a program in this world (looked up on the world's PATH unless absolute).
+    pub fn command(&self, program: &str, args: &[&str]) -> Command {
+        let path = if program.starts_with('/') {
+            PathBuf::from(program)
+        } else {
+            self.dir.join("bin").join(program)
+        };
+        let mut command = Command::new(path);
+        command
+            .args(args)
+            .env_clear()
+            .envs(self.env())
+            .current_dir(self.dir.join("home"))
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs a program to completion and captures what it printed.
+    pub fn run(&self, program: &str, args: &[&str]) -> Run {
+        let output = self.command(program, args).output().expect("run program");
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    pub fn invocations(&self) -> Vec<Invocation> {
+        fakeconfig::read_log(&self.dir)
+    }
+
+    pub fn clear_logs(&self) {
+        let _ = std::fs::remove_file(fakeconfig::log_path(&self.dir));
+        self.state.log.lock().expect("log").clear();
+    }
+
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.state.requests()
+    }
+
+    /// Mutating API requests seen (POST, PUT, PATCH, DELETE).
+    pub fn mutating_requests(&self) -> Vec<RequestRecord> {
+        self.requests()
+            .into_iter()
+            .filter(|r| matches!(r.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE"))
+            .collect()
+    }
+
+    pub fn object(&self, group: &str, plural: &str, namespace: &str, name: &str) -> Option<Value> {
+        apiserver::find_object(&self.state, group, plural, namespace, name)
+    }
+
+    pub fn objects(&self, group: &str, plural: &str) -> Vec<Value> {
+        let key = crate::resources::find(group, plural)
+            .map(|r| r.key())
+            .unwrap_or_default();
+        self.state.store.list(&key, None)
+    }
+
+    /// Puts an object straight into the cluster (as if created before the test).
+    pub fn create(&self, group: &str, plural: &str, object: Value) -> Value {
+        let key = crate::resources::find(group, plural)
+            .expect("known resource")
+            .key();
+        self.state
+            .store
+            .create(&key, object)
+            .expect("create object")
+    }
+
+    pub fn server_url(&self) -> String {
+        format!(
+            "http://127.0.0.1:{}",
+            self.cluster.lock().expect("cluster").port
+        )
+    }
+
+    pub fn cluster_state(&self) -> ClusterState {
+        self.cluster.lock().expect("cluster").state
+    }
+
+    pub fn interlok_requests(&self) -> u64 {
+        self.kubelet.interlok_pods().iter().map(|(_, _, n)| n).sum()
+    }
+
+    /// Waits (bounded, with backoff) for a condition on the world.
+    pub fn wait_until(&self, what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+        crate::prom::wait_until(what, limit, &mut done);
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        self.state.stopping.store(true, Ordering::SeqCst);
+        self.state.store.nudge();
+        if let Ok(mut cluster) = self.cluster.lock() {
+            cluster.server = None;
+        }
+        self.kubelet.stop_all();
+        if let Some(handle) = self.controller_thread.take() {
+            let _ = handle.join();
+        }
+        if std::env::var_os("TESTWORLD_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+fn kubeconfig(server: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: minikube\n  cluster:\n    server: {server}\nusers:\n- name: minikube\n  user: {{}}\ncontexts:\n- name: minikube\n  context:\n    cluster: minikube\n    user: minikube\n    namespace: default\ncurrent-context: minikube\npreferences: {{}}\n"
+    )
+}
+
+fn set_cluster(state: &Arc<ApiState>, cluster: &Mutex<Cluster>, dir: &Path, to: ClusterState) {
+    let mut cluster = cluster.lock().expect("cluster");
+    match to {
+        ClusterState::Running => {
+            if cluster.server.is_none() {
+                let api = state.clone();
+                let server =
+                    Server::start_on(cluster.port, Arc::new(move |r| apiserver::handle(&api, r)))
+                        .expect("api server");
+                cluster.server = Some(server);
+            }
+            let text = kubeconfig(&format!("http://127.0.0.1:{}", cluster.port));
+            std::fs::write(dir.join("kubeconfig"), text).expect("kubeconfig");
+        }
+        ClusterState::Stopped | ClusterState::Nonexistent => cluster.server = None,
+    }
+    cluster.state = to;
+}
+
+/// Endpoints the fakes call: minikube start/stop/delete/status.
+fn control_server(state: Arc<ApiState>, cluster: Arc<Mutex<Cluster>>, dir: PathBuf) -> Server {
+    Server::start(Arc::new(move |request| {
+        let reply = |value: Value| Reply::Full(Response::json(200, &value));
+        let current = cluster.lock().expect("cluster").state;
+        match request.path.as_str() {
+            "/minikube/start" => {
+                set_cluster(&state, &cluster, &dir, ClusterState::Running);
+                reply(json!({"state": "Running"}))
+            }
+            "/minikube/stop" => {
+                set_cluster(&state, &cluster, &dir, ClusterState::Stopped);
+                reply(json!({"state": "Stopped"}))
+            }
+            "/minikube/delete" => {
+                set_cluster(&state, &cluster, &dir, ClusterState::Nonexistent);
+                reply(json!({"state": "Nonexistent"}))
+            }
+            _ => reply(json!({"state": format!("{current:?}")})),
+        }
+    }))
+    .expect("control server")
+}
+
+/// A plain HTTP GET for tests: (status, body); transport errors are `Err`.
+pub fn http_get(url: &str) -> Result<(u16, String), String> {
+    match ureq::get(url).timeout(Duration::from_secs(10)).call() {
+        Ok(response) => {
+            let status = response.status();
+            Ok((status, response.into_string().unwrap_or_default()))
+        }
+        Err(ureq::Error::Status(status, response)) => {
+            Ok((status, response.into_string().unwrap_or_default()))
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A `kubectl port-forward` running in the world; killed on drop.
+pub struct PortForward {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl PortForward {
+    /// Starts `kubectl port-forward <args> :REMOTE` and waits for its "Forwarding from" line.
+    pub fn start(world: &World, args: &[&str]) -> Result<PortForward, String> {
+        use std::io::{BufRead, BufReader};
+        let mut child = world
+            .command("kubectl", &[&["port-forward"], args].concat())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next().and_then(Result::ok).unwrap_or_default();
+        let port = first
+            .strip_prefix("Forwarding from 127.0.0.1:")
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|p| p.parse().ok());
+        // keep draining so kubectl never blocks on a full pipe
+        std::thread::spawn(move || for _ in lines {});
+        match port {
+            Some(port) => Ok(PortForward { child, port }),
+            None => {
+                let _ = child.kill();
+                let mut err = String::new();
+                if let Some(mut stderr) = child.stderr.take() {
+                    use std::io::Read;
+                    let _ = stderr.read_to_string(&mut err);
+                }
+                Err(format!("port-forward did not start: {first} {err}"))
+            }
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+impl Drop for PortForward {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
