@@ -36,12 +36,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "INTERLOK_K8S_NAMESPACE", value_name = "NS")]
     pub namespace: Option<String>,
     /// Namespace for Prometheus, the pushgateway, the adapter and Grafana [default: monitoring]
-    #[arg(
-        long,
-        global = true,
-        env = "INTERLOK_K8S_MONITORING_NAMESPACE",
-        value_name = "NS"
-    )]
+    #[arg(long, global = true, env = "INTERLOK_K8S_MONITORING_NAMESPACE", value_name = "NS")]
     pub monitoring_namespace: Option<String>,
     /// YAML file with settings (keys are the long flag names)
     #[arg(long, global = true, env = "INTERLOK_K8S_CONFIG", value_name = "FILE")]
@@ -50,23 +45,14 @@ pub struct GlobalArgs {
     #[arg(long, short = 'v', global = true)]
     pub verbose: bool,
     /// When to colour output (NO_COLOR is respected under auto)
-    #[arg(
-        long,
-        global = true,
-        value_enum,
-        env = "INTERLOK_K8S_COLOR",
-        value_name = "WHEN"
-    )]
+    #[arg(long, global = true, value_enum, env = "INTERLOK_K8S_COLOR", value_name = "WHEN")]
     pub color: Option<ColorChoice>,
     /// Pretend to be on this platform (drives the Windows flow anywhere)
-    #[arg(
-        long,
-        global = true,
-        value_enum,
-        env = "INTERLOK_K8S_PLATFORM",
-        hide = true
-    )]
+    #[arg(long, global = true, value_enum, env = "INTERLOK_K8S_PLATFORM", hide = true)]
     pub platform: Option<PlatformChoice>,
+    /// Seconds any one external command may take before it is stopped [default: 60]
+    #[arg(long, global = true, env = "INTERLOK_K8S_COMMAND_TIMEOUT", value_name = "SECONDS")]
+    pub command_timeout: Option<String>,
     #[command(flatten)]
     pub stack: StackArgs,
 }
@@ -78,47 +64,22 @@ pub struct StackArgs {
     #[arg(long, global = true, env = "INTERLOK_K8S_IMAGE", value_name = "IMAGE")]
     pub image: Option<String>,
     /// Name of the Interlok Deployment, Service and autoscaler [default: interlok]
-    #[arg(
-        long,
-        global = true,
-        env = "INTERLOK_K8S_DEPLOYMENT",
-        value_name = "NAME"
-    )]
+    #[arg(long, global = true, env = "INTERLOK_K8S_DEPLOYMENT", value_name = "NAME")]
     pub deployment: Option<String>,
     /// Metric the autoscaler follows (the message-metrics interceptor's unique-id without dashes) [default: MessageMetrics]
     #[arg(long, global = true, env = "INTERLOK_K8S_METRIC", value_name = "NAME")]
     pub metric: Option<String>,
     /// Fewest Interlok replicas [default: 1]
-    #[arg(
-        long,
-        global = true,
-        env = "INTERLOK_K8S_MIN_REPLICAS",
-        value_name = "N"
-    )]
+    #[arg(long, global = true, env = "INTERLOK_K8S_MIN_REPLICAS", value_name = "N")]
     pub min_replicas: Option<String>,
     /// Most Interlok replicas [default: 5]
-    #[arg(
-        long,
-        global = true,
-        env = "INTERLOK_K8S_MAX_REPLICAS",
-        value_name = "N"
-    )]
+    #[arg(long, global = true, env = "INTERLOK_K8S_MAX_REPLICAS", value_name = "N")]
     pub max_replicas: Option<String>,
     /// Target average of the metric per pod [default: 100]
-    #[arg(
-        long,
-        global = true,
-        env = "INTERLOK_K8S_TARGET_AVERAGE",
-        value_name = "N"
-    )]
+    #[arg(long, global = true, env = "INTERLOK_K8S_TARGET_AVERAGE", value_name = "N")]
     pub target_average: Option<String>,
     /// minikube driver: auto, hyperv, docker, kvm2, podman, hyperkit, qemu [default: auto]
-    #[arg(
-        long,
-        global = true,
-        env = "INTERLOK_K8S_DRIVER",
-        value_name = "DRIVER"
-    )]
+    #[arg(long, global = true, env = "INTERLOK_K8S_DRIVER", value_name = "DRIVER")]
     pub driver: Option<String>,
     /// Hyper-V switch for minikube ("Default Switch" uses the built-in one) [default: minikube]
     #[arg(long, global = true, env = "INTERLOK_K8S_SWITCH", value_name = "NAME")]
@@ -127,12 +88,7 @@ pub struct StackArgs {
     #[arg(long, global = true, env = "INTERLOK_K8S_ADAPTER", value_name = "NAME")]
     pub adapter: Option<String>,
     /// Kubernetes version for minikube start, e.g. v1.33.1 [default: minikube's]
-    #[arg(
-        long,
-        global = true,
-        env = "INTERLOK_K8S_KUBERNETES_VERSION",
-        value_name = "VERSION"
-    )]
+    #[arg(long, global = true, env = "INTERLOK_K8S_KUBERNETES_VERSION", value_name = "VERSION")]
     pub kubernetes_version: Option<String>,
     /// CPUs for the minikube VM [default: 2]
     #[arg(long, global = true, env = "INTERLOK_K8S_CPUS", value_name = "N")]

@@ -24,29 +24,16 @@ pub struct Context {
 
 impl Context {
     pub fn new(settings: Settings, runner: Runner, ui: Ui) -> Self {
-        Context {
-            settings,
-            runner,
-            ui,
-            tools: Toolbox::default(),
-        }
+        Context { settings, runner, ui, tools: Toolbox::default() }
     }
 
     pub fn kubectl(&self) -> Kubectl {
-        let program = self
-            .tools
-            .kubectl
-            .as_ref()
-            .map_or("kubectl".into(), |f| f.path.display().to_string());
+        let program = self.tools.kubectl.as_ref().map_or("kubectl".into(), |f| f.path.display().to_string());
         Kubectl::new(program, self.settings.context.clone())
     }
 
     pub fn helm(&self) -> Helm {
-        let program = self
-            .tools
-            .helm
-            .as_ref()
-            .map_or("helm".into(), |f| f.path.display().to_string());
+        let program = self.tools.helm.as_ref().map_or("helm".into(), |f| f.path.display().to_string());
         Helm::new(program, self.settings.context.clone())
     }
 }

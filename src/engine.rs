@@ -96,11 +96,7 @@ impl Selection {
             .iter()
             .enumerate()
             .filter(|(i, s)| {
-                let chosen = if self.only.is_empty() {
-                    *i >= start
-                } else {
-                    self.only.iter().any(|o| o == s.name())
-                };
+                let chosen = if self.only.is_empty() { *i >= start } else { self.only.iter().any(|o| o == s.name()) };
                 chosen && !self.skip.iter().any(|k| k == s.name())
             })
             .map(|(_, s)| s.as_ref())
@@ -114,25 +110,16 @@ pub fn run(stages: &[&dyn Stage], cx: &mut Context) -> Vec<StageReport> {
     let mut failed = false;
     for stage in stages {
         if failed {
-            reports.push(StageReport {
-                name: stage.name(),
-                outcome: Outcome::NotReached,
-                took: Duration::ZERO,
-            });
+            reports.push(StageReport { name: stage.name(), outcome: Outcome::NotReached, took: Duration::ZERO });
             continue;
         }
         let started = Instant::now();
-        cx.ui
-            .heading(&format!("{} {}", style("==>").blue().bold(), stage.name()));
+        cx.ui.heading(&format!("{} {}", style("==>").blue().bold(), stage.name()));
         let outcome = run_stage(*stage, cx);
         if let Outcome::Failed(_) = outcome {
             failed = true;
         }
-        let report = StageReport {
-            name: stage.name(),
-            outcome,
-            took: started.elapsed(),
-        };
+        let report = StageReport { name: stage.name(), outcome, took: started.elapsed() };
         print_outcome(cx, &report);
         reports.push(report);
     }
@@ -144,28 +131,18 @@ fn run_stage(stage: &dyn Stage, cx: &mut Context) -> Outcome {
         return Outcome::NotApplicable(reason);
     }
     if let Some(issue) = stage.pending() {
-        let problem = Problem::new(format!(
-            "the {} stage is not implemented yet ({issue})",
-            stage.name()
-        ))
-        .with_hint(format!(
-            "run the earlier stages with --skip {} for now",
-            stage.name()
-        ));
+        let problem = Problem::new(format!("the {} stage is not implemented yet ({issue})", stage.name()))
+            .with_hint(format!("run the earlier stages with --skip {} for now", stage.name()));
         return fail(stage, cx, problem.into());
     }
     let check = match stage.check(cx) {
         Ok(check) => check,
         // Under --dry-run a check may fail only because an earlier stage was not really run (no cluster yet).
-        Err(e) if cx.runner.dry_run() => {
-            Check::Needed(format!("could not check ({})", first_line(&e)))
-        }
+        Err(e) if cx.runner.dry_run() => Check::Needed(format!("could not check ({})", first_line(&e))),
         Err(e) => return fail(stage, cx, e),
     };
     let reason = match check {
-        Check::Done(evidence) if stage.kind() == StageKind::Inspect => {
-            return Outcome::Done(evidence)
-        }
+        Check::Done(evidence) if stage.kind() == StageKind::Inspect => return Outcome::Done(evidence),
         Check::Done(evidence) => return Outcome::AlreadyDone(evidence),
         Check::Needed(reason) => reason,
     };
@@ -192,12 +169,7 @@ fn fail(stage: &dyn Stage, cx: &Context, error: anyhow::Error) -> Outcome {
 }
 
 fn first_line(error: &anyhow::Error) -> String {
-    error
-        .to_string()
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_string()
+    error.to_string().lines().next().unwrap_or_default().to_string()
 }
 
 fn print_outcome(cx: &Context, report: &StageReport) {
@@ -210,14 +182,8 @@ fn print_outcome(cx: &Context, report: &StageReport) {
 fn summary_line(report: &StageReport) -> String {
     let (mark, text) = match &report.outcome {
         Outcome::Done(evidence) => (style("✔").green().bold(), evidence.clone()),
-        Outcome::AlreadyDone(evidence) => (
-            style("↷").cyan().bold(),
-            format!("already done: {evidence}"),
-        ),
-        Outcome::Planned(reason) => (
-            style("·").magenta().bold(),
-            format!("would apply: {reason}"),
-        ),
+        Outcome::AlreadyDone(evidence) => (style("↷").cyan().bold(), format!("already done: {evidence}")),
+        Outcome::Planned(reason) => (style("·").magenta().bold(), format!("would apply: {reason}")),
         Outcome::NotApplicable(reason) => (style("↷").dim(), format!("not applicable: {reason}")),
         Outcome::Failed(message) => (style("✘").red().bold(), message.clone()),
         Outcome::NotReached => (style("–").dim(), "not reached".to_string()),
@@ -236,9 +202,7 @@ pub fn summarize(cx: &Context, reports: &[StageReport]) -> bool {
     for report in reports {
         cx.ui.line(&summary_line(report));
     }
-    !reports
-        .iter()
-        .any(|r| matches!(r.outcome, Outcome::Failed(_)))
+    !reports.iter().any(|r| matches!(r.outcome, Outcome::Failed(_)))
 }
 
 #[cfg(test)]
@@ -265,10 +229,7 @@ mod tests {
     }
 
     fn stages() -> Vec<Box<dyn Stage>> {
-        ["a", "b", "c", "d"]
-            .into_iter()
-            .map(|n| Box::new(Named(n)) as Box<dyn Stage>)
-            .collect()
+        ["a", "b", "c", "d"].into_iter().map(|n| Box::new(Named(n)) as Box<dyn Stage>).collect()
     }
 
     fn names(selection: &Selection) -> Result<Vec<&'static str>, Problem> {
@@ -279,26 +240,15 @@ mod tests {
     #[test]
     fn from_only_and_skip_select_stages() {
         assert_eq!(names(&Selection::default()).unwrap(), ["a", "b", "c", "d"]);
-        let from = Selection {
-            from: Some("b".into()),
-            skip: vec!["c".into()],
-            ..Selection::default()
-        };
+        let from = Selection { from: Some("b".into()), skip: vec!["c".into()], ..Selection::default() };
         assert_eq!(names(&from).unwrap(), ["b", "d"]);
-        let only = Selection {
-            only: vec!["d".into(), "a".into()],
-            ..Selection::default()
-        };
+        let only = Selection { only: vec!["d".into(), "a".into()], ..Selection::default() };
         assert_eq!(names(&only).unwrap(), ["a", "d"]);
     }
 
     #[test]
     fn unknown_stage_names_are_rejected_with_the_list() {
-        let err = names(&Selection {
-            only: vec!["nope".into()],
-            ..Selection::default()
-        })
-        .unwrap_err();
+        let err = names(&Selection { only: vec!["nope".into()], ..Selection::default() }).unwrap_err();
         assert!(err.message.contains("\"nope\""));
         assert!(err.hint.unwrap().contains("a, b, c, d"));
     }

@@ -43,8 +43,12 @@ impl Platform {
             (Platform::Linux, "kubectl") => {
                 "sudo snap install kubectl --classic (or see https://kubernetes.io/docs/tasks/tools/)".into()
             }
-            (Platform::Linux, "helm") => "sudo snap install helm --classic (or see https://helm.sh/docs/intro/install/)".into(),
-            (Platform::Linux, "minikube") => "see https://minikube.sigs.k8s.io/docs/start/ (a single static binary)".into(),
+            (Platform::Linux, "helm") => {
+                "sudo snap install helm --classic (or see https://helm.sh/docs/intro/install/)".into()
+            }
+            (Platform::Linux, "minikube") => {
+                "see https://minikube.sigs.k8s.io/docs/start/ (a single static binary)".into()
+            }
             (Platform::Linux, other) => format!("install {other} with your package manager"),
         }
     }

@@ -19,17 +19,13 @@ pub struct CommandFailure {
 #[derive(Debug, Clone)]
 pub struct Problem {
     pub message: String,
-    pub command: Option<CommandFailure>,
+    pub command: Option<Box<CommandFailure>>,
     pub hint: Option<String>,
 }
 
 impl Problem {
     pub fn new(message: impl Into<String>) -> Self {
-        Problem {
-            message: message.into(),
-            command: None,
-            hint: None,
-        }
+        Problem { message: message.into(), command: None, hint: None }
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
@@ -44,16 +40,13 @@ impl Problem {
     }
 
     pub fn with_command(mut self, command: CommandFailure) -> Self {
-        self.command = Some(command);
+        self.command = Some(Box::new(command));
         self
     }
 
     /// All the text a command printed, for callers that classify a failure by what the tool said.
     pub fn output_text(&self) -> String {
-        self.command
-            .as_ref()
-            .map(|c| format!("{}\n{}", c.stdout_tail, c.stderr_tail))
-            .unwrap_or_default()
+        self.command.as_ref().map(|c| format!("{}\n{}", c.stdout_tail, c.stderr_tail)).unwrap_or_default()
     }
 }
 

@@ -20,28 +20,19 @@ pub struct Cmd {
     program: String,
     args: Vec<String>,
     stdin: Option<String>,
-    timeout: Duration,
+    timeout: Option<Duration>,
     mutating: bool,
 }
 
 impl Cmd {
     /// A read-only command (a query): it runs even under `--dry-run`.
     pub fn query(program: impl Into<String>) -> Self {
-        Cmd {
-            program: program.into(),
-            args: Vec::new(),
-            stdin: None,
-            timeout: DEFAULT_TIMEOUT,
-            mutating: false,
-        }
+        Cmd { program: program.into(), args: Vec::new(), stdin: None, timeout: None, mutating: false }
     }
 
     /// A command that changes something: under `--dry-run` it is printed, not run.
     pub fn change(program: impl Into<String>) -> Self {
-        Cmd {
-            mutating: true,
-            ..Cmd::query(program)
-        }
+        Cmd { mutating: true, ..Cmd::query(program) }
     }
 
     pub fn arg(mut self, arg: impl Into<String>) -> Self {
@@ -63,8 +54,9 @@ impl Cmd {
         self
     }
 
+    /// A timeout for this command (a long wait); others get the runner's default.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.timeout = Some(timeout);
         self
     }
 
@@ -99,9 +91,7 @@ impl fmt::Display for Cmd {
 /// PowerShell and becomes `'\''` in POSIX shells — we print the POSIX form off Windows).
 pub fn quote(word: &str) -> String {
     let plain = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,+@%".contains(c))
+        && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=,+@%".contains(c))
         && !word.starts_with('=');
     if plain {
         word.to_string()
@@ -130,16 +120,19 @@ impl Output {
 pub struct Runner {
     ui: Ui,
     dry_run: bool,
+    default_timeout: Duration,
     search_path: Option<OsString>,
 }
 
 impl Runner {
     pub fn new(ui: Ui, dry_run: bool) -> Self {
-        Runner {
-            ui,
-            dry_run,
-            search_path: std::env::var_os("PATH"),
-        }
+        Runner { ui, dry_run, default_timeout: DEFAULT_TIMEOUT, search_path: std::env::var_os("PATH") }
+    }
+
+    /// The timeout for commands that do not set their own.
+    pub fn with_default_timeout(mut self, timeout: Duration) -> Self {
+        self.default_timeout = timeout;
+        self
     }
 
     pub fn dry_run(&self) -> bool {
@@ -187,26 +180,21 @@ impl Runner {
         if self.ui.verbose() {
             self.ui.echo_command(&cmd.to_string(), cmd.stdin.as_deref());
         }
-        execute(&path, cmd)
+        execute(&path, cmd, cmd.timeout.unwrap_or(self.default_timeout))
     }
 }
 
-fn execute(path: &Path, cmd: &Cmd) -> Result<Output, Problem> {
-    let mut expression = duct::cmd(path, &cmd.args)
-        .stdout_capture()
-        .stderr_capture()
-        .unchecked();
+fn execute(path: &Path, cmd: &Cmd, timeout: Duration) -> Result<Output, Problem> {
+    let mut expression = duct::cmd(path, &cmd.args).stdout_capture().stderr_capture().unchecked();
     expression = match &cmd.stdin {
         Some(input) => expression.stdin_bytes(input.clone().into_bytes()),
         None => expression.stdin_null(),
     };
     let handle = expression.start().map_err(|e| spawn_problem(cmd, &e))?;
-    let finished = handle
-        .wait_timeout(cmd.timeout)
-        .map_err(|e| spawn_problem(cmd, &e))?;
+    let finished = handle.wait_timeout(timeout).map_err(|e| spawn_problem(cmd, &e))?;
     let Some(output) = finished else {
         let _ = handle.kill();
-        return Err(timeout_problem(cmd));
+        return Err(timeout_problem(cmd, timeout));
     };
     Ok(Output {
         // A process killed by a signal has no code; report it as a failure all the same.
@@ -227,11 +215,7 @@ fn failure(cmd: &Cmd, code: Option<i32>, stdout: &str, stderr: &str) -> CommandF
 }
 
 pub fn exit_problem(cmd: &Cmd, output: &Output) -> Problem {
-    Problem::new(format!(
-        "`{}` exited with code {}",
-        cmd.program, output.code
-    ))
-    .with_command(failure(
+    Problem::new(format!("`{}` exited with code {}", cmd.program, output.code)).with_command(failure(
         cmd,
         Some(output.code),
         &output.stdout,
@@ -242,39 +226,26 @@ pub fn exit_problem(cmd: &Cmd, output: &Output) -> Problem {
 fn not_found(cmd: &Cmd) -> Problem {
     Problem::new(format!("`{}` was not found on PATH", cmd.program))
         .with_command(failure(cmd, None, "", ""))
-        .with_hint(format!(
-            "install {} or put it on PATH, then run this again",
-            cmd.program
-        ))
+        .with_hint(format!("install {} or put it on PATH, then run this again", cmd.program))
 }
 
 fn spawn_problem(cmd: &Cmd, error: &std::io::Error) -> Problem {
-    Problem::new(format!("could not run `{}`: {error}", cmd.program))
-        .with_command(failure(cmd, None, "", ""))
+    Problem::new(format!("could not run `{}`: {error}", cmd.program)).with_command(failure(cmd, None, "", ""))
 }
 
-fn timeout_problem(cmd: &Cmd) -> Problem {
+fn timeout_problem(cmd: &Cmd, timeout: Duration) -> Problem {
     let mut evidence = failure(cmd, None, "", "");
-    evidence.timed_out_after = Some(cmd.timeout);
-    Problem::new(format!(
-        "`{}` did not finish within {}s and was stopped",
-        cmd.program,
-        cmd.timeout.as_secs()
-    ))
-    .with_command(evidence)
-    .with_hint(
-        "the tool may be waiting on an unreachable cluster; check the cluster and run this again",
-    )
+    evidence.timed_out_after = Some(timeout);
+    Problem::new(format!("`{}` did not finish within {}s and was stopped", cmd.program, timeout.as_secs()))
+        .with_command(evidence)
+        .with_hint("the tool may be waiting on an unreachable cluster or a slow network; check it, or raise --command-timeout, and run this again")
 }
 
 fn dedup_paths(paths: Vec<PathBuf>) -> Vec<PathBuf> {
     let mut seen: Vec<PathBuf> = Vec::new();
     for path in paths {
         let real = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-        if !seen
-            .iter()
-            .any(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()) == real)
-        {
+        if !seen.iter().any(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()) == real) {
             seen.push(path);
         }
     }
@@ -288,10 +259,7 @@ mod tests {
     #[test]
     fn commands_display_as_pasteable_lines() {
         let cmd = Cmd::change("helm").args(["upgrade", "--install", "my release", "it's"]);
-        assert_eq!(
-            cmd.to_string(),
-            r#"helm upgrade --install 'my release' 'it'\''s'"#
-        );
+        assert_eq!(cmd.to_string(), r#"helm upgrade --install 'my release' 'it'\''s'"#);
     }
 
     #[test]
@@ -305,22 +273,16 @@ mod tests {
     #[test]
     fn dry_run_prints_changes_and_runs_queries() {
         let runner = Runner::new(Ui::plain_for_tests(), true);
-        let out = runner
-            .run(&Cmd::change("no-such-program-xyz").arg("x"))
-            .expect("dry run does not execute");
+        let out = runner.run(&Cmd::change("no-such-program-xyz").arg("x")).expect("dry run does not execute");
         assert!(out.success());
-        let err = runner
-            .run(&Cmd::query("no-such-program-xyz"))
-            .expect_err("queries still run");
+        let err = runner.run(&Cmd::query("no-such-program-xyz")).expect_err("queries still run");
         assert!(err.message.contains("not found"), "{}", err.message);
     }
 
     #[test]
     fn a_hanging_command_is_stopped_at_its_timeout() {
         let runner = Runner::new(Ui::plain_for_tests(), false);
-        let cmd = Cmd::query("sleep")
-            .arg("30")
-            .timeout(Duration::from_millis(200));
+        let cmd = Cmd::query("sleep").arg("30").timeout(Duration::from_millis(200));
         let err = runner.run(&cmd).expect_err("must time out");
         let evidence = err.command.expect("evidence");
         assert_eq!(evidence.timed_out_after, Some(Duration::from_millis(200)));
@@ -330,9 +292,7 @@ mod tests {
     #[test]
     fn a_failing_command_keeps_its_code_and_stderr() {
         let runner = Runner::new(Ui::plain_for_tests(), false);
-        let err = runner
-            .run(&Cmd::query("ls").arg("/definitely/not/here"))
-            .expect_err("ls fails");
+        let err = runner.run(&Cmd::query("ls").arg("/definitely/not/here")).expect_err("ls fails");
         let evidence = err.command.expect("evidence");
         assert_eq!(evidence.exit_code, Some(2));
         assert!(evidence.stderr_tail.contains("/definitely/not/here"));

@@ -17,22 +17,13 @@ pub const MANAGED_BY_LABEL: (&str, &str) = ("app.kubernetes.io/managed-by", "int
 
 /// The chart repositories the wizard installs from, by the alias it gives them.
 pub const DEFAULT_CHART_REPOS: [(&str, &str); 2] = [
-    (
-        "prometheus-community",
-        "https://prometheus-community.github.io/helm-charts",
-    ),
-    (
-        "grafana-community",
-        "https://grafana-community.github.io/helm-charts",
-    ),
+    ("prometheus-community", "https://prometheus-community.github.io/helm-charts"),
+    ("grafana-community", "https://grafana-community.github.io/helm-charts"),
 ];
 
 /// Chart versions the wizard was tested with; `--chart-version NAME=VERSION` overrides.
-pub const DEFAULT_CHART_VERSIONS: [(&str, &str); 3] = [
-    ("prometheus", "29.27.0"),
-    ("prometheus-adapter", "5.3.0"),
-    ("grafana", "12.11.1"),
-];
+pub const DEFAULT_CHART_VERSIONS: [(&str, &str); 3] =
+    [("prometheus", "29.27.0"), ("prometheus-adapter", "5.3.0"), ("grafana", "12.11.1")];
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -41,6 +32,7 @@ pub struct Settings {
     pub monitoring_namespace: String,
     pub verbose: bool,
     pub color: ColorChoice,
+    pub command_timeout: std::time::Duration,
     pub platform: Platform,
     pub image: String,
     pub deployment: String,
@@ -68,6 +60,7 @@ pub struct ConfigFile {
     pub namespace: Option<String>,
     pub monitoring_namespace: Option<String>,
     pub color: Option<ColorChoice>,
+    pub command_timeout: Option<u64>,
     pub platform: Option<PlatformChoice>,
     pub image: Option<String>,
     pub deployment: Option<String>,
@@ -87,9 +80,7 @@ pub struct ConfigFile {
     pub allow_helm2: Option<bool>,
 }
 
-pub const DRIVERS: [&str; 7] = [
-    "auto", "hyperv", "docker", "kvm2", "podman", "hyperkit", "qemu",
-];
+pub const DRIVERS: [&str; 7] = ["auto", "hyperv", "docker", "kvm2", "podman", "hyperkit", "qemu"];
 
 impl Settings {
     pub fn resolve(args: &GlobalArgs) -> Result<Settings, Problem> {
@@ -101,41 +92,29 @@ impl Settings {
         let settings = Settings {
             context: args.context.clone().or(file.context),
             namespace: pick(&args.namespace, file.namespace, "default"),
-            monitoring_namespace: pick(
-                &args.monitoring_namespace,
-                file.monitoring_namespace,
-                "monitoring",
-            ),
+            monitoring_namespace: pick(&args.monitoring_namespace, file.monitoring_namespace, "monitoring"),
             verbose: args.verbose,
             color: args.color.or(file.color).unwrap_or(ColorChoice::Auto),
-            platform: Platform::resolve(
-                args.platform
-                    .or(file.platform)
-                    .unwrap_or(PlatformChoice::Auto),
-            ),
+            command_timeout: std::time::Duration::from_secs(number(
+                "command-timeout",
+                &args.command_timeout,
+                file.command_timeout,
+                60,
+            )?),
+            platform: Platform::resolve(args.platform.or(file.platform).unwrap_or(PlatformChoice::Auto)),
             image: pick(&stack.image, file.image, DEFAULT_IMAGE),
             deployment: pick(&stack.deployment, file.deployment, "interlok"),
             metric: pick(&stack.metric, file.metric, "MessageMetrics"),
             min_replicas: number("min-replicas", &stack.min_replicas, file.min_replicas, 1)?,
             max_replicas: number("max-replicas", &stack.max_replicas, file.max_replicas, 5)?,
-            target_average: number(
-                "target-average",
-                &stack.target_average,
-                file.target_average,
-                100,
-            )?,
+            target_average: number("target-average", &stack.target_average, file.target_average, 100)?,
             driver: pick(&stack.driver, file.driver, "auto"),
             switch: pick(&stack.switch, file.switch, "minikube"),
             adapter: stack.adapter.clone().or(file.adapter),
             kubernetes_version: stack.kubernetes_version.clone().or(file.kubernetes_version),
             cpus: number("cpus", &stack.cpus, file.cpus, 2)?,
             memory_mib: number("memory", &stack.memory, file.memory, 4096)?,
-            chart_repos: merged_pairs(
-                "chart-repo",
-                &DEFAULT_CHART_REPOS,
-                file.chart_repos,
-                &stack.chart_repo,
-            )?,
+            chart_repos: merged_pairs("chart-repo", &DEFAULT_CHART_REPOS, file.chart_repos, &stack.chart_repo)?,
             chart_versions: merged_pairs(
                 "chart-version",
                 &DEFAULT_CHART_VERSIONS,
@@ -155,11 +134,7 @@ impl Settings {
         dns_label("deployment", &self.deployment)?;
         if let Some(context) = &self.context {
             if context.trim().is_empty() || context.contains(['\n', '\r']) {
-                return Err(bad(
-                    "context",
-                    context,
-                    "a kube context name is one non-empty line",
-                ));
+                return Err(bad("context", context, "a kube context name is one non-empty line"));
             }
         }
         metric_name(&self.metric)?;
@@ -174,14 +149,11 @@ impl Settings {
             .with_hint("make --min-replicas at most --max-replicas"));
         }
         in_range("target-average", self.target_average, 1, 1_000_000_000)?;
+        in_range("command-timeout", self.command_timeout.as_secs(), 1, 3600)?;
         in_range("cpus", self.cpus.into(), 1, 256)?;
         in_range("memory", self.memory_mib.into(), 1024, 1_048_576)?;
         if !DRIVERS.contains(&self.driver.as_str()) {
-            return Err(bad(
-                "driver",
-                &self.driver,
-                &format!("choose one of {}", DRIVERS.join(", ")),
-            ));
+            return Err(bad("driver", &self.driver, &format!("choose one of {}", DRIVERS.join(", "))));
         }
         one_line("switch", &self.switch)?;
         if let Some(adapter) = &self.adapter {
@@ -189,18 +161,11 @@ impl Settings {
         }
         if let Some(version) = &self.kubernetes_version {
             if crate::version::Version::parse(version).is_none() {
-                return Err(bad(
-                    "kubernetes-version",
-                    version,
-                    "write a version like v1.33.1 or 1.33",
-                ));
+                return Err(bad("kubernetes-version", version, "write a version like v1.33.1 or 1.33"));
             }
         }
         for (name, url) in &self.chart_repos {
-            if !(url.starts_with("http://")
-                || url.starts_with("https://")
-                || url.starts_with("oci://"))
-            {
+            if !(url.starts_with("http://") || url.starts_with("https://") || url.starts_with("oci://")) {
                 return Err(bad(
                     "chart-repo",
                     &format!("{name}={url}"),
@@ -209,15 +174,8 @@ impl Settings {
             }
         }
         for name in self.chart_versions.keys() {
-            if !DEFAULT_CHART_VERSIONS
-                .iter()
-                .any(|(known, _)| known == name)
-            {
-                return Err(bad(
-                    "chart-version",
-                    name,
-                    "charts are prometheus, prometheus-adapter and grafana",
-                ));
+            if !DEFAULT_CHART_VERSIONS.iter().any(|(known, _)| known == name) {
+                return Err(bad("chart-version", name, "charts are prometheus, prometheus-adapter and grafana"));
             }
         }
         Ok(())
@@ -241,11 +199,7 @@ impl Settings {
     pub fn with_answer(&self, key: &str, value: &str) -> Result<Settings, Problem> {
         let mut next = self.clone();
         let value = value.trim();
-        let whole = |flag: &str| {
-            value
-                .parse::<u32>()
-                .map_err(|_| bad(flag, value, "expected a whole number"))
-        };
+        let whole = |flag: &str| value.parse::<u32>().map_err(|_| bad(flag, value, "expected a whole number"));
         match key {
             "namespace" => next.namespace = value.to_string(),
             "monitoring-namespace" => next.monitoring_namespace = value.to_string(),
@@ -254,16 +208,8 @@ impl Settings {
             "min-replicas" => next.min_replicas = whole(key)?,
             "max-replicas" => next.max_replicas = whole(key)?,
             "target-average" => next.target_average = whole(key)?.into(),
-            "grafana" => {
-                next.grafana = value
-                    .parse()
-                    .map_err(|_| bad(key, value, "expected true or false"))?
-            }
-            _ => {
-                return Err(Problem::new(format!(
-                    "{key:?} is not an answer that can be changed"
-                )))
-            }
+            "grafana" => next.grafana = value.parse().map_err(|_| bad(key, value, "expected true or false"))?,
+            _ => return Err(Problem::new(format!("{key:?} is not an answer that can be changed"))),
         }
         next.validate()?;
         Ok(next)
@@ -277,21 +223,15 @@ impl Settings {
 
 fn load_config(path: &Path) -> Result<ConfigFile, Problem> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        Problem::new(format!(
-            "cannot read the config file {}: {e}",
-            path.display()
-        ))
-        .with_hint("check the path given to --config (or INTERLOK_K8S_CONFIG)")
+        Problem::new(format!("cannot read the config file {}: {e}", path.display()))
+            .with_hint("check the path given to --config (or INTERLOK_K8S_CONFIG)")
     })?;
     if text.trim().is_empty() {
         return Ok(ConfigFile::default());
     }
     serde_yaml::from_str(&text).map_err(|e| {
-        Problem::new(format!(
-            "the config file {} is not valid: {e}",
-            path.display()
-        ))
-        .with_hint("keys are the long flag names, e.g. `namespace: default` or `max-replicas: 5`")
+        Problem::new(format!("the config file {} is not valid: {e}", path.display()))
+            .with_hint("keys are the long flag names, e.g. `namespace: default` or `max-replicas: 5`")
     })
 }
 
@@ -304,10 +244,7 @@ where
     T: std::str::FromStr,
 {
     match given {
-        Some(text) => text
-            .trim()
-            .parse()
-            .map_err(|_| bad(flag, text, "expected a whole number")),
+        Some(text) => text.trim().parse().map_err(|_| bad(flag, text, "expected a whole number")),
         None => Ok(file.unwrap_or(default)),
     }
 }
@@ -318,15 +255,10 @@ fn merged_pairs(
     file: Option<BTreeMap<String, String>>,
     given: &[String],
 ) -> Result<BTreeMap<String, String>, Problem> {
-    let mut merged: BTreeMap<String, String> = defaults
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let mut merged: BTreeMap<String, String> = defaults.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     merged.extend(file.unwrap_or_default());
     for pair in given {
-        let (name, value) = pair
-            .split_once('=')
-            .ok_or_else(|| bad(flag, pair, "write NAME=VALUE"))?;
+        let (name, value) = pair.split_once('=').ok_or_else(|| bad(flag, pair, "write NAME=VALUE"))?;
         if name.is_empty() || value.is_empty() {
             return Err(bad(flag, pair, "write NAME=VALUE with neither part empty"));
         }
@@ -336,10 +268,8 @@ fn merged_pairs(
 }
 
 fn bad(flag: &str, value: &str, why: &str) -> Problem {
-    Problem::new(format!("invalid --{flag} {value:?}: {why}")).with_hint(format!(
-        "fix --{flag} (or INTERLOK_K8S_{} / `{flag}:` in the config file)",
-        env_name(flag)
-    ))
+    Problem::new(format!("invalid --{flag} {value:?}: {why}"))
+        .with_hint(format!("fix --{flag} (or INTERLOK_K8S_{} / `{flag}:` in the config file)", env_name(flag)))
 }
 
 fn env_name(flag: &str) -> String {
@@ -350,45 +280,43 @@ fn env_name(flag: &str) -> String {
 pub fn dns_label(flag: &str, value: &str) -> Result<(), Problem> {
     let valid = !value.is_empty()
         && value.len() <= 63
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !value.starts_with('-')
         && !value.ends_with('-');
     if valid {
         Ok(())
     } else {
-        Err(bad(flag, value, "a Kubernetes name is 1-63 lower-case letters, digits or '-', starting and ending with a letter or digit"))
+        Err(bad(
+            flag,
+            value,
+            "a Kubernetes name is 1-63 lower-case letters, digits or '-', starting and ending with a letter or digit",
+        ))
     }
 }
 
 fn metric_name(value: &str) -> Result<(), Problem> {
     let mut chars = value.chars();
-    let valid = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
     if valid {
         Ok(())
     } else {
-        Err(bad("metric", value, "a Prometheus metric name is letters, digits and '_' (Interlok removes dashes from the unique-id)"))
+        Err(bad(
+            "metric",
+            value,
+            "a Prometheus metric name is letters, digits and '_' (Interlok removes dashes from the unique-id)",
+        ))
     }
 }
 
 fn image_reference(value: &str) -> Result<(), Problem> {
     let valid = !value.is_empty()
         && !value.starts_with('-')
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "./:_-@".contains(c));
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || "./:_-@".contains(c));
     if valid {
         Ok(())
     } else {
-        Err(bad(
-            "image",
-            value,
-            "an image reference is like registry/name:tag",
-        ))
+        Err(bad("image", value, "an image reference is like registry/name:tag"))
     }
 }
 
@@ -404,11 +332,7 @@ fn in_range(flag: &str, value: u64, min: u64, max: u64) -> Result<(), Problem> {
     if (min..=max).contains(&value) {
         Ok(())
     } else {
-        Err(bad(
-            flag,
-            &value.to_string(),
-            &format!("expected a number from {min} to {max}"),
-        ))
+        Err(bad(flag, &value.to_string(), &format!("expected a number from {min} to {max}")))
     }
 }
 
@@ -427,19 +351,13 @@ mod tests {
     use crate::cli::{GlobalArgs, StackArgs};
 
     fn args(stack: StackArgs) -> GlobalArgs {
-        GlobalArgs {
-            stack,
-            ..GlobalArgs::default()
-        }
+        GlobalArgs { stack, ..GlobalArgs::default() }
     }
 
     #[test]
     fn defaults_follow_the_guide() {
         let s = Settings::resolve(&GlobalArgs::default()).expect("defaults are valid");
-        assert_eq!(
-            (s.min_replicas, s.max_replicas, s.target_average),
-            (1, 5, 100)
-        );
+        assert_eq!((s.min_replicas, s.max_replicas, s.target_average), (1, 5, 100));
         assert_eq!(s.namespace, "default");
         assert_eq!(s.monitoring_namespace, "monitoring");
         assert_eq!(s.metric, "MessageMetrics");
@@ -447,10 +365,7 @@ mod tests {
 
     #[test]
     fn min_above_max_is_rejected_naming_both() {
-        let stack = StackArgs {
-            min_replicas: Some("6".into()),
-            ..StackArgs::default()
-        };
+        let stack = StackArgs { min_replicas: Some("6".into()), ..StackArgs::default() };
         let err = Settings::resolve(&args(stack)).expect_err("6 > 5");
         assert!(
             err.message.contains("--min-replicas 6") && err.message.contains("--max-replicas 5"),
@@ -469,17 +384,11 @@ mod tests {
 
     #[test]
     fn pairs_override_defaults_and_need_an_equals_sign() {
-        let stack = StackArgs {
-            chart_version: vec!["prometheus=25.0.0".into()],
-            ..StackArgs::default()
-        };
+        let stack = StackArgs { chart_version: vec!["prometheus=25.0.0".into()], ..StackArgs::default() };
         let s = Settings::resolve(&args(stack)).expect("valid");
         assert_eq!(s.chart_versions["prometheus"], "25.0.0");
         assert_eq!(s.chart_versions["grafana"], "12.11.1");
-        let stack = StackArgs {
-            chart_repo: vec!["nourl".into()],
-            ..StackArgs::default()
-        };
+        let stack = StackArgs { chart_repo: vec!["nourl".into()], ..StackArgs::default() };
         assert!(Settings::resolve(&args(stack)).is_err());
     }
 }

@@ -40,22 +40,12 @@ impl Ui {
         console::set_colors_enabled(color);
         console::set_colors_enabled_stderr(color);
         let can_prompt = !assume_yes && stdout_tty && std::io::stdin().is_terminal();
-        Ui {
-            color,
-            stdout_tty,
-            can_prompt,
-            verbose,
-        }
+        Ui { color, stdout_tty, can_prompt, verbose }
     }
 
     /// A UI with no terminal, no colour and no prompts.
     pub fn plain_for_tests() -> Self {
-        Ui {
-            color: false,
-            stdout_tty: false,
-            can_prompt: false,
-            verbose: false,
-        }
+        Ui { color: false, stdout_tty: false, can_prompt: false, verbose: false }
     }
 
     pub fn verbose(&self) -> bool {
@@ -129,9 +119,7 @@ impl Ui {
             return Spinner(None);
         }
         let bar = ProgressBar::new_spinner();
-        bar.set_style(
-            ProgressStyle::with_template("  {spinner} {msg} ({elapsed})").expect("static template"),
-        );
+        bar.set_style(ProgressStyle::with_template("  {spinner} {msg} ({elapsed})").expect("static template"));
         bar.set_message(message.to_string());
         bar.enable_steady_tick(Duration::from_millis(120));
         Spinner(Some(bar))
@@ -142,10 +130,7 @@ impl Ui {
         if !self.can_prompt {
             return Ok(default);
         }
-        Ok(dialoguer::Confirm::new()
-            .with_prompt(question)
-            .default(default)
-            .interact()?)
+        Ok(dialoguer::Confirm::new().with_prompt(question).default(default).interact()?)
     }
 
     /// Asks to choose one item. Without a terminal the default is taken; with no default, the error names
@@ -172,18 +157,13 @@ impl Ui {
         if !self.can_prompt {
             return Ok(default.to_string());
         }
-        Ok(dialoguer::Input::new()
-            .with_prompt(question)
-            .default(default.to_string())
-            .interact_text()?)
+        Ok(dialoguer::Input::new().with_prompt(question).default(default.to_string()).interact_text()?)
     }
 }
 
 fn unanswered(question: &str, flag: &str) -> Problem {
-    Problem::new(format!(
-        "a question needs an answer and there is no terminal to ask it on: {question}"
-    ))
-    .with_hint(format!("pass {flag}"))
+    Problem::new(format!("a question needs an answer and there is no terminal to ask it on: {question}"))
+        .with_hint(format!("pass {flag}"))
 }
 
 fn print_block(title: &str, text: &str) {

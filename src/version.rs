@@ -11,11 +11,7 @@ pub struct Version {
 
 impl Version {
     pub const fn new(major: u32, minor: u32, patch: u32) -> Self {
-        Version {
-            major,
-            minor,
-            patch,
-        }
+        Version { major, minor, patch }
     }
 
     /// Parses `v1.2.3` or `1.2.3` with any pre-release or build suffix; `1.2` means `1.2.0`.
@@ -33,11 +29,7 @@ impl Version {
         if parts.next().is_some() {
             return None;
         }
-        Some(Version {
-            major,
-            minor,
-            patch,
-        })
+        Some(Version { major, minor, patch })
     }
 
     /// Finds the first `vX.Y.Z` token in free text, e.g. `minikube version: v1.7.3`.
@@ -68,14 +60,8 @@ mod tests {
     #[test]
     fn parses_the_shapes_tools_print() {
         assert_eq!(Version::parse("v1.33.1"), Some(Version::new(1, 33, 1)));
-        assert_eq!(
-            Version::parse("v1.32.5-gke.100"),
-            Some(Version::new(1, 32, 5))
-        );
-        assert_eq!(
-            Version::parse("v3.17.1+g980d8ac"),
-            Some(Version::new(3, 17, 1))
-        );
+        assert_eq!(Version::parse("v1.32.5-gke.100"), Some(Version::new(1, 32, 5)));
+        assert_eq!(Version::parse("v3.17.1+g980d8ac"), Some(Version::new(3, 17, 1)));
         assert_eq!(Version::parse("1.22"), Some(Version::new(1, 22, 0)));
         assert_eq!(Version::parse("v1.2.3.4"), None);
         assert_eq!(Version::parse("vx.1.2"), None);
@@ -85,10 +71,7 @@ mod tests {
 
     #[test]
     fn finds_a_version_in_prose() {
-        assert_eq!(
-            Version::find_in("minikube version: v1.7.3\ncommit: abc"),
-            Some(Version::new(1, 7, 3))
-        );
+        assert_eq!(Version::find_in("minikube version: v1.7.3\ncommit: abc"), Some(Version::new(1, 7, 3)));
         assert_eq!(Version::find_in("no version here"), None);
     }
 }

@@ -21,11 +21,7 @@ pub fn dispatch(cli: Cli) -> u8 {
     let settings = match Settings::resolve(&cli.global) {
         Ok(settings) => settings,
         Err(problem) => {
-            let ui = Ui::new(
-                cli.global.color.unwrap_or(crate::ui::ColorChoice::Auto),
-                false,
-                true,
-            );
+            let ui = Ui::new(cli.global.color.unwrap_or(crate::ui::ColorChoice::Auto), false, true);
             ui.problem(None, &problem);
             return EXIT_USAGE;
         }
@@ -42,9 +38,6 @@ pub fn dispatch(cli: Cli) -> u8 {
 }
 
 fn not_yet(ui: &Ui, command: &str, issue: &str) -> u8 {
-    ui.problem(
-        None,
-        &Problem::new(format!("`{command}` is not implemented yet ({issue})")),
-    );
+    ui.problem(None, &Problem::new(format!("`{command}` is not implemented yet ({issue})")));
     EXIT_FAILED
 }

@@ -17,11 +17,7 @@ pub fn run(mut settings: Settings, ui: Ui, args: &SetupArgs) -> u8 {
         list(&ui, &all, &settings);
         return EXIT_OK;
     }
-    let selection = Selection {
-        from: args.from.clone(),
-        only: args.only.clone(),
-        skip: args.skip.clone(),
-    };
+    let selection = Selection { from: args.from.clone(), only: args.only.clone(), skip: args.skip.clone() };
     let chosen = match selection.apply(&all) {
         Ok(chosen) => chosen,
         Err(problem) => {
@@ -35,8 +31,10 @@ pub fn run(mut settings: Settings, ui: Ui, args: &SetupArgs) -> u8 {
             break;
         }
         if !ui.interactive() {
-            let problem = Problem::new("setup changes your cluster and asks before it starts, but there is no terminal to ask on")
-                .with_hint("pass --yes to proceed without asking (or --dry-run to see the commands)");
+            let problem = Problem::new(
+                "setup changes your cluster and asks before it starts, but there is no terminal to ask on",
+            )
+            .with_hint("pass --yes to proceed without asking (or --dry-run to see the commands)");
             ui.problem(None, &problem);
             return EXIT_USAGE;
         }
@@ -53,7 +51,7 @@ pub fn run(mut settings: Settings, ui: Ui, args: &SetupArgs) -> u8 {
             }
         }
     }
-    let runner = Runner::new(ui.clone(), args.dry_run);
+    let runner = Runner::new(ui.clone(), args.dry_run).with_default_timeout(settings.command_timeout);
     let mut cx = Context::new(settings, runner, ui.clone());
     let reports = engine::run(&chosen, &mut cx);
     if engine::summarize(&cx, &reports) {
@@ -82,33 +80,18 @@ fn show_plan(ui: &Ui, chosen: &[&dyn Stage], settings: &Settings, dry_run: bool)
         Some(context) => format!("the existing cluster of context {context:?}"),
         None => "a local minikube cluster".to_string(),
     };
-    ui.heading(&format!(
-        "Plan{}: Interlok autoscaling on {target}",
-        if dry_run { " (dry run)" } else { "" }
-    ));
+    ui.heading(&format!("Plan{}: Interlok autoscaling on {target}", if dry_run { " (dry run)" } else { "" }));
     ui.line(&format!(
         "  platform {}, Interlok in namespace {}, monitoring in {}, image {}",
         settings.platform, settings.namespace, settings.monitoring_namespace, settings.image
     ));
     ui.line(&format!(
         "  autoscale {} on {} between {} and {} replicas at an average of {} per pod",
-        settings.deployment,
-        settings.metric,
-        settings.min_replicas,
-        settings.max_replicas,
-        settings.target_average
+        settings.deployment, settings.metric, settings.min_replicas, settings.max_replicas, settings.target_average
     ));
     for (i, stage) in chosen.iter().enumerate() {
-        let note = stage
-            .not_applicable(settings)
-            .map(|r| format!(" (skipped: {r})"))
-            .unwrap_or_default();
-        ui.line(&format!(
-            "  {:>2}. {:<14} {}{note}",
-            i + 1,
-            stage.name(),
-            stage.summary()
-        ));
+        let note = stage.not_applicable(settings).map(|r| format!(" (skipped: {r})")).unwrap_or_default();
+        ui.line(&format!("  {:>2}. {:<14} {}{note}", i + 1, stage.name(), stage.summary()));
     }
 }
 
@@ -119,11 +102,7 @@ enum Answer {
 }
 
 fn ask_to_proceed(ui: &Ui, settings: &mut Settings) -> anyhow::Result<Answer> {
-    let choices = [
-        "proceed".to_string(),
-        "customize".to_string(),
-        "cancel".to_string(),
-    ];
+    let choices = ["proceed".to_string(), "customize".to_string(), "cancel".to_string()];
     match ui.select("Proceed with this plan?", &choices, Some(0), "--yes")? {
         0 => Ok(Answer::Proceed),
         1 => {
@@ -137,16 +116,8 @@ fn ask_to_proceed(ui: &Ui, settings: &mut Settings) -> anyhow::Result<Answer> {
 /// Lets the user change one answer; the new value passes the same validation as a flag would.
 fn customize(ui: &Ui, settings: &mut Settings) -> anyhow::Result<()> {
     let answers = settings.answers();
-    let labels: Vec<String> = answers
-        .iter()
-        .map(|(key, value)| format!("{key}: {value}"))
-        .collect();
-    let index = ui.select(
-        "Which answer do you want to change?",
-        &labels,
-        Some(0),
-        "--yes",
-    )?;
+    let labels: Vec<String> = answers.iter().map(|(key, value)| format!("{key}: {value}")).collect();
+    let index = ui.select("Which answer do you want to change?", &labels, Some(0), "--yes")?;
     let (key, current) = &answers[index];
     let value = ui.input(&format!("New value for {key}"), current)?;
     match settings.with_answer(key, &value) {

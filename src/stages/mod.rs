@@ -13,32 +13,16 @@ pub use prerequisites::Prerequisites;
 pub fn all() -> Vec<Box<dyn Stage>> {
     vec![
         Box::new(Prerequisites),
-        Box::new(Pending::new(
-            "kubectl-path",
-            "find every kubectl on PATH and use the newest",
-            "issue #4",
-        )),
+        Box::new(Pending::new("kubectl-path", "find every kubectl on PATH and use the newest", "issue #4")),
         Box::new(
-            Pending::new(
-                "network",
-                "create the Hyper-V external switch (Windows, hyperv driver)",
-                "issue #4",
-            )
-            .only_when(
-                |s| s.uses_minikube() && s.platform == crate::platform::Platform::Windows,
-                "only on Windows with minikube's hyperv driver",
-            ),
+            Pending::new("network", "create the Hyper-V external switch (Windows, hyperv driver)", "issue #4")
+                .only_when(
+                    |s| s.uses_minikube() && s.platform == crate::platform::Platform::Windows,
+                    "only on Windows with minikube's hyperv driver",
+                ),
         ),
-        Box::new(Pending::new(
-            "cluster",
-            "start minikube, or use --context, and wait for Ready nodes",
-            "issue #4",
-        )),
-        Box::new(Pending::new(
-            "version-skew",
-            "compare kubectl's and the server's minor versions",
-            "issue #4",
-        )),
+        Box::new(Pending::new("cluster", "start minikube, or use --context, and wait for Ready nodes", "issue #4")),
+        Box::new(Pending::new("version-skew", "compare kubectl's and the server's minor versions", "issue #4")),
         Box::new(Pending::new(
             "helm",
             "detect Helm's major version (tiller on Helm 2) and add the chart repositories",
@@ -49,48 +33,30 @@ pub fn all() -> Vec<Box<dyn Stage>> {
             "install Prometheus with its pushgateway and find the pushgateway Service",
             "issue #5",
         )),
-        Box::new(Pending::new(
-            "interlok",
-            "deploy Interlok pushing MessageMetrics to the pushgateway",
-            "issue #5",
-        )),
-        Box::new(Pending::new(
-            "adapter",
-            "install prometheus-adapter with the MessageMetrics rule",
-            "issue #5",
-        )),
-        Box::new(Pending::new(
-            "autoscaler",
-            "create the HorizontalPodAutoscaler on MessageMetrics",
-            "issue #5",
-        )),
+        Box::new(Pending::new("interlok", "deploy Interlok pushing MessageMetrics to the pushgateway", "issue #5")),
+        Box::new(Pending::new("adapter", "install prometheus-adapter with the MessageMetrics rule", "issue #5")),
+        Box::new(Pending::new("autoscaler", "create the HorizontalPodAutoscaler on MessageMetrics", "issue #5")),
         Box::new(
-            Pending::new(
-                "grafana",
-                "install Grafana with a MessageMetrics dashboard (--grafana)",
-                "issue #5",
-            )
-            .only_when(|s| s.grafana, "pass --grafana to install it"),
+            Pending::new("grafana", "install Grafana with a MessageMetrics dashboard (--grafana)", "issue #5")
+                .only_when(|s| s.grafana, "pass --grafana to install it"),
         ),
     ]
 }
+
+/// When a stage applies, and what to say when it does not.
+type Applies = (fn(&Settings) -> bool, &'static str);
 
 /// A stage whose issue has not landed: listed, and failing honestly if run.
 struct Pending {
     name: &'static str,
     summary: &'static str,
     issue: &'static str,
-    applies: Option<(fn(&Settings) -> bool, &'static str)>,
+    applies: Option<Applies>,
 }
 
 impl Pending {
     fn new(name: &'static str, summary: &'static str, issue: &'static str) -> Self {
-        Pending {
-            name,
-            summary,
-            issue,
-            applies: None,
-        }
+        Pending { name, summary, issue, applies: None }
     }
 
     fn only_when(mut self, applies: fn(&Settings) -> bool, otherwise: &'static str) -> Self {
@@ -114,24 +80,12 @@ impl Stage for Pending {
         Some(self.issue)
     }
     fn check(&self, _: &mut Context) -> anyhow::Result<Check> {
-        anyhow::bail!(
-            "the {} stage is not implemented yet ({})",
-            self.name,
-            self.issue
-        )
+        anyhow::bail!("the {} stage is not implemented yet ({})", self.name, self.issue)
     }
     fn apply(&self, _: &mut Context) -> anyhow::Result<()> {
-        anyhow::bail!(
-            "the {} stage is not implemented yet ({})",
-            self.name,
-            self.issue
-        )
+        anyhow::bail!("the {} stage is not implemented yet ({})", self.name, self.issue)
     }
     fn validate(&self, _: &mut Context) -> anyhow::Result<String> {
-        anyhow::bail!(
-            "the {} stage is not implemented yet ({})",
-            self.name,
-            self.issue
-        )
+        anyhow::bail!("the {} stage is not implemented yet ({})", self.name, self.issue)
     }
 }

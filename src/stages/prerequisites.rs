@@ -30,14 +30,7 @@ impl Stage for Prerequisites {
             match cx.runner.resolve(tool) {
                 Some(path) => {
                     let version = read_version(cx, tool, &path.display().to_string())?;
-                    remember(
-                        cx,
-                        tool,
-                        Found {
-                            path: path.clone(),
-                            version,
-                        },
-                    );
+                    remember(cx, tool, Found { path: path.clone(), version });
                     found.push(format!("{tool} {version}"));
                 }
                 None => missing.push(tool),
@@ -50,19 +43,12 @@ impl Stage for Prerequisites {
     }
 
     fn apply(&self, cx: &mut Context) -> anyhow::Result<()> {
-        let missing: Vec<&str> = required_tools(cx)
-            .into_iter()
-            .filter(|t| cx.runner.resolve(t).is_none())
-            .collect();
-        let hints: Vec<String> = missing
-            .iter()
-            .map(|t| format!("{t}: {}", cx.settings.platform.install_hint(t)))
-            .collect();
-        Err(
-            Problem::new(format!("{} not found on PATH", missing.join(" and ")))
-                .with_hint(format!("install and run this again — {}", hints.join("; ")))
-                .into(),
-        )
+        let missing: Vec<&str> = required_tools(cx).into_iter().filter(|t| cx.runner.resolve(t).is_none()).collect();
+        let hints: Vec<String> =
+            missing.iter().map(|t| format!("{t}: {}", cx.settings.platform.install_hint(t))).collect();
+        Err(Problem::new(format!("{} not found on PATH", missing.join(" and ")))
+            .with_hint(format!("install and run this again — {}", hints.join("; ")))
+            .into())
     }
 
     fn validate(&self, cx: &mut Context) -> anyhow::Result<String> {
@@ -89,20 +75,24 @@ fn remember(cx: &mut Context, tool: &str, found: Found) {
     }
 }
 
+type VersionParser = fn(&str) -> Result<Version, String>;
+
 /// Runs the tool's version command and parses the real output format.
 fn read_version(cx: &Context, tool: &str, program: &str) -> Result<Version, Problem> {
-    let (cmd, parse): (Cmd, fn(&str) -> Result<Version, String>) = match tool {
-        "kubectl" => (
-            kubectl::Kubectl::new(program, None).client_version(),
-            |out| kubectl::parse_versions(out).map(|v| v.client),
-        ),
-        "helm" => (
-            helm::Helm::new(program, None).version_short(),
-            helm::parse_short_version,
-        ),
+    let (cmd, parse): (Cmd, VersionParser) = match tool {
+        "kubectl" => (kubectl::Kubectl::new(program, None).client_version(), |out| {
+            kubectl::parse_versions(out).map(|v| v.client)
+        }),
+        "helm" => (helm::Helm::new(program, None).version_short(), helm::parse_short_version),
         _ => (minikube::version_short(program), minikube::parse_version),
     };
-    let output = cx.runner.run_unchecked(&cmd)?;
+    let mut output = cx.runner.run_unchecked(&cmd)?;
+    let mut cmd = cmd;
+    if tool == "minikube" && !output.success() && output.stderr.contains("unknown flag: --short") {
+        // minikube before v1.10 has no --short; its plain form prints `minikube version: vX.Y.Z`.
+        cmd = minikube::version_long(program);
+        output = cx.runner.run_unchecked(&cmd)?;
+    }
     // Helm 2 prints its client version and then fails to reach tiller: the stdout still answers the question.
     match parse(&output.stdout) {
         Ok(version) if output.success() || tool == "helm" => Ok(version),
@@ -113,9 +103,7 @@ fn read_version(cx: &Context, tool: &str, program: &str) -> Result<Version, Prob
 }
 
 fn unreadable(cmd: &Cmd, output: &Output, tool: &str, why: &str) -> Problem {
-    exit_problem(cmd, output)
-        .reworded(format!("could not read {tool}'s version: {why}"))
-        .with_hint(format!(
-            "run `{cmd}` yourself; if it does not print a version, reinstall {tool} or put a working one first on PATH"
-        ))
+    exit_problem(cmd, output).reworded(format!("could not read {tool}'s version: {why}")).with_hint(format!(
+        "run `{cmd}` yourself; if it does not print a version, reinstall {tool} or put a working one first on PATH"
+    ))
 }

@@ -14,10 +14,7 @@ pub struct Helm {
 
 impl Helm {
     pub fn new(program: impl Into<String>, context: Option<String>) -> Self {
-        Helm {
-            program: program.into(),
-            context,
-        }
+        Helm { program: program.into(), context }
     }
 
     pub fn version_short(&self) -> Cmd {
@@ -51,15 +48,8 @@ impl Helm {
 /// Reads the client version from `helm version --short` output. Helm 2 prints its client line even when
 /// the command then fails to reach tiller, so callers parse stdout whatever the exit code.
 pub fn parse_short_version(stdout: &str) -> Result<Version, String> {
-    let first = stdout
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .ok_or("helm printed no version")?;
-    let word = first
-        .strip_prefix("Client:")
-        .map(str::trim)
-        .unwrap_or(first);
+    let first = stdout.lines().map(str::trim).find(|l| !l.is_empty()).ok_or("helm printed no version")?;
+    let word = first.strip_prefix("Client:").map(str::trim).unwrap_or(first);
     if !word.starts_with('v') {
         return Err(format!("helm printed an unexpected version line {first:?}"));
     }
@@ -72,14 +62,8 @@ mod tests {
 
     #[test]
     fn reads_every_major_version_shape() {
-        assert_eq!(
-            parse_short_version("v4.1.4+g05fa379\n"),
-            Ok(Version::new(4, 1, 4))
-        );
-        assert_eq!(
-            parse_short_version("v3.17.1+g980d8ac\n"),
-            Ok(Version::new(3, 17, 1))
-        );
+        assert_eq!(parse_short_version("v4.1.4+g05fa379\n"), Ok(Version::new(4, 1, 4)));
+        assert_eq!(parse_short_version("v3.17.1+g980d8ac\n"), Ok(Version::new(3, 17, 1)));
         let v2 = "Client: v2.17.0+ga690bad\nServer: v2.17.0+ga690bad\n";
         assert_eq!(parse_short_version(v2), Ok(Version::new(2, 17, 0)));
     }

@@ -15,10 +15,7 @@ pub struct Kubectl {
 
 impl Kubectl {
     pub fn new(program: impl Into<String>, context: Option<String>) -> Self {
-        Kubectl {
-            program: program.into(),
-            context,
-        }
+        Kubectl { program: program.into(), context }
     }
 
     pub fn client_version(&self) -> Cmd {
@@ -75,20 +72,12 @@ pub struct Versions {
 }
 
 pub fn parse_versions(json: &str) -> Result<Versions, String> {
-    let parsed: VersionJson = serde_json::from_str(json)
-        .map_err(|e| format!("kubectl printed something that is not version JSON ({e})"))?;
-    let client = parsed
-        .client_version
-        .ok_or("kubectl's version JSON has no clientVersion")?;
-    let client = Version::parse(&client.git_version).ok_or_else(|| {
-        format!(
-            "kubectl reported an unreadable gitVersion {:?}",
-            client.git_version
-        )
-    })?;
-    let server = parsed
-        .server_version
-        .and_then(|s| Version::parse(&s.git_version));
+    let parsed: VersionJson =
+        serde_json::from_str(json).map_err(|e| format!("kubectl printed something that is not version JSON ({e})"))?;
+    let client = parsed.client_version.ok_or("kubectl's version JSON has no clientVersion")?;
+    let client = Version::parse(&client.git_version)
+        .ok_or_else(|| format!("kubectl reported an unreadable gitVersion {:?}", client.git_version))?;
+    let server = parsed.server_version.and_then(|s| Version::parse(&s.git_version));
     Ok(Versions { client, server })
 }
 
@@ -98,7 +87,8 @@ mod tests {
 
     #[test]
     fn reads_git_version_not_minor() {
-        let json = r#"{"clientVersion":{"major":"1","minor":"32+","gitVersion":"v1.32.5-eks-1"},"kustomizeVersion":"v5"}"#;
+        let json =
+            r#"{"clientVersion":{"major":"1","minor":"32+","gitVersion":"v1.32.5-eks-1"},"kustomizeVersion":"v5"}"#;
         let versions = parse_versions(json).expect("parses");
         assert_eq!(versions.client, Version::new(1, 32, 5));
         assert_eq!(versions.server, None);
@@ -107,10 +97,7 @@ mod tests {
     #[test]
     fn reads_the_server_version_when_present() {
         let json = r#"{"clientVersion":{"gitVersion":"v1.27.16"},"serverVersion":{"gitVersion":"v1.33.1"}}"#;
-        assert_eq!(
-            parse_versions(json).expect("parses").server,
-            Some(Version::new(1, 33, 1))
-        );
+        assert_eq!(parse_versions(json).expect("parses").server, Some(Version::new(1, 33, 1)));
     }
 
     #[test]
@@ -123,9 +110,6 @@ mod tests {
     #[test]
     fn context_is_added_to_every_command() {
         let k = Kubectl::new("kubectl", Some("prod; rm -rf /".into()));
-        assert_eq!(
-            k.query(["get", "nodes"]).arguments(),
-            ["get", "nodes", "--context=prod; rm -rf /"]
-        );
+        assert_eq!(k.query(["get", "nodes"]).arguments(), ["get", "nodes", "--context=prod; rm -rf /"]);
     }
 }

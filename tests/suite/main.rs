@@ -1,5 +1,7 @@
 //! One integration-test binary: the test world's self-test, the product's behaviour in the world, and the
 //! contract tests of every command the product builds.
 
+mod contracts;
+mod skeleton;
 mod support;
 mod world_selftest;

@@ -8,21 +8,13 @@ use testworld::world::{Run, World};
 pub const PRODUCT: &str = env!("CARGO_BIN_EXE_interlok-k8s");
 
 pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/suite/fixtures")
-        .join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/suite/fixtures").join(name)
 }
 
 /// Runs a command in the world and insists it succeeds, showing everything it printed if not.
 pub fn ok(world: &World, program: &str, args: &[&str]) -> Run {
     let run = world.run(program, args);
-    assert_eq!(
-        run.code,
-        0,
-        "`{program} {}` failed:\n{}",
-        args.join(" "),
-        run.all()
-    );
+    assert_eq!(run.code, 0, "`{program} {}` failed:\n{}", args.join(" "), run.all());
     run
 }
 
@@ -39,16 +31,8 @@ pub fn interlok_manifest(world: &World, pushgateway: &str, namespace_variable: &
 
 /// helm repo add + install of the stand-in prometheus chart (and optionally the adapter) with --wait.
 pub fn install_monitoring(world: &World, adapter_values: Option<&str>) {
-    let repo = world
-        .charts
-        .as_ref()
-        .expect("world with charts")
-        .repo_url("prometheus-community");
-    ok(
-        world,
-        "helm",
-        &["repo", "add", "prometheus-community", &repo],
-    );
+    let repo = world.charts.as_ref().expect("world with charts").repo_url("prometheus-community");
+    ok(world, "helm", &["repo", "add", "prometheus-community", &repo]);
     ok(
         world,
         "helm",

@@ -34,10 +34,7 @@ pub struct AdapterEmulation {
 
 impl Default for AdapterEmulation {
     fn default() -> Self {
-        AdapterEmulation {
-            availability: Mutex::new(Availability::Normal),
-            checks: AtomicU32::new(0),
-        }
+        AdapterEmulation { availability: Mutex::new(Availability::Normal), checks: AtomicU32::new(0) }
     }
 }
 
@@ -106,26 +103,16 @@ impl AdapterEmulation {
         self.checks.store(0, Ordering::SeqCst);
     }
 
-    pub fn apiservice_available(
-        &self,
-        state: &ApiState,
-        apiservice: &Value,
-        counted: bool,
-    ) -> Result<(), String> {
+    pub fn apiservice_available(&self, state: &ApiState, apiservice: &Value, counted: bool) -> Result<(), String> {
         let service = &apiservice["spec"]["service"];
         if service.is_null() {
             return Ok(()); // a local APIService, served by the API server itself
         }
-        let (ns, name) = (
-            service["namespace"].as_str().unwrap_or_default(),
-            service["name"].as_str().unwrap_or_default(),
-        );
+        let (ns, name) =
+            (service["namespace"].as_str().unwrap_or_default(), service["name"].as_str().unwrap_or_default());
         let failing = format!("failing or missing response from https://{name}.{ns}.svc:443/apis/custom.metrics.k8s.io/v1beta1: Get \"https://{name}.{ns}.svc:443/apis/custom.metrics.k8s.io/v1beta1\": dial tcp: connect: connection refused");
-        let check = if counted {
-            self.checks.fetch_add(1, Ordering::SeqCst)
-        } else {
-            self.checks.load(Ordering::SeqCst)
-        };
+        let check =
+            if counted { self.checks.fetch_add(1, Ordering::SeqCst) } else { self.checks.load(Ordering::SeqCst) };
         match *self.availability.lock().expect("availability") {
             Availability::Never => return Err(failing),
             Availability::UnavailableFirst(n) if check < n => return Err(failing),
@@ -170,24 +157,16 @@ impl AdapterEmulation {
                     .filter(|p| *name == "*" || p == name)
                     .collect();
                 match self.pod_values(state, kubelet, ns, metric, &pods) {
-                    Ok(values) if !values.is_empty() => {
-                        Response::json(200, &value_list(ns, metric, &values))
-                    }
+                    Ok(values) if !values.is_empty() => Response::json(200, &value_list(ns, metric, &values)),
                     _ => {
-                        let message =
-                            format!("the server could not find the metric {metric} for pods");
+                        let message = format!("the server could not find the metric {metric} for pods");
                         Response::json(404, &ApiError::new(404, "NotFound", message).status())
                     }
                 }
             }
             _ => Response::json(
                 404,
-                &ApiError::new(
-                    404,
-                    "NotFound",
-                    "the server could not find the requested resource",
-                )
-                .status(),
+                &ApiError::new(404, "NotFound", "the server could not find the requested resource").status(),
             ),
         }
     }
@@ -196,21 +175,13 @@ impl AdapterEmulation {
     pub fn config(&self, state: &ApiState) -> Result<(AdapterConfig, String), String> {
         let apiservice = state
             .store
-            .get(
-                "apiregistration.k8s.io/apiservices",
-                "",
-                "v1beta1.custom.metrics.k8s.io",
-            )
+            .get("apiregistration.k8s.io/apiservices", "", "v1beta1.custom.metrics.k8s.io")
             .ok_or("no APIService v1beta1.custom.metrics.k8s.io")?;
         let service = &apiservice["spec"]["service"];
         let ns = service["namespace"].as_str().unwrap_or_default();
         let svc = state
             .store
-            .get(
-                "/services",
-                ns,
-                service["name"].as_str().unwrap_or_default(),
-            )
+            .get("/services", ns, service["name"].as_str().unwrap_or_default())
             .ok_or("adapter Service missing")?;
         let deployment = state
             .store
@@ -227,89 +198,50 @@ impl AdapterEmulation {
         let container = &pod_spec["containers"][0];
         let args: Vec<String> = container["args"]
             .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(String::from))
-                    .collect()
-            })
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
             .unwrap_or_default();
-        let flag = |name: &str| {
-            args.iter()
-                .find_map(|a| a.strip_prefix(&format!("--{name}=")).map(String::from))
-        };
+        let flag = |name: &str| args.iter().find_map(|a| a.strip_prefix(&format!("--{name}=")).map(String::from));
         let prometheus_url = flag("prometheus-url").ok_or("adapter has no --prometheus-url")?;
         let config_file = flag("config").ok_or("adapter has no --config")?;
         let (dir, file) = config_file.rsplit_once('/').ok_or("bad --config path")?;
         let mount = container["volumeMounts"]
             .as_array()
             .and_then(|ms| {
-                ms.iter()
-                    .find(|m| m["mountPath"].as_str().map(|p| p.trim_end_matches('/')) == Some(dir))
-                    .cloned()
+                ms.iter().find(|m| m["mountPath"].as_str().map(|p| p.trim_end_matches('/')) == Some(dir)).cloned()
             })
             .ok_or("config volume not mounted")?;
         let volume = pod_spec["volumes"]
             .as_array()
             .and_then(|vs| vs.iter().find(|v| v["name"] == mount["name"]).cloned())
             .ok_or("config volume missing")?;
-        let configmap_name = volume["configMap"]["name"]
-            .as_str()
-            .ok_or("config volume is not a ConfigMap")?;
-        let configmap = state
-            .store
-            .get("/configmaps", ns, configmap_name)
-            .ok_or("adapter ConfigMap missing")?;
-        let text = configmap["data"][file]
-            .as_str()
-            .ok_or("adapter ConfigMap lacks the config file")?;
-        let config: AdapterConfig = serde_yaml::from_str(text)
-            .map_err(|e| format!("adapter config does not parse: {e}"))?;
+        let configmap_name = volume["configMap"]["name"].as_str().ok_or("config volume is not a ConfigMap")?;
+        let configmap = state.store.get("/configmaps", ns, configmap_name).ok_or("adapter ConfigMap missing")?;
+        let text = configmap["data"][file].as_str().ok_or("adapter ConfigMap lacks the config file")?;
+        let config: AdapterConfig =
+            serde_yaml::from_str(text).map_err(|e| format!("adapter config does not parse: {e}"))?;
         Ok((config, prometheus_url))
     }
 
-    fn prometheus(
-        &self,
-        state: &ApiState,
-        kubelet: &WorldKubelet,
-        url: &str,
-    ) -> Result<String, String> {
-        let without_scheme = url
-            .trim_start_matches("http://")
-            .trim_start_matches("https://");
+    fn prometheus(&self, state: &ApiState, kubelet: &WorldKubelet, url: &str) -> Result<String, String> {
+        let without_scheme = url.trim_start_matches("http://").trim_start_matches("https://");
         let host_port = without_scheme.split('/').next().unwrap_or_default();
-        let host_port = if host_port.contains(':') {
-            host_port.to_string()
-        } else {
-            format!("{host_port}:80")
-        };
+        let host_port = if host_port.contains(':') { host_port.to_string() } else { format!("{host_port}:80") };
         let ns = state
             .store
-            .get(
-                "apiregistration.k8s.io/apiservices",
-                "",
-                "v1beta1.custom.metrics.k8s.io",
-            )
+            .get("apiregistration.k8s.io/apiservices", "", "v1beta1.custom.metrics.k8s.io")
             .and_then(|a| a["spec"]["service"]["namespace"].as_str().map(String::from))
             .unwrap_or_else(|| "default".into());
         let addr = crate::dns::resolve(state, kubelet, &ns, &host_port)?;
         Ok(format!("http://{addr}"))
     }
 
-    pub fn discover(
-        &self,
-        state: &ApiState,
-        kubelet: &WorldKubelet,
-    ) -> Result<Vec<Discovered>, String> {
+    pub fn discover(&self, state: &ApiState, kubelet: &WorldKubelet) -> Result<Vec<Discovered>, String> {
         let (config, url) = self.config(state)?;
         let prometheus = self.prometheus(state, kubelet, &url)?;
         let mut found = Vec::new();
         for rule in config.rules {
             let series = series(&prometheus, &rule.series_query)?;
-            let matches = if rule.name.matches.is_empty() {
-                ".*"
-            } else {
-                rule.name.matches.as_str()
-            };
+            let matches = if rule.name.matches.is_empty() { ".*" } else { rule.name.matches.as_str() };
             let namer = Regex::new(matches).map_err(|e| e.to_string())?;
             let as_ = if !rule.name.as_.is_empty() {
                 rule.name.as_.clone()
@@ -332,33 +264,16 @@ impl AdapterEmulation {
                     rule.resources
                         .overrides
                         .iter()
-                        .find(|(_, o)| {
-                            o.resource == resource || o.resource == format!("{resource}s")
-                        })
+                        .find(|(_, o)| o.resource == resource || o.resource == format!("{resource}s"))
                         .map(|(label, _)| label.clone())
-                        .or_else(|| {
-                            rule.resources
-                                .template
-                                .as_ref()
-                                .map(|t| t.replace("<<.Resource>>", resource))
-                        })
+                        .or_else(|| rule.resources.template.as_ref().map(|t| t.replace("<<.Resource>>", resource)))
                 };
                 let (namespace_label, pod_label) = (label_for("namespace"), label_for("pod"));
                 let has_pod = pod_label.as_ref().is_some_and(|l| labels.get(l).is_some());
-                if !has_pod
-                    || found
-                        .iter()
-                        .any(|d: &Discovered| d.name == name && d.series == series_name)
-                {
+                if !has_pod || found.iter().any(|d: &Discovered| d.name == name && d.series == series_name) {
                     continue;
                 }
-                found.push(Discovered {
-                    name,
-                    series: series_name,
-                    rule: rule.clone(),
-                    namespace_label,
-                    pod_label,
-                });
+                found.push(Discovered { name, series: series_name, rule: rule.clone(), namespace_label, pod_label });
             }
         }
         Ok(found)
@@ -376,22 +291,16 @@ impl AdapterEmulation {
         let (_, url) = self.config(state)?;
         let prometheus = self.prometheus(state, kubelet, &url)?;
         let discovered = self.discover(state, kubelet)?;
-        let metric_found = discovered
-            .iter()
-            .find(|d| d.name == metric)
-            .ok_or_else(|| format!("metric {metric} not found"))?;
+        let metric_found =
+            discovered.iter().find(|d| d.name == metric).ok_or_else(|| format!("metric {metric} not found"))?;
         let pod_label = metric_found.pod_label.clone().unwrap_or_default();
         let mut matchers = Vec::new();
         if let Some(ns_label) = &metric_found.namespace_label {
             matchers.push(format!("{ns_label}=\"{namespace}\""));
         }
         matchers.push(format!("{pod_label}=~\"{}\"", pods.join("|")));
-        let query = render_query(
-            &metric_found.rule.metrics_query,
-            &metric_found.series,
-            &matchers.join(","),
-            &pod_label,
-        );
+        let query =
+            render_query(&metric_found.rule.metrics_query, &metric_found.series, &matchers.join(","), &pod_label);
         let response: Value = ureq::get(&format!("{prometheus}/api/v1/query"))
             .query("query", &query)
             .call()
@@ -399,21 +308,14 @@ impl AdapterEmulation {
             .into_json()
             .map_err(|e| e.to_string())?;
         let mut values = HashMap::new();
-        for sample in response["data"]["result"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-        {
+        for sample in response["data"]["result"].as_array().cloned().unwrap_or_default() {
             let Some(pod) = sample["metric"][&pod_label].as_str() else {
                 continue;
             };
             if !pods.iter().any(|p| p == pod) {
                 continue; // the adapter answers only for live pods matching the selector
             }
-            if let Some(value) = sample["value"][1]
-                .as_str()
-                .and_then(|v| v.parse::<f64>().ok())
-            {
+            if let Some(value) = sample["value"][1].as_str().and_then(|v| v.parse::<f64>().ok()) {
                 values.insert(pod.to_string(), value);
             }
         }
@@ -422,8 +324,7 @@ impl AdapterEmulation {
 }
 
 pub fn render_query(template: &str, series: &str, matchers: &str, group_by: &str) -> String {
-    let placeholder =
-        Regex::new(r"<<\s*\.(Series|LabelMatchers|GroupBy)\s*>>").expect("static regex");
+    let placeholder = Regex::new(r"<<\s*\.(Series|LabelMatchers|GroupBy)\s*>>").expect("static regex");
     placeholder
         .replace_all(template, |c: &regex::Captures| match &c[1] {
             "Series" => series.to_string(),
@@ -435,13 +336,8 @@ pub fn render_query(template: &str, series: &str, matchers: &str, group_by: &str
 
 fn passes_filters(filters: &[SeriesFilter], name: &str) -> bool {
     filters.iter().all(|f| {
-        let is_ok =
-            f.is.as_ref()
-                .is_none_or(|p| Regex::new(p).is_ok_and(|r| r.is_match(name)));
-        let is_not_ok = f
-            .is_not
-            .as_ref()
-            .is_none_or(|p| Regex::new(p).is_ok_and(|r| !r.is_match(name)));
+        let is_ok = f.is.as_ref().is_none_or(|p| Regex::new(p).is_ok_and(|r| r.is_match(name)));
+        let is_not_ok = f.is_not.as_ref().is_none_or(|p| Regex::new(p).is_ok_and(|r| !r.is_match(name)));
         is_ok && is_not_ok
     })
 }
@@ -490,16 +386,8 @@ mod tests {
 
     #[test]
     fn query_templates_take_go_template_spacing() {
-        let q = render_query(
-            "sum(<<.Series>>{<< .LabelMatchers >>}) by (<<.GroupBy>>)",
-            "M_total",
-            "a=\"b\"",
-            "pod",
-        );
+        let q = render_query("sum(<<.Series>>{<< .LabelMatchers >>}) by (<<.GroupBy>>)", "M_total", "a=\"b\"", "pod");
         assert_eq!(q, "sum(M_total{a=\"b\"}) by (pod)");
-        assert_eq!(
-            render_query("MessageMetrics", "M_total", "x", "y"),
-            "MessageMetrics"
-        );
+        assert_eq!(render_query("MessageMetrics", "M_total", "x", "y"), "MessageMetrics");
     }
 }

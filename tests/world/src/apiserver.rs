@@ -14,27 +14,16 @@ use crate::http::{Reply, Request, Response};
 use crate::patch;
 use crate::resources::{self, Resource};
 use crate::selectors;
-use crate::store::{name_of, namespace_of, ApiError, EventKind, Store};
+use crate::store::{name_of, namespace_of, ApiError, Store};
 
 /// What the world adds to the API server: aggregated APIs, APIService health, pod "runtimes".
 pub trait Extensions: Send + Sync {
     /// Whether an APIService is Available; `counted` marks a client's look at it (for "fail the first N").
-    fn apiservice_available(
-        &self,
-        state: &ApiState,
-        apiservice: &Value,
-        counted: bool,
-    ) -> Result<(), String>;
+    fn apiservice_available(&self, state: &ApiState, apiservice: &Value, counted: bool) -> Result<(), String>;
     /// Answers a request under an aggregated API group (e.g. custom.metrics.k8s.io).
     fn aggregated(&self, state: &ApiState, request: &Request) -> Response;
     /// Where a pod's container port really listens (for port-forward).
-    fn port_target(
-        &self,
-        state: &ApiState,
-        namespace: &str,
-        pod: &str,
-        port: u16,
-    ) -> Option<SocketAddr>;
+    fn port_target(&self, state: &ApiState, namespace: &str, pod: &str, port: u16) -> Option<SocketAddr>;
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -83,12 +72,7 @@ impl ApiState {
 
     pub fn minor(&self) -> u32 {
         let version = self.git_version.read().expect("version").clone();
-        version
-            .trim_start_matches('v')
-            .split('.')
-            .nth(1)
-            .and_then(|m| m.parse().ok())
-            .unwrap_or(33)
+        version.trim_start_matches('v').split('.').nth(1).and_then(|m| m.parse().ok()).unwrap_or(33)
     }
 
     fn extensions(&self) -> Option<Arc<dyn Extensions>> {
@@ -98,14 +82,10 @@ impl ApiState {
     /// Whether the APIService for an aggregated group/version is Available right now.
     pub fn aggregated_available(&self, group: &str, version: &str, counted: bool) -> bool {
         let name = format!("{version}.{group}");
-        let Some(apiservice) = self
-            .store
-            .get("apiregistration.k8s.io/apiservices", "", &name)
-        else {
+        let Some(apiservice) = self.store.get("apiregistration.k8s.io/apiservices", "", &name) else {
             return false;
         };
-        self.extensions()
-            .is_some_and(|ext| ext.apiservice_available(self, &apiservice, counted).is_ok())
+        self.extensions().is_some_and(|ext| ext.apiservice_available(self, &apiservice, counted).is_ok())
     }
 
     pub fn requests(&self) -> Vec<RequestRecord> {
@@ -118,26 +98,18 @@ pub fn handle(state: &Arc<ApiState>, request: Request) -> Reply {
         method: request.method.clone(),
         path: request.path.clone(),
         query: request.query.clone(),
-        content_type: request
-            .header("content-type")
-            .unwrap_or_default()
-            .to_string(),
+        content_type: request.header("content-type").unwrap_or_default().to_string(),
     });
     if let Some(status) = injected_fault(state, &request) {
-        let error = ApiError::new(
-            status,
-            "InternalError",
-            format!("injected fault: {} {}", request.method, request.path),
-        );
+        let error =
+            ApiError::new(status, "InternalError", format!("injected fault: {} {}", request.method, request.path));
         return Reply::Full(Response::json(status, &error.status()));
     }
     let path = request.path.trim_end_matches('/').to_string();
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     match segments.as_slice() {
         ["version"] => full(200, version_info(state)),
-        ["healthz"] | ["readyz"] | ["livez"] => {
-            Reply::Full(Response::bytes(200, "text/plain", b"ok".to_vec()))
-        }
+        ["healthz"] | ["readyz"] | ["livez"] => Reply::Full(Response::bytes(200, "text/plain", b"ok".to_vec())),
         ["api"] => full(
             200,
             json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]}),
@@ -147,36 +119,17 @@ pub fn handle(state: &Arc<ApiState>, request: Request) -> Reply {
         ["openapi", "v2"] => openapi_v2(&request),
         ["openapi", "v3"] => full(200, openapi_v3_index(state)),
         ["openapi", "v3", "api", "v1"] => full(200, openapi_v3_doc(state, "", "v1")),
-        ["openapi", "v3", "apis", group, version] => {
-            full(200, openapi_v3_doc(state, group, version))
-        }
-        ["apis", group, version, ..]
-            if AGGREGATED_GROUPS
-                .iter()
-                .any(|(g, v)| g == group && v == version) =>
-        {
+        ["openapi", "v3", "apis", group, version] => full(200, openapi_v3_doc(state, group, version)),
+        ["apis", group, version, ..] if AGGREGATED_GROUPS.iter().any(|(g, v)| g == group && v == version) => {
             aggregated(state, group, version, &request)
         }
-        ["apis", group, version] => match resources::groups(state.minor())
-            .iter()
-            .find(|(g, _)| g == group)
-        {
-            Some((_, versions)) if versions.contains(version) => {
-                full(200, resource_list(state, group, version))
-            }
-            _ => error(ApiError::new(
-                404,
-                "NotFound",
-                "the server could not find the requested resource",
-            )),
+        ["apis", group, version] => match resources::groups(state.minor()).iter().find(|(g, _)| g == group) {
+            Some((_, versions)) if versions.contains(version) => full(200, resource_list(state, group, version)),
+            _ => error(ApiError::new(404, "NotFound", "the server could not find the requested resource")),
         },
         ["api", "v1", rest @ ..] => route(state, "", "v1", rest, request),
         ["apis", group, version, rest @ ..] => route(state, group, version, rest, request),
-        _ => error(ApiError::new(
-            404,
-            "NotFound",
-            "the server could not find the requested resource",
-        )),
+        _ => error(ApiError::new(404, "NotFound", "the server could not find the requested resource")),
     }
 }
 
@@ -208,10 +161,8 @@ fn version_info(state: &ApiState) -> Value {
 }
 
 fn group_list(state: &ApiState) -> Value {
-    let mut groups: Vec<Value> = resources::groups(state.minor())
-        .into_iter()
-        .map(|(name, versions)| group_entry(name, &versions))
-        .collect();
+    let mut groups: Vec<Value> =
+        resources::groups(state.minor()).into_iter().map(|(name, versions)| group_entry(name, &versions)).collect();
     for (group, version) in AGGREGATED_GROUPS {
         if state.aggregated_available(group, version, false) {
             groups.push(group_entry(group, &[version]));
@@ -221,34 +172,20 @@ fn group_list(state: &ApiState) -> Value {
 }
 
 fn group_entry(name: &str, versions: &[&str]) -> Value {
-    let versions: Vec<Value> = versions
-        .iter()
-        .map(|v| json!({"groupVersion": format!("{name}/{v}"), "version": v}))
-        .collect();
+    let versions: Vec<Value> =
+        versions.iter().map(|v| json!({"groupVersion": format!("{name}/{v}"), "version": v})).collect();
     json!({"name": name, "versions": versions, "preferredVersion": versions[0]})
 }
 
 fn resources_in(state: &ApiState, group: &str, version: &str) -> Vec<&'static Resource> {
     let minor = state.minor();
-    resources::RESOURCES
-        .iter()
-        .filter(|r| r.group == group && r.served_versions(minor).contains(&version))
-        .collect()
+    resources::RESOURCES.iter().filter(|r| r.group == group && r.served_versions(minor).contains(&version)).collect()
 }
 
 fn resource_list(state: &ApiState, group: &str, version: &str) -> Value {
     let mut list = Vec::new();
     for r in resources_in(state, group, version) {
-        let verbs = [
-            "create",
-            "delete",
-            "deletecollection",
-            "get",
-            "list",
-            "patch",
-            "update",
-            "watch",
-        ];
+        let verbs = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
         list.push(json!({"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced, "kind": r.kind,
                          "verbs": verbs, "shortNames": r.short, "categories": ["all"]}));
         for sub in r.subresources {
@@ -257,20 +194,12 @@ fn resource_list(state: &ApiState, group: &str, version: &str) -> Value {
                              "kind": kind, "verbs": ["get", "patch", "update"]}));
         }
     }
-    let group_version = if group.is_empty() {
-        version.to_string()
-    } else {
-        format!("{group}/{version}")
-    };
+    let group_version = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
     json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": list})
 }
 
 fn openapi_v2(request: &Request) -> Reply {
-    if request
-        .header("accept")
-        .unwrap_or_default()
-        .contains("protobuf")
-    {
+    if request.header("accept").unwrap_or_default().contains("protobuf") {
         // An empty openapi_v2.Document: kubectl then skips client-side schema checks.
         return Reply::Full(Response::bytes(
             200,
@@ -286,28 +215,18 @@ fn openapi_v2(request: &Request) -> Reply {
 
 fn openapi_v3_index(state: &ApiState) -> Value {
     let mut paths = serde_json::Map::new();
-    paths.insert(
-        "api/v1".into(),
-        json!({"serverRelativeURL": "/openapi/v3/api/v1?hash=0"}),
-    );
+    paths.insert("api/v1".into(), json!({"serverRelativeURL": "/openapi/v3/api/v1?hash=0"}));
     for (group, versions) in resources::groups(state.minor()) {
         for version in versions {
             let key = format!("apis/{group}/{version}");
-            paths.insert(
-                key.clone(),
-                json!({"serverRelativeURL": format!("/openapi/v3/{key}?hash=0")}),
-            );
+            paths.insert(key.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{key}?hash=0")}));
         }
     }
     json!({"paths": paths})
 }
 
 fn openapi_v3_doc(state: &ApiState, group: &str, version: &str) -> Value {
-    let prefix = if group.is_empty() {
-        "/api/v1".to_string()
-    } else {
-        format!("/apis/{group}/{version}")
-    };
+    let prefix = if group.is_empty() { "/api/v1".to_string() } else { format!("/apis/{group}/{version}") };
     let mut paths = serde_json::Map::new();
     for r in resources_in(state, group, version) {
         let path = if r.namespaced {
@@ -327,19 +246,11 @@ fn openapi_v3_doc(state: &ApiState, group: &str, version: &str) -> Value {
 
 fn aggregated(state: &Arc<ApiState>, group: &str, version: &str, request: &Request) -> Reply {
     if !state.aggregated_available(group, version, false) {
-        return error(ApiError::new(
-            503,
-            "ServiceUnavailable",
-            "the server is currently unable to handle the request",
-        ));
+        return error(ApiError::new(503, "ServiceUnavailable", "the server is currently unable to handle the request"));
     }
     match state.extensions() {
         Some(ext) => Reply::Full(ext.aggregated(state, request)),
-        None => error(ApiError::new(
-            503,
-            "ServiceUnavailable",
-            "the server is currently unable to handle the request",
-        )),
+        None => error(ApiError::new(503, "ServiceUnavailable", "the server is currently unable to handle the request")),
     }
 }
 
@@ -362,39 +273,15 @@ fn parse_target<'a>(group: &str, version: &'a str, rest: &[&'a str]) -> Option<T
         other => (None, other.to_vec()),
     };
     let resource = resources::find(group, rest.first()?)?;
-    Some(Target {
-        resource,
-        version,
-        namespace,
-        name: rest.get(1).copied(),
-        sub: rest.get(2).copied(),
-    })
+    Some(Target { resource, version, namespace, name: rest.get(1).copied(), sub: rest.get(2).copied() })
 }
 
-fn route(
-    state: &Arc<ApiState>,
-    group: &str,
-    version: &str,
-    rest: &[&str],
-    request: Request,
-) -> Reply {
+fn route(state: &Arc<ApiState>, group: &str, version: &str, rest: &[&str], request: Request) -> Reply {
     let Some(target) = parse_target(group, version, rest) else {
-        return error(ApiError::new(
-            404,
-            "NotFound",
-            "the server could not find the requested resource",
-        ));
+        return error(ApiError::new(404, "NotFound", "the server could not find the requested resource"));
     };
-    if !target
-        .resource
-        .served_versions(state.minor())
-        .contains(&version)
-    {
-        return error(ApiError::new(
-            404,
-            "NotFound",
-            "the server could not find the requested resource",
-        ));
+    if !target.resource.served_versions(state.minor()).contains(&version) {
+        return error(ApiError::new(404, "NotFound", "the server could not find the requested resource"));
     }
     if target.sub == Some("portforward") {
         return crate::portforward::upgrade(
@@ -409,19 +296,13 @@ fn route(
         ("GET", None, _) => list(state, &target, &request),
         ("GET", Some(name), None) => get(state, &target, name),
         ("GET", Some(name), Some("log")) => return pod_log(state, &target, name),
-        ("GET", Some(name), Some("scale")) => {
-            get(state, &target, name).map(|(code, d)| (code, scale_of(&d)))
-        }
+        ("GET", Some(name), Some("scale")) => get(state, &target, name).map(|(code, d)| (code, scale_of(&d))),
         ("GET", Some(name), Some(_)) => get(state, &target, name),
         ("POST", None, _) => create(state, &target, &request),
         ("PUT", Some(name), sub) => put(state, &target, name, sub, &request),
         ("PATCH", Some(name), sub) => patch_object(state, &target, name, sub, &request),
         ("DELETE", Some(name), None) => delete(state, &target, name),
-        _ => Err(ApiError::new(
-            405,
-            "MethodNotAllowed",
-            format!("{} is not supported here", request.method),
-        )),
+        _ => Err(ApiError::new(405, "MethodNotAllowed", format!("{} is not supported here", request.method))),
     };
     match result {
         Ok((status, value)) => full(status, value),
@@ -475,31 +356,18 @@ fn with_live_status(state: &ApiState, target: &Target, mut object: Value, counte
 }
 
 fn get(state: &ApiState, target: &Target, name: &str) -> ApiResult {
-    let object = state
-        .store
-        .get(&key(target), &ns_of(target), name)
-        .ok_or_else(|| ApiError::not_found(&key(target), name))?;
-    Ok((
-        200,
-        present(target, with_live_status(state, target, object, true)),
-    ))
+    let object =
+        state.store.get(&key(target), &ns_of(target), name).ok_or_else(|| ApiError::not_found(&key(target), name))?;
+    Ok((200, present(target, with_live_status(state, target, object, true))))
 }
 
 fn selected(request: &Request, object: &Value) -> bool {
-    request
-        .param("labelSelector")
-        .is_none_or(|s| selectors::labels_match(s, object))
-        && request
-            .param("fieldSelector")
-            .is_none_or(|s| selectors::fields_match(s, object))
+    request.param("labelSelector").is_none_or(|s| selectors::labels_match(s, object))
+        && request.param("fieldSelector").is_none_or(|s| selectors::fields_match(s, object))
 }
 
 fn list(state: &ApiState, target: &Target, request: &Request) -> ApiResult {
-    let namespace = target
-        .resource
-        .namespaced
-        .then_some(target.namespace)
-        .flatten();
+    let namespace = target.resource.namespaced.then_some(target.namespace).flatten();
     let rv = state.store.resource_version();
     let items: Vec<Value> = state
         .store
@@ -518,15 +386,12 @@ fn list(state: &ApiState, target: &Target, request: &Request) -> ApiResult {
 fn parse_body(request: &Request) -> Result<Value, ApiError> {
     let content_type = request.header("content-type").unwrap_or_default();
     if content_type.contains("protobuf") {
-        return crate::protobuf::decode(&request.body)
-            .map_err(|e| ApiError::new(415, "UnsupportedMediaType", e));
+        return crate::protobuf::decode(&request.body).map_err(|e| ApiError::new(415, "UnsupportedMediaType", e));
     }
     if content_type.contains("yaml") {
-        return serde_yaml::from_slice(&request.body)
-            .map_err(|e| ApiError::new(400, "BadRequest", e.to_string()));
+        return serde_yaml::from_slice(&request.body).map_err(|e| ApiError::new(400, "BadRequest", e.to_string()));
     }
-    serde_json::from_slice(&request.body)
-        .map_err(|e| ApiError::new(400, "BadRequest", e.to_string()))
+    serde_json::from_slice(&request.body).map_err(|e| ApiError::new(400, "BadRequest", e.to_string()))
 }
 
 fn dry_run(request: &Request) -> bool {
@@ -538,11 +403,7 @@ fn ensure_namespace(state: &ApiState, target: &Target) -> Result<(), ApiError> {
     if ns.is_empty() || state.store.get("/namespaces", "", &ns).is_some() {
         return Ok(());
     }
-    Err(ApiError::new(
-        404,
-        "NotFound",
-        format!("namespaces \"{ns}\" not found"),
-    ))
+    Err(ApiError::new(404, "NotFound", format!("namespaces \"{ns}\" not found")))
 }
 
 fn create(state: &ApiState, target: &Target, request: &Request) -> ApiResult {
@@ -558,11 +419,7 @@ fn create(state: &ApiState, target: &Target, request: &Request) -> ApiResult {
 
 fn prepare_new(target: &Target, object: &mut Value) -> Result<(), ApiError> {
     if !object.is_object() {
-        return Err(ApiError::new(
-            400,
-            "BadRequest",
-            "the body is not an object",
-        ));
+        return Err(ApiError::new(400, "BadRequest", "the body is not an object"));
     }
     if !object["metadata"].is_object() {
         object["metadata"] = json!({});
@@ -580,36 +437,20 @@ fn prepare_new(target: &Target, object: &mut Value) -> Result<(), ApiError> {
     }
     if target.resource.plural == "services" && object["spec"]["clusterIP"].is_null() {
         object["spec"]["clusterIP"] = json!("10.96.0.10");
-        object["spec"]["type"] = object["spec"]["type"]
-            .as_str()
-            .map_or(json!("ClusterIP"), |t| json!(t));
+        object["spec"]["type"] = object["spec"]["type"].as_str().map_or(json!("ClusterIP"), |t| json!(t));
     }
-    object["apiVersion"] = json!(target.resource.api_version(
-        if target.resource.plural == "horizontalpodautoscalers" {
-            "v2"
-        } else {
-            target.version
-        }
-    ));
+    object["apiVersion"] = json!(target
+        .resource
+        .api_version(if target.resource.plural == "horizontalpodautoscalers" { "v2" } else { target.version }));
     object["kind"] = json!(target.resource.kind);
     Ok(())
 }
 
-fn put(
-    state: &ApiState,
-    target: &Target,
-    name: &str,
-    sub: Option<&str>,
-    request: &Request,
-) -> ApiResult {
+fn put(state: &ApiState, target: &Target, name: &str, sub: Option<&str>, request: &Request) -> ApiResult {
     let body = parse_body(request)?;
-    let current = state
-        .store
-        .get(&key(target), &ns_of(target), name)
-        .ok_or_else(|| ApiError::not_found(&key(target), name))?;
-    let expected = body["metadata"]["resourceVersion"]
-        .as_str()
-        .map(String::from);
+    let current =
+        state.store.get(&key(target), &ns_of(target), name).ok_or_else(|| ApiError::not_found(&key(target), name))?;
+    let expected = body["metadata"]["resourceVersion"].as_str().map(String::from);
     let next = match sub {
         Some("status") => {
             let mut next = current.clone();
@@ -630,30 +471,12 @@ fn put(
     if dry_run(request) {
         return Ok((200, present(target, next)));
     }
-    let updated = state
-        .store
-        .update(&key(target), next, expected.as_deref())?;
-    Ok((
-        200,
-        if sub == Some("scale") {
-            scale_of(&updated)
-        } else {
-            present(target, updated)
-        },
-    ))
+    let updated = state.store.update(&key(target), next, expected.as_deref())?;
+    Ok((200, if sub == Some("scale") { scale_of(&updated) } else { present(target, updated) }))
 }
 
-fn patch_object(
-    state: &ApiState,
-    target: &Target,
-    name: &str,
-    sub: Option<&str>,
-    request: &Request,
-) -> ApiResult {
-    let content_type = request
-        .header("content-type")
-        .unwrap_or_default()
-        .to_string();
+fn patch_object(state: &ApiState, target: &Target, name: &str, sub: Option<&str>, request: &Request) -> ApiResult {
+    let content_type = request.header("content-type").unwrap_or_default().to_string();
     let body = parse_body(request)?;
     let existing = state.store.get(&key(target), &ns_of(target), name);
     let Some(current) = existing else {
@@ -665,22 +488,14 @@ fn patch_object(
             if dry_run(request) {
                 return Ok((201, present(target, object)));
             }
-            return Ok((
-                201,
-                present(target, state.store.create(&key(target), object)?),
-            ));
+            return Ok((201, present(target, state.store.create(&key(target), object)?)));
         }
         return Err(ApiError::not_found(&key(target), name));
     };
-    let mut next = if sub == Some("scale") {
-        scale_of(&current)
-    } else {
-        present(target, current.clone())
-    };
+    let mut next = if sub == Some("scale") { scale_of(&current) } else { present(target, current.clone()) };
     if content_type.contains("json-patch") {
         patch::json_patch(&mut next, &body).map_err(|e| ApiError::new(422, "Invalid", e))?;
-    } else if content_type.contains("strategic-merge-patch") || content_type.contains("apply-patch")
-    {
+    } else if content_type.contains("strategic-merge-patch") || content_type.contains("apply-patch") {
         patch::strategic_merge_patch(&mut next, &body);
     } else {
         patch::merge_patch(&mut next, &body);
@@ -705,14 +520,7 @@ fn patch_object(
         return Ok((200, present(target, next)));
     }
     let updated = state.store.update(&key(target), next, None)?;
-    Ok((
-        200,
-        if sub == Some("scale") {
-            scale_of(&updated)
-        } else {
-            present(target, updated)
-        },
-    ))
+    Ok((200, if sub == Some("scale") { scale_of(&updated) } else { present(target, updated) }))
 }
 
 fn scale_of(deployment: &Value) -> Value {
@@ -746,10 +554,7 @@ fn delete(state: &ApiState, target: &Target, name: &str) -> ApiResult {
 fn pod_log(state: &ApiState, target: &Target, name: &str) -> Reply {
     match state.store.get(&key(target), &ns_of(target), name) {
         Some(pod) => {
-            let text = pod["metadata"]["annotations"]["testworld/log"]
-                .as_str()
-                .unwrap_or("")
-                .to_string();
+            let text = pod["metadata"]["annotations"]["testworld/log"].as_str().unwrap_or("").to_string();
             Reply::Full(Response::bytes(200, "text/plain", text.into_bytes()))
         }
         None => error(ApiError::not_found("pods", name)),
@@ -760,31 +565,15 @@ fn watch(state: &Arc<ApiState>, target: &Target, request: &Request) -> Reply {
     let state = state.clone();
     let resource = target.resource;
     let version = target.version.to_string();
-    let namespace = resource
-        .namespaced
-        .then(|| target.namespace.map(String::from))
-        .flatten();
+    let namespace = resource.namespaced.then(|| target.namespace.map(String::from)).flatten();
     let request = request.clone();
-    let timeout = request
-        .param("timeoutSeconds")
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(300u64)
-        .min(600);
+    let timeout = request.param("timeoutSeconds").and_then(|t| t.parse().ok()).unwrap_or(300u64).min(600);
     let deadline = Instant::now() + Duration::from_secs(timeout);
     Reply::Stream(
         "application/json".into(),
         Box::new(move |writer| {
-            let target = Target {
-                resource,
-                version: &version,
-                namespace: namespace.as_deref(),
-                name: None,
-                sub: None,
-            };
-            let from: u64 = request
-                .param("resourceVersion")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
+            let target = Target { resource, version: &version, namespace: namespace.as_deref(), name: None, sub: None };
+            let from: u64 = request.param("resourceVersion").and_then(|v| v.parse().ok()).unwrap_or(0);
             let initial = from == 0 || request.param("sendInitialEvents") == Some("true");
             let mut cursor = state.store.resource_version();
             if initial {
@@ -812,28 +601,18 @@ fn watch(state: &Arc<ApiState>, target: &Target, request: &Request) -> Reply {
                     if event.rv > now_rv {
                         break;
                     }
-                    let in_namespace = namespace
-                        .as_deref()
-                        .is_none_or(|ns| namespace_of(&event.object) == ns);
+                    let in_namespace = namespace.as_deref().is_none_or(|ns| namespace_of(&event.object) == ns);
                     if !in_namespace || !selected(&request, &event.object) {
                         continue;
                     }
-                    let object = if event.kind == EventKind::Deleted {
-                        event.object.clone()
-                    } else {
-                        event.object.clone()
-                    };
-                    let event =
-                        json!({"type": event.kind.as_str(), "object": present(&target, object)});
+                    let object = event.object.clone();
+                    let event = json!({"type": event.kind.as_str(), "object": present(&target, object)});
                     if writer.send(&line(&event)).is_err() {
                         return;
                     }
                 }
                 cursor = now_rv;
-                state.store.wait_for_change(
-                    now_rv,
-                    deadline.min(Instant::now() + Duration::from_secs(1)),
-                );
+                state.store.wait_for_change(now_rv, deadline.min(Instant::now() + Duration::from_secs(1)));
             }
         }),
     )
@@ -846,19 +625,9 @@ fn line(event: &Value) -> Vec<u8> {
 }
 
 /// For tests: find objects of a kind by name.
-pub fn find_object(
-    state: &ApiState,
-    group: &str,
-    plural: &str,
-    namespace: &str,
-    name: &str,
-) -> Option<Value> {
+pub fn find_object(state: &ApiState, group: &str, plural: &str, namespace: &str, name: &str) -> Option<Value> {
     let resource = resources::find(group, plural)?;
-    state.store.get(
-        &resource.key(),
-        if resource.namespaced { namespace } else { "" },
-        name,
-    )
+    state.store.get(&resource.key(), if resource.namespaced { namespace } else { "" }, name)
 }
 
 pub fn object_name(object: &Value) -> String {

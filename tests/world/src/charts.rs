@@ -33,50 +33,29 @@ impl ChartRepo {
                 .expect("yaml");
                 let name = chart_yaml["name"].as_str().expect("name").to_string();
                 let version = chart_yaml["version"].as_str().expect("version").to_string();
-                let api_version = chart_yaml["apiVersion"]
-                    .as_str()
-                    .unwrap_or("v2")
-                    .to_string();
+                let api_version = chart_yaml["apiVersion"].as_str().unwrap_or("v2").to_string();
                 let app_version = chart_yaml["appVersion"].as_str().unwrap_or("").to_string();
                 let file = format!("{name}-{version}.tgz");
-                files.insert(
-                    format!("/{repo_name}/{file}"),
-                    ("application/gzip".into(), package(&chart.path(), &name)),
-                );
-                indexes.entry(repo_name.clone()).or_default().push((
-                    name,
-                    version,
-                    api_version,
-                    app_version,
-                ));
+                files
+                    .insert(format!("/{repo_name}/{file}"), ("application/gzip".into(), package(&chart.path(), &name)));
+                indexes.entry(repo_name.clone()).or_default().push((name, version, api_version, app_version));
             }
         }
         let files = Arc::new(files);
         let indexes = Arc::new(indexes);
         let server = Server::start(Arc::new(move |request| {
             let path = request.path.clone();
-            if let Some(repo) = path
-                .strip_suffix("/index.yaml")
-                .map(|p| p.trim_start_matches('/').to_string())
-            {
+            if let Some(repo) = path.strip_suffix("/index.yaml").map(|p| p.trim_start_matches('/').to_string()) {
                 let host = request.header("host").unwrap_or("127.0.0.1").to_string();
                 return match indexes.get(&repo) {
-                    Some(entries) => Reply::Full(Response::bytes(
-                        200,
-                        "text/yaml",
-                        index(&host, &repo, entries).into_bytes(),
-                    )),
-                    None => Reply::Full(Response::bytes(
-                        404,
-                        "text/plain",
-                        b"no such repository".to_vec(),
-                    )),
+                    Some(entries) => {
+                        Reply::Full(Response::bytes(200, "text/yaml", index(&host, &repo, entries).into_bytes()))
+                    }
+                    None => Reply::Full(Response::bytes(404, "text/plain", b"no such repository".to_vec())),
                 };
             }
             match files.get(&path) {
-                Some((content_type, body)) => {
-                    Reply::Full(Response::bytes(200, content_type, body.clone()))
-                }
+                Some((content_type, body)) => Reply::Full(Response::bytes(200, content_type, body.clone())),
                 None => Reply::Full(Response::bytes(404, "text/plain", b"not found".to_vec())),
             }
         }))
@@ -113,8 +92,5 @@ fn package(dir: &Path, name: &str) -> Vec<u8> {
     let mut builder = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::fast()));
     builder.mode(tar::HeaderMode::Deterministic);
     builder.append_dir_all(name, dir).expect("pack chart");
-    builder
-        .into_inner()
-        .and_then(|gz| gz.finish())
-        .expect("finish chart")
+    builder.into_inner().and_then(|gz| gz.finish()).expect("finish chart")
 }

@@ -7,24 +7,15 @@ use std::sync::OnceLock;
 
 /// Where `scripts/install-test-deps.sh` puts the real binaries.
 pub fn deps_dir() -> PathBuf {
-    std::env::var_os("INTERLOK_K8S_TESTDEPS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".testdeps"))
+    std::env::var_os("INTERLOK_K8S_TESTDEPS").map(PathBuf::from).unwrap_or_else(|| repo_root().join(".testdeps"))
 }
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("repo root")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
 }
 
 fn on_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    })
+    std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(name)).find(|p| p.is_file()))
 }
 
 /// A real kubectl of one minor version (e.g. "1.33").
@@ -44,16 +35,12 @@ pub fn helm(major: u32) -> Option<PathBuf> {
 
 pub fn prometheus() -> Option<PathBuf> {
     let path = deps_dir().join("bin/prometheus");
-    path.is_file()
-        .then_some(path)
-        .or_else(|| on_path("prometheus"))
+    path.is_file().then_some(path).or_else(|| on_path("prometheus"))
 }
 
 pub fn pushgateway() -> Option<PathBuf> {
     let path = deps_dir().join("bin/prometheus-pushgateway");
-    path.is_file()
-        .then_some(path)
-        .or_else(|| on_path("prometheus-pushgateway"))
+    path.is_file().then_some(path).or_else(|| on_path("prometheus-pushgateway"))
 }
 
 /// Returns the component, or reports it missing: a loud skip on a developer's machine, a failure in CI.
@@ -61,8 +48,7 @@ pub fn require(what: &str, found: Option<PathBuf>) -> Option<PathBuf> {
     if found.is_some() {
         return found;
     }
-    let message =
-        format!("{what} is not installed: run scripts/install-test-deps.sh (CI's .ci/run does)");
+    let message = format!("{what} is not installed: run scripts/install-test-deps.sh (CI's .ci/run does)");
     if std::env::var_os("CI").is_some() {
         panic!("{message}");
     }
@@ -83,10 +69,7 @@ pub fn fake_binary() -> PathBuf {
                 .expect("run cargo build for world-fake");
             assert!(status.success(), "building world-fake failed");
             let exe = std::env::current_exe().expect("current exe");
-            let profile_dir = exe
-                .parent()
-                .and_then(Path::parent)
-                .expect("target/<profile>");
+            let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
             profile_dir.join("world-fake")
         })
         .clone()

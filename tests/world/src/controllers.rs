@@ -49,12 +49,7 @@ pub trait Kubelet: Send + Sync {
     fn pod_started(&self, pod: &Value);
     fn pod_stopped(&self, pod: &Value);
     /// Current value of a Pods metric for the HPA (what the custom metrics API answers), per pod name.
-    fn pod_metrics(
-        &self,
-        namespace: &str,
-        metric: &str,
-        pods: &[String],
-    ) -> Option<HashMap<String, f64>>;
+    fn pod_metrics(&self, namespace: &str, metric: &str, pods: &[String]) -> Option<HashMap<String, f64>>;
 }
 
 pub struct Controllers {
@@ -68,10 +63,8 @@ impl Controllers {
         kubelet: Arc<dyn Kubelet>,
         behaviour: Behaviour,
     ) -> (Arc<Controllers>, JoinHandle<()>) {
-        let controllers = Arc::new(Controllers {
-            behaviour: Mutex::new(behaviour),
-            pending: Mutex::new(HashMap::new()),
-        });
+        let controllers =
+            Arc::new(Controllers { behaviour: Mutex::new(behaviour), pending: Mutex::new(HashMap::new()) });
         let me = controllers.clone();
         let handle = thread::spawn(move || me.run(&state, kubelet.as_ref()));
         (controllers, handle)
@@ -100,27 +93,17 @@ impl Controllers {
     }
 
     /// Brings a Deployment's pods to its spec once its latency has passed; returns when to look again.
-    fn reconcile_deployment(
-        &self,
-        state: &ApiState,
-        kubelet: &dyn Kubelet,
-        deployment: &Value,
-    ) -> Option<Instant> {
+    fn reconcile_deployment(&self, state: &ApiState, kubelet: &dyn Kubelet, deployment: &Value) -> Option<Instant> {
         let (ns, name) = (namespace_of(deployment), name_of(deployment));
         let replicas = deployment["spec"]["replicas"].as_u64().unwrap_or(1) as usize;
         let hash = template_hash(&deployment["spec"]["template"]);
         let pods = owned_pods(state, &ns, &name);
-        let current: Vec<&Value> = pods
-            .iter()
-            .filter(|p| p["metadata"]["labels"]["pod-template-hash"] == hash)
-            .collect();
+        let current: Vec<&Value> =
+            pods.iter().filter(|p| p["metadata"]["labels"]["pod-template-hash"] == hash).collect();
         let settled = current.len() == replicas && current.len() == pods.len();
         let generation = deployment["metadata"]["generation"].as_i64().unwrap_or(1);
         if settled {
-            self.pending
-                .lock()
-                .expect("pending")
-                .remove(&(ns.clone(), name.clone(), hash.clone()));
+            self.pending.lock().expect("pending").remove(&(ns.clone(), name.clone(), hash.clone()));
             write_deployment_status(state, deployment, &current, generation);
             return None;
         }
@@ -130,18 +113,13 @@ impl Controllers {
             .lock()
             .expect("pending")
             .entry(key)
-            .or_insert_with(|| {
-                Instant::now() + self.behaviour.lock().expect("behaviour").rollout_latency
-            });
+            .or_insert_with(|| Instant::now() + self.behaviour.lock().expect("behaviour").rollout_latency);
         if Instant::now() < due {
             write_progressing(state, deployment, generation);
             return Some(due);
         }
         let failure = self.failure_for(deployment);
-        for pod in pods
-            .iter()
-            .filter(|p| p["metadata"]["labels"]["pod-template-hash"] != hash)
-        {
+        for pod in pods.iter().filter(|p| p["metadata"]["labels"]["pod-template-hash"] != hash) {
             delete_pod(state, kubelet, pod);
         }
         for pod in current.iter().skip(replicas) {
@@ -161,11 +139,7 @@ impl Controllers {
     fn failure_for(&self, deployment: &Value) -> Option<PodFailure> {
         let images: Vec<String> = deployment["spec"]["template"]["spec"]["containers"]
             .as_array()
-            .map(|cs| {
-                cs.iter()
-                    .filter_map(|c| c["image"].as_str().map(String::from))
-                    .collect()
-            })
+            .map(|cs| cs.iter().filter_map(|c| c["image"].as_str().map(String::from)).collect())
             .unwrap_or_default();
         let behaviour = self.behaviour.lock().expect("behaviour");
         behaviour
@@ -180,11 +154,7 @@ impl Controllers {
             let Some(owner) = pod["metadata"]["labels"]["testworld/deployment"].as_str() else {
                 continue;
             };
-            if state
-                .store
-                .get(DEPLOYMENTS, &namespace_of(&pod), owner)
-                .is_none()
-            {
+            if state.store.get(DEPLOYMENTS, &namespace_of(&pod), owner).is_none() {
                 delete_pod(state, kubelet, &pod);
             }
         }
@@ -201,11 +171,7 @@ fn owned_pods(state: &ApiState, ns: &str, deployment: &str) -> Vec<Value> {
 }
 
 fn delete_pod(state: &ApiState, kubelet: &dyn Kubelet, pod: &Value) {
-    if state
-        .store
-        .delete(PODS, &namespace_of(pod), &name_of(pod))
-        .is_ok()
-    {
+    if state.store.delete(PODS, &namespace_of(pod), &name_of(pod)).is_ok() {
         kubelet.pod_stopped(pod);
     }
 }
@@ -223,9 +189,7 @@ fn suffix() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     let n = NEXT.fetch_add(1, Ordering::SeqCst);
     let alphabet = b"bcdfghjklmnpqrstvwxz2456789";
-    (0..5)
-        .map(|i| alphabet[((n * 7919 + i * 31) % alphabet.len() as u64) as usize] as char)
-        .collect()
+    (0..5).map(|i| alphabet[((n * 7919 + i * 31) % alphabet.len() as u64) as usize] as char).collect()
 }
 
 fn new_pod(deployment: &Value, hash: &str, failure: Option<PodFailure>) -> Value {
@@ -235,20 +199,10 @@ fn new_pod(deployment: &Value, hash: &str, failure: Option<PodFailure>) -> Value
     labels["pod-template-hash"] = json!(hash);
     labels["testworld/deployment"] = json!(name);
     let pod_name = format!("{name}-{hash}-{}", suffix());
-    let containers = template["spec"]["containers"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let statuses: Vec<Value> = containers
-        .iter()
-        .map(|c| container_status(c, failure))
-        .collect();
+    let containers = template["spec"]["containers"].as_array().cloned().unwrap_or_default();
+    let statuses: Vec<Value> = containers.iter().map(|c| container_status(c, failure)).collect();
     let ready = failure.is_none();
-    let phase = if failure == Some(PodFailure::ImagePullBackOff) {
-        "Pending"
-    } else {
-        "Running"
-    };
+    let phase = if failure == Some(PodFailure::ImagePullBackOff) { "Pending" } else { "Running" };
     json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": pod_name, "namespace": ns, "labels": labels,
@@ -283,10 +237,7 @@ fn container_status(container: &Value, failure: Option<PodFailure>) -> Value {
 }
 
 fn write_deployment_status(state: &ApiState, deployment: &Value, pods: &[&Value], generation: i64) {
-    let ready = pods
-        .iter()
-        .filter(|p| p["status"]["conditions"][0]["status"] == "True")
-        .count();
+    let ready = pods.iter().filter(|p| p["status"]["conditions"][0]["status"] == "True").count();
     let total = pods.len();
     let available = ready == total && total > 0 || total == 0;
     let mut status = json!({
@@ -327,10 +278,7 @@ fn update_status(state: &ApiState, resource: &str, object: &Value, status: Value
     if object["status"] == status {
         return;
     }
-    let Some(mut latest) = state
-        .store
-        .get(resource, &namespace_of(object), &name_of(object))
-    else {
+    let Some(mut latest) = state.store.get(resource, &namespace_of(object), &name_of(object)) else {
         return;
     };
     latest["status"] = status;
@@ -348,20 +296,12 @@ fn reconcile_hpa(state: &ApiState, kubelet: &dyn Kubelet, hpa: &Value) {
     let Some(deployment) = state.store.get(DEPLOYMENTS, &ns, target_name) else {
         let conditions = json!([{"type": "AbleToScale", "status": "False", "reason": "FailedGetScale",
             "message": format!("the HPA controller was unable to get the target's current scale: deployments/scale.apps \"{target_name}\" not found")}]);
-        update_status(
-            state,
-            HPAS,
-            hpa,
-            json!({"currentReplicas": 0, "desiredReplicas": 0, "conditions": conditions}),
-        );
+        update_status(state, HPAS, hpa, json!({"currentReplicas": 0, "desiredReplicas": 0, "conditions": conditions}));
         return;
     };
     let current = deployment["spec"]["replicas"].as_u64().unwrap_or(1);
     let metric = &spec["metrics"][0];
-    let metric_name = metric["pods"]["metric"]["name"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let metric_name = metric["pods"]["metric"]["name"].as_str().unwrap_or_default().to_string();
     let target = parse_quantity(&metric["pods"]["target"]["averageValue"]).unwrap_or(0.0);
     let selector = &deployment["spec"]["selector"];
     let pods: Vec<String> = state
@@ -371,9 +311,7 @@ fn reconcile_hpa(state: &ApiState, kubelet: &dyn Kubelet, hpa: &Value) {
         .filter(|p| selectors::selector_map_matches(selector, p))
         .map(|p| name_of(&p))
         .collect();
-    let values = kubelet
-        .pod_metrics(&ns, &metric_name, &pods)
-        .filter(|v| !v.is_empty());
+    let values = kubelet.pod_metrics(&ns, &metric_name, &pods).filter(|v| !v.is_empty());
     let Some(values) = values.filter(|_| target > 0.0) else {
         let conditions = json!([
             {"type": "AbleToScale", "status": "True", "reason": "SucceededGetScale"},
@@ -389,11 +327,7 @@ fn reconcile_hpa(state: &ApiState, kubelet: &dyn Kubelet, hpa: &Value) {
     };
     let average = values.values().sum::<f64>() / values.len() as f64;
     let ratio = average / target;
-    let mut desired = if (ratio - 1.0).abs() <= 0.1 {
-        current
-    } else {
-        (current as f64 * ratio).ceil() as u64
-    };
+    let mut desired = if (ratio - 1.0).abs() <= 0.1 { current } else { (current as f64 * ratio).ceil() as u64 };
     desired = desired.clamp(min, max);
     let conditions = json!([
         {"type": "AbleToScale", "status": "True", "reason": "ReadyForNewScale"},
@@ -417,9 +351,7 @@ pub fn parse_quantity(value: &Value) -> Option<f64> {
         return Some(n);
     }
     let text = value.as_str()?.trim();
-    let split = text
-        .find(|c: char| c.is_ascii_alphabetic())
-        .unwrap_or(text.len());
+    let split = text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let number: f64 = number.parse().ok()?;
     let factor = match unit {

@@ -18,12 +18,8 @@ pub fn resolve(
     from_namespace: &str,
     host_port: &str,
 ) -> Result<SocketAddr, String> {
-    let (host, port) = host_port
-        .rsplit_once(':')
-        .ok_or_else(|| format!("{host_port:?} has no port"))?;
-    let port: u16 = port
-        .parse()
-        .map_err(|_| format!("{host_port:?} has an invalid port"))?;
+    let (host, port) = host_port.rsplit_once(':').ok_or_else(|| format!("{host_port:?} has no port"))?;
+    let port: u16 = port.parse().map_err(|_| format!("{host_port:?} has an invalid port"))?;
     let parts: Vec<&str> = host.split('.').collect();
     let (service, namespace) = match parts.as_slice() {
         [svc] => (*svc, from_namespace),
@@ -36,21 +32,10 @@ pub fn resolve(
         .ok_or_else(|| format!("dial tcp: lookup {host}: no such host"))?;
     let service_port = svc["spec"]["ports"]
         .as_array()
-        .and_then(|ports| {
-            ports
-                .iter()
-                .find(|p| p["port"].as_u64() == Some(port.into()))
-                .cloned()
-        })
-        .ok_or_else(|| {
-            format!(
-                "dial tcp {host_port}: connection refused (Service {service} has no port {port})"
-            )
-        })?;
+        .and_then(|ports| ports.iter().find(|p| p["port"].as_u64() == Some(port.into())).cloned())
+        .ok_or_else(|| format!("dial tcp {host_port}: connection refused (Service {service} has no port {port})"))?;
     for pod in state.store.list("/pods", Some(namespace)) {
-        if pod["status"]["phase"] != "Running"
-            || !selectors::selector_map_matches(&svc["spec"]["selector"], &pod)
-        {
+        if pod["status"]["phase"] != "Running" || !selectors::selector_map_matches(&svc["spec"]["selector"], &pod) {
             continue;
         }
         let target_port = container_port(&pod, &service_port["targetPort"]).unwrap_or(port);
@@ -58,9 +43,7 @@ pub fn resolve(
             return Ok(addr);
         }
     }
-    Err(format!(
-        "dial tcp {host_port}: connection refused (no ready endpoint)"
-    ))
+    Err(format!("dial tcp {host_port}: connection refused (no ready endpoint)"))
 }
 
 fn container_port(pod: &Value, target: &Value) -> Option<u16> {

@@ -90,11 +90,7 @@ pub fn log_path(dir: &Path) -> PathBuf {
 
 pub fn append(dir: &Path, invocation: &Invocation) {
     let line = serde_json::to_string(invocation).expect("json") + "\n";
-    if let Ok(mut file) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log_path(dir))
-    {
+    if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(log_path(dir)) {
         let _ = file.write_all(line.as_bytes());
     }
 }

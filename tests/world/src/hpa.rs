@@ -5,23 +5,9 @@ use serde_json::{json, Value};
 
 pub fn convert(hpa: &Value, to: &str) -> Value {
     let mut out = hpa.clone();
-    let metrics = hpa["spec"]["metrics"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let is_v2beta1 = metrics
-        .iter()
-        .any(|m| m["pods"].get("metricName").is_some());
-    let v2_metrics: Vec<Value> = metrics
-        .iter()
-        .map(|m| {
-            if is_v2beta1 {
-                from_v2beta1(m)
-            } else {
-                m.clone()
-            }
-        })
-        .collect();
+    let metrics = hpa["spec"]["metrics"].as_array().cloned().unwrap_or_default();
+    let is_v2beta1 = metrics.iter().any(|m| m["pods"].get("metricName").is_some());
+    let v2_metrics: Vec<Value> = metrics.iter().map(|m| if is_v2beta1 { from_v2beta1(m) } else { m.clone() }).collect();
     match to {
         "v2beta1" => {
             out["spec"]["metrics"] = json!(v2_metrics.iter().map(to_v2beta1).collect::<Vec<_>>());
@@ -62,17 +48,8 @@ mod tests {
     fn v2beta1_round_trips_through_v2() {
         let old = json!({"apiVersion": "autoscaling/v2beta1", "spec": {"metrics": [{"type": "Pods", "pods": {"metricName": "MessageMetrics", "targetAverageValue": 100}}]}});
         let v2 = convert(&old, "v2");
-        assert_eq!(
-            v2["spec"]["metrics"][0]["pods"]["metric"]["name"],
-            "MessageMetrics"
-        );
-        assert_eq!(
-            v2["spec"]["metrics"][0]["pods"]["target"]["averageValue"],
-            100
-        );
-        assert_eq!(
-            convert(&v2, "v2beta1")["spec"]["metrics"][0]["pods"]["metricName"],
-            "MessageMetrics"
-        );
+        assert_eq!(v2["spec"]["metrics"][0]["pods"]["metric"]["name"], "MessageMetrics");
+        assert_eq!(v2["spec"]["metrics"][0]["pods"]["target"]["averageValue"], 100);
+        assert_eq!(convert(&v2, "v2beta1")["spec"]["metrics"][0]["pods"]["metricName"], "MessageMetrics");
     }
 }

@@ -20,9 +20,7 @@ pub struct Request {
 
 impl Request {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .get(&name.to_ascii_lowercase())
-            .map(String::as_str)
+        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
     }
 
     pub fn param(&self, name: &str) -> Option<&str> {
@@ -48,12 +46,7 @@ impl Response {
     }
 
     pub fn bytes(status: u16, content_type: &str, body: Vec<u8>) -> Response {
-        Response {
-            status,
-            content_type: content_type.into(),
-            body,
-            headers: Vec::new(),
-        }
+        Response { status, content_type: content_type.into(), body, headers: Vec::new() }
     }
 }
 
@@ -63,10 +56,7 @@ pub enum Reply {
     /// A chunked stream: the closure writes chunks until it returns.
     Stream(String, Box<dyn FnOnce(&mut ChunkWriter) + Send>),
     /// `101 Switching Protocols` with these headers, then the raw connection belongs to the closure.
-    Upgrade(
-        Vec<(String, String)>,
-        Box<dyn FnOnce(TcpStream, Vec<u8>) + Send>,
-    ),
+    Upgrade(Vec<(String, String)>, Box<dyn FnOnce(TcpStream, Vec<u8>) + Send>),
 }
 
 pub struct ChunkWriter<'a> {
@@ -152,9 +142,7 @@ fn serve_connection(stream: TcpStream, handler: Handler, stopping: Arc<AtomicBoo
                 if stream.write_all(head.as_bytes()).is_err() {
                     return;
                 }
-                body(&mut ChunkWriter {
-                    stream: &mut stream,
-                });
+                body(&mut ChunkWriter { stream: &mut stream });
                 let _ = stream.write_all(b"0\r\n\r\n");
                 let _ = stream.flush();
             }
@@ -201,29 +189,16 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Request>
     }
     let body = read_body(reader, &headers)?;
     let (path, query) = split_target(&target);
-    Ok(Some(Request {
-        method,
-        path,
-        query,
-        headers,
-        body,
-    }))
+    Ok(Some(Request { method, path, query, headers, body }))
 }
 
-fn read_body(
-    reader: &mut BufReader<TcpStream>,
-    headers: &BTreeMap<String, String>,
-) -> io::Result<Vec<u8>> {
-    if headers
-        .get("transfer-encoding")
-        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
-    {
+fn read_body(reader: &mut BufReader<TcpStream>, headers: &BTreeMap<String, String>) -> io::Result<Vec<u8>> {
+    if headers.get("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
         let mut body = Vec::new();
         loop {
             let mut size_line = String::new();
             reader.read_line(&mut size_line)?;
-            let size = usize::from_str_radix(size_line.trim().split(';').next().unwrap_or("0"), 16)
-                .unwrap_or(0);
+            let size = usize::from_str_radix(size_line.trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
             if size == 0 {
                 let mut end = String::new();
                 reader.read_line(&mut end)?;
@@ -234,10 +209,7 @@ fn read_body(
             body.extend_from_slice(&chunk[..size]);
         }
     }
-    let length: usize = headers
-        .get("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let length: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
     let mut body = vec![0; length];
     reader.read_exact(&mut body)?;
     Ok(body)

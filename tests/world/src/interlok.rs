@@ -64,17 +64,9 @@ impl StandIn {
             }
         }))?;
         let env = environment(pod);
-        let endpoint = env
-            .get("JAVA_OPTS")
-            .and_then(|opts| system_property(opts, "prometheusEndpointUrl"));
-        let namespace = env
-            .get("K8S_NAMESPACE")
-            .cloned()
-            .unwrap_or_else(|| "default".into());
-        let pod_name = env
-            .get("K8S_POD_NAME")
-            .cloned()
-            .unwrap_or_else(|| "interlok".into());
+        let endpoint = env.get("JAVA_OPTS").and_then(|opts| system_property(opts, "prometheusEndpointUrl"));
+        let namespace = env.get("K8S_NAMESPACE").cloned().unwrap_or_else(|| "default".into());
+        let pod_name = env.get("K8S_POD_NAME").cloned().unwrap_or_else(|| "interlok".into());
         let stop = Arc::new(AtomicBool::new(false));
         let pushes = Arc::new(Mutex::new(Vec::new()));
         if let Some(endpoint) = endpoint {
@@ -83,9 +75,7 @@ impl StandIn {
                 kubelet,
                 from_namespace: namespace_of(pod),
                 endpoint,
-                path: format!(
-                    "/metrics/job/interlok/k8s_namespace/{namespace}/k8s_pod_name/{pod_name}"
-                ),
+                path: format!("/metrics/job/interlok/k8s_namespace/{namespace}/k8s_pod_name/{pod_name}"),
                 options,
                 hits: hits.clone(),
                 stop: stop.clone(),
@@ -93,13 +83,7 @@ impl StandIn {
             };
             thread::spawn(move || pusher.run());
         }
-        Ok(StandIn {
-            addr: server.addr,
-            hits,
-            stop,
-            _server: server,
-            pushes,
-        })
+        Ok(StandIn { addr: server.addr, hits, stop, _server: server, pushes })
     }
 
     pub fn requests(&self) -> u64 {
@@ -116,14 +100,8 @@ impl Drop for StandIn {
 /// The container environment with downward-API fields resolved.
 pub fn environment(pod: &Value) -> BTreeMap<String, String> {
     let mut env = BTreeMap::new();
-    let containers = pod["spec"]["containers"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    for var in containers
-        .iter()
-        .flat_map(|c| c["env"].as_array().cloned().unwrap_or_default())
-    {
+    let containers = pod["spec"]["containers"].as_array().cloned().unwrap_or_default();
+    for var in containers.iter().flat_map(|c| c["env"].as_array().cloned().unwrap_or_default()) {
         let Some(name) = var["name"].as_str() else {
             continue;
         };
@@ -133,10 +111,7 @@ pub fn environment(pod: &Value) -> BTreeMap<String, String> {
             match var["valueFrom"]["fieldRef"]["fieldPath"].as_str() {
                 Some("metadata.name") => name_of(pod),
                 Some("metadata.namespace") => namespace_of(pod),
-                Some("status.podIP") => pod["status"]["podIP"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
+                Some("status.podIP") => pod["status"]["podIP"].as_str().unwrap_or_default().to_string(),
                 _ => continue,
             }
         };
@@ -148,9 +123,7 @@ pub fn environment(pod: &Value) -> BTreeMap<String, String> {
 /// Reads `-Dname=value` out of a JAVA_OPTS string.
 pub fn system_property(java_opts: &str, name: &str) -> Option<String> {
     let prefix = format!("-D{name}=");
-    java_opts
-        .split_whitespace()
-        .find_map(|word| word.strip_prefix(&prefix).map(String::from))
+    java_opts.split_whitespace().find_map(|word| word.strip_prefix(&prefix).map(String::from))
 }
 
 struct Pusher {
@@ -169,8 +142,7 @@ impl Pusher {
     /// Pushes the count of the last `window` every `push_interval`, from the first message on (before it,
     /// Interlok's calculator answers -1 and nothing is pushed).
     fn run(self) {
-        let mut samples: std::collections::VecDeque<(std::time::Instant, u64)> =
-            std::collections::VecDeque::new();
+        let mut samples: std::collections::VecDeque<(std::time::Instant, u64)> = std::collections::VecDeque::new();
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let _keep = tx;
         while !self.stop.load(Ordering::SeqCst) {
@@ -184,11 +156,7 @@ impl Pusher {
             if total == 0 {
                 continue;
             }
-            let oldest = if now.duration_since(samples[0].0) >= self.options.window {
-                samples[0].1
-            } else {
-                0
-            };
+            let oldest = if now.duration_since(samples[0].0) >= self.options.window { samples[0].1 } else { 0 };
             self.push(total - oldest);
         }
     }
@@ -204,8 +172,7 @@ impl Pusher {
         let Some(kubelet) = self.kubelet.upgrade() else {
             return false;
         };
-        let Ok(addr) = crate::dns::resolve(&state, &kubelet, &self.from_namespace, &self.endpoint)
-        else {
+        let Ok(addr) = crate::dns::resolve(&state, &kubelet, &self.from_namespace, &self.endpoint) else {
             return false;
         };
         let metric = &self.options.metric;
@@ -215,15 +182,9 @@ impl Pusher {
             format!("# TYPE {metric} counter\n{metric} {value}.0\n")
         };
         let url = format!("http://{addr}{}", self.path);
-        let ok = ureq::post(&url)
-            .set("Content-Type", "text/plain; version=0.0.4")
-            .send_string(&body)
-            .is_ok();
+        let ok = ureq::post(&url).set("Content-Type", "text/plain; version=0.0.4").send_string(&body).is_ok();
         if ok {
-            self.pushes
-                .lock()
-                .expect("pushes")
-                .push(format!("{} {value}", self.path));
+            self.pushes.lock().expect("pushes").push(format!("{} {value}", self.path));
         }
         ok
     }

@@ -30,10 +30,7 @@ pub struct WorldKubelet {
 
 impl WorldKubelet {
     pub fn serve_image(&self, image: &str, ports: HashMap<u16, SocketAddr>) {
-        self.images
-            .lock()
-            .expect("images")
-            .push((image.to_string(), ports));
+        self.images.lock().expect("images").push((image.to_string(), ports));
     }
 
     pub fn interlok_pods(&self) -> Vec<(String, String, u64)> {
@@ -57,11 +54,7 @@ impl WorldKubelet {
 fn images_of(pod: &Value) -> Vec<String> {
     pod["spec"]["containers"]
         .as_array()
-        .map(|cs| {
-            cs.iter()
-                .filter_map(|c| c["image"].as_str().map(String::from))
-                .collect()
-        })
+        .map(|cs| cs.iter().filter_map(|c| c["image"].as_str().map(String::from)).collect())
         .unwrap_or_default()
 }
 
@@ -81,10 +74,7 @@ impl Kubelet for WorldKubelet {
                 let me = self.me.lock().expect("me").clone();
                 if let Ok(standin) = StandIn::start(&state, pod, options, me) {
                     ports.insert(8080, standin.addr);
-                    self.interloks
-                        .lock()
-                        .expect("interloks")
-                        .insert(key.clone(), standin);
+                    self.interloks.lock().expect("interloks").insert(key.clone(), standin);
                 }
             }
         }
@@ -97,28 +87,16 @@ impl Kubelet for WorldKubelet {
         self.interloks.lock().expect("interloks").remove(&key);
     }
 
-    fn pod_metrics(
-        &self,
-        namespace: &str,
-        metric: &str,
-        pods: &[String],
-    ) -> Option<HashMap<String, f64>> {
+    fn pod_metrics(&self, namespace: &str, metric: &str, pods: &[String]) -> Option<HashMap<String, f64>> {
         let state = self.state()?;
-        self.adapter
-            .pod_values(&state, self, namespace, metric, pods)
-            .ok()
+        self.adapter.pod_values(&state, self, namespace, metric, pods).ok()
     }
 }
 
 impl WorldKubelet {
     /// Where a pod's port listens, as seen from inside the cluster.
     pub fn target(&self, namespace: &str, pod: &str, port: u16) -> Option<SocketAddr> {
-        self.targets
-            .lock()
-            .expect("targets")
-            .get(&(namespace.to_string(), pod.to_string()))?
-            .get(&port)
-            .copied()
+        self.targets.lock().expect("targets").get(&(namespace.to_string(), pod.to_string()))?.get(&port).copied()
     }
 }
 
@@ -126,28 +104,15 @@ impl WorldKubelet {
 pub struct WorldExtensions(pub Arc<WorldKubelet>);
 
 impl Extensions for WorldExtensions {
-    fn apiservice_available(
-        &self,
-        state: &ApiState,
-        apiservice: &Value,
-        counted: bool,
-    ) -> Result<(), String> {
-        self.0
-            .adapter
-            .apiservice_available(state, apiservice, counted)
+    fn apiservice_available(&self, state: &ApiState, apiservice: &Value, counted: bool) -> Result<(), String> {
+        self.0.adapter.apiservice_available(state, apiservice, counted)
     }
 
     fn aggregated(&self, state: &ApiState, request: &Request) -> Response {
         self.0.adapter.serve(state, &self.0, request)
     }
 
-    fn port_target(
-        &self,
-        _state: &ApiState,
-        namespace: &str,
-        pod: &str,
-        port: u16,
-    ) -> Option<SocketAddr> {
+    fn port_target(&self, _state: &ApiState, namespace: &str, pod: &str, port: u16) -> Option<SocketAddr> {
         self.0.target(namespace, pod, port)
     }
 }

@@ -7,8 +7,7 @@ use serde_json::{Map, Value};
 /// Merge keys the real strategic-merge-patch uses for the lists our manifests contain.
 fn merge_key(field: &str) -> Option<&'static str> {
     match field {
-        "containers" | "initContainers" | "env" | "volumes" | "volumeMounts"
-        | "imagePullSecrets" => Some("name"),
+        "containers" | "initContainers" | "env" | "volumes" | "volumeMounts" | "imagePullSecrets" => Some("name"),
         "ports" => Some("containerPort"),
         "conditions" => Some("type"),
         _ => None,
@@ -31,11 +30,7 @@ fn merge(target: &mut Value, patch: &Value, strategic: bool, field: &str) {
             }
             let target_map = target.as_object_mut().expect("object");
             for (key, value) in patch_map {
-                if strategic
-                    && (key.starts_with("$setElementOrder/")
-                        || key == "$retainKeys"
-                        || key == "$patch")
-                {
+                if strategic && (key.starts_with("$setElementOrder/") || key == "$retainKeys" || key == "$patch") {
                     continue;
                 }
                 if value.is_null() {
@@ -73,10 +68,7 @@ fn field_is_ports_or_named(items: &[Value], key: &str) -> bool {
 fn strip_directives(value: &Value) -> Value {
     match value {
         Value::Object(map) => Value::Object(
-            map.iter()
-                .filter(|(k, _)| !k.starts_with('$'))
-                .map(|(k, v)| (k.clone(), strip_directives(v)))
-                .collect(),
+            map.iter().filter(|(k, _)| !k.starts_with('$')).map(|(k, v)| (k.clone(), strip_directives(v))).collect(),
         ),
         Value::Array(items) => Value::Array(items.iter().map(strip_directives).collect()),
         other => other.clone(),
@@ -85,9 +77,7 @@ fn strip_directives(value: &Value) -> Value {
 
 /// Applies an RFC 6902 JSON patch; returns an error message for an operation that cannot apply.
 pub fn json_patch(target: &mut Value, operations: &Value) -> Result<(), String> {
-    let ops = operations
-        .as_array()
-        .ok_or("a JSON patch is an array of operations")?;
+    let ops = operations.as_array().ok_or("a JSON patch is an array of operations")?;
     for op in ops {
         let path = op["path"].as_str().ok_or("operation without path")?;
         match op["op"].as_str().unwrap_or_default() {
@@ -105,13 +95,8 @@ pub fn json_patch(target: &mut Value, operations: &Value) -> Result<(), String> 
 }
 
 fn split_pointer(path: &str) -> Result<(String, String), String> {
-    let (parent, last) = path
-        .rsplit_once('/')
-        .ok_or_else(|| format!("bad JSON pointer {path:?}"))?;
-    Ok((
-        parent.to_string(),
-        last.replace("~1", "/").replace("~0", "~"),
-    ))
+    let (parent, last) = path.rsplit_once('/').ok_or_else(|| format!("bad JSON pointer {path:?}"))?;
+    Ok((parent.to_string(), last.replace("~1", "/").replace("~0", "~")))
 }
 
 fn set_pointer(target: &mut Value, path: &str, value: Value) -> Result<(), String> {
@@ -140,10 +125,7 @@ fn set_pointer(target: &mut Value, path: &str, value: Value) -> Result<(), Strin
 fn remove_pointer(target: &mut Value, path: &str) -> Result<(), String> {
     let (parent, last) = split_pointer(path)?;
     match target.pointer_mut(&parent) {
-        Some(Value::Object(map)) => map
-            .remove(&last)
-            .map(|_| ())
-            .ok_or_else(|| format!("nothing at {path}")),
+        Some(Value::Object(map)) => map.remove(&last).map(|_| ()).ok_or_else(|| format!("nothing at {path}")),
         Some(Value::Array(items)) => {
             let index: usize = last.parse().map_err(|_| format!("bad index in {path}"))?;
             if index >= items.len() {

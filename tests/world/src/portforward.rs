@@ -23,22 +23,12 @@ const GOAWAY: u16 = 7;
 const FLAG_FIN: u8 = 0x01;
 
 pub fn upgrade(state: &Arc<ApiState>, namespace: &str, pod: &str, request: &Request) -> Reply {
-    let upgrade = request
-        .header("upgrade")
-        .unwrap_or_default()
-        .to_ascii_lowercase();
+    let upgrade = request.header("upgrade").unwrap_or_default().to_ascii_lowercase();
     if !upgrade.starts_with("spdy/3.1") {
         // kubectl 1.31+ try WebSockets first; a 400 makes them fall back to SPDY.
-        return Reply::Full(Response::bytes(
-            400,
-            "text/plain",
-            b"only SPDY/3.1 port-forward is served".to_vec(),
-        ));
+        return Reply::Full(Response::bytes(400, "text/plain", b"only SPDY/3.1 port-forward is served".to_vec()));
     }
-    let running = state
-        .store
-        .get("/pods", namespace, pod)
-        .is_some_and(|p| p["status"]["phase"] == "Running");
+    let running = state.store.get("/pods", namespace, pod).is_some_and(|p| p["status"]["phase"] == "Running");
     if !running {
         let error = ApiError::new(404, "NotFound", format!("pods \"{pod}\" not found"));
         return Reply::Full(Response::json(404, &error.status()));
@@ -47,15 +37,9 @@ pub fn upgrade(state: &Arc<ApiState>, namespace: &str, pod: &str, request: &Requ
     let headers = vec![
         ("Connection".to_string(), "Upgrade".to_string()),
         ("Upgrade".to_string(), "SPDY/3.1".to_string()),
-        (
-            "X-Stream-Protocol-Version".to_string(),
-            "portforward.k8s.io".to_string(),
-        ),
+        ("X-Stream-Protocol-Version".to_string(), "portforward.k8s.io".to_string()),
     ];
-    Reply::Upgrade(
-        headers,
-        Box::new(move |stream, buffered| serve(&state, &namespace, &pod, stream, buffered)),
-    )
+    Reply::Upgrade(headers, Box::new(move |stream, buffered| serve(&state, &namespace, &pod, stream, buffered)))
 }
 
 /// The SPDY/3 header compression dictionary: length-prefixed header names and values, then common text.
@@ -198,10 +182,7 @@ fn serve(state: &Arc<ApiState>, namespace: &str, pod: &str, stream: TcpStream, b
     };
     let mut compressor = Compress::new(Compression::default(), true);
     let _ = compressor.set_dictionary(&dictionary());
-    let writer = Arc::new(Writer {
-        stream: Mutex::new(stream),
-        compressor: Mutex::new(compressor),
-    });
+    let writer = Arc::new(Writer { stream: Mutex::new(stream), compressor: Mutex::new(compressor) });
     let mut reader = Cursor::new(buffered).chain(read_half);
     let mut inflater = HeaderInflater::new();
     let mut pairs: HashMap<String, Pair> = HashMap::new();
@@ -231,18 +212,11 @@ fn serve(state: &Arc<ApiState>, namespace: &str, pod: &str, stream: TcpStream, b
         let kind = u16::from_be_bytes([head[2], head[3]]);
         match kind {
             SYN_STREAM if payload.len() >= 10 => {
-                let stream_id =
-                    u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]])
-                        & 0x7fff_ffff;
+                let stream_id = u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]) & 0x7fff_ffff;
                 let headers = inflater.headers(&payload[10..]).unwrap_or_default();
                 let _ = writer.syn_reply(stream_id);
-                let get = |name: &str| {
-                    headers
-                        .iter()
-                        .find(|(k, _)| k == name)
-                        .map(|(_, v)| v.clone())
-                        .unwrap_or_default()
-                };
+                let get =
+                    |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
                 let pair = pairs.entry(get("requestid")).or_default();
                 pair.port = get("port").parse().unwrap_or(0);
                 match get("streamtype").as_str() {
@@ -252,22 +226,11 @@ fn serve(state: &Arc<ApiState>, namespace: &str, pod: &str, stream: TcpStream, b
                 }
                 if let (Some(error), Some(data)) = (pair.error, pair.data) {
                     let port = pair.port;
-                    connect(
-                        state,
-                        namespace,
-                        pod,
-                        port,
-                        error,
-                        data,
-                        &writer,
-                        &mut targets,
-                    );
+                    connect(state, namespace, pod, port, error, data, &writer, &mut targets);
                 }
             }
             RST_STREAM if payload.len() >= 4 => {
-                let stream_id =
-                    u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]])
-                        & 0x7fff_ffff;
+                let stream_id = u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]) & 0x7fff_ffff;
                 if let Some(target) = targets.remove(&stream_id) {
                     let _ = target.shutdown(Shutdown::Both);
                 }
@@ -336,9 +299,7 @@ struct HeaderInflater {
 
 impl HeaderInflater {
     fn new() -> Self {
-        HeaderInflater {
-            inflater: Decompress::new(true),
-        }
+        HeaderInflater { inflater: Decompress::new(true) }
     }
 
     fn inflate(&mut self, mut input: &[u8]) -> Result<Vec<u8>, String> {
@@ -348,15 +309,10 @@ impl HeaderInflater {
                 out.reserve(4096);
             }
             let before = self.inflater.total_in();
-            match self
-                .inflater
-                .decompress_vec(input, &mut out, FlushDecompress::Sync)
-            {
+            match self.inflater.decompress_vec(input, &mut out, FlushDecompress::Sync) {
                 Ok(Status::Ok) | Ok(Status::BufError) | Ok(Status::StreamEnd) => {}
                 Err(e) if e.needs_dictionary().is_some() => {
-                    self.inflater
-                        .set_dictionary(&dictionary())
-                        .map_err(|e| e.to_string())?;
+                    self.inflater.set_dictionary(&dictionary()).map_err(|e| e.to_string())?;
                 }
                 Err(e) => return Err(e.to_string()),
             }
@@ -364,10 +320,7 @@ impl HeaderInflater {
             input = &input[used..];
             if used == 0 && out.capacity() > out.len() {
                 // Nothing consumed although there is room: only the dictionary step consumes nothing twice.
-                match self
-                    .inflater
-                    .decompress_vec(input, &mut out, FlushDecompress::Sync)
-                {
+                match self.inflater.decompress_vec(input, &mut out, FlushDecompress::Sync) {
                     Ok(_) => {
                         let used = (self.inflater.total_in() - before) as usize;
                         if used == 0 {
@@ -390,8 +343,7 @@ impl HeaderInflater {
             at += n;
             Ok(slice)
         };
-        let word =
-            |bytes: &[u8]| u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+        let word = |bytes: &[u8]| u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
         let count = word(take(4)?);
         let mut headers = Vec::with_capacity(count.min(64));
         for _ in 0..count {
@@ -436,9 +388,7 @@ mod tests {
                 block.extend_from_slice(v.as_bytes());
             }
             let mut compressed = Vec::with_capacity(1024);
-            compressor
-                .compress_vec(&block, &mut compressed, FlushCompress::Sync)
-                .unwrap();
+            compressor.compress_vec(&block, &mut compressed, FlushCompress::Sync).unwrap();
             let headers = inflater.headers(&compressed).unwrap();
             assert_eq!(headers[0], ("streamtype".to_string(), kind.to_string()));
             assert_eq!(headers[1].1, port);

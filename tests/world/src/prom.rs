@@ -24,32 +24,24 @@ pub struct PromOptions {
 
 impl Default for PromOptions {
     fn default() -> Self {
-        PromOptions {
-            honor_labels: true,
-            scrape_pushgateway: true,
-        }
+        PromOptions { honor_labels: true, scrape_pushgateway: true }
     }
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
 impl PromStack {
     /// Starts both servers, or returns None (after the loud skip message) when they are not installed.
     pub fn start(dir: &Path, options: PromOptions) -> Option<PromStack> {
         let prometheus_bin = components::require("prometheus", components::prometheus())?;
-        let pushgateway_bin =
-            components::require("prometheus-pushgateway", components::pushgateway())?;
+        let pushgateway_bin = components::require("prometheus-pushgateway", components::pushgateway())?;
         let pushgateway: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
         let prometheus: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
         std::fs::create_dir_all(dir).expect("prometheus dir");
-        let mut config = String::from(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs: []\n",
-        );
+        let mut config =
+            String::from("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs: []\n");
         if options.scrape_pushgateway {
             config = format!(
                 "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: prometheus-pushgateway\n    honor_labels: {}\n    static_configs:\n      - targets: ['{pushgateway}']\n",
@@ -67,20 +59,13 @@ impl PromStack {
             .expect("start pushgateway");
         let prom = Command::new(prometheus_bin)
             .arg(format!("--config.file={}", config_path.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
+            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
             .arg(format!("--web.listen-address={prometheus}"))
             .stdout(quiet())
             .stderr(quiet())
             .spawn()
             .expect("start prometheus");
-        let stack = PromStack {
-            prometheus,
-            pushgateway,
-            children: vec![pgw, prom],
-        };
+        let stack = PromStack { prometheus, pushgateway, children: vec![pgw, prom] };
         stack.wait_until("both servers ready", Duration::from_secs(30), || {
             ready(&stack.prometheus) && ready(&stack.pushgateway)
         });
@@ -108,11 +93,9 @@ impl PromStack {
 
     /// Waits (bounded) until Prometheus has scraped the Pushgateway at least once.
     pub fn wait_scraped(&self) {
-        self.wait_until(
-            "the first scrape of the pushgateway",
-            Duration::from_secs(30),
-            || self.query("up{job=\"prometheus-pushgateway\"} == 1").len() == 1,
-        );
+        self.wait_until("the first scrape of the pushgateway", Duration::from_secs(30), || {
+            self.query("up{job=\"prometheus-pushgateway\"} == 1").len() == 1
+        });
     }
 
     /// Polls a condition with a backoff capped at 200 ms; panics with `what` at the deadline.
@@ -125,10 +108,7 @@ pub fn wait_until(what: &str, limit: Duration, done: &mut dyn FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     let mut pause = Duration::from_millis(10);
     while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}"
-        );
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let _ = rx.recv_timeout(pause); // a bounded backoff between checks of the condition
         drop(tx);

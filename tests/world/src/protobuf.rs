@@ -45,11 +45,7 @@ impl<'a> Reader<'a> {
             0 => Field::Varint(self.varint()?),
             2 => {
                 let len = usize::try_from(self.varint()?).map_err(|_| "length overflow")?;
-                let end = self
-                    .at
-                    .checked_add(len)
-                    .filter(|e| *e <= self.bytes.len())
-                    .ok_or("truncated field")?;
+                let end = self.at.checked_add(len).filter(|e| *e <= self.bytes.len()).ok_or("truncated field")?;
                 let slice = &self.bytes[self.at..end];
                 self.at = end;
                 Field::Bytes(slice)
@@ -166,11 +162,7 @@ pub fn decode(body: &[u8]) -> Result<Value, String> {
                 data.insert(k, json!(text(&v)));
             }
             ("ConfigMap" | "Namespace" | "ServiceAccount" | "Secret", _, _) => {}
-            (other, _, _) => {
-                return Err(format!(
-                    "protobuf bodies of kind {other} are not decoded by the fake"
-                ))
-            }
+            (other, _, _) => return Err(format!("protobuf bodies of kind {other} are not decoded by the fake")),
         }
     }
     if !data.is_empty() {

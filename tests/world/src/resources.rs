@@ -18,11 +18,7 @@ const ALL: u32 = 999;
 
 impl Resource {
     pub fn served_versions(&self, minor: u32) -> Vec<&'static str> {
-        self.versions
-            .iter()
-            .filter(|(_, from, until)| minor >= *from && minor < *until)
-            .map(|(v, _, _)| *v)
-            .collect()
+        self.versions.iter().filter(|(_, from, until)| minor >= *from && minor < *until).map(|(v, _, _)| *v).collect()
     }
 
     /// Key used in the store: the group and plural (all versions of a resource share one storage).
@@ -57,68 +53,14 @@ macro_rules! res {
 const V1: &[(&str, u32, u32)] = &[("v1", 0, ALL)];
 
 pub static RESOURCES: &[Resource] = &[
-    res!(
-        "",
-        "namespaces",
-        "namespace",
-        "Namespace",
-        false,
-        &["ns"],
-        &["status"],
-        V1
-    ),
+    res!("", "namespaces", "namespace", "Namespace", false, &["ns"], &["status"], V1),
     res!("", "nodes", "node", "Node", false, &["no"], &["status"], V1),
-    res!(
-        "",
-        "pods",
-        "pod",
-        "Pod",
-        true,
-        &["po"],
-        &["status", "log", "portforward", "exec"],
-        V1
-    ),
-    res!(
-        "",
-        "services",
-        "service",
-        "Service",
-        true,
-        &["svc"],
-        &["status", "proxy"],
-        V1
-    ),
-    res!(
-        "",
-        "endpoints",
-        "endpoints",
-        "Endpoints",
-        true,
-        &["ep"],
-        &[],
-        V1
-    ),
-    res!(
-        "",
-        "configmaps",
-        "configmap",
-        "ConfigMap",
-        true,
-        &["cm"],
-        &[],
-        V1
-    ),
+    res!("", "pods", "pod", "Pod", true, &["po"], &["status", "log", "portforward", "exec"], V1),
+    res!("", "services", "service", "Service", true, &["svc"], &["status", "proxy"], V1),
+    res!("", "endpoints", "endpoints", "Endpoints", true, &["ep"], &[], V1),
+    res!("", "configmaps", "configmap", "ConfigMap", true, &["cm"], &[], V1),
     res!("", "secrets", "secret", "Secret", true, &[], &[], V1),
-    res!(
-        "",
-        "serviceaccounts",
-        "serviceaccount",
-        "ServiceAccount",
-        true,
-        &["sa"],
-        &[],
-        V1
-    ),
+    res!("", "serviceaccounts", "serviceaccount", "ServiceAccount", true, &["sa"], &[], V1),
     res!("", "events", "event", "Event", true, &["ev"], &[], V1),
     res!(
         "",
@@ -130,56 +72,11 @@ pub static RESOURCES: &[Resource] = &[
         &["status"],
         V1
     ),
-    res!(
-        "apps",
-        "deployments",
-        "deployment",
-        "Deployment",
-        true,
-        &["deploy"],
-        &["status", "scale"],
-        V1
-    ),
-    res!(
-        "apps",
-        "replicasets",
-        "replicaset",
-        "ReplicaSet",
-        true,
-        &["rs"],
-        &["status", "scale"],
-        V1
-    ),
-    res!(
-        "apps",
-        "daemonsets",
-        "daemonset",
-        "DaemonSet",
-        true,
-        &["ds"],
-        &["status"],
-        V1
-    ),
-    res!(
-        "apps",
-        "statefulsets",
-        "statefulset",
-        "StatefulSet",
-        true,
-        &["sts"],
-        &["status", "scale"],
-        V1
-    ),
-    res!(
-        "rbac.authorization.k8s.io",
-        "clusterroles",
-        "clusterrole",
-        "ClusterRole",
-        false,
-        &[],
-        &[],
-        V1
-    ),
+    res!("apps", "deployments", "deployment", "Deployment", true, &["deploy"], &["status", "scale"], V1),
+    res!("apps", "replicasets", "replicaset", "ReplicaSet", true, &["rs"], &["status", "scale"], V1),
+    res!("apps", "daemonsets", "daemonset", "DaemonSet", true, &["ds"], &["status"], V1),
+    res!("apps", "statefulsets", "statefulset", "StatefulSet", true, &["sts"], &["status", "scale"], V1),
+    res!("rbac.authorization.k8s.io", "clusterroles", "clusterrole", "ClusterRole", false, &[], &[], V1),
     res!(
         "rbac.authorization.k8s.io",
         "clusterrolebindings",
@@ -190,36 +87,9 @@ pub static RESOURCES: &[Resource] = &[
         &[],
         V1
     ),
-    res!(
-        "rbac.authorization.k8s.io",
-        "roles",
-        "role",
-        "Role",
-        true,
-        &[],
-        &[],
-        V1
-    ),
-    res!(
-        "rbac.authorization.k8s.io",
-        "rolebindings",
-        "rolebinding",
-        "RoleBinding",
-        true,
-        &[],
-        &[],
-        V1
-    ),
-    res!(
-        "apiregistration.k8s.io",
-        "apiservices",
-        "apiservice",
-        "APIService",
-        false,
-        &[],
-        &["status"],
-        V1
-    ),
+    res!("rbac.authorization.k8s.io", "roles", "role", "Role", true, &[], &[], V1),
+    res!("rbac.authorization.k8s.io", "rolebindings", "rolebinding", "RoleBinding", true, &[], &[], V1),
+    res!("apiregistration.k8s.io", "apiservices", "apiservice", "APIService", false, &[], &["status"], V1),
     res!(
         "policy",
         "poddisruptionbudgets",
@@ -238,25 +108,16 @@ pub static RESOURCES: &[Resource] = &[
         true,
         &["hpa"],
         &["status"],
-        &[
-            ("v2", 23, ALL),
-            ("v1", 0, ALL),
-            ("v2beta2", 12, 26),
-            ("v2beta1", 0, 25)
-        ]
+        &[("v2", 23, ALL), ("v1", 0, ALL), ("v2beta2", 12, 26), ("v2beta1", 0, 25)]
     ),
 ];
 
 pub fn find(group: &str, plural: &str) -> Option<&'static Resource> {
-    RESOURCES
-        .iter()
-        .find(|r| r.group == group && r.plural == plural)
+    RESOURCES.iter().find(|r| r.group == group && r.plural == plural)
 }
 
 pub fn find_kind(group: &str, kind: &str) -> Option<&'static Resource> {
-    RESOURCES
-        .iter()
-        .find(|r| r.group == group && r.kind == kind)
+    RESOURCES.iter().find(|r| r.group == group && r.kind == kind)
 }
 
 /// The groups in discovery order, each with its served versions (preferred first).

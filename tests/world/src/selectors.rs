@@ -28,11 +28,7 @@ fn split_top(text: &str) -> Vec<String> {
         current.push(c);
     }
     parts.push(current);
-    parts
-        .into_iter()
-        .map(|p| p.trim().to_string())
-        .filter(|p| !p.is_empty())
-        .collect()
+    parts.into_iter().map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect()
 }
 
 fn parse(text: &str) -> Vec<Requirement> {
@@ -53,9 +49,7 @@ fn parse(text: &str) -> Vec<Requirement> {
                 Requirement::In(key.trim().into(), set(rest))
             } else if let Some((key, value)) = part.split_once("!=") {
                 Requirement::NotEquals(key.trim().into(), value.trim().into())
-            } else if let Some((key, value)) =
-                part.split_once("==").or_else(|| part.split_once('='))
-            {
+            } else if let Some((key, value)) = part.split_once("==").or_else(|| part.split_once('=')) {
                 Requirement::Equals(key.trim().into(), value.trim().into())
             } else if let Some(key) = part.strip_prefix('!') {
                 Requirement::NotExists(key.trim().into())
@@ -79,9 +73,7 @@ fn holds(requirement: &Requirement, lookup: &dyn Fn(&str) -> Option<String>) -> 
 
 pub fn labels_match(selector: &str, object: &Value) -> bool {
     let labels = &object["metadata"]["labels"];
-    parse(selector)
-        .iter()
-        .all(|r| holds(r, &|k| labels[k].as_str().map(String::from)))
+    parse(selector).iter().all(|r| holds(r, &|k| labels[k].as_str().map(String::from)))
 }
 
 pub fn fields_match(selector: &str, object: &Value) -> bool {
@@ -102,10 +94,7 @@ pub fn selector_map_matches(selector: &Value, object: &Value) -> bool {
     let Some(map) = selector.get("matchLabels").unwrap_or(selector).as_object() else {
         return false;
     };
-    !map.is_empty()
-        && map
-            .iter()
-            .all(|(k, v)| object["metadata"]["labels"][k] == *v)
+    !map.is_empty() && map.iter().all(|(k, v)| object["metadata"]["labels"][k] == *v)
 }
 
 #[cfg(test)]
@@ -125,8 +114,7 @@ mod tests {
 
     #[test]
     fn field_selectors_follow_paths() {
-        let pod =
-            json!({"metadata": {"name": "p", "namespace": "d"}, "status": {"phase": "Running"}});
+        let pod = json!({"metadata": {"name": "p", "namespace": "d"}, "status": {"phase": "Running"}});
         assert!(fields_match("metadata.name=p,status.phase=Running", &pod));
         assert!(!fields_match("metadata.namespace!=d", &pod));
     }

@@ -16,11 +16,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            code,
-            reason,
-            message: message.into(),
-        }
+        ApiError { code, reason, message: message.into() }
     }
 
     pub fn not_found(resource: &str, name: &str) -> Self {
@@ -76,24 +72,16 @@ pub struct Store {
 }
 
 pub fn namespace_of(object: &Value) -> String {
-    object["metadata"]["namespace"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+    object["metadata"]["namespace"].as_str().unwrap_or_default().to_string()
 }
 
 pub fn name_of(object: &Value) -> String {
-    object["metadata"]["name"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+    object["metadata"]["name"].as_str().unwrap_or_default().to_string()
 }
 
 impl Store {
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn resource_version(&self) -> u64 {
@@ -101,10 +89,7 @@ impl Store {
     }
 
     pub fn get(&self, resource: &str, namespace: &str, name: &str) -> Option<Value> {
-        self.lock()
-            .objects
-            .get(&(resource.into(), namespace.into(), name.into()))
-            .cloned()
+        self.lock().objects.get(&(resource.into(), namespace.into(), name.into())).cloned()
     }
 
     /// Objects of a resource, in one namespace or (None) all of them.
@@ -119,36 +104,19 @@ impl Store {
 
     pub fn create(&self, resource: &str, mut object: Value) -> Result<Value, ApiError> {
         let mut inner = self.lock();
-        let key = (
-            resource.to_string(),
-            namespace_of(&object),
-            name_of(&object),
-        );
+        let key = (resource.to_string(), namespace_of(&object), name_of(&object));
         if key.2.is_empty() {
-            return Err(ApiError::new(
-                422,
-                "Invalid",
-                "metadata.name: Required value: name is required",
-            ));
+            return Err(ApiError::new(422, "Invalid", "metadata.name: Required value: name is required"));
         }
         if inner.objects.contains_key(&key) {
             let plural = resource.rsplit('/').next().unwrap_or(resource);
-            return Err(ApiError::new(
-                409,
-                "AlreadyExists",
-                format!("{plural} \"{}\" already exists", key.2),
-            ));
+            return Err(ApiError::new(409, "AlreadyExists", format!("{plural} \"{}\" already exists", key.2)));
         }
         inner.rv += 1;
         inner.uid += 1;
         let (rv, uid) = (inner.rv, inner.uid);
-        let meta = object["metadata"]
-            .as_object_mut()
-            .ok_or_else(|| ApiError::new(400, "BadRequest", "no metadata"))?;
-        meta.insert(
-            "uid".into(),
-            json!(format!("00000000-0000-4000-8000-{uid:012}")),
-        );
+        let meta = object["metadata"].as_object_mut().ok_or_else(|| ApiError::new(400, "BadRequest", "no metadata"))?;
+        meta.insert("uid".into(), json!(format!("00000000-0000-4000-8000-{uid:012}")));
         meta.insert("resourceVersion".into(), json!(rv.to_string()));
         meta.insert("creationTimestamp".into(), json!(now_rfc3339()));
         meta.insert("generation".into(), json!(1));
@@ -160,25 +128,13 @@ impl Store {
     }
 
     /// Replaces an existing object. `expected_rv` guards against lost updates (409 when stale).
-    pub fn update(
-        &self,
-        resource: &str,
-        mut object: Value,
-        expected_rv: Option<&str>,
-    ) -> Result<Value, ApiError> {
+    pub fn update(&self, resource: &str, mut object: Value, expected_rv: Option<&str>) -> Result<Value, ApiError> {
         let mut inner = self.lock();
-        let key = (
-            resource.to_string(),
-            namespace_of(&object),
-            name_of(&object),
-        );
+        let key = (resource.to_string(), namespace_of(&object), name_of(&object));
         let Some(current) = inner.objects.get(&key).cloned() else {
             return Err(ApiError::not_found(resource, &key.2));
         };
-        let current_rv = current["metadata"]["resourceVersion"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let current_rv = current["metadata"]["resourceVersion"].as_str().unwrap_or_default().to_string();
         if let Some(expected) = expected_rv.filter(|e| !e.is_empty()) {
             if expected != current_rv {
                 return Err(ApiError::new(
@@ -212,11 +168,7 @@ impl Store {
 
     pub fn delete(&self, resource: &str, namespace: &str, name: &str) -> Result<Value, ApiError> {
         let mut inner = self.lock();
-        let key = (
-            resource.to_string(),
-            namespace.to_string(),
-            name.to_string(),
-        );
+        let key = (resource.to_string(), namespace.to_string(), name.to_string());
         let Some(object) = inner.objects.remove(&key) else {
             return Err(ApiError::not_found(resource, name));
         };
@@ -231,11 +183,7 @@ impl Store {
     pub fn events_since(&self, resource: &str, since: u64) -> Vec<Event> {
         let inner = self.lock();
         let start = inner.events.partition_point(|e| e.rv <= since);
-        inner.events[start..]
-            .iter()
-            .filter(|e| e.resource == resource)
-            .cloned()
-            .collect()
+        inner.events[start..].iter().filter(|e| e.resource == resource).cloned().collect()
     }
 
     /// Blocks until something changes after `seen` or the deadline passes; returns the current version.
@@ -266,22 +214,13 @@ impl Store {
 
     /// Every object, for assertions: (resource, namespace, name, object).
     pub fn dump(&self) -> Vec<(String, String, String, Value)> {
-        self.lock()
-            .objects
-            .iter()
-            .map(|((r, ns, n), v)| (r.clone(), ns.clone(), n.clone(), v.clone()))
-            .collect()
+        self.lock().objects.iter().map(|((r, ns, n), v)| (r.clone(), ns.clone(), n.clone(), v.clone())).collect()
     }
 }
 
 fn record(inner: &mut Inner, kind: EventKind, resource: &str, object: &Value) {
     let rv = inner.rv;
-    inner.events.push(Event {
-        rv,
-        kind,
-        resource: resource.to_string(),
-        object: object.clone(),
-    });
+    inner.events.push(Event { rv, kind, resource: resource.to_string(), object: object.clone() });
 }
 
 fn without_status_and_meta(object: &Value) -> Value {
@@ -295,12 +234,7 @@ fn without_status_and_meta(object: &Value) -> Value {
 
 /// Now as RFC 3339 UTC, second precision (what the API server writes in timestamps).
 pub fn now_rfc3339() -> String {
-    rfc3339(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-    )
+    rfc3339(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0))
 }
 
 pub fn rfc3339(epoch_seconds: u64) -> String {
@@ -316,12 +250,7 @@ pub fn rfc3339(epoch_seconds: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
 }
 
 #[cfg(test)]
@@ -338,10 +267,7 @@ mod tests {
     fn generation_moves_only_on_spec_changes() {
         let store = Store::default();
         let created = store
-            .create(
-                "apps/deployments",
-                json!({"metadata": {"name": "a", "namespace": "d"}, "spec": {"replicas": 1}}),
-            )
+            .create("apps/deployments", json!({"metadata": {"name": "a", "namespace": "d"}, "spec": {"replicas": 1}}))
             .unwrap();
         let mut status = created.clone();
         status["status"] = json!({"readyReplicas": 1});
@@ -349,10 +275,7 @@ mod tests {
         assert_eq!(updated["metadata"]["generation"], 1);
         let mut spec = updated.clone();
         spec["spec"]["replicas"] = json!(2);
-        assert_eq!(
-            store.update("apps/deployments", spec, None).unwrap()["metadata"]["generation"],
-            2
-        );
+        assert_eq!(store.update("apps/deployments", spec, None).unwrap()["metadata"]["generation"], 2);
         let stale = store.update("apps/deployments", updated, Some("1"));
         assert_eq!(stale.unwrap_err().code, 409);
     }

@@ -157,10 +157,7 @@ impl World {
             );
         }
         if let Some(major @ (3 | 4)) = b.helm {
-            real.insert(
-                "helm".into(),
-                components::require(&format!("helm v{major}"), components::helm(major))?,
-            );
+            real.insert("helm".into(), components::require(&format!("helm v{major}"), components::helm(major))?);
         }
         let dir = std::env::temp_dir().join(format!(
             "testworld-{}-{}",
@@ -168,15 +165,7 @@ impl World {
             NEXT_WORLD.fetch_add(1, Ordering::SeqCst)
         ));
         let _ = std::fs::remove_dir_all(&dir);
-        for sub in [
-            "bin",
-            "home",
-            "kcache",
-            "helm/cache",
-            "helm/config",
-            "helm/data",
-            "config",
-        ] {
+        for sub in ["bin", "home", "kcache", "helm/cache", "helm/config", "helm/data", "config"] {
             std::fs::create_dir_all(dir.join(sub)).expect("world dir");
         }
         let state = ApiState::new(&b.server_version);
@@ -185,8 +174,7 @@ impl World {
         *kubelet.me.lock().expect("me") = Arc::downgrade(&kubelet);
         *kubelet.interlok.lock().expect("interlok") = b.interlok.clone();
         *state.ext.write().expect("ext") = Some(Arc::new(WorldExtensions(kubelet.clone())));
-        let (controllers, controller_thread) =
-            Controllers::start(state.clone(), kubelet.clone(), b.behaviour.clone());
+        let (controllers, controller_thread) = Controllers::start(state.clone(), kubelet.clone(), b.behaviour.clone());
 
         let cluster = Arc::new(Mutex::new(Cluster {
             server: None,
@@ -199,19 +187,16 @@ impl World {
             None => None,
         };
         if let Some(prom) = &prom {
-            kubelet.serve_image(
-                "prometheus/prometheus",
-                HashMap::from([(9090, prom.prometheus)]),
-            );
+            kubelet.serve_image("prometheus/prometheus", HashMap::from([(9090, prom.prometheus)]));
             kubelet.serve_image("pushgateway", HashMap::from([(9091, prom.pushgateway)]));
         }
         let config = FakeConfig {
             real,
             faults: Vec::new(),
-            minikube: b.minikube.clone().map(|version| MinikubeConfig {
-                version,
-                kubernetes_version: b.server_version.clone(),
-            }),
+            minikube: b
+                .minikube
+                .clone()
+                .map(|version| MinikubeConfig { version, kubernetes_version: b.server_version.clone() }),
             windows: b.windows.clone(),
             control: control.url(),
         };
@@ -230,19 +215,9 @@ impl World {
         world.write_config();
         world.install_tools(&b);
         if b.cluster == ClusterState::Running {
-            set_cluster(
-                &world.state,
-                &world.cluster,
-                &world.dir,
-                ClusterState::Running,
-            );
+            set_cluster(&world.state, &world.cluster, &world.dir, ClusterState::Running);
         } else if b.cluster == ClusterState::Stopped {
-            set_cluster(
-                &world.state,
-                &world.cluster,
-                &world.dir,
-                ClusterState::Stopped,
-            );
+            set_cluster(&world.state, &world.cluster, &world.dir, ClusterState::Stopped);
         }
         Some(world)
     }
@@ -290,13 +265,7 @@ impl World {
     }
 
     /// Makes a tool invocation fail (see `Effect`); `first` limits it to the first N matching calls.
-    pub fn fault(
-        &self,
-        tool: &str,
-        args_contain: &[&str],
-        effect: fakeconfig::Effect,
-        first: Option<u32>,
-    ) {
+    pub fn fault(&self, tool: &str, args_contain: &[&str], effect: fakeconfig::Effect, first: Option<u32>) {
         let fault = ToolFault {
             tool: tool.into(),
             args_contain: args_contain.iter().map(|s| s.to_string()).collect(),
@@ -318,12 +287,7 @@ impl World {
     }
 
     pub fn image_failure(&self, image: &str, failure: PodFailure) {
-        self.controllers
-            .behaviour
-            .lock()
-            .expect("behaviour")
-            .image_failures
-            .push((image.into(), failure));
+        self.controllers.behaviour.lock().expect("behaviour").image_failures.push((image.into(), failure));
     }
 
     pub fn adapter_availability(&self, availability: Availability) {
@@ -331,8 +295,7 @@ impl World {
     }
 
     pub fn serve_image(&self, image: &str, port: u16, target: SocketAddr) {
-        self.kubelet
-            .serve_image(image, HashMap::from([(port, target)]));
+        self.kubelet.serve_image(image, HashMap::from([(port, target)]));
     }
 
     /// The environment a process in this world gets: only the world's bin directory on PATH.
@@ -354,18 +317,9 @@ impl World {
 
     /// A command for a program in this world (looked up on the world's PATH unless absolute).
     pub fn command(&self, program: &str, args: &[&str]) -> Command {
-        let path = if program.starts_with('/') {
-            PathBuf::from(program)
-        } else {
-            self.dir.join("bin").join(program)
-        };
+        let path = if program.starts_with('/') { PathBuf::from(program) } else { self.dir.join("bin").join(program) };
         let mut command = Command::new(path);
-        command
-            .args(args)
-            .env_clear()
-            .envs(self.env())
-            .current_dir(self.dir.join("home"))
-            .stdin(Stdio::null());
+        command.args(args).env_clear().envs(self.env()).current_dir(self.dir.join("home")).stdin(Stdio::null());
         command
     }
 
@@ -405,28 +359,18 @@ impl World {
     }
 
     pub fn objects(&self, group: &str, plural: &str) -> Vec<Value> {
-        let key = crate::resources::find(group, plural)
-            .map(|r| r.key())
-            .unwrap_or_default();
+        let key = crate::resources::find(group, plural).map(|r| r.key()).unwrap_or_default();
         self.state.store.list(&key, None)
     }
 
     /// Puts an object straight into the cluster (as if created before the test).
     pub fn create(&self, group: &str, plural: &str, object: Value) -> Value {
-        let key = crate::resources::find(group, plural)
-            .expect("known resource")
-            .key();
-        self.state
-            .store
-            .create(&key, object)
-            .expect("create object")
+        let key = crate::resources::find(group, plural).expect("known resource").key();
+        self.state.store.create(&key, object).expect("create object")
     }
 
     pub fn server_url(&self) -> String {
-        format!(
-            "http://127.0.0.1:{}",
-            self.cluster.lock().expect("cluster").port
-        )
+        format!("http://127.0.0.1:{}", self.cluster.lock().expect("cluster").port)
     }
 
     pub fn cluster_state(&self) -> ClusterState {
@@ -486,8 +430,7 @@ fn set_cluster(state: &Arc<ApiState>, cluster: &Mutex<Cluster>, dir: &Path, to: 
             if cluster.server.is_none() {
                 let api = state.clone();
                 let server =
-                    Server::start_on(cluster.port, Arc::new(move |r| apiserver::handle(&api, r)))
-                        .expect("api server");
+                    Server::start_on(cluster.port, Arc::new(move |r| apiserver::handle(&api, r))).expect("api server");
                 cluster.server = Some(server);
             }
             let text = kubeconfig(&format!("http://127.0.0.1:{}", cluster.port));
@@ -529,9 +472,7 @@ pub fn http_get(url: &str) -> Result<(u16, String), String> {
             let status = response.status();
             Ok((status, response.into_string().unwrap_or_default()))
         }
-        Err(ureq::Error::Status(status, response)) => {
-            Ok((status, response.into_string().unwrap_or_default()))
-        }
+        Err(ureq::Error::Status(status, response)) => Ok((status, response.into_string().unwrap_or_default())),
         Err(e) => Err(e.to_string()),
     }
 }

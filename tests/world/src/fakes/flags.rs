@@ -12,11 +12,7 @@ pub struct Parsed {
 
 /// `spec` lists (name, takes_value); one-letter names are shorthands.
 pub fn parse(args: &[String], spec: &[(&str, bool)]) -> Result<Parsed, String> {
-    let mut parsed = Parsed {
-        flags: BTreeMap::new(),
-        positional: Vec::new(),
-        rest: Vec::new(),
-    };
+    let mut parsed = Parsed { flags: BTreeMap::new(), positional: Vec::new(), rest: Vec::new() };
     let mut i = 0;
     while i < args.len() {
         let arg = &args[i];
@@ -37,17 +33,11 @@ pub fn parse(args: &[String], spec: &[(&str, bool)]) -> Result<Parsed, String> {
             Some((n, v)) => (n, Some(v.to_string())),
             None => (body, None),
         };
-        let Some((_, takes_value)) = spec
-            .iter()
-            .find(|(n, _)| *n == name && (dashes == 2) == (n.len() > 1))
-        else {
+        let Some((_, takes_value)) = spec.iter().find(|(n, _)| *n == name && (dashes == 2) == (n.len() > 1)) else {
             return Err(if dashes == 2 {
                 format!("unknown flag: --{name}")
             } else {
-                format!(
-                    "unknown shorthand flag: '{}' in -{body}",
-                    name.chars().next().unwrap_or('?')
-                )
+                format!("unknown shorthand flag: '{}' in -{body}", name.chars().next().unwrap_or('?'))
             });
         };
         let value = if *takes_value {
@@ -55,9 +45,7 @@ pub fn parse(args: &[String], spec: &[(&str, bool)]) -> Result<Parsed, String> {
                 Some(v) => v,
                 None => {
                     i += 1;
-                    args.get(i)
-                        .cloned()
-                        .ok_or_else(|| format!("flag needs an argument: --{name}"))?
+                    args.get(i).cloned().ok_or_else(|| format!("flag needs an argument: --{name}"))?
                 }
             }
         } else {

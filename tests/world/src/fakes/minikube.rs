@@ -7,16 +7,8 @@ use super::flags::{self, Parsed};
 use super::Env;
 
 fn version_of(env: &Env) -> (String, (u32, u32)) {
-    let version = env
-        .config
-        .minikube
-        .as_ref()
-        .map(|m| m.version.clone())
-        .unwrap_or_else(|| "v1.38.1".into());
-    let mut parts = version
-        .trim_start_matches('v')
-        .split('.')
-        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let version = env.config.minikube.as_ref().map(|m| m.version.clone()).unwrap_or_else(|| "v1.38.1".into());
+    let mut parts = version.trim_start_matches('v').split('.').map(|p| p.parse::<u32>().unwrap_or(0));
     let (major, minor) = (parts.next().unwrap_or(1), parts.next().unwrap_or(0));
     (version, (major, minor))
 }
@@ -46,12 +38,7 @@ pub fn run(env: &Env, args: &[String]) -> i32 {
         Some((c, r)) => (c.as_str(), r),
         None => ("", &[][..]),
     };
-    let global: &[(&str, bool)] = &[
-        ("p", true),
-        ("profile", true),
-        ("alsologtostderr", false),
-        ("v", true),
-    ];
+    let global: &[(&str, bool)] = &[("p", true), ("profile", true), ("alsologtostderr", false), ("v", true)];
     let spec: Vec<(&str, bool)> = match command {
         "version" => {
             let (_, v) = version_of(env);
@@ -61,22 +48,11 @@ pub fn run(env: &Env, args: &[String]) -> i32 {
             }
             s
         }
-        "status" => vec![
-            ("o", true),
-            ("output", true),
-            ("f", true),
-            ("format", true),
-            ("l", true),
-            ("layout", true),
-        ],
+        "status" => vec![("o", true), ("output", true), ("f", true), ("format", true), ("l", true), ("layout", true)],
         "start" => start_flags(env),
-        "stop" | "delete" | "ip" | "logs" => vec![
-            ("all", false),
-            ("purge", false),
-            ("n", true),
-            ("length", true),
-            ("file", true),
-        ],
+        "stop" | "delete" | "ip" | "logs" => {
+            vec![("all", false), ("purge", false), ("n", true), ("length", true), ("file", true)]
+        }
         "kubectl" => vec![("ssh", false)],
         _ => {
             env.log("minikube", args, Vec::new(), None);
@@ -92,16 +68,7 @@ pub fn run(env: &Env, args: &[String]) -> i32 {
             return usage_error(env, &e, command);
         }
     };
-    env.log(
-        "minikube",
-        args,
-        parsed
-            .flags
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        None,
-    );
+    env.log("minikube", args, parsed.flags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(), None);
     match command {
         "version" => version(env, &parsed),
         "status" => status(env, &parsed),
@@ -121,11 +88,9 @@ pub fn run(env: &Env, args: &[String]) -> i32 {
             0
         }
         "kubectl" => match env.config.real.get("kubectl") {
-            Some(real) => std::process::Command::new(real)
-                .args(&parsed.rest)
-                .status()
-                .map(|s| s.code().unwrap_or(1))
-                .unwrap_or(1),
+            Some(real) => {
+                std::process::Command::new(real).args(&parsed.rest).status().map(|s| s.code().unwrap_or(1)).unwrap_or(1)
+            }
             None => {
                 eprintln!("❌  Exiting due to K8S_DOWNLOAD: no kubectl in the test world");
                 1
@@ -141,18 +106,11 @@ pub fn run(env: &Env, args: &[String]) -> i32 {
 fn version(env: &Env, parsed: &Parsed) -> i32 {
     let (version, v) = version_of(env);
     let commit = "b8b7ba3b2d9a4bdf7d3b1e5d4f6b8c2a1e0f9d8c";
-    match parsed
-        .flags
-        .get("output")
-        .or(parsed.flags.get("o"))
-        .map(String::as_str)
-    {
+    match parsed.flags.get("output").or(parsed.flags.get("o")).map(String::as_str) {
         Some("json") => println!("{{\"commit\":\"{commit}\",\"minikubeVersion\":\"{version}\"}}"),
         Some("yaml") => println!("commit: {commit}\nminikubeVersion: {version}"),
         Some(other) => {
-            eprintln!(
-                "❌  Exiting due to MK_USAGE: version '{other}' is not a valid output format"
-            );
+            eprintln!("❌  Exiting due to MK_USAGE: version '{other}' is not a valid output format");
             return 14;
         }
         None if parsed.flags.contains_key("short") && v >= (1, 20) => println!("{version}"),

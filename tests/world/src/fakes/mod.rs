@@ -19,25 +19,12 @@ impl Env {
     fn load() -> Option<Env> {
         let dir = PathBuf::from(std::env::var_os("TESTWORLD_DIR")?);
         let text = std::fs::read_to_string(fakeconfig::config_path(&dir)).ok()?;
-        Some(Env {
-            dir,
-            config: serde_json::from_str(&text).ok()?,
-        })
+        Some(Env { dir, config: serde_json::from_str(&text).ok()? })
     }
 
-    pub fn log(
-        &self,
-        tool: &str,
-        args: &[String],
-        parsed: Vec<(String, String)>,
-        fault: Option<String>,
-    ) {
-        let invocation = Invocation {
-            tool: tool.into(),
-            args: args.to_vec(),
-            parsed: parsed.into_iter().collect(),
-            fault,
-        };
+    pub fn log(&self, tool: &str, args: &[String], parsed: Vec<(String, String)>, fault: Option<String>) {
+        let invocation =
+            Invocation { tool: tool.into(), args: args.to_vec(), parsed: parsed.into_iter().collect(), fault };
         fakeconfig::append(&self.dir, &invocation);
     }
 }
@@ -51,9 +38,7 @@ pub fn run(tool: &str, args: &[String]) -> i32 {
         return code;
     }
     match tool {
-        "kubectl" | "helm" if env.config.real.contains_key(tool) => {
-            wrapper::exec_real(&env, tool, args)
-        }
+        "kubectl" | "helm" if env.config.real.contains_key(tool) => wrapper::exec_real(&env, tool, args),
         "minikube" => minikube::run(&env, args),
         other => {
             env.log(other, args, Vec::new(), None);

@@ -14,10 +14,7 @@ pub fn inject_fault(env: &Env, tool: &str, args: &[String]) -> Option<i32> {
         }
         if let Some(first) = fault.first {
             let counter = env.dir.join(format!("fault-{index}.count"));
-            let seen: u32 = std::fs::read_to_string(&counter)
-                .ok()
-                .and_then(|s| s.trim().parse().ok())
-                .unwrap_or(0);
+            let seen: u32 = std::fs::read_to_string(&counter).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
             let _ = std::fs::write(&counter, (seen + 1).to_string());
             if seen >= first {
                 continue;
