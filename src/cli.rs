@@ -105,6 +105,9 @@ pub struct StackArgs {
     /// Also install Grafana with a MessageMetrics dashboard
     #[arg(long, global = true, env = "INTERLOK_K8S_GRAFANA")]
     pub grafana: bool,
+    /// Run the wizard's kubectl calls as `minikube kubectl --` (a kubectl matching the cluster)
+    #[arg(long, global = true, env = "INTERLOK_K8S_USE_MINIKUBE_KUBECTL")]
+    pub use_minikube_kubectl: bool,
     /// Accept Helm 2 (end-of-life; tiller gets cluster-admin)
     #[arg(long, global = true, env = "INTERLOK_K8S_ALLOW_HELM2")]
     pub allow_helm2: bool,

@@ -1,5 +1,5 @@
-//! What every stage and check works with: the validated settings, the runner, the UI, and the tools found
-//! so far (the prerequisites stage fills them; later stages use the chosen binaries by absolute path).
+//! What every stage and check works with: the validated settings, the runner, the UI, the tools found so
+//! far (later stages use the chosen binaries by absolute path) and the facts earlier stages learned.
 
 use crate::runner::Runner;
 use crate::settings::Settings;
@@ -7,12 +7,33 @@ use crate::tools::helm::Helm;
 use crate::tools::kubectl::Kubectl;
 use crate::tools::Found;
 use crate::ui::Ui;
+use crate::version::Version;
 
 #[derive(Debug, Default, Clone)]
 pub struct Toolbox {
     pub kubectl: Option<Found>,
     pub helm: Option<Found>,
     pub minikube: Option<Found>,
+    /// Run the wizard's kubectl calls as `minikube kubectl --` (accepted to get past a version skew).
+    pub kubectl_via_minikube: bool,
+}
+
+/// What stages learned that later stages rely on.
+#[derive(Debug, Default, Clone)]
+pub struct Facts {
+    /// The minikube driver chosen, and why.
+    pub driver: Option<(String, String)>,
+    pub hyperv_enabled: Option<bool>,
+    pub server_version: Option<Version>,
+    /// The pushgateway Service found in the cluster: (name, port).
+    pub pushgateway: Option<(String, u16)>,
+}
+
+/// A remark a stage wants the user to see next to its result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Remark {
+    Note(String),
+    Warning(String),
 }
 
 pub struct Context {
@@ -20,20 +41,43 @@ pub struct Context {
     pub runner: Runner,
     pub ui: Ui,
     pub tools: Toolbox,
+    pub facts: Facts,
+    pub remarks: Vec<Remark>,
 }
 
 impl Context {
     pub fn new(settings: Settings, runner: Runner, ui: Ui) -> Self {
-        Context { settings, runner, ui, tools: Toolbox::default() }
+        Context { settings, runner, ui, tools: Toolbox::default(), facts: Facts::default(), remarks: Vec::new() }
     }
 
     pub fn kubectl(&self) -> Kubectl {
+        if self.tools.kubectl_via_minikube {
+            let minikube = self.tools.minikube.as_ref().map_or("minikube".into(), |f| f.path.display().to_string());
+            return Kubectl::via_minikube(minikube, self.settings.context.clone());
+        }
         let program = self.tools.kubectl.as_ref().map_or("kubectl".into(), |f| f.path.display().to_string());
         Kubectl::new(program, self.settings.context.clone())
+    }
+
+    /// The kubectl binary itself (never through minikube): for kubeconfig questions.
+    pub fn kubectl_program(&self) -> String {
+        self.tools.kubectl.as_ref().map_or("kubectl".into(), |f| f.path.display().to_string())
     }
 
     pub fn helm(&self) -> Helm {
         let program = self.tools.helm.as_ref().map_or("helm".into(), |f| f.path.display().to_string());
         Helm::new(program, self.settings.context.clone())
+    }
+
+    pub fn minikube(&self) -> String {
+        self.tools.minikube.as_ref().map_or("minikube".into(), |f| f.path.display().to_string())
+    }
+
+    pub fn note(&mut self, text: impl Into<String>) {
+        self.remarks.push(Remark::Note(text.into()));
+    }
+
+    pub fn warn(&mut self, text: impl Into<String>) {
+        self.remarks.push(Remark::Warning(text.into()));
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use console::style;
 
-use crate::context::Context;
+use crate::context::{Context, Remark};
 use crate::problem::Problem;
 use crate::settings::Settings;
 
@@ -116,6 +116,7 @@ pub fn run(stages: &[&dyn Stage], cx: &mut Context) -> Vec<StageReport> {
         let started = Instant::now();
         cx.ui.heading(&format!("{} {}", style("==>").blue().bold(), stage.name()));
         let outcome = run_stage(*stage, cx);
+        print_remarks(cx);
         if let Outcome::Failed(_) = outcome {
             failed = true;
         }
@@ -159,13 +160,23 @@ fn run_stage(stage: &dyn Stage, cx: &mut Context) -> Outcome {
     }
 }
 
-fn fail(stage: &dyn Stage, cx: &Context, error: anyhow::Error) -> Outcome {
+fn fail(stage: &dyn Stage, cx: &mut Context, error: anyhow::Error) -> Outcome {
     let problem = match error.downcast_ref::<Problem>() {
         Some(problem) => problem.clone(),
         None => Problem::new(format!("{error:#}")),
     };
+    print_remarks(cx);
     cx.ui.problem(Some(stage.name()), &problem);
     Outcome::Failed(problem.message)
+}
+
+fn print_remarks(cx: &mut Context) {
+    for remark in std::mem::take(&mut cx.remarks) {
+        match remark {
+            Remark::Note(text) => cx.ui.note(&text),
+            Remark::Warning(text) => cx.ui.warn(&text),
+        }
+    }
 }
 
 fn first_line(error: &anyhow::Error) -> String {

@@ -68,6 +68,10 @@ impl Cmd {
         &self.args
     }
 
+    pub fn input(&self) -> Option<&str> {
+        self.stdin.as_deref()
+    }
+
     pub fn is_mutating(&self) -> bool {
         self.mutating
     }
@@ -241,15 +245,23 @@ fn timeout_problem(cmd: &Cmd, timeout: Duration) -> Problem {
         .with_hint("the tool may be waiting on an unreachable cluster or a slow network; check it, or raise --command-timeout, and run this again")
 }
 
+/// Drops repeats of the same file on PATH (a folder listed twice, or reached through a linked folder); two
+/// different files stay, even when one links to the other, since each is what PATH would run.
 fn dedup_paths(paths: Vec<PathBuf>) -> Vec<PathBuf> {
+    let key = |p: &Path| {
+        let folder = p.parent().and_then(|d| std::fs::canonicalize(d).ok()).unwrap_or_default();
+        folder.join(p.file_name().unwrap_or_default())
+    };
     let mut seen: Vec<PathBuf> = Vec::new();
+    let mut kept = Vec::new();
     for path in paths {
-        let real = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-        if !seen.iter().any(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()) == real) {
-            seen.push(path);
+        let k = key(&path);
+        if !seen.contains(&k) {
+            seen.push(k);
+            kept.push(path);
         }
     }
-    seen
+    kept
 }
 
 #[cfg(test)]

@@ -50,6 +50,7 @@ pub struct Settings {
     pub chart_versions: BTreeMap<String, String>,
     pub grafana: bool,
     pub allow_helm2: bool,
+    pub use_minikube_kubectl: bool,
 }
 
 /// The config file: keys are the long flag names; unknown keys are an error, not a silent no-op.
@@ -78,6 +79,7 @@ pub struct ConfigFile {
     pub chart_versions: Option<BTreeMap<String, String>>,
     pub grafana: Option<bool>,
     pub allow_helm2: Option<bool>,
+    pub use_minikube_kubectl: Option<bool>,
 }
 
 pub const DRIVERS: [&str; 7] = ["auto", "hyperv", "docker", "kvm2", "podman", "hyperkit", "qemu"];
@@ -123,6 +125,7 @@ impl Settings {
             )?,
             grafana: stack.grafana || file.grafana.unwrap_or(false),
             allow_helm2: stack.allow_helm2 || file.allow_helm2.unwrap_or(false),
+            use_minikube_kubectl: stack.use_minikube_kubectl || file.use_minikube_kubectl.unwrap_or(false),
         };
         settings.validate()?;
         Ok(settings)

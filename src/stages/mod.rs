@@ -1,7 +1,12 @@
 //! The stages of `setup`, in order. One file per stage; stages not built yet are listed as placeholders so
 //! `setup --list` shows the whole pipeline.
 
+mod cluster;
+mod helm;
+mod kubectl_path;
+mod network;
 mod prerequisites;
+mod version_skew;
 
 use crate::context::Context;
 use crate::engine::{Check, Stage};
@@ -13,21 +18,11 @@ pub use prerequisites::Prerequisites;
 pub fn all() -> Vec<Box<dyn Stage>> {
     vec![
         Box::new(Prerequisites),
-        Box::new(Pending::new("kubectl-path", "find every kubectl on PATH and use the newest", "issue #4")),
-        Box::new(
-            Pending::new("network", "create the Hyper-V external switch (Windows, hyperv driver)", "issue #4")
-                .only_when(
-                    |s| s.uses_minikube() && s.platform == crate::platform::Platform::Windows,
-                    "only on Windows with minikube's hyperv driver",
-                ),
-        ),
-        Box::new(Pending::new("cluster", "start minikube, or use --context, and wait for Ready nodes", "issue #4")),
-        Box::new(Pending::new("version-skew", "compare kubectl's and the server's minor versions", "issue #4")),
-        Box::new(Pending::new(
-            "helm",
-            "detect Helm's major version (tiller on Helm 2) and add the chart repositories",
-            "issue #4",
-        )),
+        Box::new(kubectl_path::KubectlPath),
+        Box::new(network::Network),
+        Box::new(cluster::Cluster),
+        Box::new(version_skew::VersionSkew),
+        Box::new(helm::Helm),
         Box::new(Pending::new(
             "prometheus",
             "install Prometheus with its pushgateway and find the pushgateway Service",

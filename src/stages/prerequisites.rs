@@ -3,9 +3,10 @@
 
 use crate::context::Context;
 use crate::engine::{Check, Stage, StageKind};
+use crate::platform::Platform;
 use crate::problem::Problem;
 use crate::runner::{exit_problem, Cmd, Output};
-use crate::tools::{helm, kubectl, minikube, Found};
+use crate::tools::{choco, helm, kubectl, minikube, powershell, Found};
 use crate::version::Version;
 
 pub struct Prerequisites;
@@ -36,6 +37,9 @@ impl Stage for Prerequisites {
                 None => missing.push(tool),
             }
         }
+        if cx.settings.platform == Platform::Windows && cx.settings.uses_minikube() {
+            found.extend(windows_checks(cx)?);
+        }
         if missing.is_empty() {
             return Ok(Check::Done(found.join(", ")));
         }
@@ -46,9 +50,25 @@ impl Stage for Prerequisites {
         let missing: Vec<&str> = required_tools(cx).into_iter().filter(|t| cx.runner.resolve(t).is_none()).collect();
         let hints: Vec<String> =
             missing.iter().map(|t| format!("{t}: {}", cx.settings.platform.install_hint(t))).collect();
-        Err(Problem::new(format!("{} not found on PATH", missing.join(" and ")))
-            .with_hint(format!("install and run this again — {}", hints.join("; ")))
-            .into())
+        if cx.settings.platform == Platform::Windows && cx.runner.resolve(choco::PROGRAM).is_some() {
+            let packages: Vec<&str> = missing.iter().map(|t| choco::package(t)).collect();
+            let question =
+                format!("Install {} with chocolatey (choco install {})?", missing.join(", "), packages.join(" "));
+            if cx.ui.confirm(&question, true)? {
+                cx.runner.run(&choco::install(&packages)).map_err(|p| {
+                    p.reworded(format!("choco could not install {}", packages.join(" ")))
+                        .with_hint("run the shell as administrator, or install them by hand, then run this again")
+                })?;
+                return Ok(());
+            }
+        }
+        let mut hint = format!("install and run this again — {}", hints.join("; "));
+        if cx.settings.platform == Platform::Windows && cx.runner.resolve(choco::PROGRAM).is_none() {
+            hint.push_str(
+                "; chocolatey itself: see https://chocolatey.org/install (or run scripts/install-prereqs.ps1)",
+            );
+        }
+        Err(Problem::new(format!("{} not found on PATH", missing.join(" and "))).with_hint(hint).into())
     }
 
     fn validate(&self, cx: &mut Context) -> anyhow::Result<String> {
@@ -57,6 +77,39 @@ impl Stage for Prerequisites {
             Check::Needed(reason) => Err(Problem::new(reason).into()),
         }
     }
+}
+
+/// Windows with minikube: an elevated shell (or Hyper-V Administrators membership) and, for the hyperv
+/// driver, Hyper-V itself. Fails before anything is changed, with the way out.
+fn windows_checks(cx: &mut Context) -> anyhow::Result<Vec<String>> {
+    let wants_hyperv = matches!(cx.settings.driver.as_str(), "auto" | "hyperv");
+    if !wants_hyperv {
+        return Ok(Vec::new());
+    }
+    let cmd = powershell::hypervisor_present();
+    let output = cx.runner.run(&cmd)?;
+    let hyperv =
+        powershell::parse_bools(&output.stdout).map_err(|why| exit_problem(&cmd, &output).reworded(why))?.first()
+            == Some(&true);
+    cx.facts.hyperv_enabled = Some(hyperv);
+    if !hyperv {
+        if cx.settings.driver == "hyperv" {
+            return Err(Problem::new("Hyper-V is not enabled, and --driver hyperv needs it")
+                .with_hint("in an elevated PowerShell run `Enable-WindowsOptionalFeature -Online -FeatureName Microsoft-Hyper-V -All`, reboot, and run this again (or choose --driver docker)")
+                .into());
+        }
+        return Ok(vec!["Hyper-V off (another driver will be used)".into()]);
+    }
+    let cmd = powershell::elevation();
+    let output = cx.runner.run(&cmd)?;
+    let roles = powershell::parse_bools(&output.stdout).map_err(|why| exit_problem(&cmd, &output).reworded(why))?;
+    let (admin, hyperv_admin) = (roles.first() == Some(&true), roles.get(1) == Some(&true));
+    if !admin && !hyperv_admin {
+        return Err(Problem::new("this shell is not elevated: minikube's Hyper-V driver needs Administrator rights (or membership of Hyper-V Administrators)")
+            .with_hint("close this window, right-click Windows PowerShell (or Windows Terminal), choose \"Run as administrator\", and run `interlok-k8s setup` again")
+            .into());
+    }
+    Ok(vec![format!("Hyper-V on, {}", if admin { "elevated" } else { "Hyper-V Administrators member" })])
 }
 
 fn required_tools(cx: &Context) -> Vec<&'static str> {

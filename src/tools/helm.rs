@@ -37,6 +37,31 @@ impl Helm {
         self.with_context(Cmd::change(&self.program).args(args))
     }
 
+    pub fn repo_list(&self) -> Cmd {
+        self.query(["repo", "list", "-o", "json"])
+    }
+
+    /// `helm repo add`; `force` replaces a repository of the same name with another URL.
+    pub fn repo_add(&self, name: &str, url: &str, force: bool) -> Cmd {
+        let cmd = Cmd::change(&self.program).args(["repo", "add", name, url]);
+        let cmd = if force { cmd.arg("--force-update") } else { cmd };
+        cmd.timeout(std::time::Duration::from_secs(120))
+    }
+
+    /// `helm repo update`, of the named repositories only when given (Helm 3.7+).
+    pub fn repo_update(&self, names: &[String]) -> Cmd {
+        Cmd::change(&self.program)
+            .args(["repo", "update"])
+            .args(names.iter().cloned())
+            .timeout(std::time::Duration::from_secs(300))
+    }
+
+    /// Helm 2: installs tiller with a service account, waiting for it.
+    pub fn init_tiller(&self, stable_repo: &str) -> Cmd {
+        self.change(["init", "--service-account", "tiller", "--stable-repo-url", stable_repo, "--wait"])
+            .timeout(std::time::Duration::from_secs(600))
+    }
+
     fn with_context(&self, cmd: Cmd) -> Cmd {
         match &self.context {
             Some(context) => cmd.arg(format!("--kube-context={context}")),
@@ -73,5 +98,43 @@ mod tests {
         assert!(parse_short_version("").is_err());
         assert!(parse_short_version("version.BuildInfo{Version:\"v3\"}").is_err());
         assert!(parse_short_version("vgarbage").is_err());
+    }
+}
+
+/// One entry of `helm repo list -o json`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct RepoEntry {
+    pub name: String,
+    pub url: String,
+}
+
+/// `helm repo list -o json`: Helm 3 exits non-zero with "no repositories to show" when there are none
+/// (v3.0 even with -o json); Helm 4 prints `[]` and exits 0.
+pub fn parse_repo_list(code: i32, stdout: &str, stderr: &str) -> Result<Vec<RepoEntry>, String> {
+    if code != 0 && (stderr.contains("no repositories to show") || stdout.contains("no repositories to show")) {
+        return Ok(Vec::new());
+    }
+    if code != 0 {
+        return Err("helm repo list failed".into());
+    }
+    let text = stdout.trim();
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    serde_json::from_str(text).map_err(|e| format!("helm repo list printed something that is not a JSON list ({e})"))
+}
+
+#[cfg(test)]
+mod repo_tests {
+    use super::*;
+
+    #[test]
+    fn repo_lists_of_every_helm() {
+        assert_eq!(parse_repo_list(1, "", "Error: no repositories to show"), Ok(vec![]));
+        assert_eq!(parse_repo_list(0, "[]", ""), Ok(vec![]));
+        let one = parse_repo_list(0, r#"[{"name":"prometheus-community","url":"https://x"}]"#, "").unwrap();
+        assert_eq!(one[0].name, "prometheus-community");
+        assert!(parse_repo_list(0, "NAME URL", "").is_err());
+        assert!(parse_repo_list(1, "", "Error: something else").is_err());
     }
 }

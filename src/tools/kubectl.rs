@@ -10,16 +10,23 @@ use crate::version::Version;
 #[derive(Debug, Clone)]
 pub struct Kubectl {
     program: String,
+    /// Words before kubectl's own arguments: `kubectl --` when run as `minikube kubectl --`.
+    prefix: Vec<String>,
     context: Option<String>,
 }
 
 impl Kubectl {
     pub fn new(program: impl Into<String>, context: Option<String>) -> Self {
-        Kubectl { program: program.into(), context }
+        Kubectl { program: program.into(), prefix: Vec::new(), context }
+    }
+
+    /// kubectl as `minikube kubectl --`, which matches the cluster's version.
+    pub fn via_minikube(minikube: impl Into<String>, context: Option<String>) -> Self {
+        Kubectl { program: minikube.into(), prefix: vec!["kubectl".into(), "--".into()], context }
     }
 
     pub fn client_version(&self) -> Cmd {
-        Cmd::query(&self.program).args(["version", "--client", "-o", "json"])
+        Cmd::query(&self.program).args(self.prefix.iter().cloned()).args(["version", "--client", "-o", "json"])
     }
 
     /// Client and server versions; exits 1 (with client JSON on stdout) when the server is unreachable.
@@ -32,7 +39,7 @@ impl Kubectl {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.with_context(Cmd::query(&self.program).args(args))
+        self.with_context(Cmd::query(&self.program).args(self.prefix.iter().cloned()).args(args))
     }
 
     pub fn change<I, S>(&self, args: I) -> Cmd
@@ -40,7 +47,47 @@ impl Kubectl {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.with_context(Cmd::change(&self.program).args(args))
+        self.with_context(Cmd::change(&self.program).args(self.prefix.iter().cloned()).args(args))
+    }
+
+    /// `kubectl apply -f -` of a manifest given on stdin (JSON bodies, never protobuf).
+    pub fn apply(&self, manifest: &str) -> Cmd {
+        self.change(["apply", "-f", "-"]).stdin(manifest)
+    }
+
+    /// The context names in the kubeconfig (a kubeconfig question: never through --context).
+    pub fn context_names(&self) -> Cmd {
+        Cmd::query(&self.program).args(self.prefix.iter().cloned()).args(["config", "get-contexts", "-o", "name"])
+    }
+
+    /// Waits, watch-driven, until every node is Ready.
+    pub fn wait_nodes_ready(&self, timeout_secs: u64) -> Cmd {
+        self.query([
+            "wait".to_string(),
+            "--for=condition=Ready".into(),
+            "node".into(),
+            "--all".into(),
+            format!("--timeout={timeout_secs}s"),
+        ])
+        .timeout(std::time::Duration::from_secs(timeout_secs + 30))
+    }
+
+    /// Waits, watch-driven, for a Deployment's rollout.
+    pub fn rollout_status(&self, namespace: &str, deployment: &str, timeout_secs: u64) -> Cmd {
+        self.query([
+            "rollout".to_string(),
+            "status".into(),
+            format!("deployment/{deployment}"),
+            "-n".into(),
+            namespace.into(),
+            format!("--timeout={timeout_secs}s"),
+        ])
+        .timeout(std::time::Duration::from_secs(timeout_secs + 30))
+    }
+
+    /// A Deployment's ready replica count (empty output when none are ready).
+    pub fn ready_replicas(&self, namespace: &str, deployment: &str) -> Cmd {
+        self.query(["get", "deployment", deployment, "-n", namespace, "-o", "jsonpath={.status.readyReplicas}"])
     }
 
     fn with_context(&self, cmd: Cmd) -> Cmd {

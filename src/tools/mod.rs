@@ -1,9 +1,11 @@
 //! Typed wrappers, one per external program. Each builds commands as data and parses the real tool's output
 //! (`-o json` wherever it exists). They know how to ask; they never decide policy.
 
+pub mod choco;
 pub mod helm;
 pub mod kubectl;
 pub mod minikube;
+pub mod powershell;
 
 use std::path::PathBuf;
 
@@ -18,10 +20,30 @@ pub struct Found {
     pub version: Version,
 }
 
-/// Every kubectl and helm command the project builds, with sample values: the contract tests run each one
+/// Every kubectl and helm (v3/v4) command the project builds, with sample values: the contract tests run each
 /// against the real binaries to prove the flags exist (a usage error would show up there, not in the field).
 pub fn every_command() -> Vec<Cmd> {
     let kubectl = kubectl::Kubectl::new("kubectl", Some("sample-context".into()));
     let helm = helm::Helm::new("helm", Some("sample-context".into()));
-    vec![kubectl.client_version(), kubectl.version(), helm.version_short()]
+    vec![
+        kubectl.client_version(),
+        kubectl.version(),
+        kubectl.context_names(),
+        kubectl.wait_nodes_ready(300),
+        kubectl.rollout_status("kube-system", "tiller-deploy", 300),
+        kubectl.ready_replicas("kube-system", "tiller-deploy"),
+        kubectl.apply(
+            r#"{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "sample", "namespace": "default"}}"#,
+        ),
+        helm.version_short(),
+        helm.repo_list(),
+        helm.repo_add("sample", "http://127.0.0.1:9/charts", true),
+        helm.repo_update(&["sample".to_string()]),
+    ]
+}
+
+/// Helm 2 commands: checked against the Helm 2 fake, whose flags follow Helm v2.17.
+pub fn helm2_commands() -> Vec<Cmd> {
+    let helm = helm::Helm::new("helm", None);
+    vec![helm.version_short(), helm.init_tiller("https://charts.helm.sh/stable")]
 }

@@ -1,6 +1,7 @@
 //! One integration-test binary: the test world's self-test, the product's behaviour in the world, and the
 //! contract tests of every command the product builds.
 
+mod bringup;
 mod contracts;
 mod skeleton;
 mod support;

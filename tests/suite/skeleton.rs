@@ -59,8 +59,34 @@ fn missing_helm_is_named_with_its_install_command() {
     assert_eq!(run.code, 1, "{}", run.all());
     assert!(run.stderr.contains("helm not found on PATH"), "{}", run.stderr);
     assert!(run.stderr.contains("helm: sudo snap install helm"), "{}", run.stderr);
-    let windows = world.run(PRODUCT, &["--platform", "windows", "setup", "--yes", "--only", "prerequisites"]);
-    assert!(windows.stderr.contains("choco install kubernetes-helm"), "{}", windows.stderr);
+}
+
+#[test]
+fn on_windows_without_chocolatey_the_hint_names_the_choco_package() {
+    let mut config = testworld::fakeconfig::WindowsConfig::workstation();
+    config.choco_installed = false;
+    let Some(world) = World::builder().without_helm().windows(config).start() else { return };
+    let run = world.run(PRODUCT, &["--platform", "windows", "setup", "--yes", "--only", "prerequisites"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains("helm: choco install kubernetes-helm") && run.stderr.contains("chocolatey itself"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn on_windows_with_chocolatey_yes_installs_the_missing_tool_and_rechecks() {
+    let Some(world) =
+        World::builder().helm_installable(4).windows(testworld::fakeconfig::WindowsConfig::workstation()).start()
+    else {
+        return;
+    };
+    let run = world.run(PRODUCT, &["--platform", "windows", "setup", "--yes", "--only", "prerequisites"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let install = world.invocations().into_iter().find(|i| i.tool == "choco").expect("choco ran");
+    assert_eq!(install.args[..2], ["install".to_string(), "kubernetes-helm".to_string()]);
+    assert!(run.stdout.contains("✔ prerequisites") && run.stdout.contains("helm v4.1.4"), "{}", run.stdout);
 }
 
 #[test]

@@ -64,6 +64,11 @@ impl ApiState {
             ext: RwLock::new(None),
             stopping: AtomicBool::new(false),
         });
+        let node = json!({"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": "minikube", "labels": {"kubernetes.io/hostname": "minikube", "node-role.kubernetes.io/control-plane": ""}},
+            "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status"}],
+                       "nodeInfo": {"kubeletVersion": git_version, "containerRuntimeVersion": "docker://28.0.0"}}});
+        let _ = state.store.create("/nodes", node);
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             let _ = state.store.create("/namespaces", json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}, "status": {"phase": "Active"}}));
         }

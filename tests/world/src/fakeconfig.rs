@@ -16,6 +16,9 @@ pub struct FakeConfig {
     pub windows: Option<WindowsConfig>,
     /// Control endpoint of the world (minikube start/stop, Helm 2 state).
     pub control: String,
+    /// A kubectl that only reports this old version (Docker Desktop's), in `docker-bin` ahead on PATH.
+    #[serde(default)]
+    pub shadow_kubectl: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -44,6 +47,7 @@ pub struct MinikubeConfig {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct WindowsConfig {
+    /// Shown by the fakes as the machine's state; New-VMSwitch changes a copy kept in the world.
     pub admin: bool,
     pub hyperv_admin_group: bool,
     pub hyperv_enabled: bool,
@@ -72,6 +76,9 @@ pub struct Switch {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Invocation {
     pub tool: String,
+    /// The path the tool was invoked as (which copy on PATH).
+    #[serde(default)]
+    pub program: String,
     pub args: Vec<String>,
     /// Parsed parameters where the fake understands them (e.g. PowerShell cmdlet parameters).
     #[serde(default)]
@@ -101,4 +108,40 @@ pub fn read_log(dir: &Path) -> Vec<Invocation> {
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect()
+}
+
+impl WindowsConfig {
+    /// An elevated Windows 11 workstation with Hyper-V on, chocolatey, wired Ethernet (default route) and Wi-Fi, no switch.
+    pub fn workstation() -> WindowsConfig {
+        WindowsConfig {
+            admin: true,
+            hyperv_admin_group: false,
+            hyperv_enabled: true,
+            adapters: vec![
+                Adapter {
+                    name: "Ethernet".into(),
+                    description: "Intel(R) Ethernet Connection I219-LM".into(),
+                    guid: "5A1C3E2B-0D4F-4C6A-9E8B-1F2A3B4C5D6E".into(),
+                    up: true,
+                    default_route: true,
+                },
+                Adapter {
+                    name: "Wi-Fi".into(),
+                    description: "Intel(R) Wi-Fi 6 AX201 160MHz".into(),
+                    guid: "7B2D4F3C-1E5A-4D7B-8F9C-2A3B4C5D6E7F".into(),
+                    up: true,
+                    default_route: false,
+                },
+                Adapter {
+                    name: "Bluetooth Network Connection".into(),
+                    description: "Bluetooth Device (Personal Area Network)".into(),
+                    guid: "9C3E5A4D-2F6B-4E8C-9A0D-3B4C5D6E7F80".into(),
+                    up: false,
+                    default_route: false,
+                },
+            ],
+            switches: Vec::new(),
+            choco_installed: true,
+        }
+    }
 }

@@ -42,6 +42,9 @@ pub struct WorldBuilder {
     charts: bool,
     behaviour: Behaviour,
     interlok: InterlokOptions,
+    shadow_kubectl: Option<String>,
+    context: String,
+    helm_on_path: bool,
 }
 
 impl Default for WorldBuilder {
@@ -57,6 +60,9 @@ impl Default for WorldBuilder {
             charts: false,
             behaviour: Behaviour::default(),
             interlok: InterlokOptions::default(),
+            shadow_kubectl: None,
+            context: "minikube".into(),
+            helm_on_path: true,
         }
     }
 }
@@ -81,6 +87,12 @@ impl WorldBuilder {
     }
     pub fn without_helm(mut self) -> Self {
         self.helm = None;
+        self
+    }
+    /// Helm is not on PATH, but `choco install kubernetes-helm` would bring this major version.
+    pub fn helm_installable(mut self, major: u32) -> Self {
+        self.helm = Some(major);
+        self.helm_on_path = false;
         self
     }
     pub fn minikube(mut self, version: &str) -> Self {
@@ -111,6 +123,16 @@ impl WorldBuilder {
         self.behaviour.rollout_latency = latency;
         self
     }
+    /// Puts an old kubectl (Docker Desktop's) ahead of the real one on PATH.
+    pub fn shadowing_kubectl(mut self, version: &str) -> Self {
+        self.shadow_kubectl = Some(version.into());
+        self
+    }
+    /// The kube context's name in the kubeconfig (minikube's is "minikube").
+    pub fn context(mut self, name: &str) -> Self {
+        self.context = name.into();
+        self
+    }
     pub fn interlok(mut self, options: InterlokOptions) -> Self {
         self.interlok = options;
         self
@@ -136,6 +158,8 @@ pub struct World {
     pub prom: Option<PromStack>,
     pub charts: Option<ChartRepo>,
     cluster: Arc<Mutex<Cluster>>,
+    context: String,
+    shadowed: bool,
     _control: Server,
     controller_thread: Option<JoinHandle<()>>,
     config: Mutex<FakeConfig>,
@@ -165,7 +189,7 @@ impl World {
             NEXT_WORLD.fetch_add(1, Ordering::SeqCst)
         ));
         let _ = std::fs::remove_dir_all(&dir);
-        for sub in ["bin", "home", "kcache", "helm/cache", "helm/config", "helm/data", "config"] {
+        for sub in ["bin", "docker-bin", "home", "kcache", "helm/cache", "helm/config", "helm/data", "config"] {
             std::fs::create_dir_all(dir.join(sub)).expect("world dir");
         }
         let state = ApiState::new(&b.server_version);
@@ -199,6 +223,7 @@ impl World {
                 .map(|version| MinikubeConfig { version, kubernetes_version: b.server_version.clone() }),
             windows: b.windows.clone(),
             control: control.url(),
+            shadow_kubectl: b.shadow_kubectl.clone(),
         };
         let world = World {
             dir,
@@ -208,16 +233,19 @@ impl World {
             prom,
             charts: b.charts.then(ChartRepo::start),
             cluster,
+            context: b.context.clone(),
+            shadowed: b.shadow_kubectl.is_some(),
             _control: control,
             controller_thread: Some(controller_thread),
             config: Mutex::new(config),
         };
         world.write_config();
         world.install_tools(&b);
-        if b.cluster == ClusterState::Running {
-            set_cluster(&world.state, &world.cluster, &world.dir, ClusterState::Running);
-        } else if b.cluster == ClusterState::Stopped {
-            set_cluster(&world.state, &world.cluster, &world.dir, ClusterState::Stopped);
+        if b.cluster != ClusterState::Nonexistent {
+            set_cluster(&world.state, &world.cluster, &world.dir, &world.context, ClusterState::Running);
+            if b.cluster == ClusterState::Stopped {
+                set_cluster(&world.state, &world.cluster, &world.dir, &world.context, ClusterState::Stopped);
+            }
         }
         Some(world)
     }
@@ -228,7 +256,7 @@ impl World {
         if b.kubectl.is_some() {
             tools.push("kubectl");
         }
-        if b.helm.is_some() {
+        if b.helm.is_some() && b.helm_on_path {
             tools.push("helm");
         }
         if b.minikube.is_some() {
@@ -242,6 +270,9 @@ impl World {
         }
         for tool in tools {
             self.add_tool(tool, &fake);
+        }
+        if b.shadow_kubectl.is_some() {
+            std::os::unix::fs::symlink(&fake, self.dir.join("docker-bin/kubectl")).expect("docker kubectl");
         }
     }
 
@@ -301,8 +332,9 @@ impl World {
     /// The environment a process in this world gets: only the world's bin directory on PATH.
     pub fn env(&self) -> Vec<(String, String)> {
         let d = |p: &str| self.dir.join(p).display().to_string();
+        let path = if self.shadowed { format!("{}:{}", d("docker-bin"), d("bin")) } else { d("bin") };
         vec![
-            ("PATH".into(), d("bin")),
+            ("PATH".into(), path),
             ("HOME".into(), d("home")),
             ("KUBECONFIG".into(), d("kubeconfig")),
             ("KUBECACHEDIR".into(), d("kcache")),
@@ -417,13 +449,13 @@ impl Run {
     }
 }
 
-fn kubeconfig(server: &str) -> String {
+fn kubeconfig(server: &str, context: &str) -> String {
     format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: minikube\n  cluster:\n    server: {server}\nusers:\n- name: minikube\n  user: {{}}\ncontexts:\n- name: minikube\n  context:\n    cluster: minikube\n    user: minikube\n    namespace: default\ncurrent-context: minikube\npreferences: {{}}\n"
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: {context}\n  cluster:\n    server: {server}\nusers:\n- name: {context}\n  user: {{}}\ncontexts:\n- name: {context}\n  context:\n    cluster: {context}\n    user: {context}\n    namespace: default\ncurrent-context: {context}\npreferences: {{}}\n"
     )
 }
 
-fn set_cluster(state: &Arc<ApiState>, cluster: &Mutex<Cluster>, dir: &Path, to: ClusterState) {
+fn set_cluster(state: &Arc<ApiState>, cluster: &Mutex<Cluster>, dir: &Path, context: &str, to: ClusterState) {
     let mut cluster = cluster.lock().expect("cluster");
     match to {
         ClusterState::Running => {
@@ -433,7 +465,7 @@ fn set_cluster(state: &Arc<ApiState>, cluster: &Mutex<Cluster>, dir: &Path, to: 
                     Server::start_on(cluster.port, Arc::new(move |r| apiserver::handle(&api, r))).expect("api server");
                 cluster.server = Some(server);
             }
-            let text = kubeconfig(&format!("http://127.0.0.1:{}", cluster.port));
+            let text = kubeconfig(&format!("http://127.0.0.1:{}", cluster.port), context);
             std::fs::write(dir.join("kubeconfig"), text).expect("kubeconfig");
         }
         ClusterState::Stopped | ClusterState::Nonexistent => cluster.server = None,
@@ -443,20 +475,21 @@ fn set_cluster(state: &Arc<ApiState>, cluster: &Mutex<Cluster>, dir: &Path, to: 
 
 /// Endpoints the fakes call: minikube start/stop/delete/status.
 fn control_server(state: Arc<ApiState>, cluster: Arc<Mutex<Cluster>>, dir: PathBuf) -> Server {
+    let context = "minikube";
     Server::start(Arc::new(move |request| {
         let reply = |value: Value| Reply::Full(Response::json(200, &value));
         let current = cluster.lock().expect("cluster").state;
         match request.path.as_str() {
             "/minikube/start" => {
-                set_cluster(&state, &cluster, &dir, ClusterState::Running);
+                set_cluster(&state, &cluster, &dir, context, ClusterState::Running);
                 reply(json!({"state": "Running"}))
             }
             "/minikube/stop" => {
-                set_cluster(&state, &cluster, &dir, ClusterState::Stopped);
+                set_cluster(&state, &cluster, &dir, context, ClusterState::Stopped);
                 reply(json!({"state": "Stopped"}))
             }
             "/minikube/delete" => {
-                set_cluster(&state, &cluster, &dir, ClusterState::Nonexistent);
+                set_cluster(&state, &cluster, &dir, context, ClusterState::Nonexistent);
                 reply(json!({"state": "Nonexistent"}))
             }
             _ => reply(json!({"state": format!("{current:?}")})),

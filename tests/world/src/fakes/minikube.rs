@@ -178,7 +178,7 @@ fn start(env: &Env, parsed: &Parsed) -> i32 {
     println!("😄  minikube {version} on the test world");
     println!("✨  Using the {driver} driver based on user configuration");
     if driver == "hyperv" {
-        let Some(windows) = &env.config.windows else {
+        let Some(windows) = env.config.windows.as_ref().map(|_| super::powershell::load_state(env)) else {
             eprintln!("❌  Exiting due to DRV_UNSUPPORTED_OS: The driver 'hyperv' is not supported on linux/amd64");
             return 51;
         };

@@ -3,6 +3,7 @@
 
 mod flags;
 mod minikube;
+mod powershell;
 mod wrapper;
 
 use std::path::PathBuf;
@@ -23,8 +24,13 @@ impl Env {
     }
 
     pub fn log(&self, tool: &str, args: &[String], parsed: Vec<(String, String)>, fault: Option<String>) {
-        let invocation =
-            Invocation { tool: tool.into(), args: args.to_vec(), parsed: parsed.into_iter().collect(), fault };
+        let invocation = Invocation {
+            tool: tool.into(),
+            program: std::env::args().next().unwrap_or_default(),
+            args: args.to_vec(),
+            parsed: parsed.into_iter().collect(),
+            fault,
+        };
         fakeconfig::append(&self.dir, &invocation);
     }
 }
@@ -37,13 +43,71 @@ pub fn run(tool: &str, args: &[String]) -> i32 {
     if let Some(code) = wrapper::inject_fault(&env, tool, args) {
         return code;
     }
+    let invoked_from_docker = std::env::args().next().is_some_and(|a| a.contains("/docker-bin/"));
+    if tool == "kubectl" && invoked_from_docker {
+        return old_kubectl(&env, args);
+    }
     match tool {
         "kubectl" | "helm" if env.config.real.contains_key(tool) => wrapper::exec_real(&env, tool, args),
         "minikube" => minikube::run(&env, args),
+        "powershell" | "pwsh" => powershell::run(&env, tool, args),
+        "choco" => choco(&env, args),
         other => {
             env.log(other, args, Vec::new(), None);
             eprintln!("{other}: not faked by the test world");
             127
         }
     }
+}
+
+/// chocolatey: `--version`, and `install <ids> -y`, which puts the tool on the world's PATH.
+fn choco(env: &Env, args: &[String]) -> i32 {
+    env.log("choco", args, Vec::new(), None);
+    match args.first().map(String::as_str) {
+        Some("--version") | Some("-v") => {
+            println!("2.4.3");
+            0
+        }
+        Some("install") => {
+            let packages: Vec<&String> = args[1..].iter().filter(|a| !a.starts_with('-')).collect();
+            println!(
+                "Chocolatey v2.4.3\nInstalling the following packages:\n{}",
+                packages.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(";")
+            );
+            let fake = std::env::current_exe().expect("exe");
+            for package in &packages {
+                let tool = match package.as_str() {
+                    "kubernetes-cli" => "kubectl",
+                    "kubernetes-helm" => "helm",
+                    other => other,
+                };
+                let link = env.dir.join("bin").join(tool);
+                let _ = std::fs::remove_file(&link);
+                if std::os::unix::fs::symlink(&fake, &link).is_err() {
+                    eprintln!("Chocolatey installed 0/{} packages.", packages.len());
+                    return 1;
+                }
+                println!("The install of {package} was successful.");
+            }
+            println!("Chocolatey installed {0}/{0} packages.", packages.len());
+            0
+        }
+        _ => {
+            eprintln!("Chocolatey v2.4.3\nCommand not recognized.");
+            1
+        }
+    }
+}
+
+/// Docker Desktop's old kubectl: answers its client version; anything else it does is a bug in the caller.
+fn old_kubectl(env: &Env, args: &[String]) -> i32 {
+    env.log("kubectl", args, Vec::new(), None);
+    let version = env.config.shadow_kubectl.clone().unwrap_or_else(|| "v1.14.8".into());
+    let minor = version.trim_start_matches('v').split('.').nth(1).unwrap_or("14").to_string();
+    if args.iter().any(|a| a == "--client") && args.iter().any(|a| a == "json") {
+        println!("{{\n  \"clientVersion\": {{\n    \"major\": \"1\",\n    \"minor\": \"{minor}\",\n    \"gitVersion\": \"{version}\",\n    \"platform\": \"windows/amd64\"\n  }}\n}}");
+        return 0;
+    }
+    eprintln!("error: the old Docker Desktop kubectl was used for: {}", args.join(" "));
+    1
 }

@@ -1,0 +1,166 @@
+//! cluster: a reachable cluster with Ready nodes — minikube started with the flags the installed version
+//! understands, or the existing cluster named by `--context` (then minikube is never called).
+
+use std::time::Duration;
+
+use crate::context::Context;
+use crate::engine::{Check, Stage};
+use crate::platform::Platform;
+use crate::problem::Problem;
+use crate::runner::Cmd;
+use crate::tools::kubectl::parse_versions;
+use crate::tools::minikube::{self, ClusterStatus};
+use crate::version::Version;
+
+const START_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+const READY_TIMEOUT_SECS: u64 = 300;
+
+pub struct Cluster;
+
+impl Stage for Cluster {
+    fn name(&self) -> &'static str {
+        "cluster"
+    }
+
+    fn summary(&self) -> &'static str {
+        "start minikube, or use --context, and wait for Ready nodes"
+    }
+
+    fn check(&self, cx: &mut Context) -> anyhow::Result<Check> {
+        if let Some(context) = cx.settings.context.clone() {
+            ensure_context_exists(cx, &context)?;
+            let server = server_version(cx).map_err(|p| {
+                p.with_hint(format!("check that the cluster of context {context:?} is up and reachable"))
+            })?;
+            return Ok(Check::Done(format!("context {context:?}: server {server}, {}", ready_nodes(cx)?)));
+        }
+        let output = cx.runner.run_unchecked(&minikube::status(&cx.minikube()))?;
+        match minikube::parse_status(output.code, &output.stdout) {
+            Ok(ClusterStatus::Running) => {
+                let server = server_version(cx)?;
+                Ok(Check::Done(format!("minikube is running Kubernetes {server}, {}", ready_nodes(cx)?)))
+            }
+            Ok(ClusterStatus::NotRunning(what)) => Ok(Check::Needed(format!("minikube is not running ({what})"))),
+            Ok(ClusterStatus::Missing) => Ok(Check::Needed("there is no minikube cluster yet".into())),
+            Err(why) => {
+                Err(crate::runner::exit_problem(&minikube::status(&cx.minikube()), &output).reworded(why).into())
+            }
+        }
+    }
+
+    fn apply(&self, cx: &mut Context) -> anyhow::Result<()> {
+        let (driver, why) = choose_driver(cx);
+        match &driver {
+            Some(d) => cx.note(format!("minikube driver {d}: {why}")),
+            None => cx.note(format!("no driver given to minikube: {why}")),
+        }
+        let cmd = start_command(cx, driver.as_deref());
+        cx.runner.run(&cmd).map_err(|p| start_hint(p, driver.as_deref()))?;
+        Ok(())
+    }
+
+    fn validate(&self, cx: &mut Context) -> anyhow::Result<String> {
+        let server = server_version(cx)?;
+        Ok(format!("Kubernetes {server}, {}", ready_nodes(cx)?))
+    }
+}
+
+fn ensure_context_exists(cx: &Context, context: &str) -> Result<(), Problem> {
+    let kubectl = crate::tools::kubectl::Kubectl::new(cx.kubectl_program(), None);
+    let output = cx.runner.run(&kubectl.context_names())?;
+    if output.stdout.lines().any(|l| l.trim() == context) {
+        return Ok(());
+    }
+    let known: Vec<&str> = output.stdout.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    Err(Problem::new(format!("--context {context:?} names no context in your kubeconfig"))
+        .with_hint(format!("contexts: {}", if known.is_empty() { "none".to_string() } else { known.join(", ") })))
+}
+
+/// The server's version, also kept in the facts for the version-skew stage.
+pub fn server_version(cx: &mut Context) -> Result<Version, Problem> {
+    let cmd = cx.kubectl().version();
+    let output = cx.runner.run_unchecked(&cmd)?;
+    let versions =
+        parse_versions(&output.stdout).map_err(|why| crate::runner::exit_problem(&cmd, &output).reworded(why))?;
+    let server = versions.server.ok_or_else(|| {
+        crate::runner::exit_problem(&cmd, &output)
+            .reworded("the Kubernetes API server does not answer")
+            .with_hint("start the cluster (minikube start) or check --context, then run this again")
+    })?;
+    cx.facts.server_version = Some(server);
+    Ok(server)
+}
+
+/// Waits, event-driven, until every node is Ready; says how many.
+fn ready_nodes(cx: &Context) -> Result<String, Problem> {
+    let wait = cx.kubectl().wait_nodes_ready(READY_TIMEOUT_SECS);
+    let output = cx.runner.run(&wait).map_err(|p| {
+        p.reworded("the cluster's nodes did not become Ready").with_hint("see `kubectl describe nodes`")
+    })?;
+    let count = output.stdout.lines().filter(|l| l.contains("condition met")).count();
+    Ok(format!("{count} node{} Ready", if count == 1 { "" } else { "s" }))
+}
+
+/// `--driver`, or the best driver this machine has, and why.
+pub fn choose_driver(cx: &mut Context) -> (Option<String>, String) {
+    if cx.settings.driver != "auto" {
+        return (Some(cx.settings.driver.clone()), "chosen with --driver".into());
+    }
+    if let Some(chosen) = cx.facts.driver.clone() {
+        return (Some(chosen.0), chosen.1);
+    }
+    let docker_answers = || {
+        let cmd =
+            Cmd::query("docker").args(["version", "--format", "{{.Server.Version}}"]).timeout(Duration::from_secs(20));
+        cx.runner.resolve("docker").is_some() && cx.runner.run(&cmd).is_ok()
+    };
+    let chosen = match cx.settings.platform {
+        Platform::Windows if cx.facts.hyperv_enabled == Some(true) => Some(("hyperv", "Hyper-V is enabled")),
+        _ if docker_answers() => Some(("docker", "a Docker engine answers")),
+        Platform::Linux if cx.runner.resolve("virsh").is_some() => Some(("kvm2", "libvirt (virsh) is installed")),
+        Platform::Linux if cx.runner.resolve("podman").is_some() => Some(("podman", "podman is installed")),
+        Platform::Macos if cx.runner.resolve("hyperkit").is_some() => Some(("hyperkit", "hyperkit is installed")),
+        Platform::Macos => Some(("qemu", "no Docker engine or hyperkit answers")),
+        _ => None,
+    };
+    match chosen {
+        Some((driver, why)) => {
+            cx.facts.driver = Some((driver.to_string(), why.to_string()));
+            (Some(driver.into()), why.into())
+        }
+        None => (None, "no Hyper-V, Docker engine, libvirt or podman found: minikube picks one itself".into()),
+    }
+}
+
+/// `minikube start` with the flags this minikube understands (`--vm-driver` before v1.8.0).
+pub fn start_command(cx: &Context, driver: Option<&str>) -> Cmd {
+    let settings = &cx.settings;
+    let version = cx.tools.minikube.as_ref().map(|f| f.version);
+    let mut cmd = Cmd::change(cx.minikube()).arg("start").timeout(START_TIMEOUT);
+    if let Some(driver) = driver {
+        let flag = if version.is_some_and(|v| v < Version::new(1, 8, 0)) { "--vm-driver" } else { "--driver" };
+        cmd = cmd.arg(format!("{flag}={driver}"));
+        if driver == "hyperv" && settings.switch != super::network::DEFAULT_SWITCH {
+            cmd = cmd.arg(format!("--hyperv-virtual-switch={}", settings.switch));
+        }
+    }
+    if let Some(k8s) = &settings.kubernetes_version {
+        let k8s = if k8s.starts_with('v') { k8s.clone() } else { format!("v{k8s}") };
+        cmd = cmd.arg(format!("--kubernetes-version={k8s}"));
+    }
+    cmd.arg(format!("--cpus={}", settings.cpus)).arg(format!("--memory={}", settings.memory_mib))
+}
+
+fn start_hint(problem: Problem, driver: Option<&str>) -> Problem {
+    let text = problem.output_text();
+    let hint = if text.contains("vswitch") && text.contains("not found") {
+        "the Hyper-V switch is missing: run `interlok-k8s setup --only network`, or pass --switch \"Default Switch\""
+    } else if text.contains("HYPERV") || text.contains("Hyper-V") {
+        "enable Hyper-V (Enable-WindowsOptionalFeature -Online -FeatureName Microsoft-Hyper-V -All), reboot, and run this again"
+    } else if driver == Some("docker") {
+        "is Docker running? Start Docker Desktop (or the docker service) and run this again"
+    } else {
+        "see `minikube logs`; `minikube delete` then a rerun starts from scratch"
+    };
+    problem.reworded("minikube could not start the cluster").with_hint(hint)
+}

@@ -1,0 +1,120 @@
+//! network (Windows, minikube's hyperv driver): an external Hyper-V switch bound to the adapter the user
+//! picks (default: the Up adapter carrying the default route). `--switch "Default Switch"` uses Windows' built-in
+//! switch and creates nothing.
+
+use crate::context::Context;
+use crate::engine::{Check, Stage};
+use crate::platform::Platform;
+use crate::problem::Problem;
+use crate::settings::Settings;
+use crate::tools::powershell::{self, Adapter, Switch};
+
+pub const DEFAULT_SWITCH: &str = "Default Switch";
+
+pub struct Network;
+
+impl Stage for Network {
+    fn name(&self) -> &'static str {
+        "network"
+    }
+
+    fn summary(&self) -> &'static str {
+        "create the Hyper-V external switch (Windows, hyperv driver)"
+    }
+
+    fn not_applicable(&self, settings: &Settings) -> Option<String> {
+        if settings.context.is_some() {
+            Some("an existing cluster (--context) needs no Hyper-V switch".into())
+        } else if settings.platform != Platform::Windows {
+            Some("only on Windows".into())
+        } else if !matches!(settings.driver.as_str(), "auto" | "hyperv") {
+            Some(format!("the {} driver needs no Hyper-V switch", settings.driver))
+        } else {
+            None
+        }
+    }
+
+    fn check(&self, cx: &mut Context) -> anyhow::Result<Check> {
+        let driver = super::cluster::choose_driver(cx).0;
+        if driver.as_deref() != Some("hyperv") {
+            return Ok(Check::Done(format!(
+                "not needed: minikube uses the {} driver",
+                driver.unwrap_or_else(|| "default".into())
+            )));
+        }
+        let name = cx.settings.switch.clone();
+        if find_switch(cx, &name)? {
+            return Ok(Check::Done(format!("Hyper-V switch {name:?} exists")));
+        }
+        if name == DEFAULT_SWITCH {
+            return Err(Problem::new("Hyper-V's built-in \"Default Switch\" was not found")
+                .with_hint("it comes with Windows 10 1709 and later; pass --switch with another name to create an external switch")
+                .into());
+        }
+        Ok(Check::Needed(format!("no Hyper-V switch named {name:?} yet")))
+    }
+
+    fn apply(&self, cx: &mut Context) -> anyhow::Result<()> {
+        let adapter = choose_adapter(cx)?;
+        let name = cx.settings.switch.clone();
+        cx.ui.warn(&format!(
+            "creating the external switch {name:?} on {adapter:?}: this computer's network drops for a few seconds"
+        ));
+        cx.runner.run(&powershell::new_switch(&name, &adapter)).map_err(|p| {
+            p.reworded(format!("could not create the Hyper-V switch {name:?} on adapter {adapter:?}")).with_hint(
+                "Windows allows one external switch per adapter: if another switch already uses it, pass --switch with that switch's name",
+            )
+        })?;
+        Ok(())
+    }
+
+    fn validate(&self, cx: &mut Context) -> anyhow::Result<String> {
+        let name = cx.settings.switch.clone();
+        if find_switch(cx, &name)? {
+            Ok(format!("created Hyper-V switch {name:?}"))
+        } else {
+            Err(Problem::new(format!("New-VMSwitch finished but Get-VMSwitch does not show {name:?}")).into())
+        }
+    }
+}
+
+fn find_switch(cx: &Context, name: &str) -> anyhow::Result<bool> {
+    let cmd = powershell::get_switch(name);
+    let output = cx.runner.run(&cmd)?;
+    let switches: Vec<Switch> = powershell::parse_list(&output.stdout)
+        .map_err(|why| crate::runner::exit_problem(&cmd, &output).reworded(why))?;
+    Ok(switches.iter().any(|s| s.name == name))
+}
+
+/// `--adapter`, or a question listing the Up adapters with the default-route one preselected.
+fn choose_adapter(cx: &Context) -> anyhow::Result<String> {
+    let cmd = powershell::up_adapters();
+    let output = cx.runner.run(&cmd)?;
+    let adapters: Vec<Adapter> = powershell::parse_list(&output.stdout)
+        .map_err(|why| crate::runner::exit_problem(&cmd, &output).reworded(why))?;
+    if let Some(wanted) = &cx.settings.adapter {
+        if adapters.iter().any(|a| &a.name == wanted) {
+            return Ok(wanted.clone());
+        }
+        let names: Vec<&str> = adapters.iter().map(|a| a.name.as_str()).collect();
+        return Err(Problem::new(format!("--adapter {wanted:?} is not an Up physical adapter"))
+            .with_hint(format!("Up adapters: {}", names.join(", ")))
+            .into());
+    }
+    if adapters.is_empty() {
+        return Err(Problem::new("no physical network adapter is Up")
+            .with_hint("connect a network, or pass --switch \"Default Switch\" to use Hyper-V's NAT switch")
+            .into());
+    }
+    let route =
+        cx.runner.run(&powershell::default_route_adapter()).map(|o| o.stdout.trim().to_string()).unwrap_or_default();
+    let default = adapters.iter().position(|a| a.name == route).unwrap_or(0);
+    let labels: Vec<String> = adapters.iter().map(|a| format!("{} ({})", a.name, a.interface_description)).collect();
+    let index = cx.ui.select(
+        "Which network adapter should the minikube switch use?",
+        &labels,
+        Some(default),
+        "--adapter NAME",
+    )?;
+    Ok(adapters[index].name.clone())
+}

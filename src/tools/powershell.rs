@@ -1,0 +1,190 @@
+//! PowerShell, for what only Windows can tell or do: elevation, Hyper-V, network adapters, virtual switches.
+//! Scripts go in as `-EncodedCommand` (base64 of UTF-16LE), so the command line needs no quoting, and every
+//! value inside a script is a single-quoted literal (`'` — and its typographic look-alikes, which PowerShell
+//! also treats as quotes — doubled), so an adapter or switch name is always data, never code.
+
+use serde::Deserialize;
+
+use crate::runner::Cmd;
+
+/// Windows PowerShell 5.1 ships with every Windows 10/11 and has the Hyper-V module.
+pub const PROGRAM: &str = "powershell";
+
+/// A single-quoted PowerShell string literal holding exactly `value`.
+pub fn literal(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('\'');
+    for c in value.chars() {
+        if matches!(c, '\'' | '\u{2018}' | '\u{2019}' | '\u{201a}' | '\u{201b}') {
+            out.push(c);
+        }
+        out.push(c);
+    }
+    out.push('\'');
+    out
+}
+
+fn encode(script: &str) -> String {
+    let bytes: Vec<u8> = script.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    base64(&bytes)
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = (u32::from(chunk[0]) << 16)
+            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*chunk.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            out.push(if i <= chunk.len() { TABLE[(n >> (18 - 6 * i) & 63) as usize] as char } else { '=' });
+        }
+    }
+    out
+}
+
+fn script(text: &str, mutating: bool) -> Cmd {
+    let cmd = if mutating { Cmd::change(PROGRAM) } else { Cmd::query(PROGRAM) };
+    cmd.args(["-NoProfile", "-NonInteractive", "-EncodedCommand"]).arg(encode(text))
+}
+
+/// Prints `True True` / `True False` …: Administrator, then member of Hyper-V Administrators (S-1-5-32-578).
+pub fn elevation() -> Cmd {
+    script(
+        "$p = [Security.Principal.WindowsPrincipal][Security.Principal.WindowsIdentity]::GetCurrent(); \
+         '{0} {1}' -f $p.IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator), \
+         $p.IsInRole([Security.Principal.SecurityIdentifier]'S-1-5-32-578')",
+        false,
+    )
+}
+
+/// Prints `True` when the hypervisor runs (minikube's own test; works unelevated).
+pub fn hypervisor_present() -> Cmd {
+    script("(Get-CimInstance -ClassName Win32_ComputerSystem).HypervisorPresent", false)
+}
+
+/// The physical adapters that are Up, as a JSON array (`@()` keeps one result an array).
+pub fn up_adapters() -> Cmd {
+    script(
+        "ConvertTo-Json -Compress -InputObject @(Get-NetAdapter -Physical | Where-Object { $_.Status -eq 'Up' } | \
+         Select-Object -Property Name, InterfaceDescription, InterfaceGuid, Status, PhysicalMediaType)",
+        false,
+    )
+}
+
+/// The alias of the interface that carries the IPv4 default route with the lowest metric.
+pub fn default_route_adapter() -> Cmd {
+    script(
+        "Get-NetRoute -DestinationPrefix '0.0.0.0/0' -ErrorAction SilentlyContinue | Sort-Object -Property RouteMetric | \
+         Select-Object -First 1 -ExpandProperty InterfaceAlias",
+        false,
+    )
+}
+
+/// The switch of that name as a JSON array (empty when there is none).
+pub fn get_switch(name: &str) -> Cmd {
+    script(
+        &format!(
+            "ConvertTo-Json -Compress -InputObject @(Hyper-V\\Get-VMSwitch -Name {} -ErrorAction SilentlyContinue | \
+             Select-Object -Property Name, SwitchType, NetAdapterInterfaceDescription)",
+            literal(name)
+        ),
+        false,
+    )
+}
+
+/// Creates an external switch bound to an adapter, shared with the host (the host's network blips).
+pub fn new_switch(name: &str, adapter: &str) -> Cmd {
+    script(
+        &format!(
+            "Hyper-V\\New-VMSwitch -Name {} -NetAdapterName {} -AllowManagementOS $true | Out-Null",
+            literal(name),
+            literal(adapter)
+        ),
+        true,
+    )
+}
+
+pub fn remove_switch(name: &str) -> Cmd {
+    script(&format!("Hyper-V\\Remove-VMSwitch -Name {} -Force", literal(name)), true)
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Adapter {
+    pub name: String,
+    #[serde(default)]
+    pub interface_description: String,
+    #[serde(default)]
+    pub status: String,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Switch {
+    pub name: String,
+}
+
+/// Parses `ConvertTo-Json` output: nothing (PowerShell 5.1 prints nothing for an empty array), one object, or an array.
+pub fn parse_list<T: for<'de> Deserialize<'de>>(stdout: &str) -> Result<Vec<T>, String> {
+    let text = stdout.trim().trim_start_matches('\u{feff}');
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Array(items)) => items
+            .into_iter()
+            .map(|v| serde_json::from_value(v).map_err(|e| format!("unexpected PowerShell JSON: {e}")))
+            .collect(),
+        Ok(object) => {
+            serde_json::from_value(object).map(|one| vec![one]).map_err(|e| format!("unexpected PowerShell JSON: {e}"))
+        }
+        Err(e) => Err(format!("PowerShell printed something that is not JSON ({e})")),
+    }
+}
+
+/// Parses PowerShell's `True`/`False` words.
+pub fn parse_bools(stdout: &str) -> Result<Vec<bool>, String> {
+    let words: Vec<&str> = stdout.split_whitespace().collect();
+    if words.is_empty() {
+        return Err("PowerShell printed nothing".into());
+    }
+    words
+        .iter()
+        .map(|w| match w.to_ascii_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            other => Err(format!("PowerShell printed {other:?} where True or False was expected")),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_double_every_kind_of_single_quote() {
+        assert_eq!(literal("Wi-Fi"), "'Wi-Fi'");
+        assert_eq!(literal("it's"), "'it''s'");
+        assert_eq!(literal("a\u{2019}b"), "'a\u{2019}\u{2019}b'");
+        assert_eq!(literal("$(x); `y`"), "'$(x); `y`'");
+    }
+
+    #[test]
+    fn scripts_are_encoded_utf16le() {
+        let cmd = hypervisor_present();
+        assert_eq!(&cmd.arguments()[..3], ["-NoProfile", "-NonInteractive", "-EncodedCommand"]);
+        assert_eq!(encode("a"), "YQA=");
+    }
+
+    #[test]
+    fn json_lists_take_nothing_one_or_many() {
+        assert_eq!(parse_list::<Switch>("").unwrap(), vec![]);
+        assert_eq!(parse_list::<Switch>(r#"{"Name":"minikube"}"#).unwrap().len(), 1);
+        assert_eq!(parse_list::<Switch>(r#"[{"Name":"a"},{"Name":"b"}]"#).unwrap().len(), 2);
+        assert!(parse_list::<Switch>("Get-VMSwitch : not recognized").is_err());
+        assert_eq!(parse_bools("True False\r\n").unwrap(), vec![true, false]);
+        assert!(parse_bools("Yes").is_err());
+    }
+}
