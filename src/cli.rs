@@ -50,6 +50,9 @@ pub struct GlobalArgs {
     /// Pretend to be on this platform (drives the Windows flow anywhere)
     #[arg(long, global = true, value_enum, env = "INTERLOK_K8S_PLATFORM", hide = true)]
     pub platform: Option<PlatformChoice>,
+    /// How long a wait (rollouts, the adapter, the autoscaler) may take, e.g. 10m [default: 10m]
+    #[arg(long, global = true, env = "INTERLOK_K8S_WAIT_TIMEOUT", value_name = "DURATION")]
+    pub wait_timeout: Option<String>,
     /// Seconds any one external command may take before it is stopped [default: 60]
     #[arg(long, global = true, env = "INTERLOK_K8S_COMMAND_TIMEOUT", value_name = "SECONDS")]
     pub command_timeout: Option<String>,
@@ -108,6 +111,15 @@ pub struct StackArgs {
     /// Run the wizard's kubectl calls as `minikube kubectl --` (a kubectl matching the cluster)
     #[arg(long, global = true, env = "INTERLOK_K8S_USE_MINIKUBE_KUBECTL")]
     pub use_minikube_kubectl: bool,
+    /// Prometheus scrape interval for the demo [default: 15s]
+    #[arg(long, global = true, env = "INTERLOK_K8S_SCRAPE_INTERVAL", value_name = "DURATION")]
+    pub scrape_interval: Option<String>,
+    /// prometheus-adapter relist interval, at least the scrape interval [default: 30s]
+    #[arg(long, global = true, env = "INTERLOK_K8S_RELIST_INTERVAL", value_name = "DURATION")]
+    pub relist_interval: Option<String>,
+    /// Print Grafana's admin password (never printed or logged otherwise)
+    #[arg(long, global = true)]
+    pub show_password: bool,
     /// Accept Helm 2 (end-of-life; tiller gets cluster-admin)
     #[arg(long, global = true, env = "INTERLOK_K8S_ALLOW_HELM2")]
     pub allow_helm2: bool,

@@ -38,10 +38,6 @@ pub trait Stage {
     fn not_applicable(&self, _settings: &Settings) -> Option<String> {
         None
     }
-    /// The issue that will implement a stage that is still a placeholder.
-    fn pending(&self) -> Option<&'static str> {
-        None
-    }
     fn check(&self, cx: &mut Context) -> anyhow::Result<Check>;
     fn apply(&self, cx: &mut Context) -> anyhow::Result<()>;
     /// Confirms the change took effect; returns the evidence shown in the summary.
@@ -130,11 +126,6 @@ pub fn run(stages: &[&dyn Stage], cx: &mut Context) -> Vec<StageReport> {
 fn run_stage(stage: &dyn Stage, cx: &mut Context) -> Outcome {
     if let Some(reason) = stage.not_applicable(&cx.settings) {
         return Outcome::NotApplicable(reason);
-    }
-    if let Some(issue) = stage.pending() {
-        let problem = Problem::new(format!("the {} stage is not implemented yet ({issue})", stage.name()))
-            .with_hint(format!("run the earlier stages with --skip {} for now", stage.name()));
-        return fail(stage, cx, problem.into());
     }
     let check = match stage.check(cx) {
         Ok(check) => check,

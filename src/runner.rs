@@ -177,7 +177,7 @@ impl Runner {
     /// Runs `cmd` and returns its output whatever the exit code; fails only when it could not run or timed out.
     pub fn run_unchecked(&self, cmd: &Cmd) -> Result<Output, Problem> {
         if cmd.mutating && self.dry_run {
-            self.ui.would_run(&cmd.to_string());
+            self.ui.would_run(&cmd.to_string(), cmd.stdin.as_deref());
             return Ok(Output::default());
         }
         let path = self.resolve(&cmd.program).ok_or_else(|| not_found(cmd))?;
@@ -185,6 +185,91 @@ impl Runner {
             self.ui.echo_command(&cmd.to_string(), cmd.stdin.as_deref());
         }
         execute(&path, cmd, cmd.timeout.unwrap_or(self.default_timeout))
+    }
+}
+
+/// A long-running command (a port-forward) whose output lines arrive on a channel; stopped on drop.
+pub struct Background {
+    handle: std::sync::Arc<duct::ReaderHandle>,
+    lines: std::sync::mpsc::Receiver<String>,
+    command_line: String,
+}
+
+impl Background {
+    /// Waits for the first line `accept` returns Some for, up to `limit`; the process's own words on failure.
+    pub fn wait_for_line<T>(&self, limit: Duration, accept: impl Fn(&str) -> Option<T>) -> Result<T, Problem> {
+        let deadline = std::time::Instant::now() + limit;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(found) = accept(&line) {
+                        return Ok(found);
+                    }
+                    seen.push(line);
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    return Err(Problem::new(format!(
+                        "`{}` did not get ready within {}s",
+                        self.command_line,
+                        limit.as_secs()
+                    ))
+                    .with_command(CommandFailure {
+                        command_line: self.command_line.clone(),
+                        exit_code: None,
+                        stderr_tail: tail(&seen.join("\n"), STDERR_TAIL_LINES),
+                        stdout_tail: String::new(),
+                        timed_out_after: Some(limit),
+                    }));
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(Problem::new(format!("`{}` ended before it was ready", self.command_line))
+                        .with_command(CommandFailure {
+                            command_line: self.command_line.clone(),
+                            exit_code: None,
+                            stderr_tail: tail(&seen.join("\n"), STDERR_TAIL_LINES),
+                            stdout_tail: String::new(),
+                            timed_out_after: None,
+                        }));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.handle.kill();
+    }
+}
+
+impl Runner {
+    /// Starts a long-running query (stdout and stderr merged, line by line); it stops when dropped.
+    pub fn start_background(&self, cmd: &Cmd) -> Result<Background, Problem> {
+        let path = self.resolve(&cmd.program).ok_or_else(|| not_found(cmd))?;
+        if self.ui.verbose() {
+            self.ui.echo_command(&cmd.to_string(), None);
+        }
+        let handle = duct::cmd(path, &cmd.args)
+            .stderr_to_stdout()
+            .stdin_null()
+            .unchecked()
+            .reader()
+            .map_err(|e| spawn_problem(cmd, &e))?;
+        let handle = std::sync::Arc::new(handle);
+        let (tx, lines) = std::sync::mpsc::channel();
+        let reader = handle.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(&*reader).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Background { handle, lines, command_line: cmd.to_string() })
     }
 }
 

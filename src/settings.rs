@@ -51,6 +51,10 @@ pub struct Settings {
     pub grafana: bool,
     pub allow_helm2: bool,
     pub use_minikube_kubectl: bool,
+    pub scrape_interval: std::time::Duration,
+    pub relist_interval: std::time::Duration,
+    pub wait_timeout: std::time::Duration,
+    pub show_password: bool,
 }
 
 /// The config file: keys are the long flag names; unknown keys are an error, not a silent no-op.
@@ -80,6 +84,9 @@ pub struct ConfigFile {
     pub grafana: Option<bool>,
     pub allow_helm2: Option<bool>,
     pub use_minikube_kubectl: Option<bool>,
+    pub scrape_interval: Option<String>,
+    pub relist_interval: Option<String>,
+    pub wait_timeout: Option<String>,
 }
 
 pub const DRIVERS: [&str; 7] = ["auto", "hyperv", "docker", "kvm2", "podman", "hyperkit", "qemu"];
@@ -126,6 +133,18 @@ impl Settings {
             grafana: stack.grafana || file.grafana.unwrap_or(false),
             allow_helm2: stack.allow_helm2 || file.allow_helm2.unwrap_or(false),
             use_minikube_kubectl: stack.use_minikube_kubectl || file.use_minikube_kubectl.unwrap_or(false),
+            scrape_interval: duration(
+                "scrape-interval",
+                stack.scrape_interval.as_ref().or(file.scrape_interval.as_ref()),
+                "15s",
+            )?,
+            relist_interval: duration(
+                "relist-interval",
+                stack.relist_interval.as_ref().or(file.relist_interval.as_ref()),
+                "30s",
+            )?,
+            wait_timeout: duration("wait-timeout", args.wait_timeout.as_ref().or(file.wait_timeout.as_ref()), "10m")?,
+            show_password: stack.show_password,
         };
         settings.validate()?;
         Ok(settings)
@@ -155,6 +174,19 @@ impl Settings {
         in_range("command-timeout", self.command_timeout.as_secs(), 1, 3600)?;
         in_range("cpus", self.cpus.into(), 1, 256)?;
         in_range("memory", self.memory_mib.into(), 1024, 1_048_576)?;
+        in_range("scrape-interval", self.scrape_interval.as_secs(), 1, 3600)?;
+        in_range("relist-interval", self.relist_interval.as_secs(), 1, 3600)?;
+        if self.relist_interval < self.scrape_interval {
+            return Err(Problem::new(format!(
+                "--relist-interval {}s is shorter than --scrape-interval {}s",
+                self.relist_interval.as_secs(),
+                self.scrape_interval.as_secs()
+            ))
+            .with_hint(
+                "a relist shorter than the scrape interval makes metrics flicker in and out; make it at least as long",
+            ));
+        }
+        in_range("wait-timeout", self.wait_timeout.as_secs(), 1, 24 * 3600)?;
         if !DRIVERS.contains(&self.driver.as_str()) {
             return Err(bad("driver", &self.driver, &format!("choose one of {}", DRIVERS.join(", "))));
         }
@@ -250,6 +282,20 @@ where
         Some(text) => text.trim().parse().map_err(|_| bad(flag, text, "expected a whole number")),
         None => Ok(file.unwrap_or(default)),
     }
+}
+
+/// Durations as `30s`, `2m`, `1h` or plain seconds.
+fn duration(flag: &str, given: Option<&String>, default: &str) -> Result<std::time::Duration, Problem> {
+    let text = given.map(String::as_str).unwrap_or(default).trim();
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let factor = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(bad(flag, text, "write a duration like 30s, 2m or 1h")),
+    };
+    let value: u64 = number.parse().map_err(|_| bad(flag, text, "write a duration like 30s, 2m or 1h"))?;
+    Ok(std::time::Duration::from_secs(value.saturating_mul(factor)))
 }
 
 fn merged_pairs(

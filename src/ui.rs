@@ -76,8 +76,11 @@ impl Ui {
         println!("{} {text}", style("warning:").yellow().bold());
     }
 
-    pub fn would_run(&self, command: &str) {
+    pub fn would_run(&self, command: &str, stdin: Option<&str>) {
         println!("  {} {command}", style("would run:").magenta());
+        for line in stdin.unwrap_or_default().lines() {
+            println!("    {} {line}", style("|").dim());
+        }
     }
 
     pub fn echo_command(&self, command: &str, stdin: Option<&str>) {

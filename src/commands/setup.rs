@@ -68,9 +68,6 @@ fn list(ui: &Ui, all: &[Box<dyn Stage>], settings: &Settings) {
         if let Some(reason) = stage.not_applicable(settings) {
             line.push_str(&format!(" [not applicable: {reason}]"));
         }
-        if let Some(issue) = stage.pending() {
-            line.push_str(&format!(" [not implemented yet: {issue}]"));
-        }
         ui.line(&line);
     }
 }

@@ -56,6 +56,71 @@ impl Helm {
             .timeout(std::time::Duration::from_secs(300))
     }
 
+    /// The release of that exact name as a JSON array (empty when there is none; never null).
+    pub fn list_release(&self, release: &str, namespace: &str) -> Cmd {
+        self.query([
+            "list".to_string(),
+            "-n".into(),
+            namespace.into(),
+            "--filter".into(),
+            format!("^{release}$"),
+            "--deployed".into(),
+            "--failed".into(),
+            "--pending".into(),
+            "-o".into(),
+            "json".into(),
+        ])
+    }
+
+    /// Installs or upgrades a release (Helm 3/4) with values from stdin, waiting until it is ready.
+    pub fn upgrade_install(&self, release: &Release, values: &str, wait: std::time::Duration) -> Cmd {
+        self.change([
+            "upgrade".to_string(),
+            "--install".into(),
+            release.name.clone(),
+            release.chart.clone(),
+            "--version".into(),
+            release.version.clone(),
+            "-n".into(),
+            release.namespace.clone(),
+            "--create-namespace".into(),
+            "-f".into(),
+            "-".into(),
+            "--wait".into(),
+            "--timeout".into(),
+            format!("{}s", wait.as_secs()),
+        ])
+        .stdin(values)
+        .timeout(wait + std::time::Duration::from_secs(60))
+    }
+
+    /// Helm 2's form: `upgrade --install` with `--namespace` (no --create-namespace: tiller creates it)
+    /// and an integer `--timeout` in seconds.
+    pub fn upgrade_install_v2(&self, release: &Release, values: &str, wait: std::time::Duration) -> Cmd {
+        self.change([
+            "upgrade".to_string(),
+            "--install".into(),
+            release.name.clone(),
+            release.chart.clone(),
+            "--version".into(),
+            release.version.clone(),
+            "--namespace".into(),
+            release.namespace.clone(),
+            "-f".into(),
+            "-".into(),
+            "--wait".into(),
+            "--timeout".into(),
+            wait.as_secs().to_string(),
+        ])
+        .stdin(values)
+        .timeout(wait + std::time::Duration::from_secs(60))
+    }
+
+    /// Helm 2's status (no -o json before v2.14; the text starts with STATUS lines).
+    pub fn status_v2(&self, release: &str) -> Cmd {
+        self.query(["status", release])
+    }
+
     /// Helm 2: installs tiller with a service account, waiting for it.
     pub fn init_tiller(&self, stable_repo: &str) -> Cmd {
         self.change(["init", "--service-account", "tiller", "--stable-repo-url", stable_repo, "--wait"])
@@ -68,6 +133,33 @@ impl Helm {
             None => cmd,
         }
     }
+}
+
+/// A chart release the wizard manages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    pub name: String,
+    pub chart: String,
+    pub version: String,
+    pub namespace: String,
+}
+
+/// What `helm status -o json` says about a release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseStatus {
+    pub status: String,
+    pub chart_version: String,
+}
+
+/// Parses `helm list -o json` for one release (`chart` is `name-version`); `Ok(None)` when it is not there.
+pub fn parse_release(release: &str, stdout: &str) -> Result<Option<ReleaseStatus>, String> {
+    let items: Vec<serde_json::Value> = serde_json::from_str(stdout.trim())
+        .map_err(|e| format!("helm list printed something that is not a JSON list ({e})"))?;
+    let Some(item) = items.iter().find(|i| i["name"] == release) else { return Ok(None) };
+    let status = item["status"].as_str().ok_or("helm list JSON has no status")?.to_string();
+    let chart = item["chart"].as_str().unwrap_or_default();
+    let chart_version = chart.rsplit_once('-').map(|(_, v)| v.to_string()).unwrap_or_default();
+    Ok(Some(ReleaseStatus { status, chart_version }))
 }
 
 /// Reads the client version from `helm version --short` output. Helm 2 prints its client line even when
@@ -136,5 +228,20 @@ mod repo_tests {
         assert_eq!(one[0].name, "prometheus-community");
         assert!(parse_repo_list(0, "NAME URL", "").is_err());
         assert!(parse_repo_list(1, "", "Error: something else").is_err());
+    }
+}
+
+#[cfg(test)]
+mod release_tests {
+    use super::*;
+
+    #[test]
+    fn releases_read_from_helm_list() {
+        let json = r#"[{"name":"prometheus","namespace":"monitoring","revision":"1","status":"deployed","chart":"prometheus-29.27.0","app_version":"v3"}]"#;
+        let found = parse_release("prometheus", json).unwrap().unwrap();
+        assert_eq!((found.status.as_str(), found.chart_version.as_str()), ("deployed", "29.27.0"));
+        assert_eq!(parse_release("grafana", json).unwrap(), None);
+        assert_eq!(parse_release("x", "[]").unwrap(), None);
+        assert!(parse_release("x", "NAME NAMESPACE").is_err());
     }
 }

@@ -90,6 +90,48 @@ impl Kubectl {
         self.query(["get", "deployment", deployment, "-n", namespace, "-o", "jsonpath={.status.readyReplicas}"])
     }
 
+    /// One object as JSON.
+    pub fn get_json(&self, namespace: &str, kind: &str, name: &str) -> Cmd {
+        self.query(["get", kind, name, "-n", namespace, "-o", "json"])
+    }
+
+    /// Objects of a kind in a namespace as a JSON List, optionally by label selector.
+    pub fn list_json(&self, namespace: &str, kind: &str, selector: Option<&str>) -> Cmd {
+        let cmd = self.query(["get", kind, "-n", namespace, "-o", "json"]);
+        match selector {
+            Some(selector) => cmd.args(["-l", selector]),
+            None => cmd,
+        }
+    }
+
+    /// A cluster-scoped object as JSON.
+    pub fn get_cluster_json(&self, kind: &str, name: &str) -> Cmd {
+        self.query(["get", kind, name, "-o", "json"])
+    }
+
+    /// A raw API path (e.g. the custom metrics API).
+    pub fn get_raw(&self, path: &str) -> Cmd {
+        self.query(["get", "--raw", path])
+    }
+
+    /// The API group versions the server serves.
+    pub fn api_versions(&self) -> Cmd {
+        self.query(["api-versions"])
+    }
+
+    /// A port-forward to a Service, on a free local port, bound to 127.0.0.1 only.
+    pub fn port_forward(&self, namespace: &str, service: &str, remote_port: u16) -> Cmd {
+        self.query([
+            "port-forward".to_string(),
+            "-n".into(),
+            namespace.into(),
+            format!("svc/{service}"),
+            format!(":{remote_port}"),
+            "--address".into(),
+            "127.0.0.1".into(),
+        ])
+    }
+
     fn with_context(&self, cmd: Cmd) -> Cmd {
         match &self.context {
             Some(context) => cmd.arg(format!("--context={context}")),

@@ -39,6 +39,23 @@ pub fn every_command() -> Vec<Cmd> {
         helm.repo_list(),
         helm.repo_add("sample", "http://127.0.0.1:9/charts", true),
         helm.repo_update(&["sample".to_string()]),
+        kubectl.get_json("default", "deployment", "sample"),
+        kubectl.list_json("default", "pods", Some("app=sample")),
+        kubectl.get_cluster_json("apiservice", "v1beta1.custom.metrics.k8s.io"),
+        kubectl.get_raw("/apis/custom.metrics.k8s.io/v1beta1"),
+        kubectl.api_versions(),
+        kubectl.port_forward("default", "sample", 8080),
+        helm.list_release("sample", "default"),
+        helm.upgrade_install(
+            &helm::Release {
+                name: "sample".into(),
+                chart: "sample/sample".into(),
+                version: "1.0.0".into(),
+                namespace: "default".into(),
+            },
+            "a: 1\n",
+            std::time::Duration::from_secs(60),
+        ),
     ]
 }
 

@@ -3,6 +3,7 @@
 
 mod bringup;
 mod contracts;
+mod monitoring;
 mod skeleton;
 mod support;
 mod world_selftest;

@@ -1,0 +1,242 @@
+//! What the wizard applies, rendered from `templates/` and the settings, then parsed into strict typed
+//! objects before use. `render` prints exactly this; the stages apply exactly this.
+
+pub mod schema;
+
+use crate::problem::Problem;
+use crate::settings::Settings;
+use crate::version::Version;
+
+const INTERLOK_DEPLOYMENT: &str = include_str!("../../templates/interlok-deployment.yaml");
+const INTERLOK_SERVICE: &str = include_str!("../../templates/interlok-service.yaml");
+const HPA: &str = include_str!("../../templates/hpa.yaml");
+const HPA_V2BETA1: &str = include_str!("../../templates/hpa-v2beta1.yaml");
+const PROMETHEUS_VALUES: &str = include_str!("../../templates/prometheus-values.yaml");
+const ADAPTER_VALUES: &str = include_str!("../../templates/adapter-values.yaml");
+const GRAFANA_VALUES: &str = include_str!("../../templates/grafana-values.yaml");
+
+/// Where the monitoring Services are (found in the cluster by the prometheus stage; today's names before).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    pub pushgateway: (String, u16),
+    pub prometheus: (String, u16),
+}
+
+impl Default for Endpoints {
+    fn default() -> Self {
+        Endpoints {
+            pushgateway: ("prometheus-prometheus-pushgateway".into(), 9091),
+            prometheus: ("prometheus-server".into(), 80),
+        }
+    }
+}
+
+/// One rendered document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub file: &'static str,
+    pub text: String,
+}
+
+/// The autoscaling API version to render for a server version, without asking it (`render`). v2 from 1.23;
+/// v2beta2 for 1.16–1.22; v2beta1 (served up to 1.24) for the guide's era and older. `setup` asks the
+/// server's discovery instead (`autoscaler` stage).
+pub fn hpa_api_version(server: Version) -> &'static str {
+    if server.minor >= 23 {
+        "autoscaling/v2"
+    } else if server.minor >= 16 {
+        "autoscaling/v2beta2"
+    } else {
+        "autoscaling/v2beta1"
+    }
+}
+
+/// A server version whose rendering uses this autoscaling API (the inverse of `hpa_api_version`).
+pub fn version_for_api(api_version: &str) -> Version {
+    match api_version {
+        "autoscaling/v2" => Version::new(1, 33, 0),
+        "autoscaling/v2beta2" => Version::new(1, 22, 0),
+        _ => Version::new(1, 15, 0),
+    }
+}
+
+/// The pushgateway address Interlok is given: host:port, no scheme (its client adds `http://`).
+pub fn pushgateway_address(settings: &Settings, endpoints: &Endpoints) -> String {
+    let (service, port) = &endpoints.pushgateway;
+    format!("{service}.{}.svc.cluster.local:{port}", settings.monitoring_namespace)
+}
+
+fn fill(template: &str, vars: &[(&str, String)]) -> Result<String, Problem> {
+    let mut text = template.to_string();
+    for (key, value) in vars {
+        text = text.replace(&format!("${{{key}}}"), value);
+    }
+    match text.find("${") {
+        Some(at) => Err(Problem::new(format!(
+            "a template placeholder was left unfilled: {}",
+            &text[at..(at + 30).min(text.len())]
+        ))),
+        None => Ok(text),
+    }
+}
+
+fn vars(settings: &Settings, endpoints: &Endpoints, server: Version) -> Vec<(&'static str, String)> {
+    vec![
+        ("deployment", settings.deployment.clone()),
+        ("namespace", settings.namespace.clone()),
+        ("monitoring_namespace", settings.monitoring_namespace.clone()),
+        ("image", settings.image.clone()),
+        ("metric", settings.metric.clone()),
+        ("min_replicas", settings.min_replicas.to_string()),
+        ("max_replicas", settings.max_replicas.to_string()),
+        ("target_average", settings.target_average.to_string()),
+        ("hpa_api_version", hpa_api_version(server).to_string()),
+        ("pushgateway", pushgateway_address(settings, endpoints)),
+        ("prometheus_service", endpoints.prometheus.0.clone()),
+        ("prometheus_port", endpoints.prometheus.1.to_string()),
+        ("scrape_interval", format!("{}s", settings.scrape_interval.as_secs())),
+        ("relist_interval", format!("{}s", settings.relist_interval.as_secs())),
+    ]
+}
+
+pub fn interlok(settings: &Settings, endpoints: &Endpoints) -> Result<Vec<Rendered>, Problem> {
+    let vars = vars(settings, endpoints, Version::new(1, 33, 0));
+    let deployment = Rendered { file: "interlok-deployment.yaml", text: fill(INTERLOK_DEPLOYMENT, &vars)? };
+    let service = Rendered { file: "interlok-service.yaml", text: fill(INTERLOK_SERVICE, &vars)? };
+    check::<schema::Deployment>(&deployment)?;
+    check::<schema::Service>(&service)?;
+    Ok(vec![deployment, service])
+}
+
+pub fn autoscaler(settings: &Settings, endpoints: &Endpoints, server: Version) -> Result<Rendered, Problem> {
+    let vars = vars(settings, endpoints, server);
+    if hpa_api_version(server) == "autoscaling/v2beta1" {
+        let hpa = Rendered { file: "hpa.yaml", text: fill(HPA_V2BETA1, &vars)? };
+        check::<schema::HorizontalPodAutoscalerV2beta1>(&hpa)?;
+        return Ok(hpa);
+    }
+    let hpa = Rendered { file: "hpa.yaml", text: fill(HPA, &vars)? };
+    check::<schema::HorizontalPodAutoscaler>(&hpa)?;
+    Ok(hpa)
+}
+
+pub fn prometheus_values(settings: &Settings) -> Result<Rendered, Problem> {
+    let values = Rendered {
+        file: "prometheus-values.yaml",
+        text: fill(PROMETHEUS_VALUES, &vars(settings, &Endpoints::default(), Version::new(1, 33, 0)))?,
+    };
+    check::<serde_yaml::Value>(&values)?;
+    Ok(values)
+}
+
+pub fn adapter_values(settings: &Settings, endpoints: &Endpoints) -> Result<Rendered, Problem> {
+    let values = Rendered {
+        file: "adapter-values.yaml",
+        text: fill(ADAPTER_VALUES, &vars(settings, endpoints, Version::new(1, 33, 0)))?,
+    };
+    let parsed: serde_yaml::Value = check(&values)?;
+    let rules: Vec<schema::AdapterRule> = serde_yaml::from_value(parsed["rules"]["custom"].clone())
+        .map_err(|e| Problem::new(format!("the adapter rule in adapter-values.yaml does not parse: {e}")))?;
+    if rules.len() != 1 {
+        return Err(Problem::new("adapter-values.yaml must hold exactly one custom rule"));
+    }
+    Ok(values)
+}
+
+/// The wizard's adapter rule, as the adapter's config holds it.
+pub fn adapter_rule(settings: &Settings, endpoints: &Endpoints) -> Result<schema::AdapterRule, Problem> {
+    let values = adapter_values(settings, endpoints)?;
+    let parsed: serde_yaml::Value = serde_yaml::from_str(&values.text).map_err(|e| Problem::new(e.to_string()))?;
+    serde_yaml::from_value(parsed["rules"]["custom"][0].clone()).map_err(|e| Problem::new(e.to_string()))
+}
+
+pub fn grafana_values(settings: &Settings, endpoints: &Endpoints) -> Result<Rendered, Problem> {
+    let values = Rendered {
+        file: "grafana-values.yaml",
+        text: fill(GRAFANA_VALUES, &vars(settings, endpoints, Version::new(1, 33, 0)))?,
+    };
+    let parsed: serde_yaml::Value = check(&values)?;
+    let dashboard = parsed["dashboards"]["interlok"]["messagemetrics"]["json"].as_str().unwrap_or_default();
+    serde_json::from_str::<serde_json::Value>(dashboard)
+        .map_err(|e| Problem::new(format!("the Grafana dashboard in grafana-values.yaml is not JSON: {e}")))?;
+    Ok(values)
+}
+
+/// Everything setup applies or installs, in order (what `render` prints).
+pub fn all(settings: &Settings, endpoints: &Endpoints, server: Version) -> Result<Vec<Rendered>, Problem> {
+    let mut docs = vec![prometheus_values(settings)?];
+    docs.extend(interlok(settings, endpoints)?);
+    docs.push(adapter_values(settings, endpoints)?);
+    docs.push(autoscaler(settings, endpoints, server)?);
+    if settings.grafana {
+        docs.push(grafana_values(settings, endpoints)?);
+    }
+    Ok(docs)
+}
+
+fn check<T: for<'de> serde::Deserialize<'de>>(rendered: &Rendered) -> Result<T, Problem> {
+    serde_yaml::from_str(&rendered.text).map_err(|e| {
+        Problem::new(format!("{} does not match its schema: {e}", rendered.file))
+            .with_hint("this is a bug in interlok-k8s's templates; please report it")
+    })
+}
+
+/// A manifest as JSON, for `kubectl apply -f -` (JSON bodies, never protobuf).
+pub fn to_json(rendered: &Rendered) -> Result<String, Problem> {
+    let value: serde_json::Value =
+        serde_yaml::from_str(&rendered.text).map_err(|e| Problem::new(format!("{}: {e}", rendered.file)))?;
+    Ok(value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::GlobalArgs;
+
+    fn settings() -> Settings {
+        Settings::resolve(&GlobalArgs::default()).expect("defaults")
+    }
+
+    #[test]
+    fn the_hpa_follows_the_server_version() {
+        assert_eq!(hpa_api_version(Version::new(1, 33, 0)), "autoscaling/v2");
+        assert_eq!(hpa_api_version(Version::new(1, 22, 0)), "autoscaling/v2beta2");
+        assert_eq!(hpa_api_version(Version::new(1, 15, 0)), "autoscaling/v2beta1");
+        assert_eq!(hpa_api_version(Version::new(1, 16, 0)), "autoscaling/v2beta2");
+    }
+
+    #[test]
+    fn every_document_renders_and_parses_for_every_api_version() {
+        let mut s = settings();
+        s.grafana = true;
+        for minor in [11, 15, 22, 25, 33] {
+            let docs = all(&s, &Endpoints::default(), Version::new(1, minor, 0)).expect("renders");
+            assert_eq!(docs.len(), 6);
+        }
+        let hpa = autoscaler(&s, &Endpoints::default(), Version::new(1, 15, 0)).unwrap();
+        assert!(hpa.text.contains("apiVersion: autoscaling/v2beta1") && hpa.text.contains("apiVersion: apps/v1"));
+    }
+
+    #[test]
+    fn interlok_gets_the_discovered_pushgateway_without_a_scheme() {
+        let endpoints = Endpoints { pushgateway: ("prometheus-pushgateway".into(), 9091), ..Endpoints::default() };
+        let docs = interlok(&settings(), &endpoints).unwrap();
+        assert!(docs[0]
+            .text
+            .contains("-DprometheusEndpointUrl=prometheus-pushgateway.monitoring.svc.cluster.local:9091 "));
+        let deployment: schema::Deployment = serde_yaml::from_str(&docs[0].text).unwrap();
+        let env: Vec<&str> = deployment.spec.template.spec.containers[0].env.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(env, ["JAVA_OPTS", "K8S_POD_NAME", "K8S_NAMESPACE", "K8S_POD_NAMESPACE"]);
+        assert!(deployment.spec.replicas.is_none(), "the autoscaler owns the replica count");
+    }
+
+    #[test]
+    fn a_misspelt_field_fails_the_schema() {
+        let bad = Rendered { file: "x.yaml", text: INTERLOK_SERVICE.replace("targetPort", "targetprot") };
+        let filled = Rendered {
+            file: "x.yaml",
+            text: fill(&bad.text, &vars(&settings(), &Endpoints::default(), Version::new(1, 33, 0))).unwrap(),
+        };
+        assert!(check::<schema::Service>(&filled).is_err());
+    }
+}

@@ -1,0 +1,137 @@
+//! autoscaler: the HorizontalPodAutoscaler on the metric (Pods, AverageValue), in the best autoscaling API
+//! the server serves — v2, else v2beta2, else v2beta1 — always targeting the apps/v1 Deployment. Validated when
+//! the HPA reports a current value (not `<unknown>`) and ScalingActive.
+
+use serde_json::Value;
+
+use crate::context::Context;
+use crate::engine::{Check, Stage};
+use crate::manifests;
+use crate::problem::Problem;
+use crate::wait::{self, Poll};
+
+use super::interlok;
+
+pub struct Autoscaler;
+
+impl Stage for Autoscaler {
+    fn name(&self) -> &'static str {
+        "autoscaler"
+    }
+
+    fn summary(&self) -> &'static str {
+        "create the HorizontalPodAutoscaler on MessageMetrics"
+    }
+
+    fn check(&self, cx: &mut Context) -> anyhow::Result<Check> {
+        let (namespace, name) = (cx.settings.namespace.clone(), cx.settings.deployment.clone());
+        let Some(hpa) = interlok::get(cx, "hpa", &namespace, &name)? else {
+            return Ok(Check::Needed(format!("no HorizontalPodAutoscaler {name} in {namespace} yet")));
+        };
+        match differs(cx, &hpa) {
+            Some(difference) => Ok(Check::Needed(difference)),
+            None => Ok(Check::Done(summary(cx))),
+        }
+    }
+
+    fn apply(&self, cx: &mut Context) -> anyhow::Result<()> {
+        let api_version = served_api_version(cx)?;
+        let endpoints = interlok::endpoints(cx)?;
+        let mut hpa = manifests::autoscaler(&cx.settings, &endpoints, manifests::version_for_api(&api_version))?;
+        hpa.text = hpa.text.replace("apiVersion: autoscaling/v2\n", &format!("apiVersion: {api_version}\n"));
+        cx.runner.run(&cx.kubectl().apply(&manifests::to_json(&hpa)?))?;
+        Ok(())
+    }
+
+    fn validate(&self, cx: &mut Context) -> anyhow::Result<String> {
+        let (namespace, name) = (cx.settings.namespace.clone(), cx.settings.deployment.clone());
+        let what = format!("the autoscaler {name} to read {}", cx.settings.metric);
+        let current = wait::until(&cx.ui, &what, cx.settings.wait_timeout, || {
+            match interlok::get(cx, "hpa", &namespace, &name) {
+                Ok(Some(hpa)) => match current_value(&hpa) {
+                    Some(value) if scaling_active(&hpa) => Poll::Ready(value),
+                    _ => Poll::Waiting(condition_message(&hpa)),
+                },
+                Ok(None) => Poll::Waiting("not created yet".into()),
+                Err(problem) => Poll::Failed(problem),
+            }
+        })
+        .map_err(|p| {
+            p.with_hint(format!(
+                "`kubectl describe hpa {name} -n {namespace}` shows why; `interlok-k8s verify` walks the chain"
+            ))
+        })?;
+        Ok(format!("{}; current average {current}", summary(cx)))
+    }
+}
+
+fn summary(cx: &Context) -> String {
+    let s = &cx.settings;
+    format!(
+        "{} scales {} {}–{} at an average {} of {}",
+        s.deployment, s.deployment, s.min_replicas, s.max_replicas, s.metric, s.target_average
+    )
+}
+
+/// The autoscaling API the server serves best, from its discovery.
+pub fn served_api_version(cx: &Context) -> Result<String, Problem> {
+    let output = cx.runner.run(&cx.kubectl().api_versions())?;
+    let served: Vec<&str> = output.stdout.lines().map(str::trim).collect();
+    ["autoscaling/v2", "autoscaling/v2beta2", "autoscaling/v2beta1"]
+        .into_iter()
+        .find(|v| served.contains(v))
+        .map(String::from)
+        .ok_or_else(|| {
+            Problem::new("the server serves no autoscaling/v2, v2beta2 or v2beta1 API")
+                .with_hint("custom-metric autoscaling needs Kubernetes 1.8 or later")
+        })
+}
+
+/// What differs between the live HPA (read back as autoscaling/v2) and the settings.
+fn differs(cx: &Context, hpa: &Value) -> Option<String> {
+    let s = &cx.settings;
+    let spec = &hpa["spec"];
+    let metric = &spec["metrics"][0];
+    let name = metric["pods"]["metric"]["name"].as_str().or(metric["pods"]["metricName"].as_str()).unwrap_or_default();
+    let target = metric["pods"]["target"]["averageValue"]
+        .as_str()
+        .or(metric["pods"]["targetAverageValue"].as_str())
+        .map(String::from)
+        .or_else(|| metric["pods"]["target"]["averageValue"].as_u64().map(|n| n.to_string()))
+        .unwrap_or_default();
+    if spec["scaleTargetRef"]["name"] != s.deployment.as_str() || spec["scaleTargetRef"]["apiVersion"] != "apps/v1" {
+        return Some(format!(
+            "the autoscaler targets {} {}",
+            spec["scaleTargetRef"]["apiVersion"], spec["scaleTargetRef"]["name"]
+        ));
+    }
+    if spec["minReplicas"].as_u64() != Some(s.min_replicas.into())
+        || spec["maxReplicas"].as_u64() != Some(s.max_replicas.into())
+    {
+        return Some(format!("the autoscaler allows {}–{} replicas", spec["minReplicas"], spec["maxReplicas"]));
+    }
+    if name != s.metric || target != s.target_average.to_string() {
+        return Some(format!("the autoscaler follows {name} at {target}"));
+    }
+    None
+}
+
+/// The current average of the Pods metric, if the HPA has read one.
+pub fn current_value(hpa: &Value) -> Option<String> {
+    let current = &hpa["status"]["currentMetrics"][0]["pods"];
+    current["current"]["averageValue"].as_str().or(current["currentAverageValue"].as_str()).map(String::from)
+}
+
+pub fn scaling_active(hpa: &Value) -> bool {
+    hpa["status"]["conditions"]
+        .as_array()
+        .is_some_and(|cs| cs.iter().any(|c| c["type"] == "ScalingActive" && c["status"] == "True"))
+}
+
+fn condition_message(hpa: &Value) -> String {
+    hpa["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["status"] == "False"))
+        .map(|c| format!("{}: {}", c["reason"].as_str().unwrap_or(""), c["message"].as_str().unwrap_or("")))
+        .unwrap_or_else(|| "no metric read yet".into())
+}

@@ -1,0 +1,87 @@
+//! What the chart stages share: which chart a release comes from on this Helm, and installing or checking
+//! it with the syntax the installed Helm speaks (v3/v4: `upgrade --install … --create-namespace`; v2: the
+//! archived stable charts, `--namespace`, integer `--timeout`).
+
+use crate::context::Context;
+use crate::problem::Problem;
+use crate::runner::exit_problem;
+use crate::tools::helm::{self, Release, ReleaseStatus};
+
+/// The archived stable repository's last versions, the only chart source on Helm 2.
+const STABLE_VERSIONS: [(&str, &str); 3] =
+    [("prometheus", "11.12.1"), ("prometheus-adapter", "2.5.1"), ("grafana", "5.5.7")];
+
+pub fn helm_major(cx: &Context) -> u32 {
+    cx.tools.helm.as_ref().map_or(3, |f| f.version.major)
+}
+
+/// The release of `chart` (prometheus, prometheus-adapter, grafana) for this Helm and these settings.
+pub fn release(cx: &Context, chart: &str) -> Release {
+    let namespace = cx.settings.monitoring_namespace.clone();
+    if helm_major(cx) == 2 {
+        let version = STABLE_VERSIONS.iter().find(|(c, _)| *c == chart).map(|(_, v)| v.to_string()).unwrap_or_default();
+        return Release { name: chart.into(), chart: format!("stable/{chart}"), version, namespace };
+    }
+    let repo = if chart == "grafana" { "grafana-community" } else { "prometheus-community" };
+    let version = cx.settings.chart_versions.get(chart).cloned().unwrap_or_default();
+    Release { name: chart.into(), chart: format!("{repo}/{chart}"), version, namespace }
+}
+
+/// The release's status, or None when it is not installed.
+pub fn status(cx: &Context, release: &Release) -> Result<Option<ReleaseStatus>, Problem> {
+    if helm_major(cx) == 2 {
+        let cmd = cx.helm().status_v2(&release.name);
+        let output = cx.runner.run_unchecked(&cmd)?;
+        if !output.success() {
+            return Ok(None);
+        }
+        let status = output
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("STATUS:"))
+            .map(|s| s.trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        return Ok(Some(ReleaseStatus { status, chart_version: release.version.clone() }));
+    }
+    let cmd = cx.helm().list_release(&release.name, &release.namespace);
+    let output = cx.runner.run(&cmd)?;
+    helm::parse_release(&release.name, &output.stdout).map_err(|why| exit_problem(&cmd, &output).reworded(why))
+}
+
+/// Done when deployed at the wanted chart version; otherwise says what is needed.
+pub fn needs_install(cx: &Context, release: &Release) -> Result<Option<String>, Problem> {
+    Ok(match status(cx, release)? {
+        None => Some(format!("release {} is not installed", release.name)),
+        Some(s) if s.status != "deployed" => Some(format!("release {} is {}", release.name, s.status)),
+        Some(s) if s.chart_version != release.version => Some(format!(
+            "release {} has chart {}, the wizard installs {}",
+            release.name, s.chart_version, release.version
+        )),
+        Some(_) => None,
+    })
+}
+
+pub fn install(cx: &Context, release: &Release, values: &str) -> Result<(), Problem> {
+    let wait = cx.settings.wait_timeout;
+    let cmd = if helm_major(cx) == 2 {
+        cx.helm().upgrade_install_v2(release, values, wait)
+    } else {
+        cx.helm().upgrade_install(release, values, wait)
+    };
+    cx.runner.run(&cmd).map_err(|p| {
+        let text = p.output_text();
+        let hint = if text.contains("timed out") || text.contains("context deadline exceeded") {
+            format!("the release's pods did not become ready in time: see `kubectl get pods -n {}`", release.namespace)
+        } else if text.contains("not found") && text.contains("chart") {
+            "the chart or version was not found: run `interlok-k8s setup --only helm` to refresh the repositories"
+                .to_string()
+        } else {
+            format!(
+                "see `helm status {} -n {}` and `kubectl get events -n {}`",
+                release.name, release.namespace, release.namespace
+            )
+        };
+        p.reworded(format!("helm could not install {} {}", release.chart, release.version)).with_hint(hint)
+    })?;
+    Ok(())
+}

@@ -1,0 +1,44 @@
+//! Bounded waits that say what they wait for. Where a tool can wait on events (`kubectl wait`, `rollout
+//! status`, `helm --wait`) the stages use that; otherwise they poll here with a backoff capped at 1 s.
+
+use std::time::{Duration, Instant};
+
+use crate::problem::Problem;
+use crate::ui::Ui;
+
+const FIRST_PAUSE: Duration = Duration::from_millis(100);
+const MAX_PAUSE: Duration = Duration::from_secs(1);
+
+/// What one look found: done with a value, not yet (with what to show while waiting), or failed for good.
+pub enum Poll<T> {
+    Ready(T),
+    Waiting(String),
+    Failed(Problem),
+}
+
+/// Polls `look` until it is ready, fails, or `limit` passes; the spinner shows the latest status.
+pub fn until<T>(ui: &Ui, what: &str, limit: Duration, mut look: impl FnMut() -> Poll<T>) -> Result<T, Problem> {
+    let spinner = ui.spinner(what);
+    let deadline = Instant::now() + limit;
+    let mut pause = FIRST_PAUSE;
+    let mut last;
+    loop {
+        match look() {
+            Poll::Ready(value) => return Ok(value),
+            Poll::Failed(problem) => return Err(problem),
+            Poll::Waiting(status) => {
+                spinner.set_message(&format!("{what}: {status}"));
+                last = status;
+            }
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(Problem::new(format!(
+                "gave up after {}s waiting for {what} (last seen: {last})",
+                limit.as_secs()
+            )));
+        }
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(MAX_PAUSE);
+    }
+}
