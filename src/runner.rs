@@ -84,7 +84,7 @@ impl fmt::Display for Cmd {
             write!(f, " {}", quote(arg))?;
         }
         if self.stdin.is_some() {
-            f.write_str(" <<'EOF' (input shown with --verbose)")?;
+            f.write_str(" (with input on stdin)")?;
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! Thin handlers, one per subcommand: they turn parsed arguments into settings and call the real logic.
 
 pub mod completions;
+pub mod render;
 pub mod setup;
 
 use crate::cli::{Cli, Command};
@@ -32,7 +33,7 @@ pub fn dispatch(cli: Cli) -> u8 {
         Command::Verify(_) => not_yet(&ui, "verify", "issue #6"),
         Command::Load(_) => not_yet(&ui, "load", "issue #7"),
         Command::Teardown(_) => not_yet(&ui, "teardown", "issue #8"),
-        Command::Render(_) => not_yet(&ui, "render", "issue #5"),
+        Command::Render(args) => render::run(&settings, &ui, &args),
         Command::Completions { .. } => unreachable!("handled above"),
     }
 }

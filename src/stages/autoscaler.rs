@@ -35,7 +35,20 @@ impl Stage for Autoscaler {
     }
 
     fn apply(&self, cx: &mut Context) -> anyhow::Result<()> {
-        let api_version = served_api_version(cx)?;
+        let api_version = match served_api_version(cx) {
+            Ok(v) => v,
+            // under --dry-run there may be no cluster yet: render for the version asked for, as `render` does
+            Err(_) if cx.runner.dry_run() => {
+                let version = cx
+                    .settings
+                    .kubernetes_version
+                    .as_deref()
+                    .and_then(crate::version::Version::parse)
+                    .unwrap_or(crate::version::Version::new(1, 33, 0));
+                manifests::hpa_api_version(version).to_string()
+            }
+            Err(problem) => return Err(problem.into()),
+        };
         let endpoints = interlok::endpoints(cx)?;
         let mut hpa = manifests::autoscaler(&cx.settings, &endpoints, manifests::version_for_api(&api_version))?;
         hpa.text = hpa.text.replace("apiVersion: autoscaling/v2\n", &format!("apiVersion: {api_version}\n"));

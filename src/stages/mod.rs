@@ -17,6 +17,7 @@ use crate::engine::Stage;
 
 pub use adapter::{adapter_pod_state, apiservice_available, custom_metric_pods, exposes, installed_rules, APISERVICE};
 pub use autoscaler::{current_value, scaling_active};
+pub use grafana::decode_base64;
 pub use interlok::{get as get_object, pods as interlok_pods, stuck as stuck_pod};
 pub use prometheus::{discover as discover_endpoints, find_endpoints};
 

@@ -23,7 +23,9 @@ pub fn repo_flags(world: &World) -> Vec<String> {
 pub fn setup(world: &World, extra: &[&str]) -> testworld::world::Run {
     let repos = repo_flags(world);
     let mut args: Vec<&str> = repos.iter().map(String::as_str).collect();
-    args.extend(["--wait-timeout", "60s"]);
+    if !extra.contains(&"--wait-timeout") {
+        args.extend(["--wait-timeout", "60s"]);
+    }
     args.extend(extra);
     args.extend(["setup", "--yes"]);
     world.run(PRODUCT, &args)
@@ -81,4 +83,194 @@ fn full_setup_with(helm: u32) {
 #[test]
 fn full_setup_with_helm4_then_a_quiet_rerun() {
     full_setup_with(4);
+}
+
+#[test]
+fn dry_run_without_a_cluster_prints_every_stage_and_command() {
+    let Some(world) = World::builder().helm(4).cluster(testworld::world::ClusterState::Nonexistent).start() else {
+        return;
+    };
+    let run = world.run(PRODUCT, &["setup", "--dry-run"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    for expected in [
+        "would run: ",
+        "minikube start --cpus=2 --memory=4096",
+        "helm repo add prometheus-community https://prometheus-community.github.io/helm-charts",
+        "helm upgrade --install prometheus prometheus-community/prometheus --version 29.27.0 -n monitoring --create-namespace -f - --wait",
+        "kubectl apply -f -",
+        "helm upgrade --install prometheus-adapter prometheus-community/prometheus-adapter --version 5.3.0",
+        "\"apiVersion\":\"autoscaling/v2\"",
+        "-DprometheusEndpointUrl=prometheus-prometheus-pushgateway.monitoring.svc.cluster.local:9091",
+    ] {
+        assert!(run.stdout.contains(expected), "missing {expected:?} in\n{}", run.stdout);
+    }
+    assert_eq!(mutating_calls(&world), Vec::<String>::new());
+    assert_eq!(world.cluster_state(), testworld::world::ClusterState::Nonexistent);
+}
+
+#[test]
+fn full_setup_with_helm3_too() {
+    full_setup_with(3);
+}
+
+#[test]
+fn the_2019_pushgateway_name_is_discovered_and_used() {
+    let Some(world) = monitoring_world(4) else { return };
+    let run = setup(&world, &["--chart-version", "prometheus=15.18.0"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let deployment = world.object("apps", "deployments", "default", "interlok").expect("deployment");
+    let java_opts =
+        deployment["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"].as_str().unwrap().to_string();
+    assert!(
+        java_opts.contains("-DprometheusEndpointUrl=prometheus-pushgateway.monitoring.svc.cluster.local:9091 "),
+        "{java_opts}"
+    );
+    assert!(run.stdout.contains("✔ autoscaler"), "the chain works end to end with the old name:\n{}", run.stdout);
+}
+
+#[test]
+fn render_picks_the_autoscaling_api_for_the_version_and_every_document_parses() {
+    let run = |version: &str| {
+        let output = std::process::Command::new(PRODUCT)
+            .args(["render", "--kubernetes-version", version])
+            .output()
+            .expect("render");
+        assert!(output.status.success());
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let old = run("1.15");
+    assert!(old.contains("apiVersion: autoscaling/v2beta1") && old.contains("targetAverageValue: \"100\""), "{old}");
+    assert!(old.contains("    apiVersion: apps/v1\n    kind: Deployment"), "{old}");
+    assert!(run("1.22").contains("apiVersion: autoscaling/v2beta2"));
+    assert!(run("1.33").contains("apiVersion: autoscaling/v2\n"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = std::process::Command::new(PRODUCT)
+        .args(["--grafana", "render", "--out"])
+        .arg(dir.path())
+        .output()
+        .expect("render --out");
+    assert!(out.status.success());
+    let files: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(files.len(), 6, "{files:?}");
+    for file in files {
+        let text = std::fs::read_to_string(dir.path().join(&file)).unwrap();
+        serde_yaml::from_str::<serde_yaml::Value>(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+    }
+}
+
+#[test]
+fn an_adapter_unavailable_for_its_first_checks_is_waited_for() {
+    let Some(world) = monitoring_world(4) else { return };
+    world.adapter_availability(testworld::adapter::Availability::UnavailableFirst(3));
+    let run = setup(&world, &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stdout.contains("✔ adapter"), "{}", run.stdout);
+}
+
+#[test]
+fn an_adapter_unavailable_for_good_fails_with_its_pod_state_and_the_logs_command() {
+    let Some(world) = monitoring_world(4) else { return };
+    world.adapter_availability(testworld::adapter::Availability::Never);
+    let run = setup(&world, &["--wait-timeout", "3s"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains("error: adapter:") && run.stderr.contains("v1beta1.custom.metrics.k8s.io"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("adapter pod: prometheus-adapter-") && run.stderr.contains("restarts"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("kubectl logs -n monitoring deploy/prometheus-adapter"), "{}", run.stderr);
+}
+
+#[test]
+fn an_image_that_cannot_be_pulled_fails_fast_with_the_image_name() {
+    let Some(world) = monitoring_world(4) else { return };
+    world.image_failure("interlok:does-not-exist", testworld::controllers::PodFailure::ImagePullBackOff);
+    let started = std::time::Instant::now();
+    let run = setup(&world, &["--image", "adaptris/interlok:does-not-exist", "--wait-timeout", "10m"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.stderr.contains("ImagePullBackOff for image adaptris/interlok:does-not-exist"), "{}", run.stderr);
+    assert!(started.elapsed() < std::time::Duration::from_secs(120), "it failed fast instead of waiting the 10m bound");
+}
+
+#[test]
+fn the_guides_hand_edited_rule_is_kept_and_not_doubled() {
+    let Some(world) = monitoring_world(4) else { return };
+    let repo = world.charts.as_ref().unwrap().repo_url("prometheus-community");
+    crate::support::ok(&world, "helm", &["repo", "add", "prometheus-community", &repo]);
+    let guide = crate::support::fixture("adapter-values-2019.yaml").display().to_string();
+    crate::support::ok(
+        &world,
+        "helm",
+        &[
+            "upgrade",
+            "--install",
+            "prometheus-adapter",
+            "prometheus-community/prometheus-adapter",
+            "--version",
+            "5.3.0",
+            "-n",
+            "monitoring",
+            "--create-namespace",
+            "-f",
+            &guide,
+        ],
+    );
+    world.clear_logs();
+    let run = setup(&world, &["--wait-timeout", "5s"]);
+    assert!(run.stdout.contains("already has a rule for MessageMetrics"), "{}", run.all());
+    let configmap = world.object("", "configmaps", "monitoring", "prometheus-adapter").expect("configmap");
+    let config = configmap["data"]["config.yaml"].as_str().unwrap();
+    assert_eq!(
+        config.matches("MessageMetrics").count(),
+        config.matches("{__name__=~\"MessageMetrics\"}").count() + 2,
+        "only the guide's rule:\n{config}"
+    );
+    assert!(!world
+        .invocations()
+        .iter()
+        .any(|i| i.tool == "helm" && i.args.iter().any(|a| a == "prometheus-adapter") && i.args[0] == "upgrade"));
+}
+
+#[test]
+fn the_grafana_password_is_shown_only_when_asked() {
+    let Some(world) = monitoring_world(4) else { return };
+    let run = setup(&world, &["--grafana"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let secret = world.object("", "secrets", "monitoring", "grafana").expect("grafana secret");
+    let encoded = secret["data"]["admin-password"].as_str().unwrap();
+    let password = String::from_utf8(interlok_k8s_decode(encoded)).unwrap();
+    assert!(password.len() >= 20);
+    assert!(!run.all().contains(&password), "the password leaked into the output");
+    assert!(run.stdout.contains("--show-password"), "{}", run.stdout);
+    let verbose = setup(&world, &["--grafana", "--verbose"]);
+    assert!(!verbose.all().contains(&password));
+    let shown = setup(&world, &["--grafana", "--show-password"]);
+    assert!(shown.stdout.contains(&format!("admin password: {password}")), "{}", shown.stdout);
+    for entry in walk(&world.dir.join("config")).into_iter().chain(walk(&world.dir.join("home"))) {
+        let text = std::fs::read(&entry).unwrap_or_default();
+        assert!(!String::from_utf8_lossy(&text).contains(&password), "the password is in {}", entry.display());
+    }
+}
+
+fn interlok_k8s_decode(text: &str) -> Vec<u8> {
+    interlok_k8s::stages::decode_base64(text).expect("base64")
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }

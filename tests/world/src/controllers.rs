@@ -18,6 +18,7 @@ use crate::store::{name_of, namespace_of, now_rfc3339};
 const DEPLOYMENTS: &str = "apps/deployments";
 const PODS: &str = "/pods";
 const HPAS: &str = "autoscaling/horizontalpodautoscalers";
+const REPLICASETS: &str = "apps/replicasets";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PodFailure {
@@ -102,6 +103,7 @@ impl Controllers {
             pods.iter().filter(|p| p["metadata"]["labels"]["pod-template-hash"] == hash).collect();
         let settled = current.len() == replicas && current.len() == pods.len();
         let generation = deployment["metadata"]["generation"].as_i64().unwrap_or(1);
+        sync_replicasets(state, deployment, &hash, replicas, &current);
         if settled {
             self.pending.lock().expect("pending").remove(&(ns.clone(), name.clone(), hash.clone()));
             write_deployment_status(state, deployment, &current, generation);
@@ -150,6 +152,12 @@ impl Controllers {
     }
 
     fn collect_orphans(&self, state: &ApiState, kubelet: &dyn Kubelet) {
+        for rs in state.store.list(REPLICASETS, None) {
+            let Some(owner) = rs["metadata"]["labels"]["testworld/deployment"].as_str() else { continue };
+            if state.store.get(DEPLOYMENTS, &namespace_of(&rs), owner).is_none() {
+                let _ = state.store.delete(REPLICASETS, &namespace_of(&rs), &name_of(&rs));
+            }
+        }
         for pod in state.store.list(PODS, None) {
             let Some(owner) = pod["metadata"]["labels"]["testworld/deployment"].as_str() else {
                 continue;
@@ -157,6 +165,47 @@ impl Controllers {
             if state.store.get(DEPLOYMENTS, &namespace_of(&pod), owner).is_none() {
                 delete_pod(state, kubelet, &pod);
             }
+        }
+    }
+}
+
+/// The Deployment's current ReplicaSet, owned by it (by UID) with its template plus `pod-template-hash`,
+/// as Helm 3's waiter and `kubectl rollout` look for it; older ReplicaSets go.
+fn sync_replicasets(state: &ApiState, deployment: &Value, hash: &str, replicas: usize, current: &[&Value]) {
+    let (ns, name) = (namespace_of(deployment), name_of(deployment));
+    let rs_name = format!("{name}-{hash}");
+    for rs in state.store.list(REPLICASETS, Some(&ns)) {
+        if rs["metadata"]["labels"]["testworld/deployment"] == name.as_str() && name_of(&rs) != rs_name {
+            let _ = state.store.delete(REPLICASETS, &ns, &name_of(&rs));
+        }
+    }
+    let ready = current.iter().filter(|p| p["status"]["conditions"][0]["status"] == "True").count();
+    let mut template = deployment["spec"]["template"].clone();
+    template["metadata"]["labels"]["pod-template-hash"] = json!(hash);
+    let mut labels = template["metadata"]["labels"].clone();
+    labels["testworld/deployment"] = json!(name);
+    let status = json!({"replicas": current.len(), "readyReplicas": ready, "availableReplicas": ready, "fullyLabeledReplicas": current.len(),
+                        "observedGeneration": 1});
+    match state.store.get(REPLICASETS, &ns, &rs_name) {
+        Some(existing) => {
+            let mut next = existing.clone();
+            next["spec"]["replicas"] = json!(replicas);
+            next["status"] = status;
+            if next != existing {
+                let _ = state.store.update(REPLICASETS, next, None);
+            }
+        }
+        None => {
+            let mut selector = deployment["spec"]["selector"].clone();
+            selector["matchLabels"]["pod-template-hash"] = json!(hash);
+            let rs = json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                "metadata": {"name": rs_name, "namespace": ns, "labels": labels,
+                             "annotations": {"deployment.kubernetes.io/revision": "1"},
+                             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": name,
+                                                  "uid": deployment["metadata"]["uid"], "controller": true, "blockOwnerDeletion": true}]},
+                "spec": {"replicas": replicas, "selector": selector, "template": template},
+                "status": status});
+            let _ = state.store.create(REPLICASETS, rs);
         }
     }
 }
