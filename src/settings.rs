@@ -16,9 +16,11 @@ pub const DEFAULT_IMAGE: &str = "adaptris/interlok:snapshot";
 pub const MANAGED_BY_LABEL: (&str, &str) = ("app.kubernetes.io/managed-by", "interlok-k8s");
 
 /// The chart repositories the wizard installs from, by the alias it gives them.
-pub const DEFAULT_CHART_REPOS: [(&str, &str); 2] = [
+pub const DEFAULT_CHART_REPOS: [(&str, &str); 3] = [
     ("prometheus-community", "https://prometheus-community.github.io/helm-charts"),
     ("grafana-community", "https://grafana-community.github.io/helm-charts"),
+    // the archived, read-only stable repository: the only chart source on Helm 2
+    ("stable", "https://charts.helm.sh/stable"),
 ];
 
 /// Chart versions the wizard was tested with; `--chart-version NAME=VERSION` overrides.

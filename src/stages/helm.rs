@@ -9,8 +9,6 @@ use crate::problem::Problem;
 use crate::tools::helm::{self as helm_tool, RepoEntry};
 use crate::version::Version;
 
-pub const STABLE_REPO: &str = "https://charts.helm.sh/stable";
-
 pub struct Helm;
 
 impl Stage for Helm {
@@ -138,7 +136,8 @@ fn helm2_apply(cx: &mut Context) -> anyhow::Result<()> {
             .into());
     }
     cx.runner.run(&cx.kubectl().apply(TILLER_RBAC))?;
-    cx.runner.run(&cx.helm().init_tiller(STABLE_REPO))?;
+    let stable = cx.settings.chart_repos.get("stable").cloned().unwrap_or_default();
+    cx.runner.run(&cx.helm().init_tiller(&stable))?;
     Ok(())
 }
 

@@ -62,5 +62,16 @@ pub fn every_command() -> Vec<Cmd> {
 /// Helm 2 commands: checked against the Helm 2 fake, whose flags follow Helm v2.17.
 pub fn helm2_commands() -> Vec<Cmd> {
     let helm = helm::Helm::new("helm", None);
-    vec![helm.version_short(), helm.init_tiller("https://charts.helm.sh/stable")]
+    let release = helm::Release {
+        name: "sample".into(),
+        chart: "stable/sample".into(),
+        version: "1.0.0".into(),
+        namespace: "default".into(),
+    };
+    vec![
+        helm.version_short(),
+        helm.init_tiller("https://charts.helm.sh/stable"),
+        helm.status_v2("sample"),
+        helm.upgrade_install_v2(&release, "a: 1\n", std::time::Duration::from_secs(60)),
+    ]
 }

@@ -226,3 +226,43 @@ fn the_adapter_question_preselects_the_default_route_and_arrows_choose_another()
     let created = powershell_calls(&world, "New-VMSwitch");
     assert_eq!(created[0]["New-VMSwitch.NetAdapterName"], "Wi-Fi");
 }
+
+#[test]
+fn helm2_world_runs_and_validates_the_tiller_steps_after_consent() {
+    let Some(world) = World::builder().helm(2).with_charts().start() else { return };
+    let stable = format!("--chart-repo=stable={}", world.charts.as_ref().unwrap().repo_url("stable"));
+    let refused = world.run(PRODUCT, &[&stable, "setup", "--yes", "--only", UP_TO_HELM]);
+    assert_eq!(refused.code, 1, "{}", refused.all());
+    assert!(
+        refused.stdout.contains("end-of-life since November 2020") && refused.stderr.contains("--allow-helm2"),
+        "{}",
+        refused.all()
+    );
+    assert!(world.object("apps", "deployments", "kube-system", "tiller-deploy").is_none(), "no tiller without consent");
+    let run = world.run(PRODUCT, &[&stable, "--allow-helm2", "setup", "--yes", "--only", UP_TO_HELM]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stdout.contains("✔ helm") && run.stdout.contains("tiller ready"), "{}", run.stdout);
+    let binding =
+        world.object("rbac.authorization.k8s.io", "clusterrolebindings", "", "tiller").expect("tiller binding");
+    assert_eq!(binding["roleRef"]["name"], "cluster-admin");
+    let init = world.invocations().into_iter().find(|i| i.tool == "helm" && i.args[0] == "init").expect("helm init");
+    assert!(init.args.contains(&"--service-account".to_string()) && init.args.contains(&"tiller".to_string()));
+}
+
+#[test]
+fn helm3_and_helm4_worlds_make_no_tiller_call() {
+    for major in [3, 4] {
+        let Some(world) = World::builder().helm(major).with_charts().start() else { return };
+        let repo = repo_flag(&world);
+        let run = world.run(PRODUCT, &["setup", "--yes", "--only", UP_TO_HELM, &repo]);
+        assert_eq!(run.code, 0, "{}", run.all());
+        let tiller: Vec<String> = world
+            .invocations()
+            .into_iter()
+            .filter(|i| i.args.iter().any(|a| a.contains("tiller") || a == "init"))
+            .map(|i| i.args.join(" "))
+            .collect();
+        assert!(tiller.is_empty(), "helm {major}: {tiller:?}");
+        assert!(!world.requests().iter().any(|r| r.path.contains("tiller")), "no tiller API request");
+    }
+}

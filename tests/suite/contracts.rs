@@ -126,3 +126,13 @@ fn no_process_starts_outside_the_runner_and_no_shell_strings() {
         offenders.join("\n")
     );
 }
+
+#[test]
+fn every_helm2_command_is_accepted_by_the_helm2_fake() {
+    let Some(world) = testworld::world::World::builder().helm(2).start() else { return };
+    for cmd in interlok_k8s::tools::helm2_commands() {
+        let args: Vec<&str> = cmd.arguments().iter().map(String::as_str).collect();
+        let run = world.run("helm", &args);
+        assert!(!usage_error(&run.all()), "Helm 2 rejects `{cmd}`:\n{}", run.all());
+    }
+}

@@ -274,3 +274,35 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+#[test]
+fn a_helm2_world_installs_the_archived_stable_charts_end_to_end() {
+    let Some(world) = World::builder().helm(2).with_charts().with_prometheus(PromOptions::default()).start() else {
+        return;
+    };
+    let stable = format!("--chart-repo=stable={}", world.charts.as_ref().unwrap().repo_url("stable"));
+    let run = setup(&world, &[&stable, "--allow-helm2"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stdout.contains("✔ autoscaler"), "{}", run.stdout);
+    let installs: Vec<String> = world
+        .invocations()
+        .into_iter()
+        .filter(|i| i.tool == "helm" && i.args[0] == "upgrade")
+        .map(|i| i.args.join(" "))
+        .collect();
+    assert!(
+        installs.iter().any(|a| a.contains("stable/prometheus --version 11.12.1 --namespace monitoring")),
+        "{installs:?}"
+    );
+    assert!(
+        installs.iter().all(|a| !a.contains("--create-namespace")),
+        "Helm 2 has no --create-namespace: {installs:?}"
+    );
+    let deployment = world.object("apps", "deployments", "default", "interlok").expect("deployment");
+    let java_opts =
+        deployment["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"].as_str().unwrap().to_string();
+    assert!(
+        java_opts.contains("prometheus-pushgateway.monitoring.svc.cluster.local:9091"),
+        "the 2019 chart's name: {java_opts}"
+    );
+}

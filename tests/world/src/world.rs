@@ -180,8 +180,15 @@ impl World {
                 components::require(&format!("kubectl {minor}"), components::kubectl(minor))?,
             );
         }
-        if let Some(major @ (3 | 4)) = b.helm {
-            real.insert("helm".into(), components::require(&format!("helm v{major}"), components::helm(major))?);
+        match b.helm {
+            Some(major @ (3 | 4)) => {
+                real.insert("helm".into(), components::require(&format!("helm v{major}"), components::helm(major))?);
+            }
+            // the Helm 2 fake renders charts with the real Helm 3
+            Some(2) => {
+                real.insert("helm3-renderer".into(), components::require("helm v3", components::helm(3))?);
+            }
+            _ => {}
         }
         let dir = std::env::temp_dir().join(format!(
             "testworld-{}-{}",

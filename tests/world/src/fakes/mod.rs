@@ -2,6 +2,7 @@
 //! unknown flags as the real one does, and logs every invocation with its parsed arguments.
 
 mod flags;
+mod helm2;
 mod minikube;
 mod powershell;
 mod wrapper;
@@ -49,6 +50,7 @@ pub fn run(tool: &str, args: &[String]) -> i32 {
     }
     match tool {
         "kubectl" | "helm" if env.config.real.contains_key(tool) => wrapper::exec_real(&env, tool, args),
+        "helm" => helm2::run(&env, args),
         "minikube" => minikube::run(&env, args),
         "powershell" | "pwsh" => powershell::run(&env, tool, args),
         "choco" => choco(&env, args),
