@@ -167,7 +167,7 @@ fn init(env: &Env, parsed: &Parsed) -> i32 {
         Err(ureq::Error::Status(409, _)) => println!("Warning: Tiller is already installed in the cluster."),
         Err(e) => return usage(&format!("error installing: {e}")),
     }
-    if parsed.flags.contains_key("wait") && !wait_for(env, |env| tiller_ready(env)) {
+    if parsed.flags.contains_key("wait") && !wait_for(env, tiller_ready) {
         return usage("tiller was not found. polling deadline exceeded");
     }
     0
