@@ -192,6 +192,40 @@ pub struct VerifyArgs {
     /// Run only the checks setup needs before it starts
     #[arg(long)]
     pub pre: bool,
+    /// Re-run until healthy or this much time has passed, e.g. 2m
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub wait: Option<std::time::Duration>,
+    /// Use this Prometheus instead of a port-forward, e.g. http://127.0.0.1:9090
+    #[arg(long, value_name = "URL", value_parser = parse_url)]
+    pub prometheus_url: Option<String>,
+    /// Use this Pushgateway instead of a port-forward, e.g. http://127.0.0.1:9091
+    #[arg(long, value_name = "URL", value_parser = parse_url)]
+    pub pushgateway_url: Option<String>,
+}
+
+/// `30s`, `2m`, `1h` or plain seconds.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let value: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration like 30s, 2m or 1h"))?;
+    let factor = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(format!("{text:?} is not a duration like 30s, 2m or 1h")),
+    };
+    Ok(std::time::Duration::from_secs(value.saturating_mul(factor)))
+}
+
+/// An http(s) URL with a host.
+pub fn parse_url(text: &str) -> Result<String, String> {
+    let rest = text
+        .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("https://"))
+        .ok_or_else(|| format!("{text:?} is not an http:// or https:// URL"))?;
+    if rest.is_empty() || rest.starts_with('/') || rest.contains(char::is_whitespace) {
+        return Err(format!("{text:?} has no host"));
+    }
+    Ok(text.to_string())
 }
 
 #[derive(Debug, Args, Default)]

@@ -5,6 +5,7 @@
 //! `stages` → `tools` (typed wrappers) → `runner` (the only place a process starts). `ui` is the only place
 //! that prints or asks.
 
+pub mod adapter_rule;
 pub mod cli;
 pub mod commands;
 pub mod context;
@@ -13,10 +14,12 @@ pub mod manifests;
 pub mod platform;
 pub mod portforward;
 pub mod problem;
+pub mod prometheus_api;
 pub mod runner;
 pub mod settings;
 pub mod stages;
 pub mod tools;
 pub mod ui;
+pub mod verify;
 pub mod version;
 pub mod wait;

@@ -3,6 +3,7 @@
 pub mod completions;
 pub mod render;
 pub mod setup;
+pub mod verify;
 
 use crate::cli::{Cli, Command};
 use crate::problem::Problem;
@@ -30,7 +31,7 @@ pub fn dispatch(cli: Cli) -> u8 {
     let ui = Ui::new(settings.color, settings.verbose, assume_yes);
     match cli.command {
         Command::Setup(args) => setup::run(settings, ui, &args),
-        Command::Verify(_) => not_yet(&ui, "verify", "issue #6"),
+        Command::Verify(args) => verify::run(settings, ui, &args),
         Command::Load(_) => not_yet(&ui, "load", "issue #7"),
         Command::Teardown(_) => not_yet(&ui, "teardown", "issue #8"),
         Command::Render(args) => render::run(&settings, &ui, &args),

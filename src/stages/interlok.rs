@@ -61,6 +61,7 @@ impl Stage for Interlok {
     }
 
     fn apply(&self, cx: &mut Context) -> anyhow::Result<()> {
+        ensure_namespace(cx)?;
         let endpoints = endpoints(cx)?;
         let docs = manifests::interlok(&cx.settings, &endpoints)?;
         let items: Vec<Value> = docs.iter().map(|d| serde_yaml::from_str(&d.text)).collect::<Result<_, _>>()?;
@@ -74,6 +75,18 @@ impl Stage for Interlok {
         let status = in_box_status(cx)?;
         Ok(format!("pod {pod} is ready and /in-box answers {status}"))
     }
+}
+
+/// Creates Interlok's namespace when it does not exist yet (labelled, so teardown knows it made it).
+fn ensure_namespace(cx: &Context) -> Result<(), Problem> {
+    let namespace = &cx.settings.namespace;
+    if cx.runner.run_unchecked(&cx.kubectl().get_cluster_json("namespace", namespace))?.success() {
+        return Ok(());
+    }
+    let (label, value) = crate::settings::MANAGED_BY_LABEL;
+    let manifest = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": {label: value}}});
+    cx.runner.run(&cx.kubectl().apply(&manifest.to_string()))?;
+    Ok(())
 }
 
 /// The endpoints the prometheus stage found (or finds now, when it was skipped).

@@ -6,4 +6,5 @@ mod contracts;
 mod monitoring;
 mod skeleton;
 mod support;
+mod verify;
 mod world_selftest;

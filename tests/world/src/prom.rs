@@ -80,6 +80,15 @@ impl PromStack {
         format!("http://{}", self.pushgateway)
     }
 
+    /// Pushes a body to the Pushgateway (POST, as Interlok does); returns the HTTP status.
+    pub fn push(&self, path: &str, body: &str) -> u16 {
+        match ureq::post(&format!("{}{path}", self.pushgateway_url())).send_string(body) {
+            Ok(response) => response.status(),
+            Err(ureq::Error::Status(status, _)) => status,
+            Err(_) => 0,
+        }
+    }
+
     /// Runs an instant query and returns the result vector.
     pub fn query(&self, promql: &str) -> Vec<Value> {
         ureq::get(&format!("{}/api/v1/query", self.prometheus_url()))

@@ -1,0 +1,313 @@
+//! verify in the test world: a healthy chain, and one world per broken link.
+
+use serde_json::Value;
+use testworld::world::{Run, World};
+
+use crate::monitoring::{monitoring_world, setup};
+use crate::support::PRODUCT;
+
+const GROUPS: [&str; 11] = [
+    "tools",
+    "cluster",
+    "helm",
+    "prometheus",
+    "pushgateway",
+    "interlok",
+    "metric",
+    "adapter",
+    "custom-metrics",
+    "hpa",
+    "grafana",
+];
+
+fn verify(world: &World, extra: &[&str]) -> (Run, Value) {
+    let mut args = vec!["verify", "--json"];
+    args.extend(extra);
+    let run = world.run(PRODUCT, &args);
+    let report: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", run.all()));
+    (run, report)
+}
+
+fn status<'a>(report: &'a Value, id: &str) -> &'a str {
+    report["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap_or_else(|| panic!("no check {id}"))
+        ["status"]
+        .as_str()
+        .unwrap()
+}
+
+fn first_failure(report: &Value) -> Option<String> {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["status"] == "fail")
+        .map(|c| c["id"].as_str().unwrap().to_string())
+}
+
+fn hint<'a>(report: &'a Value, id: &str) -> &'a str {
+    report["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap()["hint"].as_str().unwrap_or("")
+}
+
+fn healthy_world() -> Option<World> {
+    let world = monitoring_world(4)?;
+    let run = setup(&world, &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    Some(world)
+}
+
+#[test]
+fn a_healthy_world_is_all_ok_and_the_json_follows_the_schema() {
+    let Some(world) = healthy_world() else { return };
+    let (run, report) = verify(&world, &[]);
+    let not_ok: Vec<&Value> = report["checks"].as_array().unwrap().iter().filter(|c| c["status"] != "ok").collect();
+    assert!(not_ok.is_empty(), "{not_ok:#?}");
+    assert_eq!(run.code, 0);
+    assert_eq!(report["healthy"], true);
+    let mut last_group = 0;
+    for check in report["checks"].as_array().unwrap() {
+        let keys: Vec<&String> = check.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["group", "hint", "id", "message", "status"]);
+        let group = GROUPS.iter().position(|g| *g == check["group"]).expect("a documented group");
+        assert!(group >= last_group, "groups in chain order");
+        last_group = group;
+        assert!(check["id"].as_str().unwrap().starts_with(&format!("{}.", check["group"].as_str().unwrap())));
+    }
+    let human = world.run(PRODUCT, &["verify"]);
+    assert_eq!(human.code, 0, "{}", human.all());
+    assert!(human.stdout.contains("the chain is healthy"), "{}", human.stdout);
+}
+
+/// Asserts the first ✘ is `id`, that checks depending on it are skipped, and that its hint says `fix`.
+fn broken_at(report: &Value, id: &str, fix: &str, skipped: &[&str]) {
+    assert_eq!(first_failure(report).as_deref(), Some(id), "{report:#}");
+    assert!(hint(report, id).contains(fix), "hint of {id}: {:?}", hint(report, id));
+    for dependent in skipped {
+        assert_eq!(status(report, dependent), "skip", "{dependent} should be skipped: {report:#}");
+    }
+    assert_eq!(report["healthy"], false);
+}
+
+fn push(world: &World, path: &str, body: &str) {
+    assert_eq!(world.prom.as_ref().unwrap().push(path, body), 200, "push to {path}");
+}
+
+fn wait_for_series(world: &World, selector: &str) {
+    let prom = world.prom.as_ref().unwrap();
+    world.wait_until(&format!("Prometheus to scrape {selector}"), crate::support::LONG, || {
+        !prom.query(selector).is_empty()
+    });
+}
+
+#[test]
+fn a_shadowing_old_kubectl_is_the_first_broken_link() {
+    let Some(world) =
+        World::builder().helm(4).shadowing_kubectl("v1.14.8").with_charts().with_prometheus(Default::default()).start()
+    else {
+        return;
+    };
+    let (run, report) = verify(&world, &[]);
+    assert_eq!(run.code, 1);
+    broken_at(&report, "tools.kubectl", "before", &["cluster.context", "cluster.api", "hpa.exists"]);
+}
+
+#[test]
+fn a_skew_of_six_minors_fails_at_tools() {
+    let Some(world) = World::builder().kubectl("1.27").helm(4).start() else { return };
+    let (_, report) = verify(&world, &[]);
+    broken_at(&report, "tools.skew", "kubectl v1.32–v1.34", &[]);
+}
+
+#[test]
+fn an_unscraped_pushgateway_fails_at_the_scrape_target() {
+    let options = testworld::prom::PromOptions { scrape_pushgateway: false, ..Default::default() };
+    let Some(world) = World::builder().helm(4).with_charts().with_prometheus(options).start() else { return };
+    let _ = setup(&world, &["--wait-timeout", "3s"]);
+    let (_, report) = verify(&world, &[]);
+    broken_at(
+        &report,
+        "prometheus.pushgateway-target",
+        "prometheus.io/probe: pushgateway",
+        &["metric.series", "pushgateway.labels"],
+    );
+}
+
+#[test]
+fn interlok_pushing_to_the_2019_service_name_fails_at_its_endpoint() {
+    let Some(world) = healthy_world() else { return };
+    let old = "JAVA_OPTS=-DprometheusEndpointUrl=prometheus-pushgateway.monitoring.svc.cluster.local:9091 -Dnetworkaddress.cache.ttl=30";
+    crate::support::ok(&world, "kubectl", &["set", "env", "deployment/interlok", old]);
+    crate::support::ok(&world, "kubectl", &["rollout", "status", "deployment/interlok", "--timeout=60s"]);
+    let (_, report) = verify(&world, &[]);
+    broken_at(
+        &report,
+        "interlok.endpoint",
+        "prometheus-prometheus-pushgateway.monitoring.svc.cluster.local:9091",
+        &["metric.series", "metric.fresh"],
+    );
+}
+
+#[test]
+fn only_the_guides_namespace_variable_fails_at_the_downward_api() {
+    let Some(world) = monitoring_world(4) else { return };
+    assert_eq!(setup(&world, &["--namespace", "team-a"]).code, 0);
+    crate::support::ok(&world, "kubectl", &["set", "env", "deployment/interlok", "-n", "team-a", "K8S_NAMESPACE-"]);
+    crate::support::ok(
+        &world,
+        "kubectl",
+        &["rollout", "status", "deployment/interlok", "-n", "team-a", "--timeout=60s"],
+    );
+    let (_, report) = verify(&world, &["--namespace", "team-a"]);
+    broken_at(&report, "interlok.downward-api", "K8S_NAMESPACE", &["metric.series"]);
+    assert!(report.to_string().contains("pods push as namespace \\\"default\\\""), "{report}");
+}
+
+#[test]
+fn a_metric_pushed_without_its_pod_label_fails_at_the_series() {
+    let Some(world) = healthy_world() else { return };
+    push(&world, "/metrics/job/interlok/k8s_namespace/default", "# TYPE MessageMetrics counter\nMessageMetrics 5\n");
+    wait_for_series(&world, "MessageMetrics{k8s_pod_name=\"\"}");
+    let (_, report) = verify(&world, &[]);
+    broken_at(&report, "metric.series", "K8S_POD_NAME", &["metric.fresh", "adapter.evaluation"]);
+}
+
+#[test]
+fn a_missing_adapter_rule_fails_at_the_rule() {
+    let Some(world) = healthy_world() else { return };
+    let values = crate::support::fixture("adapter-values-norule.yaml").display().to_string();
+    crate::support::ok(
+        &world,
+        "helm",
+        &[
+            "upgrade",
+            "prometheus-adapter",
+            "prometheus-community/prometheus-adapter",
+            "--version",
+            "5.3.0",
+            "-n",
+            "monitoring",
+            "-f",
+            &values,
+        ],
+    );
+    let (_, report) = verify(&world, &[]);
+    broken_at(
+        &report,
+        "adapter.rule",
+        "setup --only adapter",
+        &["adapter.evaluation", "custom-metrics.items", "hpa.metric"],
+    );
+}
+
+#[test]
+fn the_guides_literal_rule_over_a_total_series_fails_at_the_evaluation() {
+    let options = testworld::interlok::InterlokOptions { total_suffix: true, ..Default::default() };
+    let Some(world) =
+        World::builder().helm(4).with_charts().with_prometheus(Default::default()).interlok(options).start()
+    else {
+        return;
+    };
+    assert_eq!(setup(&world, &[]).code, 0);
+    let values = crate::support::fixture("adapter-values-2019.yaml").display().to_string();
+    crate::support::ok(
+        &world,
+        "helm",
+        &[
+            "upgrade",
+            "prometheus-adapter",
+            "prometheus-community/prometheus-adapter",
+            "--version",
+            "5.3.0",
+            "-n",
+            "monitoring",
+            "-f",
+            &values,
+        ],
+    );
+    let (_, report) = verify(&world, &[]);
+    broken_at(
+        &report,
+        "adapter.evaluation",
+        "sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)",
+        &["custom-metrics.items", "hpa.status"],
+    );
+    assert_eq!(status(&report, "adapter.rule"), "ok", "the rule is there; it is the rule that is wrong");
+}
+
+#[test]
+fn an_unavailable_apiservice_fails_at_the_apiservices() {
+    let Some(world) = healthy_world() else { return };
+    world.adapter_availability(testworld::adapter::Availability::Never);
+    let (_, report) = verify(&world, &[]);
+    broken_at(
+        &report,
+        "adapter.apiservices",
+        "kubectl logs -n monitoring deploy/prometheus-adapter",
+        &["custom-metrics.items", "hpa.status"],
+    );
+}
+
+#[test]
+fn an_hpa_targeting_a_missing_deployment_fails_at_the_target() {
+    let Some(world) = healthy_world() else { return };
+    crate::support::ok(
+        &world,
+        "kubectl",
+        &["patch", "hpa", "interlok", "--type=merge", "-p", r#"{"spec":{"scaleTargetRef":{"name":"nope"}}}"#],
+    );
+    let (_, report) = verify(&world, &[]);
+    broken_at(&report, "hpa.target", "Deployment interlok", &["hpa.metric", "hpa.status"]);
+}
+
+#[test]
+fn a_stale_pushgateway_group_is_a_warning_with_the_delete_command() {
+    let Some(world) = healthy_world() else { return };
+    push(
+        &world,
+        "/metrics/job/interlok/k8s_namespace/default/k8s_pod_name/interlok-gone-12345",
+        "# TYPE MessageMetrics counter\nMessageMetrics 7\n",
+    );
+    let (run, report) = verify(&world, &[]);
+    assert_eq!(status(&report, "pushgateway.groups"), "warn", "{report:#}");
+    assert!(
+        hint(&report, "pushgateway.groups").contains("curl -X DELETE")
+            && hint(&report, "pushgateway.groups").contains("k8s_pod_name/interlok-gone-12345"),
+        "{report:#}"
+    );
+    assert_eq!(first_failure(&report), None);
+    assert_eq!(run.code, 0, "warnings do not fail verify");
+}
+
+#[test]
+fn direct_urls_reach_the_real_servers_without_port_forwards() {
+    let Some(world) = healthy_world() else { return };
+    let prom = world.prom.as_ref().unwrap();
+    world.clear_logs();
+    let (_, report) =
+        verify(&world, &["--prometheus-url", &prom.prometheus_url(), "--pushgateway-url", &prom.pushgateway_url()]);
+    for id in [
+        "prometheus.api",
+        "prometheus.pushgateway-target",
+        "pushgateway.api",
+        "pushgateway.groups",
+        "metric.series",
+        "metric.fresh",
+        "adapter.evaluation",
+    ] {
+        assert_eq!(status(&report, id), "ok", "{id}: {report:#}");
+    }
+    let forwards: Vec<String> = world
+        .invocations()
+        .into_iter()
+        .filter(|i| i.args.first().is_some_and(|a| a == "port-forward"))
+        .map(|i| i.args.join(" "))
+        .collect();
+    assert!(forwards.iter().all(|f| f.contains("svc/interlok")), "only /in-box needs a port-forward: {forwards:?}");
+}
+
+#[test]
+fn every_check_id_has_a_troubleshooting_entry() {
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/troubleshooting.md")).expect("docs");
+    let missing: Vec<&str> =
+        interlok_k8s::verify::check_ids().into_iter().filter(|id| !docs.contains(&format!("### {id}\n"))).collect();
+    assert!(missing.is_empty(), "docs/troubleshooting.md lacks {missing:?}");
+}
