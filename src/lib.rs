@@ -10,6 +10,7 @@ pub mod cli;
 pub mod commands;
 pub mod context;
 pub mod engine;
+pub mod load;
 pub mod manifests;
 pub mod platform;
 pub mod portforward;

@@ -52,6 +52,10 @@ impl Ui {
         self.verbose
     }
 
+    pub fn is_terminal(&self) -> bool {
+        self.stdout_tty
+    }
+
     pub fn interactive(&self) -> bool {
         self.can_prompt
     }

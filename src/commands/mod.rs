@@ -1,6 +1,7 @@
 //! Thin handlers, one per subcommand: they turn parsed arguments into settings and call the real logic.
 
 pub mod completions;
+pub mod load;
 pub mod render;
 pub mod setup;
 pub mod verify;
@@ -32,7 +33,7 @@ pub fn dispatch(cli: Cli) -> u8 {
     match cli.command {
         Command::Setup(args) => setup::run(settings, ui, &args),
         Command::Verify(args) => verify::run(settings, ui, &args),
-        Command::Load(_) => not_yet(&ui, "load", "issue #7"),
+        Command::Load(args) => load::run(settings, ui, &args),
         Command::Teardown(_) => not_yet(&ui, "teardown", "issue #8"),
         Command::Render(args) => render::run(&settings, &ui, &args),
         Command::Completions { .. } => unreachable!("handled above"),

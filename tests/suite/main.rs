@@ -3,6 +3,7 @@
 
 mod bringup;
 mod contracts;
+mod load;
 mod monitoring;
 mod skeleton;
 mod support;

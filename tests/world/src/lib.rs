@@ -14,6 +14,7 @@ pub mod hpa;
 pub mod http;
 pub mod interlok;
 pub mod kubelet;
+pub mod loadtarget;
 pub mod patch;
 pub mod portforward;
 pub mod prom;

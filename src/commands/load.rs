@@ -1,0 +1,100 @@
+//! `load`: the guide's JMeter step as one command. Exit 0 when every request got a 2xx, 1 when some did
+//! not, 130 when interrupted (after printing the partial summary).
+#![allow(clippy::print_stdout)]
+
+use std::sync::atomic::Ordering;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::LoadArgs;
+use crate::context::Context;
+use crate::load::{self, Plan, Target};
+use crate::portforward::PortForward;
+use crate::problem::Problem;
+use crate::runner::Runner;
+use crate::settings::Settings;
+use crate::ui::Ui;
+
+use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+
+pub fn run(settings: Settings, ui: Ui, args: &LoadArgs) -> u8 {
+    let body = match (&args.body, &args.body_file) {
+        (Some(text), _) => text.clone().into_bytes(),
+        (None, Some(file)) => match std::fs::read(file) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                ui.problem(None, &Problem::new(format!("cannot read --body-file {}: {e}", file.display())));
+                return EXIT_USAGE;
+            }
+        },
+        (None, None) => Vec::new(),
+    };
+    let runner = Runner::new(ui.clone(), false).with_default_timeout(settings.command_timeout);
+    let cx = Context::new(settings, runner, ui.clone());
+    // Without --url the port-forward lives as long as the run, and is closed on every way out.
+    let (url, _forward) = match &args.url {
+        Some(url) => (url.clone(), None),
+        None => match PortForward::open(&cx, &cx.settings.namespace, &cx.settings.deployment, 8080) {
+            Ok(forward) => (forward.url("/in-box"), Some(forward)),
+            Err(problem) => {
+                ui.problem(None, &problem);
+                return EXIT_FAILED;
+            }
+        },
+    };
+    let target = match Target::parse(&url, &args.method, body) {
+        Ok(t) => t,
+        Err(why) => {
+            ui.problem(None, &Problem::new(why).with_hint("pass --url http://HOST:PORT/in-box"));
+            return EXIT_USAGE;
+        }
+    };
+    let plan = Plan {
+        target,
+        requests: args.requests,
+        duration: args.duration,
+        concurrency: args.concurrency.into(),
+        rate: args.rate,
+        timeout: args.timeout,
+    };
+    let stop = load::ctrl_c_flag();
+    let bar = progress_bar(&ui, args);
+    let summary = load::run(&plan, &stop, &|done| {
+        if let Some(bar) = &bar {
+            bar.set_position(done);
+        }
+    });
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let interrupted = stop.load(Ordering::SeqCst);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary.to_json(interrupted)).expect("json"));
+    } else {
+        if interrupted {
+            ui.warn("interrupted: a partial summary");
+        }
+        for line in summary.lines() {
+            ui.line(&line);
+        }
+    }
+    match (interrupted, summary.failed()) {
+        (true, _) => 130,
+        (false, 0) => EXIT_OK,
+        _ => EXIT_FAILED,
+    }
+}
+
+fn progress_bar(ui: &Ui, args: &LoadArgs) -> Option<ProgressBar> {
+    if !ui.is_terminal() || args.json {
+        return None;
+    }
+    let bar = match args.duration {
+        Some(_) => ProgressBar::new_spinner(),
+        None => ProgressBar::new(args.requests),
+    };
+    bar.set_style(
+        ProgressStyle::with_template("  {bar:40} {pos}/{len} requests, {per_sec} ({elapsed})").expect("template"),
+    );
+    Some(bar)
+}
