@@ -142,6 +142,12 @@ pub enum Command {
         after_help = "Examples:\n  interlok-k8s load -n 150\n  interlok-k8s load --url http://127.0.0.1:8080/in-box -n 1000 -c 4"
     )]
     Load(LoadArgs),
+    /// Watch the autoscaler live: replicas, the metric against its target, pods, a sparkline
+    #[command(after_help = "Examples:\n  interlok-k8s watch\n  interlok-k8s watch --until-replicas 2 --timeout 5m")]
+    Watch(WatchArgs),
+    /// Prove autoscaling: send the guide's 150 messages and follow them until the autoscaler wants 2 replicas
+    #[command(after_help = "Examples:\n  interlok-k8s demo")]
+    Demo,
     /// Remove what setup created, and nothing else
     #[command(
         after_help = "Examples:\n  interlok-k8s teardown --dry-run\n  interlok-k8s teardown --yes --delete-cluster"
@@ -182,6 +188,22 @@ pub struct SetupArgs {
     /// Skip these stages (comma-separated or repeated)
     #[arg(long, value_name = "STAGE", value_delimiter = ',')]
     pub skip: Vec<String>,
+    /// After setup, prove autoscaling (what `interlok-k8s demo` does)
+    #[arg(long)]
+    pub demo: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Stop once the autoscaler wants at least this many replicas
+    #[arg(long, value_name = "N")]
+    pub until_replicas: Option<u64>,
+    /// Stop after this long, e.g. 5m
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+    /// Time between refreshes
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "2s")]
+    pub interval: std::time::Duration,
 }
 
 #[derive(Debug, Args, Default)]
@@ -260,6 +282,9 @@ pub struct LoadArgs {
     /// Print the summary as JSON
     #[arg(long)]
     pub json: bool,
+    /// Show the live scaling view while the load runs
+    #[arg(long, conflicts_with = "json")]
+    pub watch: bool,
 }
 
 fn parse_rate(text: &str) -> Result<f64, String> {

@@ -58,12 +58,28 @@ pub fn run(settings: Settings, ui: Ui, args: &LoadArgs) -> u8 {
         timeout: args.timeout,
     };
     let stop = load::ctrl_c_flag();
-    let bar = progress_bar(&ui, args);
-    let summary = load::run(&plan, &stop, &|done| {
-        if let Some(bar) = &bar {
-            bar.set_position(done);
-        }
-    });
+    let bar = if args.watch { None } else { progress_bar(&ui, args) };
+    let summary = if args.watch {
+        // the view refreshes while the load runs on its own threads, and once more after
+        let finished = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let sender = scope.spawn(|| {
+                let summary = load::run(&plan, &stop, &|_| {});
+                finished.store(true, Ordering::SeqCst);
+                summary
+            });
+            let until =
+                crate::watch::Until { replicas: None, timeout: None, interval: std::time::Duration::from_secs(2) };
+            crate::watch::watch(&cx, until, &|| !finished.load(Ordering::SeqCst));
+            sender.join().expect("load thread")
+        })
+    } else {
+        load::run(&plan, &stop, &|done| {
+            if let Some(bar) = &bar {
+                bar.set_position(done);
+            }
+        })
+    };
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }

@@ -5,6 +5,7 @@ pub mod load;
 pub mod render;
 pub mod setup;
 pub mod verify;
+pub mod watch;
 
 use crate::cli::{Cli, Command};
 use crate::problem::Problem;
@@ -34,6 +35,8 @@ pub fn dispatch(cli: Cli) -> u8 {
         Command::Setup(args) => setup::run(settings, ui, &args),
         Command::Verify(args) => verify::run(settings, ui, &args),
         Command::Load(args) => load::run(settings, ui, &args),
+        Command::Watch(args) => watch::run(settings, ui, &args),
+        Command::Demo => watch::demo(settings, ui),
         Command::Teardown(_) => not_yet(&ui, "teardown", "issue #8"),
         Command::Render(args) => render::run(&settings, &ui, &args),
         Command::Completions { .. } => unreachable!("handled above"),

@@ -54,11 +54,13 @@ pub fn run(mut settings: Settings, ui: Ui, args: &SetupArgs) -> u8 {
     let runner = Runner::new(ui.clone(), args.dry_run).with_default_timeout(settings.command_timeout);
     let mut cx = Context::new(settings, runner, ui.clone());
     let reports = engine::run(&chosen, &mut cx);
-    if engine::summarize(&cx, &reports) {
-        EXIT_OK
-    } else {
-        EXIT_FAILED
+    if !engine::summarize(&cx, &reports) {
+        return EXIT_FAILED;
     }
+    if args.demo && !args.dry_run {
+        return super::watch::prove(&cx);
+    }
+    EXIT_OK
 }
 
 fn list(ui: &Ui, all: &[Box<dyn Stage>], settings: &Settings) {

@@ -306,3 +306,36 @@ fn a_helm2_world_installs_the_archived_stable_charts_end_to_end() {
         "the 2019 chart's name: {java_opts}"
     );
 }
+
+#[test]
+fn setup_demo_ends_reporting_one_to_two() {
+    let Some(world) = monitoring_world(4) else { return };
+    let repos = repo_flags(&world);
+    let mut args: Vec<&str> = repos.iter().map(String::as_str).collect();
+    args.extend(["--wait-timeout", "60s", "setup", "--yes", "--demo"]);
+    let run = world.run(PRODUCT, &args);
+    assert_eq!(run.code, 0, "{}", run.all());
+    for link in [
+        "sent 150 messages",
+        "Prometheus has the messages after",
+        "the custom metrics API serves them after",
+        "the autoscaler wants 2 replicas after",
+        "scaled 1 → 2",
+    ] {
+        assert!(run.stdout.contains(link), "missing {link:?} in\n{}", run.stdout);
+    }
+    let watch = world.run(PRODUCT, &["watch", "--until-replicas", "2", "--timeout", "60s", "--interval", "1s"]);
+    assert_eq!(watch.code, 0, "{}", watch.all());
+    assert!(watch.stdout.contains("→ 2 (current → desired)") && watch.stdout.contains("last 5m:"), "{}", watch.stdout);
+    assert_eq!(crate::load::leftover_port_forwards(&world), Vec::<String>::new());
+}
+
+#[test]
+fn a_demo_that_cannot_scale_says_why_through_verify() {
+    let Some(world) = monitoring_world(4) else { return };
+    assert_eq!(setup(&world, &[]).code, 0);
+    world.adapter_availability(testworld::adapter::Availability::Never);
+    let run = world.run(PRODUCT, &["--wait-timeout", "5s", "demo"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.stderr.contains("verify finds: adapter.apiservices"), "{}", run.stderr);
+}

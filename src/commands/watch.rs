@@ -1,0 +1,47 @@
+//! `watch`, `demo` (and `setup --demo`): the live view and the autoscaling proof.
+
+use crate::cli::WatchArgs;
+use crate::context::Context;
+use crate::demo;
+use crate::runner::Runner;
+use crate::settings::Settings;
+use crate::ui::Ui;
+use crate::watch::{self, Until};
+
+use super::{EXIT_FAILED, EXIT_OK};
+
+fn context(settings: Settings, ui: Ui) -> Context {
+    let runner = Runner::new(ui.clone(), false).with_default_timeout(settings.command_timeout);
+    Context::new(settings, runner, ui)
+}
+
+pub fn run(settings: Settings, ui: Ui, args: &WatchArgs) -> u8 {
+    let cx = context(settings, ui);
+    let until = Until { replicas: args.until_replicas, timeout: args.timeout, interval: args.interval };
+    let last = watch::watch(&cx, until, &|| true);
+    match args.until_replicas {
+        Some(n) if last.desired_replicas < n => EXIT_FAILED,
+        _ => EXIT_OK,
+    }
+}
+
+pub fn demo(settings: Settings, ui: Ui) -> u8 {
+    prove(&context(settings, ui))
+}
+
+/// The proof after setup (or on its own): 150 messages, then each link's time.
+pub fn prove(cx: &Context) -> u8 {
+    cx.ui.heading(&format!("\nAutoscaling proof: {} messages to /in-box", demo::MESSAGES));
+    match demo::run(cx) {
+        Ok(lines) => {
+            for line in lines {
+                cx.ui.line(&format!("  ✔ {line}"));
+            }
+            EXIT_OK
+        }
+        Err(problem) => {
+            cx.ui.problem(Some("demo"), &problem);
+            EXIT_FAILED
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! The autoscaling proof: fire the guide's 150 messages at `/in-box`, then follow them link by link —
+//! Prometheus has them, the custom metrics API serves them, the autoscaler wants 2 replicas — and report
+//! how long each link took. When a link does not come, verify explains why.
+
+use std::time::{Duration, Instant};
+
+use crate::context::Context;
+use crate::load::{self, Plan, Target};
+use crate::portforward::PortForward;
+use crate::problem::Problem;
+use crate::stages;
+use crate::verify::{self, Probe, Status};
+use crate::wait::{self, Poll};
+
+pub const MESSAGES: u64 = 150;
+
+/// Runs the proof; the report lines, or the problem with verify's findings.
+pub fn run(cx: &Context) -> Result<Vec<String>, Problem> {
+    let s = &cx.settings;
+    let forward = PortForward::open(cx, &s.namespace, &s.deployment, 8080)?;
+    let target = Target::parse(&forward.url("/in-box"), "GET", Vec::new()).map_err(Problem::new)?;
+    let plan = Plan {
+        target,
+        requests: MESSAGES,
+        duration: None,
+        concurrency: 1,
+        rate: None,
+        timeout: Duration::from_secs(10),
+    };
+    let started = Instant::now();
+    let sent = load::run(&plan, &std::sync::atomic::AtomicBool::new(false), &|_| {});
+    drop(forward);
+    if sent.ok() < MESSAGES {
+        return Err(Problem::new(format!("only {} of {MESSAGES} messages were accepted by /in-box", sent.ok()))
+            .with_hint("see `interlok-k8s verify`"));
+    }
+    let mut report = vec![format!("sent {MESSAGES} messages to /in-box in {:.1}s", started.elapsed().as_secs_f64())];
+    let probe = Probe::new(cx, None, None);
+    let limit = s.wait_timeout;
+    let replicas_before = hpa_replicas(cx).0;
+    let links: [(&str, &dyn Fn() -> bool); 3] = [
+        ("Prometheus has the messages", &|| in_prometheus(&probe)),
+        ("the custom metrics API serves them", &|| !stages::custom_metric_pods(cx).is_empty()),
+        ("the autoscaler wants 2 replicas", &|| hpa_replicas(cx).1 >= 2),
+    ];
+    for (what, reached) in links {
+        let at = wait::until(&cx.ui, what, limit.saturating_sub(started.elapsed()), || {
+            if reached() {
+                Poll::Ready(())
+            } else {
+                Poll::Waiting("not yet".into())
+            }
+        });
+        match at {
+            Ok(()) => report.push(format!("{what} after {:.1}s", started.elapsed().as_secs_f64())),
+            Err(_) => return Err(explain(&probe, what)),
+        }
+    }
+    report.push(format!("scaled {} → {}", replicas_before.max(1), hpa_replicas(cx).1));
+    Ok(report)
+}
+
+fn in_prometheus(probe: &Probe) -> bool {
+    let Ok(url) = probe.prometheus() else { return false };
+    let s = &probe.cx.settings;
+    let query = format!("sum({{__name__=~\"{}(_total)?\",k8s_namespace=\"{}\"}})", s.metric, s.namespace);
+    crate::prometheus_api::query(&url, &query)
+        .is_ok_and(|v| v.first().is_some_and(|(_, value)| *value >= MESSAGES as f64 / 2.0))
+}
+
+/// (current, desired) replicas of the autoscaler.
+fn hpa_replicas(cx: &Context) -> (u64, u64) {
+    let hpa = stages::get_object(cx, "hpa", &cx.settings.namespace, &cx.settings.deployment)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    (hpa["status"]["currentReplicas"].as_u64().unwrap_or(0), hpa["status"]["desiredReplicas"].as_u64().unwrap_or(0))
+}
+
+fn explain(probe: &Probe, what: &str) -> Problem {
+    let outcomes = verify::run(probe, false);
+    let broken: Vec<String> =
+        outcomes.iter().filter(|o| o.status == Status::Fail).map(|o| format!("{}: {}", o.id, o.message)).collect();
+    let hint = outcomes
+        .iter()
+        .find(|o| o.status == Status::Fail)
+        .and_then(|o| o.hint.clone())
+        .unwrap_or_else(|| "run `interlok-k8s verify --wait 2m`".into());
+    Problem::new(format!(
+        "{what} did not happen in time; verify finds: {}",
+        if broken.is_empty() {
+            "nothing broken (it may need longer: raise --wait-timeout)".into()
+        } else {
+            broken.join("; ")
+        }
+    ))
+    .with_hint(hint)
+}

@@ -1,0 +1,121 @@
+//! The live view of scaling: the autoscaler's current/desired replicas, the current average of the metric
+//! against the target, the Interlok pods, and a sparkline of the metric over the last minutes (from
+//! Prometheus). Redrawn in place on a terminal; one plain line per refresh otherwise.
+
+use std::time::{Duration, Instant};
+
+use console::Term;
+use serde_json::Value;
+
+use crate::context::Context;
+use crate::stages;
+use crate::verify::Probe;
+
+/// One look at the scaling state.
+#[derive(Debug, Clone, Default)]
+pub struct Frame {
+    pub current_replicas: u64,
+    pub desired_replicas: u64,
+    pub average: Option<String>,
+    pub target: String,
+    pub pods: Vec<String>,
+    pub history: Vec<f64>,
+}
+
+impl Frame {
+    pub fn look(probe: &Probe) -> Frame {
+        let cx = probe.cx;
+        let s = &cx.settings;
+        let hpa = stages::get_object(cx, "hpa", &s.namespace, &s.deployment).ok().flatten().unwrap_or(Value::Null);
+        let pods = stages::interlok_pods(cx).unwrap_or_default();
+        Frame {
+            current_replicas: hpa["status"]["currentReplicas"].as_u64().unwrap_or(0),
+            desired_replicas: hpa["status"]["desiredReplicas"].as_u64().unwrap_or(0),
+            average: stages::current_value(&hpa),
+            target: hpa["spec"]["metrics"][0]["pods"]["target"]["averageValue"].as_str().unwrap_or("?").to_string(),
+            pods: pods.iter().map(describe_pod).collect(),
+            history: history(probe),
+        }
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        vec![
+            format!(
+                "replicas {} → {} (current → desired)   average {} / target {}",
+                self.current_replicas,
+                self.desired_replicas,
+                self.average.clone().unwrap_or_else(|| "<unknown>".into()),
+                self.target
+            ),
+            format!("pods: {}", if self.pods.is_empty() { "none".into() } else { self.pods.join(", ") }),
+            format!("last 5m: {}", sparkline(&self.history)),
+        ]
+    }
+}
+
+fn describe_pod(pod: &Value) -> String {
+    let name = pod["metadata"]["name"].as_str().unwrap_or("?");
+    let state = match stages::stuck_pod(pod) {
+        Some((_, reason, _, _)) => reason,
+        None => pod["status"]["phase"].as_str().unwrap_or("Pending").to_string(),
+    };
+    format!("{name} {state}")
+}
+
+/// The metric's sum over the last five minutes, one point per 15 s.
+fn history(probe: &Probe) -> Vec<f64> {
+    let Ok(prometheus) = probe.prometheus() else { return Vec::new() };
+    let s = &probe.cx.settings;
+    let end = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let query = format!("sum({{__name__=~\"{}(_total)?\",k8s_namespace=\"{}\"}})", s.metric, s.namespace);
+    crate::prometheus_api::range(&prometheus, &query, end.saturating_sub(300), end, 15).unwrap_or_default()
+}
+
+pub fn sparkline(values: &[f64]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    if values.is_empty() {
+        return "(no data yet)".into();
+    }
+    let max = values.iter().copied().fold(0.0_f64, f64::max);
+    let line: String = values
+        .iter()
+        .map(|v| if max <= 0.0 { BARS[0] } else { BARS[((v / max) * 7.0).round().clamp(0.0, 7.0) as usize] })
+        .collect();
+    format!("{line} (max {max:.0})")
+}
+
+/// How a watch ends.
+#[derive(Debug, Clone, Copy)]
+pub struct Until {
+    pub replicas: Option<u64>,
+    pub timeout: Option<Duration>,
+    pub interval: Duration,
+}
+
+/// Refreshes until Ctrl-C, the wanted desired replicas, the timeout, or `keep_going` says stop; returns the last frame.
+pub fn watch(cx: &Context, until: Until, keep_going: &dyn Fn() -> bool) -> Frame {
+    let probe = Probe::new(cx, None, None);
+    let stop = crate::load::ctrl_c_flag();
+    let started = Instant::now();
+    let term = Term::stdout();
+    let mut drawn = 0;
+    loop {
+        let frame = Frame::look(&probe);
+        let lines = frame.lines();
+        if cx.ui.is_terminal() {
+            let _ = term.clear_last_lines(drawn);
+            for line in &lines {
+                let _ = term.write_line(line);
+            }
+            drawn = lines.len();
+        } else {
+            cx.ui.line(&format!("[{:>4.0}s] {}", started.elapsed().as_secs_f64(), lines.join(" | ")));
+        }
+        let reached = until.replicas.is_some_and(|n| frame.desired_replicas >= n);
+        let timed_out = until.timeout.is_some_and(|t| started.elapsed() >= t);
+        if reached || timed_out || stop.load(std::sync::atomic::Ordering::SeqCst) || !keep_going() {
+            return frame;
+        }
+        std::thread::sleep(until.interval); // the refresh period of the view
+    }
+}
