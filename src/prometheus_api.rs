@@ -93,6 +93,21 @@ pub fn parse_groups(response: &Value) -> Result<Vec<Group>, String> {
         .collect())
 }
 
+/// A range query's first series as values (for sparklines).
+pub fn range(base: &str, promql: &str, start: u64, end: u64, step: u64) -> Result<Vec<f64>, String> {
+    let (start, end, step) = (start.to_string(), end.to_string(), step.to_string());
+    let response = get_json(
+        &format!("{base}/api/v1/query_range"),
+        &[("query", promql), ("start", &start), ("end", &end), ("step", &step)],
+    )?;
+    let data = data(&response)?;
+    let first = data["result"].as_array().and_then(|r| r.first()).cloned().unwrap_or(Value::Null);
+    Ok(first["values"]
+        .as_array()
+        .map(|vs| vs.iter().filter_map(|v| v.get(1)?.as_str()?.parse().ok()).collect())
+        .unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,19 +124,4 @@ mod tests {
         assert_eq!(groups[0].labels["job"], "interlok");
         assert_eq!(groups[0].last_push, Some(1_700_000_000.5));
     }
-}
-
-/// A range query's first series as values (for sparklines).
-pub fn range(base: &str, promql: &str, start: u64, end: u64, step: u64) -> Result<Vec<f64>, String> {
-    let (start, end, step) = (start.to_string(), end.to_string(), step.to_string());
-    let response = get_json(
-        &format!("{base}/api/v1/query_range"),
-        &[("query", promql), ("start", &start), ("end", &end), ("step", &step)],
-    )?;
-    let data = data(&response)?;
-    let first = data["result"].as_array().and_then(|r| r.first()).cloned().unwrap_or(Value::Null);
-    Ok(first["values"]
-        .as_array()
-        .map(|vs| vs.iter().filter_map(|v| v.get(1)?.as_str()?.parse().ok()).collect())
-        .unwrap_or_default())
 }
