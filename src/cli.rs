@@ -302,6 +302,12 @@ pub struct TeardownArgs {
     /// Print what would be removed, remove nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Also delete the minikube cluster
+    #[arg(long)]
+    pub delete_cluster: bool,
+    /// Also remove the Hyper-V switch, if the wizard created it
+    #[arg(long)]
+    pub remove_switch: bool,
 }
 
 #[derive(Debug, Args, Default)]

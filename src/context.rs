@@ -1,6 +1,7 @@
 //! What every stage and check works with: the validated settings, the runner, the UI, the tools found so
 //! far (later stages use the chosen binaries by absolute path) and the facts earlier stages learned.
 
+use crate::record::{Created, Record};
 use crate::runner::Runner;
 use crate::settings::Settings;
 use crate::tools::helm::Helm;
@@ -43,11 +44,21 @@ pub struct Context {
     pub tools: Toolbox,
     pub facts: Facts,
     pub remarks: Vec<Remark>,
+    pub record: Record,
 }
 
 impl Context {
     pub fn new(settings: Settings, runner: Runner, ui: Ui) -> Self {
-        Context { settings, runner, ui, tools: Toolbox::default(), facts: Facts::default(), remarks: Vec::new() }
+        let record = Record::load(settings.context.as_deref());
+        Context {
+            settings,
+            runner,
+            ui,
+            tools: Toolbox::default(),
+            facts: Facts::default(),
+            remarks: Vec::new(),
+            record,
+        }
     }
 
     pub fn kubectl(&self) -> Kubectl {
@@ -71,6 +82,17 @@ impl Context {
 
     pub fn minikube(&self) -> String {
         self.tools.minikube.as_ref().map_or("minikube".into(), |f| f.path.display().to_string())
+    }
+
+    /// Remembers that setup created this (not under --dry-run), for teardown.
+    pub fn created(&mut self, item: Created) {
+        if self.runner.dry_run() {
+            return;
+        }
+        self.record.add(item);
+        if let Err(why) = self.record.save() {
+            self.warn(format!("could not save the record of what setup created: {why}"));
+        }
     }
 
     pub fn note(&mut self, text: impl Into<String>) {

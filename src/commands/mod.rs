@@ -4,11 +4,11 @@ pub mod completions;
 pub mod load;
 pub mod render;
 pub mod setup;
+pub mod teardown;
 pub mod verify;
 pub mod watch;
 
 use crate::cli::{Cli, Command};
-use crate::problem::Problem;
 use crate::settings::Settings;
 use crate::ui::Ui;
 
@@ -37,13 +37,8 @@ pub fn dispatch(cli: Cli) -> u8 {
         Command::Load(args) => load::run(settings, ui, &args),
         Command::Watch(args) => watch::run(settings, ui, &args),
         Command::Demo => watch::demo(settings, ui),
-        Command::Teardown(_) => not_yet(&ui, "teardown", "issue #8"),
+        Command::Teardown(args) => teardown::run(settings, ui, &args),
         Command::Render(args) => render::run(&settings, &ui, &args),
         Command::Completions { .. } => unreachable!("handled above"),
     }
-}
-
-fn not_yet(ui: &Ui, command: &str, issue: &str) -> u8 {
-    ui.problem(None, &Problem::new(format!("`{command}` is not implemented yet ({issue})")));
-    EXIT_FAILED
 }

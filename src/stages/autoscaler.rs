@@ -53,6 +53,11 @@ impl Stage for Autoscaler {
         let mut hpa = manifests::autoscaler(&cx.settings, &endpoints, manifests::version_for_api(&api_version))?;
         hpa.text = hpa.text.replace("apiVersion: autoscaling/v2\n", &format!("apiVersion: {api_version}\n"));
         cx.runner.run(&cx.kubectl().apply(&manifests::to_json(&hpa)?))?;
+        cx.created(crate::record::Created::Object {
+            kind: "hpa".into(),
+            name: cx.settings.deployment.clone(),
+            namespace: cx.settings.namespace.clone(),
+        });
         Ok(())
     }
 

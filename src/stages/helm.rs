@@ -49,6 +49,9 @@ impl Stage for Helm {
             // same name with another URL: the settings win
             let taken = present.iter().any(|r| &r.name == name);
             cx.runner.run(&cx.helm().repo_add(name, url, taken))?;
+            if !taken {
+                cx.created(crate::record::Created::Repository { name: name.clone() });
+            }
         }
         let names: Vec<String> = if helm_version(cx)? >= Version::new(3, 7, 0) {
             missing.iter().map(|(n, _)| n.clone()).collect()
@@ -138,6 +141,7 @@ fn helm2_apply(cx: &mut Context) -> anyhow::Result<()> {
     cx.runner.run(&cx.kubectl().apply(TILLER_RBAC))?;
     let stable = cx.settings.chart_repos.get("stable").cloned().unwrap_or_default();
     cx.runner.run(&cx.helm().init_tiller(&stable))?;
+    cx.created(crate::record::Created::Tiller);
     Ok(())
 }
 

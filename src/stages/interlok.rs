@@ -12,6 +12,7 @@ use crate::engine::{Check, Stage};
 use crate::manifests::{self, Endpoints};
 use crate::portforward::{http_get, PortForward};
 use crate::problem::Problem;
+use crate::record::Created;
 use crate::wait::{self, Poll};
 
 pub struct Interlok;
@@ -67,6 +68,13 @@ impl Stage for Interlok {
         let items: Vec<Value> = docs.iter().map(|d| serde_yaml::from_str(&d.text)).collect::<Result<_, _>>()?;
         let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
         cx.runner.run(&cx.kubectl().apply(&list.to_string()))?;
+        for kind in ["deployment", "service"] {
+            cx.created(Created::Object {
+                kind: kind.into(),
+                name: cx.settings.deployment.clone(),
+                namespace: cx.settings.namespace.clone(),
+            });
+        }
         Ok(())
     }
 
@@ -78,14 +86,15 @@ impl Stage for Interlok {
 }
 
 /// Creates Interlok's namespace when it does not exist yet (labelled, so teardown knows it made it).
-fn ensure_namespace(cx: &Context) -> Result<(), Problem> {
-    let namespace = &cx.settings.namespace;
-    if cx.runner.run_unchecked(&cx.kubectl().get_cluster_json("namespace", namespace))?.success() {
+fn ensure_namespace(cx: &mut Context) -> Result<(), Problem> {
+    let namespace = cx.settings.namespace.clone();
+    if cx.runner.run_unchecked(&cx.kubectl().get_cluster_json("namespace", &namespace))?.success() {
         return Ok(());
     }
     let (label, value) = crate::settings::MANAGED_BY_LABEL;
     let manifest = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": {label: value}}});
     cx.runner.run(&cx.kubectl().apply(&manifest.to_string()))?;
+    cx.created(Created::Namespace { name: namespace.clone() });
     Ok(())
 }
 

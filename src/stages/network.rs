@@ -65,6 +65,7 @@ impl Stage for Network {
                 "Windows allows one external switch per adapter: if another switch already uses it, pass --switch with that switch's name",
             )
         })?;
+        cx.created(crate::record::Created::Switch { name });
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 
 use crate::context::Context;
 use crate::problem::Problem;
+use crate::record::Created;
 use crate::runner::exit_problem;
 use crate::tools::helm::{self, Release, ReleaseStatus};
 
@@ -61,7 +62,25 @@ pub fn needs_install(cx: &Context, release: &Release) -> Result<Option<String>, 
     })
 }
 
-pub fn install(cx: &Context, release: &Release, values: &str) -> Result<(), Problem> {
+/// Installs or upgrades; a release that did not exist before is recorded as the wizard's (with its
+/// namespace, when Helm created that too).
+pub fn install(cx: &mut Context, release: &Release, values: &str) -> Result<(), Problem> {
+    let existed = status(cx, release).ok().flatten().is_some();
+    let namespace_existed = cx
+        .runner
+        .run_unchecked(&cx.kubectl().get_cluster_json("namespace", &release.namespace))
+        .is_ok_and(|o| o.success());
+    install_release(cx, release, values)?;
+    if !namespace_existed {
+        cx.created(Created::Namespace { name: release.namespace.clone() });
+    }
+    if !existed {
+        cx.created(Created::Release { name: release.name.clone(), namespace: release.namespace.clone() });
+    }
+    Ok(())
+}
+
+fn install_release(cx: &Context, release: &Release, values: &str) -> Result<(), Problem> {
     let wait = cx.settings.wait_timeout;
     let cmd = if helm_major(cx) == 2 {
         cx.helm().upgrade_install_v2(release, values, wait)

@@ -121,6 +121,19 @@ impl Helm {
         self.query(["status", release])
     }
 
+    pub fn uninstall(&self, release: &str, namespace: &str) -> Cmd {
+        self.change(["uninstall", release, "-n", namespace, "--wait"]).timeout(std::time::Duration::from_secs(600))
+    }
+
+    /// Helm 2: removes a release and its history.
+    pub fn delete_v2(&self, release: &str) -> Cmd {
+        self.change(["delete", "--purge", release]).timeout(std::time::Duration::from_secs(600))
+    }
+
+    pub fn repo_remove(&self, name: &str) -> Cmd {
+        Cmd::change(&self.program).args(["repo", "remove", name])
+    }
+
     /// Helm 2: installs tiller with a service account, waiting for it.
     pub fn init_tiller(&self, stable_repo: &str) -> Cmd {
         self.change(["init", "--service-account", "tiller", "--stable-repo-url", stable_repo, "--wait"])

@@ -119,6 +119,16 @@ impl Kubectl {
         self.query(["api-versions"])
     }
 
+    /// Deletes one object; gone already is fine.
+    pub fn delete(&self, kind: &str, name: &str, namespace: Option<&str>) -> Cmd {
+        let cmd = self.change(["delete", kind, name, "--ignore-not-found"]);
+        match namespace {
+            Some(ns) => cmd.args(["-n", ns]),
+            None => cmd,
+        }
+        .timeout(std::time::Duration::from_secs(300))
+    }
+
     /// A port-forward to a Service, on a free local port, bound to 127.0.0.1 only.
     pub fn port_forward(&self, namespace: &str, service: &str, remote_port: u16) -> Cmd {
         self.query([

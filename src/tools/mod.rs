@@ -45,6 +45,10 @@ pub fn every_command() -> Vec<Cmd> {
         kubectl.get_raw("/apis/custom.metrics.k8s.io/v1beta1"),
         kubectl.api_versions(),
         kubectl.port_forward("default", "sample", 8080),
+        kubectl.delete("deployment", "sample", Some("default")),
+        kubectl.delete("namespace", "sample", None),
+        helm.uninstall("sample", "default"),
+        helm.repo_remove("sample"),
         helm.list_release("sample", "default"),
         helm.upgrade_install(
             &helm::Release {
@@ -73,5 +77,6 @@ pub fn helm2_commands() -> Vec<Cmd> {
         helm.init_tiller("https://charts.helm.sh/stable"),
         helm.status_v2("sample"),
         helm.upgrade_install_v2(&release, "a: 1\n", std::time::Duration::from_secs(60)),
+        helm.delete_v2("sample"),
     ]
 }

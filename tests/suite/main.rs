@@ -7,5 +7,6 @@ mod load;
 mod monitoring;
 mod skeleton;
 mod support;
+mod teardown;
 mod verify;
 mod world_selftest;

@@ -1,0 +1,81 @@
+//! `teardown`: lists what setup created that still exists, asks (unless `--yes`), removes it in reverse order,
+//! and forgets each thing once it is gone. A second run finds nothing to do.
+
+use crate::cli::TeardownArgs;
+use crate::context::Context;
+use crate::problem::Problem;
+use crate::record::Created;
+use crate::runner::Runner;
+use crate::settings::Settings;
+use crate::teardown;
+use crate::ui::Ui;
+
+use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+
+pub fn run(settings: Settings, ui: Ui, args: &TeardownArgs) -> u8 {
+    let runner = Runner::new(ui.clone(), args.dry_run).with_default_timeout(settings.command_timeout);
+    let mut cx = Context::new(settings, runner, ui.clone());
+    cx.tools.helm = detect_helm(&cx);
+    let removals = teardown::plan(&cx, args.delete_cluster, args.remove_switch);
+    if removals.is_empty() {
+        ui.line("Nothing to remove: nothing that setup created is left.");
+        return EXIT_OK;
+    }
+    ui.heading("interlok-k8s teardown will remove, in this order:");
+    for removal in &removals {
+        ui.line(&format!("  - {}", removal.what));
+    }
+    if !args.yes && !args.dry_run {
+        if !ui.interactive() {
+            ui.problem(
+                None,
+                &Problem::new("teardown removes things and asks first, but there is no terminal to ask on")
+                    .with_hint("pass --yes (or --dry-run to see the commands)"),
+            );
+            return EXIT_USAGE;
+        }
+        match ui.confirm("Remove them?", false) {
+            Ok(true) => {}
+            _ => {
+                ui.line("Nothing was removed.");
+                return EXIT_OK;
+            }
+        }
+    }
+    for removal in removals {
+        if let Some(Created::Namespace { name }) = &removal.item {
+            if !args.dry_run && teardown::namespace_in_use(&cx, name) {
+                ui.note(&format!("kept namespace {name}: it holds things the wizard did not create (and is no longer the wizard's to remove)"));
+                forget(&mut cx, removal.item.as_ref());
+                continue;
+            }
+        }
+        for cmd in &removal.commands {
+            if let Err(problem) = cx.runner.run(cmd) {
+                ui.problem(Some("teardown"), &problem.reworded(format!("could not remove {}", removal.what)));
+                return EXIT_FAILED;
+            }
+        }
+        if !args.dry_run {
+            ui.line(&format!("✔ removed {}", removal.what));
+            forget(&mut cx, removal.item.as_ref());
+        }
+    }
+    EXIT_OK
+}
+
+fn forget(cx: &mut Context, item: Option<&Created>) {
+    if let Some(item) = item {
+        cx.record.remove(item);
+        if let Err(why) = cx.record.save() {
+            cx.ui.warn(&format!("could not update the record: {why}"));
+        }
+    }
+}
+
+fn detect_helm(cx: &Context) -> Option<crate::tools::Found> {
+    let path = cx.runner.resolve("helm")?;
+    let output = cx.runner.run_unchecked(&cx.helm().version_short()).ok()?;
+    let version = crate::tools::helm::parse_short_version(&output.stdout).ok()?;
+    Some(crate::tools::Found { path, version })
+}
