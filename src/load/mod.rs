@@ -25,38 +25,35 @@ pub struct Plan {
     pub timeout: Duration,
 }
 
-/// Runs the plan; `stop` ends it early (Ctrl-C), `progress` is told each finished request.
+/// Runs the plan; `stop` ends it early (Ctrl-C), `progress` is told each finished request. The connections
+/// are spread over a few event-loop threads (about half the cores: the server under test needs the rest).
 pub fn run(plan: &Plan, stop: &AtomicBool, progress: &(dyn Fn(u64) + Sync)) -> Summary {
     let tickets = AtomicU64::new(0);
     let done = AtomicU64::new(0);
     let started = Instant::now();
-    let deadline = plan.duration.map(|d| started + d);
+    let request = plan.target.request_bytes();
+    let shared = client::Shared {
+        target: &plan.target,
+        request: &request,
+        timeout: plan.timeout,
+        tickets: &tickets,
+        limit: plan.duration.is_none().then_some(plan.requests),
+        deadline: plan.duration.map(|d| started + d),
+        rate: plan.rate,
+        started,
+        stop,
+        done: &done,
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let connections = plan.concurrency.max(1);
+    let threads = (cores / 2).clamp(1, connections);
     let summary = Mutex::new(Summary::new());
     std::thread::scope(|scope| {
-        for _ in 0..plan.concurrency.max(1) {
-            scope.spawn(|| {
-                let mut local = Summary::new();
-                let mut connection = client::Connection::new(&plan.target, plan.timeout);
-                loop {
-                    if stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d) {
-                        break;
-                    }
-                    let ticket = tickets.fetch_add(1, Ordering::Relaxed);
-                    if plan.duration.is_none() && ticket >= plan.requests {
-                        break;
-                    }
-                    if let Some(rate) = plan.rate {
-                        // each ticket has a slot in time; wait for it (pacing, not polling)
-                        let slot = started + Duration::from_secs_f64(ticket as f64 / rate);
-                        if let Some(wait) = slot.checked_duration_since(Instant::now()) {
-                            std::thread::sleep(wait);
-                        }
-                    }
-                    let began = Instant::now();
-                    let result = connection.request();
-                    local.record(result, began.elapsed());
-                    progress(done.fetch_add(1, Ordering::Relaxed) + 1);
-                }
+        for t in 0..threads {
+            let share = connections / threads + usize::from(t < connections % threads);
+            let (shared, summary) = (&shared, &summary);
+            scope.spawn(move || {
+                let local = client::drive(shared, share, progress);
                 summary.lock().expect("summary").merge(&local);
             });
         }
