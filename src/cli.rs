@@ -146,13 +146,16 @@ pub enum Command {
     #[command(after_help = "Examples:\n  interlok-k8s watch\n  interlok-k8s watch --until-replicas 2 --timeout 5m")]
     Watch(WatchArgs),
     /// Prove autoscaling: send the guide's 150 messages and follow them until the autoscaler wants 2 replicas
-    #[command(after_help = "Examples:\n  interlok-k8s demo")]
+    #[command(after_help = "Examples:\n  interlok-k8s demo\n  interlok-k8s --namespace team-a demo")]
     Demo,
     /// Remove what setup created, and nothing else
     #[command(
         after_help = "Examples:\n  interlok-k8s teardown --dry-run\n  interlok-k8s teardown --yes --delete-cluster"
     )]
     Teardown(TeardownArgs),
+    /// Write a support archive for a bug report (secrets and tokens redacted)
+    #[command(after_help = "Examples:\n  interlok-k8s bundle\n  interlok-k8s bundle --out support.tar.gz")]
+    Bundle(BundleArgs),
     /// Print (or write) exactly what setup would apply, without a cluster
     #[command(
         after_help = "Examples:\n  interlok-k8s render\n  interlok-k8s render --kubernetes-version 1.22 --out manifests/"
@@ -308,6 +311,13 @@ pub struct TeardownArgs {
     /// Also remove the Hyper-V switch, if the wizard created it
     #[arg(long)]
     pub remove_switch: bool,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct BundleArgs {
+    /// Where to write the archive [default: interlok-k8s-bundle-<time>.tar.gz]
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Default)]

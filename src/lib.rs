@@ -6,6 +6,7 @@
 //! that prints or asks.
 
 pub mod adapter_rule;
+pub mod bundle;
 pub mod cli;
 pub mod commands;
 pub mod context;

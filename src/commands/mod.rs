@@ -1,5 +1,6 @@
 //! Thin handlers, one per subcommand: they turn parsed arguments into settings and call the real logic.
 
+pub mod bundle;
 pub mod completions;
 pub mod load;
 pub mod render;
@@ -38,6 +39,7 @@ pub fn dispatch(cli: Cli) -> u8 {
         Command::Watch(args) => watch::run(settings, ui, &args),
         Command::Demo => watch::demo(settings, ui),
         Command::Teardown(args) => teardown::run(settings, ui, &args),
+        Command::Bundle(args) => bundle::run(settings, ui, &args),
         Command::Render(args) => render::run(&settings, &ui, &args),
         Command::Completions { .. } => unreachable!("handled above"),
     }

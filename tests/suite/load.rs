@@ -113,3 +113,26 @@ fn in_the_world_load_port_forwards_to_interlok_and_closes_the_forward() {
     assert_eq!(world.interlok_requests() - before, 150);
     assert_eq!(leftover_port_forwards(&world), Vec::<String>::new());
 }
+
+#[test]
+fn ctrl_c_stops_cleanly_with_a_partial_summary() {
+    let target = LoadTarget::start(|_| Answer::Ok);
+    let child = std::process::Command::new(PRODUCT)
+        .args(["load", "--json", "--url", &target.url(), "--duration", "60s"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("load");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while target.received() == 0 {
+        assert!(Instant::now() < deadline, "load never started");
+        std::thread::yield_now();
+    }
+    let killed = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    assert!(killed.success());
+    let output = child.wait_with_output().expect("wait");
+    assert_eq!(output.status.code(), Some(130));
+    let summary: Value = serde_json::from_slice(&output.stdout).expect("partial summary as JSON");
+    assert_eq!(summary["interrupted"], true);
+    assert!(summary["sent"].as_u64().unwrap() > 0);
+    assert_eq!(summary["sent"].as_u64().unwrap(), target.received(), "every request sent was counted");
+}

@@ -2,6 +2,7 @@
 //! contract tests of every command the product builds.
 
 mod bringup;
+mod bundle;
 mod contracts;
 mod load;
 mod monitoring;
