@@ -457,6 +457,7 @@ impl Run {
 }
 
 fn kubeconfig(server: &str, context: &str) -> String {
+    let context = serde_json::to_string(context).expect("json string"); // a YAML-safe quoted scalar
     format!(
         "apiVersion: v1\nkind: Config\nclusters:\n- name: {context}\n  cluster:\n    server: {server}\nusers:\n- name: {context}\n  user: {{}}\ncontexts:\n- name: {context}\n  context:\n    cluster: {context}\n    user: {context}\n    namespace: default\ncurrent-context: {context}\npreferences: {{}}\n"
     )

@@ -121,7 +121,12 @@ fn cmdlets(tokens: &[Token]) -> Vec<(String, BTreeMap<String, String>)> {
                     if let Token::Word(p) = &tokens[j] {
                         if let Some(param) = p.strip_prefix('-') {
                             let value = match tokens.get(j + 1) {
-                                Some(Token::Str(s)) | Some(Token::Word(s)) if !s.starts_with('-') => {
+                                // a quoted string is a value even when it starts with '-'
+                                Some(Token::Str(s)) => {
+                                    j += 1;
+                                    s.clone()
+                                }
+                                Some(Token::Word(s)) if !s.starts_with('-') => {
                                     j += 1;
                                     s.clone()
                                 }
@@ -341,6 +346,13 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].1["NetAdapterName"], "Wi-Fi'; Remove-Item C:\\ -Recurse #");
         assert_eq!(found[0].1["AllowManagementOS"], "$true");
+    }
+
+    #[test]
+    fn a_quoted_leading_dash_is_a_value() {
+        let found = cmdlets(&tokenize("Get-VMSwitch -Name '-Force' -ErrorAction SilentlyContinue").unwrap());
+        assert_eq!(found[0].1["Name"], "-Force");
+        assert_eq!(found[0].1["ErrorAction"], "SilentlyContinue");
     }
 
     #[test]

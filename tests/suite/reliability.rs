@@ -1,0 +1,200 @@
+//! Reliability and security scenarios (docs/reliability.md lists each with its test).
+
+use testworld::world::World;
+
+use crate::skeleton::mutating_calls;
+use crate::support::PRODUCT;
+
+/// (arguments, a fragment the error must contain: the bad value or the flag)
+const BAD_INPUT: &[(&[&str], &str)] = &[
+    (&["--namespace", "Default", "setup", "--yes"], "\"Default\""),
+    (&["--namespace", "-x", "setup", "--yes"], "'-x'"),
+    (&["--namespace=-x", "setup", "--yes"], "\"-x\""),
+    (&["--namespace", "a_b", "setup", "--yes"], "\"a_b\""),
+    (
+        &["--namespace", "way-too-long-namespace-name-that-goes-past-sixty-three-characters-xx", "setup", "--yes"],
+        "way-too-long",
+    ),
+    (&["--monitoring-namespace", "Mon!", "setup", "--yes"], "\"Mon!\""),
+    (&["--deployment", "Interlok", "setup", "--yes"], "\"Interlok\""),
+    (&["--min-replicas", "-1", "setup", "--yes"], "'-1'"),
+    (&["--min-replicas=-1", "setup", "--yes"], "\"-1\""),
+    (&["--min-replicas", "0", "setup", "--yes"], "min-replicas \"0\""),
+    (&["--max-replicas", "0", "setup", "--yes"], "max-replicas \"0\""),
+    (&["--max-replicas", "99999999999", "setup", "--yes"], "99999999999"),
+    (&["--min-replicas", "6", "setup", "--yes"], "--min-replicas 6 is larger than --max-replicas 5"),
+    (
+        &["--min-replicas", "3", "--max-replicas", "2", "setup", "--yes"],
+        "--min-replicas 3 is larger than --max-replicas 2",
+    ),
+    (&["--target-average", "0", "setup", "--yes"], "target-average \"0\""),
+    (&["--target-average", "lots", "setup", "--yes"], "\"lots\""),
+    (&["--target-average", "1.5", "setup", "--yes"], "\"1.5\""),
+    (&["--metric", "Message-Metrics", "setup", "--yes"], "\"Message-Metrics\""),
+    (&["--metric", "9lives", "setup", "--yes"], "\"9lives\""),
+    (&["--image", "bad image", "setup", "--yes"], "\"bad image\""),
+    (&["--image=-x", "setup", "--yes"], "\"-x\""),
+    (&["--driver", "virtualbox9", "setup", "--yes"], "\"virtualbox9\""),
+    (&["--cpus", "0", "setup", "--yes"], "cpus \"0\""),
+    (&["--memory", "12", "setup", "--yes"], "memory \"12\""),
+    (&["--kubernetes-version", "latest", "setup", "--yes"], "\"latest\""),
+    (&["--chart-repo", "prometheus-community", "setup", "--yes"], "\"prometheus-community\""),
+    (&["--chart-repo", "x=ftp://mirror", "setup", "--yes"], "ftp://mirror"),
+    (&["--chart-version", "nginx=1.0", "setup", "--yes"], "\"nginx\""),
+    (&["--scrape-interval", "soon", "setup", "--yes"], "\"soon\""),
+    (
+        &["--scrape-interval", "60s", "--relist-interval", "30s", "setup", "--yes"],
+        "--relist-interval 30s is shorter than --scrape-interval 60s",
+    ),
+    (&["--wait-timeout", "0", "setup", "--yes"], "wait-timeout \"0\""),
+    (&["--command-timeout", "abc", "setup", "--yes"], "\"abc\""),
+    (&["setup", "--yes", "--only", "prometheos"], "\"prometheos\""),
+    (&["setup", "--yes", "--from", "nope"], "\"nope\""),
+    (&["setup", "--yes", "--skip", "helm,clusters"], "\"clusters\""),
+    (&["--context", "", "setup", "--yes"], "context"),
+    (&["--switch", "", "setup", "--yes"], "switch"),
+    (&["--color", "sometimes", "setup", "--yes"], "sometimes"),
+    (&["load", "--url", "not-a-url"], "not-a-url"),
+    (&["verify", "--prometheus-url", "localhost:9090"], "localhost:9090"),
+    (&["verify", "--wait", "forever"], "forever"),
+    (&["setup"], "pass --yes"),
+];
+
+#[test]
+fn every_bad_input_is_rejected_naming_it_before_anything_runs() {
+    let Some(world) = World::builder().helm(4).start() else { return };
+    assert!(BAD_INPUT.len() >= 30);
+    for (args, fragment) in BAD_INPUT {
+        world.clear_logs();
+        let run = world.run(PRODUCT, args);
+        assert_eq!(run.code, 2, "{args:?} was not rejected as bad input:\n{}", run.all());
+        assert!(run.stderr.contains(fragment), "{args:?}: the error does not name {fragment:?}:\n{}", run.stderr);
+        assert!(!run.all().contains("panicked"), "{args:?} panicked");
+        assert_eq!(mutating_calls(&world), Vec::<String>::new(), "{args:?} changed something");
+        assert!(world.mutating_requests().is_empty(), "{args:?} sent a mutating API request");
+    }
+}
+
+#[test]
+fn config_files_with_wrong_types_unknown_keys_or_no_access_are_rejected() {
+    let Some(world) = World::builder().helm(4).start() else { return };
+    let cases = [
+        ("max-replicas: many\n", "max-replicas"),
+        ("replicas: 3\n", "unknown field `replicas`"),
+        ("namespace: [a, b]\n", "namespace"),
+        ("grafana: perhaps\n", "grafana"),
+    ];
+    for (text, fragment) in cases {
+        let file = world.dir.join("config.yaml");
+        std::fs::write(&file, text).unwrap();
+        let run = world.run(PRODUCT, &["--config", &file.display().to_string(), "setup", "--yes"]);
+        assert_eq!(run.code, 2, "{text}: {}", run.all());
+        assert!(run.stderr.contains(fragment) && run.stderr.contains("config file"), "{text}: {}", run.stderr);
+    }
+    let missing = world.run(PRODUCT, &["--config", "/nonexistent/config.yaml", "setup", "--yes"]);
+    assert_eq!(missing.code, 2);
+    assert!(missing.stderr.contains("cannot read the config file /nonexistent/config.yaml"), "{}", missing.stderr);
+    assert!(world.invocations().is_empty(), "nothing ran");
+}
+
+#[test]
+fn a_context_naming_no_context_fails_before_any_change() {
+    let Some(world) = World::builder().helm(4).start() else { return };
+    let run = world.run(PRODUCT, &["--context", "prod; rm -rf /", "setup", "--yes"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.stderr.contains("--context \"prod; rm -rf /\" names no context"), "{}", run.stderr);
+    assert_eq!(mutating_calls(&world), Vec::<String>::new());
+    assert!(world.mutating_requests().is_empty());
+}
+
+const NASTY_ADAPTER: &str = "Wi'Fi \u{2019}q\u{2019} $(calc) `whoami`; & | Remove-Item C:\\ #";
+const NASTY_SWITCH: &str = "-Force'; $env:x `y` & | sw";
+
+#[test]
+fn hostile_names_reach_powershell_and_minikube_as_literal_data() {
+    let mut config = testworld::fakeconfig::WindowsConfig::workstation();
+    config.adapters[1].name = NASTY_ADAPTER.into();
+    let Some(world) = World::builder().helm(4).windows(config).cluster(testworld::world::ClusterState::Stopped).start()
+    else {
+        return;
+    };
+    let switch = format!("--switch={NASTY_SWITCH}");
+    let run = world.run(
+        PRODUCT,
+        &[
+            "--platform",
+            "windows",
+            "--adapter",
+            NASTY_ADAPTER,
+            &switch,
+            "setup",
+            "--yes",
+            "--only",
+            "prerequisites,network,cluster",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.all());
+    let calls = world.invocations();
+    assert!(
+        calls.iter().all(|i| i.fault.is_none()),
+        "a call was rejected as code: {:?}",
+        calls.iter().filter(|i| i.fault.is_some()).collect::<Vec<_>>()
+    );
+    let created = calls.iter().find(|i| i.parsed.values().any(|v| v == "New-VMSwitch")).expect("New-VMSwitch");
+    assert_eq!(created.parsed["New-VMSwitch.Name"], NASTY_SWITCH);
+    assert_eq!(created.parsed["New-VMSwitch.NetAdapterName"], NASTY_ADAPTER);
+    let cmdlets: Vec<&String> =
+        calls.iter().flat_map(|i| i.parsed.iter().filter(|(k, _)| k.starts_with("cmdlet.")).map(|(_, v)| v)).collect();
+    assert!(!cmdlets.iter().any(|c| c.as_str() == "Remove-Item"), "{cmdlets:?}");
+    let start = calls.iter().find(|i| i.tool == "minikube" && i.args[0] == "start").expect("start");
+    assert!(start.args.contains(&format!("--hyperv-virtual-switch={NASTY_SWITCH}")), "{:?}", start.args);
+}
+
+#[test]
+fn a_hostile_context_name_reaches_kubectl_and_helm_as_one_argument() {
+    let context = "ctx;$(touch x)`id`&|'q'";
+    let Some(world) = World::builder().helm(4).with_charts().context(context).start() else { return };
+    let repo = format!(
+        "--chart-repo=prometheus-community={}",
+        world.charts.as_ref().unwrap().repo_url("prometheus-community")
+    );
+    let run = world.run(
+        PRODUCT,
+        &["--context", context, &repo, "setup", "--yes", "--only", "prerequisites,cluster,version-skew,helm"],
+    );
+    assert_eq!(run.code, 0, "{}", run.all());
+    let calls = world.invocations();
+    assert!(
+        calls.iter().any(|i| i.tool == "kubectl" && i.args.contains(&format!("--context={context}"))),
+        "kubectl got the context as one argument"
+    );
+    assert!(!world.dir.join("home/x").exists(), "nothing was executed");
+}
+
+#[test]
+fn port_forwards_listen_on_loopback_only() {
+    let Some(world) = crate::monitoring::monitoring_world(4) else { return };
+    assert_eq!(crate::monitoring::setup(&world, &[]).code, 0);
+    let forwards: Vec<Vec<String>> = world
+        .invocations()
+        .into_iter()
+        .filter(|i| i.args.first().is_some_and(|a| a == "port-forward"))
+        .map(|i| i.args)
+        .collect();
+    assert!(!forwards.is_empty());
+    for args in forwards {
+        let at = args.iter().position(|a| a == "--address").expect("--address");
+        assert_eq!(args[at + 1], "127.0.0.1", "{args:?}");
+    }
+}
+
+#[test]
+fn nothing_the_wizard_creates_gets_cluster_wide_rights_beyond_the_charts() {
+    let Some(world) = crate::monitoring::monitoring_world(4) else { return };
+    assert_eq!(crate::monitoring::setup(&world, &["--grafana"]).code, 0);
+    for binding in world.objects("rbac.authorization.k8s.io", "clusterrolebindings") {
+        let managed_by_helm = binding["metadata"]["annotations"]["meta.helm.sh/release-name"].is_string();
+        assert!(managed_by_helm, "a cluster-wide binding not from a chart: {binding}");
+        assert_ne!(binding["roleRef"]["name"], "cluster-admin", "no chart here gets cluster-admin: {binding}");
+    }
+}
