@@ -152,10 +152,25 @@ fn run_stage(stage: &dyn Stage, cx: &mut Context) -> Outcome {
 }
 
 fn fail(stage: &dyn Stage, cx: &mut Context, error: anyhow::Error) -> Outcome {
-    let problem = match error.downcast_ref::<Problem>() {
+    let mut problem = match error.downcast_ref::<Problem>() {
         Some(problem) => problem.clone(),
         None => Problem::new(format!("{error:#}")),
     };
+    if problem.hint.is_none() {
+        // every failure says what to do; the least is to look at what the tool says for itself
+        let hint = match &problem.command {
+            Some(command) => format!(
+                "run `{}` yourself to see what it says, then `interlok-k8s setup --from {}`",
+                command.command_line,
+                stage.name()
+            ),
+            None => format!(
+                "run `interlok-k8s verify` to find the broken link, then `interlok-k8s setup --from {}`",
+                stage.name()
+            ),
+        };
+        problem = problem.with_hint(hint);
+    }
     print_remarks(cx);
     cx.ui.problem(Some(stage.name()), &problem);
     Outcome::Failed(problem.message)

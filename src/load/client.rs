@@ -298,7 +298,7 @@ fn read(conn: &mut Connection) -> Option<Result<u16, ErrorKind>> {
 }
 
 /// A complete response in `buffer`: Some((status, keep_alive)); None while more bytes are needed.
-fn parse(buffer: &[u8], at_eof: bool) -> Option<Result<(u16, bool), ErrorKind>> {
+pub fn parse(buffer: &[u8], at_eof: bool) -> Option<Result<(u16, bool), ErrorKind>> {
     let end = buffer.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = std::str::from_utf8(&buffer[..end]).ok();
     let Some(head) = head else { return Some(Err(ErrorKind::Protocol)) };

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub use client::Target;
+pub use client::{parse as parse_response, Target};
 pub use summary::{ErrorKind, Summary};
 
 #[derive(Debug, Clone)]

@@ -25,8 +25,11 @@ impl Stage for KubectlPath {
     }
 
     fn check(&self, cx: &mut Context) -> anyhow::Result<Check> {
-        let found = every_kubectl(cx);
+        let (found, failures) = every_kubectl(cx);
         let Some(first) = found.first().cloned() else {
+            if let Some(failure) = failures.into_iter().next() {
+                return Err(failure.into());
+            }
             return Err(Problem::new("kubectl not found on PATH")
                 .with_hint(format!("install it: {}", cx.settings.platform.install_hint("kubectl")))
                 .into());
@@ -56,18 +59,25 @@ impl Stage for KubectlPath {
     }
 }
 
-/// Each kubectl on PATH that answers with a readable version, in PATH order.
-fn every_kubectl(cx: &Context) -> Vec<Found> {
-    cx.runner
-        .resolve_all("kubectl")
-        .into_iter()
-        .filter_map(|path| {
-            let cmd = Kubectl::new(path.display().to_string(), None).client_version();
-            let output = cx.runner.run(&cmd).ok()?;
-            let version = parse_versions(&output.stdout).ok()?.client;
-            Some(Found { path, version })
-        })
-        .collect()
+/// Each kubectl on PATH that answers with a readable version, in PATH order, and why the others did not.
+fn every_kubectl(cx: &Context) -> (Vec<Found>, Vec<Problem>) {
+    let mut found = Vec::new();
+    let mut failures = Vec::new();
+    for path in cx.runner.resolve_all("kubectl") {
+        let cmd = Kubectl::new(path.display().to_string(), None).client_version();
+        let version = cx.runner.run(&cmd).and_then(|output| {
+            parse_versions(&output.stdout).map(|v| v.client).map_err(|why| {
+                crate::runner::exit_problem(&cmd, &output)
+                    .reworded(format!("could not read the version of {}: {why}", path.display()))
+                    .with_hint("reinstall that kubectl, or take it off PATH")
+            })
+        });
+        match version {
+            Ok(version) => found.push(Found { path, version }),
+            Err(problem) => failures.push(problem),
+        }
+    }
+    (found, failures)
 }
 
 fn path_fix(platform: Platform, shadowing: &Found, better: &Found) -> String {

@@ -71,11 +71,17 @@ impl Stage for Network {
 
     fn validate(&self, cx: &mut Context) -> anyhow::Result<String> {
         let name = cx.settings.switch.clone();
-        if find_switch(cx, &name)? {
-            Ok(format!("created Hyper-V switch {name:?}"))
-        } else {
-            Err(Problem::new(format!("New-VMSwitch finished but Get-VMSwitch does not show {name:?}")).into())
+        let cmd = powershell::get_switch(&name);
+        let output = cx.runner.run(&cmd)?;
+        let switches: Vec<Switch> = powershell::parse_list(&output.stdout)
+            .map_err(|why| crate::runner::exit_problem(&cmd, &output).reworded(why))?;
+        if switches.iter().any(|s| s.name == name) {
+            return Ok(format!("created Hyper-V switch {name:?}"));
         }
+        Err(crate::runner::exit_problem(&cmd, &output)
+            .reworded(format!("New-VMSwitch finished but Get-VMSwitch does not show {name:?}"))
+            .with_hint("open Hyper-V Manager → Virtual Switch Manager to see what was created, then run this again")
+            .into())
     }
 }
 

@@ -6,6 +6,7 @@ mod bundle;
 mod contracts;
 mod load;
 mod monitoring;
+mod parsers;
 mod reliability;
 mod skeleton;
 mod support;

@@ -198,3 +198,101 @@ fn nothing_the_wizard_creates_gets_cluster_wide_rights_beyond_the_charts() {
         assert_ne!(binding["roleRef"]["name"], "cluster-admin", "no chart here gets cluster-admin: {binding}");
     }
 }
+
+/// For every stage, a command it runs first (when run alone), and the arguments that make the stage run it.
+const STAGE_FAULTS: &[(&str, &str, &[&str], &[&str])] = &[
+    ("prerequisites", "kubectl", &["version", "--client"], &[]),
+    ("kubectl-path", "kubectl", &["version", "--client"], &[]),
+    ("network", "powershell", &["Get-VMSwitch"], &["--platform", "windows", "--driver", "hyperv"]),
+    ("cluster", "minikube", &["status"], &[]),
+    ("version-skew", "kubectl", &["version", "json"], &[]),
+    ("helm", "helm", &["repo", "list"], &[]),
+    ("prometheus", "helm", &["list"], &[]),
+    ("interlok", "kubectl", &["get", "services"], &[]),
+    ("adapter", "helm", &["list"], &[]),
+    ("autoscaler", "kubectl", &["get", "hpa"], &[]),
+    ("grafana", "helm", &["list"], &["--grafana"]),
+];
+
+fn fault_kinds() -> Vec<(&'static str, testworld::fakeconfig::Effect)> {
+    use testworld::fakeconfig::Effect;
+    vec![
+        ("non-zero exit", Effect::Exit { code: 1, stderr: "error: injected failure".into() }),
+        ("garbage", Effect::Garbage),
+        ("empty output", Effect::Empty),
+        ("hang", Effect::Hang),
+    ]
+}
+
+#[test]
+fn every_stage_has_a_fault_test() {
+    let stages: Vec<&str> = interlok_k8s::stages::all().iter().map(|s| s.name()).collect();
+    let covered: Vec<&str> = STAGE_FAULTS.iter().map(|(s, ..)| *s).collect();
+    assert_eq!(stages, covered, "every stage, in order, has a row in STAGE_FAULTS");
+}
+
+#[test]
+fn every_fault_in_every_stage_ends_in_the_documented_error_form() {
+    for (stage, tool, args, extra) in STAGE_FAULTS {
+        for (kind, effect) in fault_kinds() {
+            let mut builder = World::builder().helm(4);
+            if extra.contains(&"windows") {
+                builder = builder.windows(testworld::fakeconfig::WindowsConfig::workstation());
+            }
+            let Some(world) = builder.start() else { return };
+            world.fault(tool, args, effect, None);
+            let mut command_args: Vec<&str> = vec!["--command-timeout", "2"];
+            command_args.extend(*extra);
+            command_args.extend(["setup", "--yes", "--only", stage]);
+            let run = world.run(PRODUCT, &command_args);
+            let what = format!("{stage} with {tool} {args:?} → {kind}");
+            assert_eq!(run.code, 1, "{what}: not a failure:\n{}", run.all());
+            assert!(!run.all().contains("panicked"), "{what}: panicked");
+            assert!(run.stderr.contains(&format!("error: {stage}:")), "{what}: no stage in\n{}", run.stderr);
+            assert!(run.stderr.contains("command:"), "{what}: no command line in\n{}", run.stderr);
+            assert!(
+                run.stderr.contains("exit code:") || run.stderr.contains("timed out:"),
+                "{what}: no exit code in\n{}",
+                run.stderr
+            );
+            assert!(
+                run.stderr.contains("hint:") || run.stderr.contains("stderr:") || run.stderr.contains("stdout:"),
+                "{what}: no evidence or hint in\n{}",
+                run.stderr
+            );
+        }
+    }
+}
+
+#[test]
+fn new_vmswitch_failing_once_is_not_retried() {
+    let Some(world) = World::builder().helm(4).windows(testworld::fakeconfig::WindowsConfig::workstation()).start()
+    else {
+        return;
+    };
+    world.fault(
+        "powershell",
+        &["New-VMSwitch"],
+        testworld::fakeconfig::Effect::Exit {
+            code: 1,
+            stderr: "New-VMSwitch : Failed while adding virtual Ethernet switch connections.".into(),
+        },
+        Some(1),
+    );
+    let run = world.run(PRODUCT, &["--platform", "windows", "setup", "--yes", "--only", "prerequisites,network"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains("could not create the Hyper-V switch") && run.stderr.contains("Failed while adding"),
+        "{}",
+        run.stderr
+    );
+    let attempts = world
+        .invocations()
+        .iter()
+        .filter(|i| i.fault.is_some() || i.parsed.values().any(|v| v == "New-VMSwitch"))
+        .count();
+    assert_eq!(
+        attempts, 1,
+        "a failed switch creation changes the host's network: it is not retried behind the user's back"
+    );
+}

@@ -169,6 +169,12 @@ fn decode(encoded: &str) -> Result<String, String> {
     String::from_utf16(&units).map_err(|e| e.to_string())
 }
 
+/// The script of a PowerShell command line (decoded from -EncodedCommand), if there is one.
+pub(crate) fn script_of(args: &[String]) -> Option<String> {
+    let at = args.iter().position(|a| a.eq_ignore_ascii_case("-EncodedCommand") || a.eq_ignore_ascii_case("-ec"))?;
+    decode(args.get(at + 1)?).ok()
+}
+
 fn state_path(env: &Env) -> std::path::PathBuf {
     env.dir.join("windows-state.json")
 }

@@ -8,8 +8,10 @@ use crate::fakeconfig::Effect;
 
 /// Applies the first matching fault; returns the exit code if the call should end here.
 pub fn inject_fault(env: &Env, tool: &str, args: &[String]) -> Option<i32> {
+    // PowerShell faults may name words of the (encoded) script, e.g. "New-VMSwitch"
+    let script = super::powershell::script_of(args).unwrap_or_default();
     for (index, fault) in env.config.faults.iter().enumerate() {
-        if fault.tool != tool || !fault.args_contain.iter().all(|w| args.contains(w)) {
+        if fault.tool != tool || !fault.args_contain.iter().all(|w| args.contains(w) || script.contains(w.as_str())) {
             continue;
         }
         if let Some(first) = fault.first {
