@@ -11,7 +11,7 @@ export RUSTC_BOOTSTRAP=1
 cd "$root"
 for target in $(cargo fuzz list --fuzz-dir tests/fuzz); do
   echo "== $target (${seconds}s)"
-  cargo fuzz run --fuzz-dir tests/fuzz "$target" -- -max_total_time="$seconds" 2>&1 | grep -E '^(Done|#[0-9]+ +DONE|==[0-9]+==|SUMMARY|thread .* panicked)' || true
+  cargo fuzz run --fuzz-dir tests/fuzz "$target" -- -max_total_time="$seconds" 2>&1 | grep -E 'Done [0-9]+ runs|DONE|SUMMARY|panicked' || true
   if [ -n "$(ls -A "tests/fuzz/artifacts/$target" 2>/dev/null)" ]; then
     echo "crash found for $target: tests/fuzz/artifacts/$target" >&2
     exit 1

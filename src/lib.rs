@@ -22,6 +22,7 @@ pub mod record;
 pub mod runner;
 pub mod settings;
 pub mod stages;
+pub mod supervise;
 pub mod teardown;
 pub mod tools;
 pub mod ui;

@@ -126,11 +126,26 @@ pub struct Runner {
     dry_run: bool,
     default_timeout: Duration,
     search_path: Option<OsString>,
+    /// This binary, to run commands under `__supervise` (see supervise.rs); None runs them directly.
+    supervisor: Option<PathBuf>,
 }
 
 impl Runner {
     pub fn new(ui: Ui, dry_run: bool) -> Self {
-        Runner { ui, dry_run, default_timeout: DEFAULT_TIMEOUT, search_path: std::env::var_os("PATH") }
+        Runner {
+            ui,
+            dry_run,
+            default_timeout: DEFAULT_TIMEOUT,
+            search_path: std::env::var_os("PATH"),
+            supervisor: None,
+        }
+    }
+
+    /// Runs every command under this binary's supervisor, so none outlives the wizard (even after kill -9).
+    pub fn supervised(mut self) -> Self {
+        self.supervisor = std::env::current_exe().ok();
+        interrupt_flag();
+        self
     }
 
     /// The timeout for commands that do not set their own.
@@ -184,7 +199,7 @@ impl Runner {
         if self.ui.verbose() {
             self.ui.echo_command(&cmd.to_string(), cmd.stdin.as_deref());
         }
-        execute(&path, cmd, cmd.timeout.unwrap_or(self.default_timeout))
+        execute(self.supervisor.as_deref(), &path, cmd, cmd.timeout.unwrap_or(self.default_timeout))
     }
 }
 
@@ -193,6 +208,7 @@ pub struct Background {
     handle: std::sync::Arc<duct::ReaderHandle>,
     lines: std::sync::mpsc::Receiver<String>,
     command_line: String,
+    lifeline: Option<os_pipe::PipeWriter>,
 }
 
 impl Background {
@@ -240,6 +256,16 @@ impl Background {
 
 impl Drop for Background {
     fn drop(&mut self) {
+        if self.lifeline.take().is_some() {
+            // the supervisor kills the command once its lifeline closes; give it a moment
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while std::time::Instant::now() < deadline {
+                if matches!(self.handle.try_wait(), Ok(Some(_))) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         let _ = self.handle.kill();
     }
 }
@@ -251,9 +277,11 @@ impl Runner {
         if self.ui.verbose() {
             self.ui.echo_command(&cmd.to_string(), None);
         }
-        let handle = duct::cmd(path, &cmd.args)
+        let (program, args) = launch(self.supervisor.as_deref(), &path, &cmd.args);
+        let (pipe, writer) = lifeline(self.supervisor.is_some(), None).map_err(|e| spawn_problem(cmd, &e))?;
+        let handle = duct::cmd(program, args)
             .stderr_to_stdout()
-            .stdin_null()
+            .stdin_file(pipe)
             .unchecked()
             .reader()
             .map_err(|e| spawn_problem(cmd, &e))?;
@@ -269,28 +297,114 @@ impl Runner {
                 }
             }
         });
-        Ok(Background { handle, lines, command_line: cmd.to_string() })
+        Ok(Background { handle, lines, command_line: cmd.to_string(), lifeline: writer })
     }
 }
 
-fn execute(path: &Path, cmd: &Cmd, timeout: Duration) -> Result<Output, Problem> {
-    let mut expression = duct::cmd(path, &cmd.args).stdout_capture().stderr_capture().unchecked();
-    expression = match &cmd.stdin {
-        Some(input) => expression.stdin_bytes(input.clone().into_bytes()),
-        None => expression.stdin_null(),
+/// The program and arguments to start: the command itself, or the supervisor running it.
+fn launch(supervisor: Option<&Path>, path: &Path, args: &[String]) -> (PathBuf, Vec<OsString>) {
+    match supervisor {
+        Some(exe) => {
+            let mut all: Vec<OsString> = vec![crate::supervise::MARKER.into(), path.into()];
+            all.extend(args.iter().map(OsString::from));
+            (exe.to_path_buf(), all)
+        }
+        None => (path.to_path_buf(), args.iter().map(OsString::from).collect()),
+    }
+}
+
+/// Opens the stdin pipe: under a supervisor the framed input goes first and the pipe stays open as the
+/// lifeline; without one the input is written and the pipe closed.
+fn lifeline(
+    supervised: bool,
+    input: Option<&str>,
+) -> std::io::Result<(os_pipe::PipeReader, Option<os_pipe::PipeWriter>)> {
+    use std::io::Write;
+    let (reader, mut writer) = os_pipe::pipe()?;
+    if supervised {
+        writer.write_all(&crate::supervise::frame(input))?;
+        return Ok((reader, Some(writer)));
+    }
+    let bytes = input.unwrap_or_default().as_bytes().to_vec();
+    std::thread::spawn(move || {
+        let _ = writer.write_all(&bytes);
+    });
+    Ok((reader, None))
+}
+
+const WAIT_SLICE: Duration = Duration::from_millis(100);
+
+fn execute(supervisor: Option<&Path>, path: &Path, cmd: &Cmd, timeout: Duration) -> Result<Output, Problem> {
+    let (program, args) = launch(supervisor, path, &cmd.args);
+    let (reader, writer) = lifeline(supervisor.is_some(), cmd.stdin.as_deref()).map_err(|e| spawn_problem(cmd, &e))?;
+    let handle = duct::cmd(program, args)
+        .stdin_file(reader)
+        .stdout_capture()
+        .stderr_capture()
+        .unchecked()
+        .start()
+        .map_err(|e| spawn_problem(cmd, &e))?;
+    let deadline = std::time::Instant::now() + timeout;
+    let output = loop {
+        // waits in slices so that Ctrl-C stops the command promptly
+        if let Some(output) = handle.wait_timeout(WAIT_SLICE).map_err(|e| spawn_problem(cmd, &e))? {
+            break output.clone();
+        }
+        let interrupted = interrupted();
+        if interrupted || std::time::Instant::now() >= deadline {
+            stop(&handle, writer);
+            return Err(if interrupted { interrupted_problem(cmd) } else { timeout_problem(cmd, timeout) });
+        }
     };
-    let handle = expression.start().map_err(|e| spawn_problem(cmd, &e))?;
-    let finished = handle.wait_timeout(timeout).map_err(|e| spawn_problem(cmd, &e))?;
-    let Some(output) = finished else {
-        let _ = handle.kill();
-        return Err(timeout_problem(cmd, timeout));
-    };
+    drop(writer);
     Ok(Output {
         // A process killed by a signal has no code; report it as a failure all the same.
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     })
+}
+
+/// Cuts the lifeline (the supervisor then kills the command and exits), and kills as a last resort.
+fn stop(handle: &duct::Handle, writer: Option<os_pipe::PipeWriter>) {
+    let supervised = writer.is_some();
+    drop(writer);
+    if supervised && handle.wait_timeout(Duration::from_secs(5)).ok().flatten().is_some() {
+        return;
+    }
+    let _ = handle.kill();
+}
+
+static INTERRUPTED: std::sync::OnceLock<std::sync::Arc<std::sync::atomic::AtomicBool>> = std::sync::OnceLock::new();
+
+/// The process-wide Ctrl-C flag (installed once): commands stop, the cursor comes back.
+pub fn interrupt_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    INTERRUPTED
+        .get_or_init(|| {
+            let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let raised = flag.clone();
+            let _ = ctrlc::set_handler(move || {
+                raised.store(true, std::sync::atomic::Ordering::SeqCst);
+                // a prompt or spinner may have hidden the cursor; never write escapes into a pipe
+                for term in [console::Term::stdout(), console::Term::stderr()] {
+                    if term.is_term() {
+                        let _ = term.show_cursor();
+                    }
+                }
+            });
+            flag
+        })
+        .clone()
+}
+
+pub fn interrupted() -> bool {
+    INTERRUPTED.get().is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst))
+}
+
+fn interrupted_problem(cmd: &Cmd) -> Problem {
+    Problem::new("interrupted (Ctrl-C): the command was stopped")
+        .with_command(failure(cmd, None, "", ""))
+        .with_hint("run the same command again: every stage checks what is already done and resumes")
 }
 
 fn failure(cmd: &Cmd, code: Option<i32>, stdout: &str, stderr: &str) -> CommandFailure {

@@ -5,14 +5,13 @@ use std::path::PathBuf;
 use crate::bundle;
 use crate::cli::BundleArgs;
 use crate::context::Context;
-use crate::runner::Runner;
 use crate::settings::Settings;
 use crate::ui::Ui;
 
 use super::{EXIT_FAILED, EXIT_OK};
 
 pub fn run(settings: Settings, ui: Ui, args: &BundleArgs) -> u8 {
-    let runner = Runner::new(ui.clone(), false).with_default_timeout(settings.command_timeout);
+    let runner = super::runner(&settings, &ui, false);
     let cx = Context::new(settings, runner, ui.clone());
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let path = args.out.clone().unwrap_or_else(|| PathBuf::from(format!("interlok-k8s-bundle-{stamp}.tar.gz")));

@@ -11,7 +11,6 @@ use crate::context::Context;
 use crate::load::{self, Plan, Target};
 use crate::portforward::PortForward;
 use crate::problem::Problem;
-use crate::runner::Runner;
 use crate::settings::Settings;
 use crate::ui::Ui;
 
@@ -29,7 +28,7 @@ pub fn run(settings: Settings, ui: Ui, args: &LoadArgs) -> u8 {
         },
         (None, None) => Vec::new(),
     };
-    let runner = Runner::new(ui.clone(), false).with_default_timeout(settings.command_timeout);
+    let runner = super::runner(&settings, &ui, false);
     let cx = Context::new(settings, runner, ui.clone());
     // Without --url the port-forward lives as long as the run, and is closed on every way out.
     let (url, _forward) = match &args.url {

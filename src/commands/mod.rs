@@ -13,6 +13,11 @@ use crate::cli::{Cli, Command};
 use crate::settings::Settings;
 use crate::ui::Ui;
 
+/// The runner every command uses: its timeouts, dry-run, and every process under the supervisor.
+pub fn runner(settings: &Settings, ui: &Ui, dry_run: bool) -> crate::runner::Runner {
+    crate::runner::Runner::new(ui.clone(), dry_run).with_default_timeout(settings.command_timeout).supervised()
+}
+
 /// Exit codes: 0 success, 1 a stage or check failed, 2 bad input (nothing was changed).
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;

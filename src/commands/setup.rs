@@ -4,7 +4,6 @@ use crate::cli::SetupArgs;
 use crate::context::Context;
 use crate::engine::{self, Selection, Stage};
 use crate::problem::Problem;
-use crate::runner::Runner;
 use crate::settings::Settings;
 use crate::stages;
 use crate::ui::Ui;
@@ -51,11 +50,11 @@ pub fn run(mut settings: Settings, ui: Ui, args: &SetupArgs) -> u8 {
             }
         }
     }
-    let runner = Runner::new(ui.clone(), args.dry_run).with_default_timeout(settings.command_timeout);
+    let runner = super::runner(&settings, &ui, args.dry_run);
     let mut cx = Context::new(settings, runner, ui.clone());
     let reports = engine::run(&chosen, &mut cx);
     if !engine::summarize(&cx, &reports) {
-        return EXIT_FAILED;
+        return if crate::runner::interrupted() { 130 } else { EXIT_FAILED };
     }
     if args.demo && !args.dry_run {
         return super::watch::prove(&cx);

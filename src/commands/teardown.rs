@@ -5,7 +5,6 @@ use crate::cli::TeardownArgs;
 use crate::context::Context;
 use crate::problem::Problem;
 use crate::record::Created;
-use crate::runner::Runner;
 use crate::settings::Settings;
 use crate::teardown;
 use crate::ui::Ui;
@@ -13,7 +12,7 @@ use crate::ui::Ui;
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 
 pub fn run(settings: Settings, ui: Ui, args: &TeardownArgs) -> u8 {
-    let runner = Runner::new(ui.clone(), args.dry_run).with_default_timeout(settings.command_timeout);
+    let runner = super::runner(&settings, &ui, args.dry_run);
     let mut cx = Context::new(settings, runner, ui.clone());
     cx.tools.helm = detect_helm(&cx);
     let removals = teardown::plan(&cx, args.delete_cluster, args.remove_switch);

@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 
 use crate::cli::VerifyArgs;
 use crate::context::Context;
-use crate::runner::Runner;
 use crate::settings::Settings;
 use crate::ui::Ui;
 use crate::verify::{self, Outcome, Probe, Status};
@@ -13,7 +12,7 @@ use crate::verify::{self, Outcome, Probe, Status};
 use super::{EXIT_FAILED, EXIT_OK};
 
 pub fn run(settings: Settings, ui: Ui, args: &VerifyArgs) -> u8 {
-    let runner = Runner::new(ui.clone(), false).with_default_timeout(settings.command_timeout);
+    let runner = super::runner(&settings, &ui, false);
     let cx = Context::new(settings, runner, ui.clone());
     let deadline = args.wait.map(|w| Instant::now() + w);
     let outcomes = loop {

@@ -3,7 +3,6 @@
 use crate::cli::WatchArgs;
 use crate::context::Context;
 use crate::demo;
-use crate::runner::Runner;
 use crate::settings::Settings;
 use crate::ui::Ui;
 use crate::watch::{self, Until};
@@ -11,7 +10,7 @@ use crate::watch::{self, Until};
 use super::{EXIT_FAILED, EXIT_OK};
 
 fn context(settings: Settings, ui: Ui) -> Context {
-    let runner = Runner::new(ui.clone(), false).with_default_timeout(settings.command_timeout);
+    let runner = super::runner(&settings, &ui, false);
     Context::new(settings, runner, ui)
 }
 

@@ -6,7 +6,7 @@
 mod client;
 mod summary;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -63,14 +63,7 @@ pub fn run(plan: &Plan, stop: &AtomicBool, progress: &(dyn Fn(u64) + Sync)) -> S
     summary
 }
 
-/// A stop flag that Ctrl-C raises (set once per process).
+/// A stop flag that Ctrl-C raises (the runner's, shared process-wide).
 pub fn ctrl_c_flag() -> Arc<AtomicBool> {
-    static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
-    FLAG.get_or_init(|| {
-        let flag = Arc::new(AtomicBool::new(false));
-        let raised = flag.clone();
-        let _ = ctrlc::set_handler(move || raised.store(true, Ordering::SeqCst));
-        flag
-    })
-    .clone()
+    crate::runner::interrupt_flag()
 }

@@ -116,6 +116,13 @@ pub fn choose_driver(cx: &mut Context) -> (Option<String>, String) {
     if let Some(chosen) = cx.facts.driver.clone() {
         return (Some(chosen.0), chosen.1);
     }
+    if cx.settings.platform == Platform::Windows && cx.facts.hyperv_enabled.is_none() {
+        // run alone (`--only network`), no earlier stage has asked yet
+        let present = cx.runner.run(&crate::tools::powershell::hypervisor_present()).ok();
+        cx.facts.hyperv_enabled = present
+            .and_then(|o| crate::tools::powershell::parse_bools(&o.stdout).ok())
+            .map(|b| b.first() == Some(&true));
+    }
     let docker_answers = || {
         let cmd =
             Cmd::query("docker").args(["version", "--format", "{{.Server.Version}}"]).timeout(Duration::from_secs(20));

@@ -296,3 +296,116 @@ fn new_vmswitch_failing_once_is_not_retried() {
         "a failed switch creation changes the host's network: it is not retried behind the user's back"
     );
 }
+
+/// For every stage, a command it runs while changing something (or checking, for the inspect-only stages).
+const STAGE_HANGS: &[(&str, &str, &[&str])] = &[
+    ("prerequisites", "kubectl", &["version", "--client"]),
+    ("kubectl-path", "kubectl", &["version", "--client"]),
+    ("network", "powershell", &["New-VMSwitch"]),
+    ("cluster", "minikube", &["start"]),
+    ("version-skew", "kubectl", &["version", "json"]),
+    ("helm", "helm", &["repo", "add"]),
+    ("prometheus", "helm", &["upgrade", "prometheus"]),
+    ("interlok", "kubectl", &["apply"]),
+    ("adapter", "helm", &["upgrade", "prometheus-adapter"]),
+    ("autoscaler", "kubectl", &["apply"]),
+    ("grafana", "helm", &["upgrade", "grafana"]),
+];
+
+/// Processes still running from this world (any command line naming its folder).
+fn leftovers(world: &World) -> Vec<String> {
+    let marker = world.dir.display().to_string();
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().chars().all(|c| c.is_ascii_digit()))
+        .filter_map(|e| {
+            std::fs::read(e.path().join("cmdline")).ok().map(|c| (e.file_name().to_string_lossy().into_owned(), c))
+        })
+        .map(|(pid, bytes)| format!("{pid}: {}", String::from_utf8_lossy(&bytes).replace('\0', " ")))
+        .filter(|line| {
+            line.contains(&marker) && !line.contains("prometheus --config") && !line.contains("pushgateway --web")
+        })
+        .collect()
+}
+
+fn interrupt_each_stage(signal: &str) {
+    for (stage, tool, args) in STAGE_HANGS {
+        let mut builder = World::builder().helm(4).with_charts().with_prometheus(Default::default());
+        if *stage == "network" {
+            builder = builder.windows(testworld::fakeconfig::WindowsConfig::workstation());
+        }
+        if *stage == "cluster" {
+            builder = builder.cluster(testworld::world::ClusterState::Stopped);
+        }
+        let Some(world) = builder.start() else { return };
+        let mut global: Vec<String> = crate::monitoring::repo_flags(&world);
+        global.extend([
+            "--grafana".into(),
+            "--wait-timeout".into(),
+            "60s".into(),
+            "--command-timeout".into(),
+            "120".into(),
+        ]);
+        if *stage == "network" {
+            global.extend(["--platform".into(), "windows".into()]);
+        }
+        let stages: Vec<&str> = STAGE_HANGS.iter().map(|(s, ..)| *s).collect();
+        let before: Vec<&str> = stages[..stages.iter().position(|s| s == stage).unwrap()].to_vec();
+        if !before.is_empty() {
+            let mut args: Vec<&str> = global.iter().map(String::as_str).collect();
+            let only = before.join(",");
+            args.extend(["setup", "--yes", "--only", &only]);
+            assert_eq!(world.run(PRODUCT, &args).code, 0, "{stage}: the earlier stages");
+        }
+        world.clear_logs();
+        world.fault(tool, args, testworld::fakeconfig::Effect::Hang, None);
+        let mut args: Vec<&str> = global.iter().map(String::as_str).collect();
+        args.extend(["setup", "--yes", "--only", stage]);
+        let child = world
+            .command(PRODUCT, &args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("setup");
+        world.wait_until(&format!("{stage} to hang in {tool}"), crate::support::LONG, || {
+            world.invocations().iter().any(|i| i.fault.is_some())
+        });
+        assert!(std::process::Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap().success());
+        let status = child.wait_with_output().expect("wait").status;
+        if signal == "-INT" {
+            assert_eq!(status.code(), Some(130), "{stage}: Ctrl-C ends with 130");
+        }
+        world.wait_until(
+            &format!("{stage}: no process of the world left after {signal}"),
+            crate::support::LONG,
+            || leftovers(&world).is_empty(),
+        );
+        world.clear_faults();
+        let mut args: Vec<&str> = global.iter().map(String::as_str).collect();
+        args.extend(["setup", "--yes"]);
+        let rerun = world.run(PRODUCT, &args);
+        assert_eq!(rerun.code, 0, "{stage}: the rerun after {signal} does not converge:\n{}", rerun.all());
+        let releases = world.run("helm", &["list", "-A", "-o", "json"]);
+        let releases: serde_json::Value = serde_json::from_str(&releases.stdout).unwrap();
+        let names: Vec<&str> = releases.as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+        assert_eq!(names.len(), 3, "{stage}: one release each: {names:?}");
+        assert!(releases.as_array().unwrap().iter().all(|r| r["status"] == "deployed"), "{stage}: {releases}");
+        assert_eq!(
+            world.objects("apps", "deployments").iter().filter(|d| d["metadata"]["name"] == "interlok").count(),
+            1
+        );
+        assert!(leftovers(&world).is_empty(), "{stage}: {:?}", leftovers(&world));
+    }
+}
+
+#[test]
+fn ctrl_c_during_each_stage_leaves_no_child_and_a_rerun_converges() {
+    interrupt_each_stage("-INT");
+}
+
+#[test]
+fn kill_9_during_each_stage_leaves_no_child_and_a_rerun_converges() {
+    interrupt_each_stage("-KILL");
+}

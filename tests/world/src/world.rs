@@ -314,6 +314,11 @@ impl World {
         self.write_config();
     }
 
+    pub fn clear_faults(&self) {
+        self.config.lock().expect("config").faults.clear();
+        self.write_config();
+    }
+
     /// Makes API requests matching a method and path fragment fail with `status`.
     pub fn api_fault(&self, method: &str, path_contains: &str, status: u16, first: Option<u32>) {
         self.state.faults.lock().expect("faults").push(ApiFault {
