@@ -391,6 +391,11 @@ pub fn interrupt_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
                         let _ = term.show_cursor();
                     }
                 }
+                if crate::ui::PROMPTING.load(std::sync::atomic::Ordering::SeqCst) {
+                    // nothing runs while a question is open: leave now, as Ctrl-C promises
+                    let _ = console::Term::stderr().write_line(&format!("\n{}", crate::ui::CANCELLED));
+                    std::process::exit(130);
+                }
             });
             flag
         })

@@ -137,7 +137,7 @@ impl Ui {
         if !self.can_prompt {
             return Ok(default);
         }
-        Ok(dialoguer::Confirm::new().with_prompt(question).default(default).interact()?)
+        prompt(|| dialoguer::Confirm::new().with_prompt(question).default(default).interact())
     }
 
     /// Asks to choose one item. Without a terminal the default is taken; with no default, the error names
@@ -152,11 +152,11 @@ impl Ui {
         if !self.can_prompt {
             return default.ok_or_else(|| unanswered(question, flag).into());
         }
-        let mut prompt = dialoguer::Select::new().with_prompt(question).items(items);
+        let mut select = dialoguer::Select::new().with_prompt(question).items(items);
         if let Some(index) = default {
-            prompt = prompt.default(index);
+            select = select.default(index);
         }
-        Ok(prompt.interact()?)
+        prompt(|| select.interact())
     }
 
     /// Asks for a line of text, with a default when there is one.
@@ -164,8 +164,35 @@ impl Ui {
         if !self.can_prompt {
             return Ok(default.to_string());
         }
-        Ok(dialoguer::Input::new().with_prompt(question).default(default.to_string()).interact_text()?)
+        prompt(|| dialoguer::Input::new().with_prompt(question).default(default.to_string()).interact_text())
     }
+}
+
+/// Ctrl-C at a prompt: the user cancelled; nothing was changed.
+pub const CANCELLED: &str = "cancelled at the prompt (Ctrl-C): nothing was changed";
+
+/// Whether a prompt is open: Ctrl-C then ends the wizard at once (see `runner::interrupt_flag`).
+pub static PROMPTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Runs a prompt; on any way out but an answer, the cursor the prompt hid is shown again.
+fn prompt<T>(ask: impl FnOnce() -> dialoguer::Result<T>) -> anyhow::Result<T> {
+    PROMPTING.store(true, std::sync::atomic::Ordering::SeqCst);
+    let answer = ask();
+    PROMPTING.store(false, std::sync::atomic::Ordering::SeqCst);
+    answer.map_err(|error| {
+        for term in [console::Term::stderr(), console::Term::stdout()] {
+            if term.is_term() {
+                let _ = term.show_cursor();
+                let _ = term.write_line("");
+            }
+        }
+        let dialoguer::Error::IO(io) = error;
+        if io.kind() == std::io::ErrorKind::Interrupted {
+            anyhow::Error::new(Problem::new(CANCELLED))
+        } else {
+            anyhow::Error::new(io)
+        }
+    })
 }
 
 fn unanswered(question: &str, flag: &str) -> Problem {

@@ -24,6 +24,7 @@ pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 
 pub fn dispatch(cli: Cli) -> u8 {
+    crate::runner::interrupt_flag();
     if let Command::Completions { shell } = &cli.command {
         return completions::run(*shell);
     }

@@ -46,7 +46,7 @@ pub fn run(mut settings: Settings, ui: Ui, args: &SetupArgs) -> u8 {
             }
             Err(e) => {
                 ui.problem(None, &Problem::new(format!("{e:#}")));
-                return EXIT_FAILED;
+                return if e.to_string() == crate::ui::CANCELLED { 130 } else { EXIT_FAILED };
             }
         }
     }

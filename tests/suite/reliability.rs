@@ -409,3 +409,20 @@ fn ctrl_c_during_each_stage_leaves_no_child_and_a_rerun_converges() {
 fn kill_9_during_each_stage_leaves_no_child_and_a_rerun_converges() {
     interrupt_each_stage("-KILL");
 }
+
+#[test]
+fn ctrl_c_at_a_prompt_ends_the_wizard_and_restores_the_cursor() {
+    use expectrl::Session;
+    let Some(world) = World::builder().helm(4).start() else { return };
+    let mut command = world.command(PRODUCT, &["setup", "--only", "prerequisites"]);
+    command.env("TERM", "xterm-256color").stdin(std::process::Stdio::inherit());
+    let mut session = Session::spawn(command).expect("pty");
+    session.set_expect_timeout(Some(std::time::Duration::from_secs(20)));
+    session.expect("Proceed with this plan?").expect("the prompt");
+    session.send("\x03").expect("Ctrl-C");
+    let rest = session.expect(expectrl::Eof).expect("the wizard ends");
+    let text = String::from_utf8_lossy(rest.as_bytes()).into_owned();
+    assert!(text.contains("\x1b[?25h"), "the cursor is shown again: {text:?}");
+    assert!(!text.contains("✔ prerequisites"), "nothing ran after Ctrl-C");
+    assert!(world.invocations().is_empty(), "no command ran");
+}
