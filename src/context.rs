@@ -44,12 +44,13 @@ pub struct Context {
     pub tools: Toolbox,
     pub facts: Facts,
     pub remarks: Vec<Remark>,
-    pub record: Record,
+    /// Shared by stages running at once: each adds what it created.
+    pub record: std::sync::Arc<std::sync::Mutex<Record>>,
 }
 
 impl Context {
     pub fn new(settings: Settings, runner: Runner, ui: Ui) -> Self {
-        let record = Record::load(settings.context.as_deref());
+        let record = std::sync::Arc::new(std::sync::Mutex::new(Record::load(settings.context.as_deref())));
         Context {
             settings,
             runner,
@@ -89,10 +90,40 @@ impl Context {
         if self.runner.dry_run() {
             return;
         }
-        self.record.add(item);
-        if let Err(why) = self.record.save() {
+        let saved = {
+            let mut record = self.record.lock().expect("record");
+            record.add(item);
+            record.save()
+        };
+        if let Err(why) = saved {
             self.warn(format!("could not save the record of what setup created: {why}"));
         }
+    }
+
+    /// A copy for a stage that runs alongside others: its own UI buffer, the same settings, tools, facts
+    /// and record.
+    pub fn fork(&self) -> (Context, crate::ui::Buffer) {
+        let (ui, buffer) = self.ui.buffered();
+        let context = Context {
+            settings: self.settings.clone(),
+            runner: self.runner.with_ui(ui.clone()),
+            ui,
+            tools: self.tools.clone(),
+            facts: self.facts.clone(),
+            remarks: Vec::new(),
+            record: self.record.clone(),
+        };
+        (context, buffer)
+    }
+
+    /// Takes in what a forked stage learned (it started from this context's values, so its own win).
+    pub fn merge(&mut self, stage: &Context) {
+        self.tools = stage.tools.clone();
+        let facts = &stage.facts;
+        self.facts.driver = facts.driver.clone().or(self.facts.driver.take());
+        self.facts.hyperv_enabled = facts.hyperv_enabled.or(self.facts.hyperv_enabled);
+        self.facts.server_version = facts.server_version.or(self.facts.server_version);
+        self.facts.pushgateway = facts.pushgateway.clone().or(self.facts.pushgateway.take());
     }
 
     pub fn note(&mut self, text: impl Into<String>) {

@@ -28,8 +28,12 @@ pub enum StageKind {
     Change,
 }
 
-pub trait Stage {
+pub trait Stage: Sync {
     fn name(&self) -> &'static str;
+    /// The stages this one runs after (when they are selected); the others run at the same time.
+    fn after(&self, _cx: &Context) -> &'static [&'static str] {
+        &[]
+    }
     fn summary(&self) -> &'static str;
     fn kind(&self) -> StageKind {
         StageKind::Change
@@ -100,27 +104,85 @@ impl Selection {
     }
 }
 
-/// Runs the selected stages in order and returns one report per stage.
+/// Runs the selected stages as a graph: every stage whose predecessors are done starts at once, on its own
+/// copy of the context; its output is printed as one block when it ends, and what it learned is merged back.
+/// After a failure no new stage starts (those running finish). Reports come back in list order.
 pub fn run(stages: &[&dyn Stage], cx: &mut Context) -> Vec<StageReport> {
-    let mut reports = Vec::new();
+    let names: Vec<&str> = stages.iter().map(|s| s.name()).collect();
+    let mut outcomes: Vec<Option<StageReport>> = stages.iter().map(|_| None).collect();
+    let mut started = vec![false; stages.len()];
     let mut failed = false;
-    for stage in stages {
-        if failed {
-            reports.push(StageReport { name: stage.name(), outcome: Outcome::NotReached, took: Duration::ZERO });
-            continue;
+    std::thread::scope(|scope| {
+        let (done, finished) = std::sync::mpsc::channel();
+        let mut running = 0;
+        loop {
+            for (i, stage) in stages.iter().enumerate() {
+                let ready = !failed
+                    && !started[i]
+                    && predecessors(*stage, &names, cx).iter().filter_map(|d| names.iter().position(|n| n == d)).all(
+                        |d| {
+                            outcomes[d]
+                                .as_ref()
+                                .is_some_and(|r| !matches!(r.outcome, Outcome::Failed(_) | Outcome::NotReached))
+                        },
+                    );
+                if ready {
+                    started[i] = true;
+                    running += 1;
+                    let (mut child, buffer) = cx.fork();
+                    let done = done.clone();
+                    let stage = *stage;
+                    scope.spawn(move || {
+                        let began = Instant::now();
+                        child.ui.heading(&format!("{} {}", style("==>").blue().bold(), stage.name()));
+                        let outcome = run_stage(stage, &mut child);
+                        print_remarks(&mut child);
+                        let _ = done.send((
+                            i,
+                            StageReport { name: stage.name(), outcome, took: began.elapsed() },
+                            child,
+                            buffer,
+                        ));
+                    });
+                }
+            }
+            if running == 0 {
+                break;
+            }
+            let Ok((i, report, child, buffer)) = finished.recv() else { break };
+            running -= 1;
+            cx.merge(&child);
+            cx.ui.flush(&buffer);
+            print_outcome(cx, &report);
+            failed |= matches!(report.outcome, Outcome::Failed(_));
+            outcomes[i] = Some(report);
         }
-        let started = Instant::now();
-        cx.ui.heading(&format!("{} {}", style("==>").blue().bold(), stage.name()));
-        let outcome = run_stage(*stage, cx);
-        print_remarks(cx);
-        if let Outcome::Failed(_) = outcome {
-            failed = true;
+    });
+    stages
+        .iter()
+        .zip(outcomes)
+        .map(|(stage, report)| {
+            report.unwrap_or(StageReport { name: stage.name(), outcome: Outcome::NotReached, took: Duration::ZERO })
+        })
+        .collect()
+}
+
+/// The selected stages a stage waits for: its own predecessors, and for one that is not selected, that
+/// one's predecessors in turn (so `--only prerequisites,cluster` still runs them in order).
+fn predecessors(stage: &dyn Stage, selected: &[&str], cx: &Context) -> Vec<&'static str> {
+    let all = crate::stages::all();
+    let mut result = Vec::new();
+    let mut pending: Vec<&'static str> = stage.after(cx).to_vec();
+    while let Some(name) = pending.pop() {
+        if selected.contains(&name) {
+            if !result.contains(&name) {
+                result.push(name);
+            }
+        } else if let Some(unselected) = all.iter().find(|s| s.name() == name) {
+            pending.extend(unselected.after(cx));
         }
-        let report = StageReport { name: stage.name(), outcome, took: started.elapsed() };
-        print_outcome(cx, &report);
-        reports.push(report);
     }
-    reports
+    result
 }
 
 fn run_stage(stage: &dyn Stage, cx: &mut Context) -> Outcome {

@@ -121,6 +121,7 @@ impl Output {
 }
 
 /// Runs commands for one invocation of the tool, with its dry-run and verbosity settings.
+#[derive(Clone)]
 pub struct Runner {
     ui: Ui,
     dry_run: bool,
@@ -156,6 +157,11 @@ impl Runner {
 
     pub fn dry_run(&self) -> bool {
         self.dry_run
+    }
+
+    /// The same runner printing through another UI (a stage's buffered one).
+    pub fn with_ui(&self, ui: Ui) -> Runner {
+        Runner { ui, ..self.clone() }
     }
 
     /// Finds a program on PATH, or returns an absolute path unchanged if it exists.

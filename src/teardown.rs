@@ -34,7 +34,7 @@ fn order(item: &Created) -> u8 {
 }
 
 pub fn plan(cx: &Context, delete_cluster: bool, remove_switch: bool) -> Vec<Removal> {
-    let mut items = cx.record.entries();
+    let mut items = cx.record.lock().expect("record").entries();
     items.sort_by_key(order);
     let mut removals: Vec<Removal> =
         items.into_iter().filter_map(|item| removal(cx, item, delete_cluster, remove_switch)).collect();

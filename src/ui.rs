@@ -6,8 +6,10 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
+use std::sync::{Arc, Mutex};
+
 use console::{style, Style};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::problem::Problem;
 
@@ -26,7 +28,14 @@ pub struct Ui {
     stdout_tty: bool,
     can_prompt: bool,
     verbose: bool,
+    /// Spinners of stages running at once share one display; lines print above them.
+    multi: Option<Arc<MultiProgress>>,
+    /// When set, lines are kept (stderr flag, text) and printed as one block later (concurrent stages).
+    sink: Option<Arc<Mutex<Vec<(bool, String)>>>>,
 }
+
+/// Lines a stage printed while it ran alongside others.
+pub type Buffer = Arc<Mutex<Vec<(bool, String)>>>;
 
 impl Ui {
     pub fn new(choice: ColorChoice, verbose: bool, assume_yes: bool) -> Self {
@@ -40,12 +49,40 @@ impl Ui {
         console::set_colors_enabled(color);
         console::set_colors_enabled_stderr(color);
         let can_prompt = !assume_yes && stdout_tty && std::io::stdin().is_terminal();
-        Ui { color, stdout_tty, can_prompt, verbose }
+        let multi =
+            stdout_tty.then(|| Arc::new(MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stdout())));
+        Ui { color, stdout_tty, can_prompt, verbose, multi, sink: None }
+    }
+
+    /// A copy whose lines are kept in a buffer, for a stage that runs alongside others.
+    pub fn buffered(&self) -> (Ui, Buffer) {
+        let buffer: Buffer = Arc::new(Mutex::new(Vec::new()));
+        (Ui { sink: Some(buffer.clone()), ..self.clone() }, buffer)
+    }
+
+    /// Prints a buffer's lines, in order, as one block.
+    pub fn flush(&self, buffer: &Buffer) {
+        let lines = std::mem::take(&mut *buffer.lock().expect("buffer"));
+        for (stderr, text) in lines {
+            self.emit(stderr, text);
+        }
+    }
+
+    fn emit(&self, stderr: bool, text: String) {
+        if let Some(sink) = &self.sink {
+            sink.lock().expect("buffer").push((stderr, text));
+        } else if let Some(multi) = &self.multi {
+            let _ = multi.println(text);
+        } else if stderr {
+            eprintln!("{text}");
+        } else {
+            println!("{text}");
+        }
     }
 
     /// A UI with no terminal, no colour and no prompts.
     pub fn plain_for_tests() -> Self {
-        Ui { color: false, stdout_tty: false, can_prompt: false, verbose: false }
+        Ui { color: false, stdout_tty: false, can_prompt: false, verbose: false, multi: None, sink: None }
     }
 
     pub fn verbose(&self) -> bool {
@@ -65,33 +102,33 @@ impl Ui {
     }
 
     pub fn heading(&self, text: &str) {
-        println!("{}", style(text).bold());
+        self.emit(false, style(text).bold().to_string());
     }
 
     pub fn line(&self, text: &str) {
-        println!("{text}");
+        self.emit(false, text.to_string());
     }
 
     pub fn note(&self, text: &str) {
-        println!("{} {text}", style("note:").cyan().bold());
+        self.emit(false, format!("{} {text}", style("note:").cyan().bold()));
     }
 
     pub fn warn(&self, text: &str) {
-        println!("{} {text}", style("warning:").yellow().bold());
+        self.emit(false, format!("{} {text}", style("warning:").yellow().bold()));
     }
 
     pub fn would_run(&self, command: &str, stdin: Option<&str>) {
-        println!("  {} {command}", style("would run:").magenta());
+        self.emit(false, format!("  {} {command}", style("would run:").magenta()));
         for line in stdin.unwrap_or_default().lines() {
-            println!("    {} {line}", style("|").dim());
+            self.emit(false, format!("    {} {line}", style("|").dim()));
         }
     }
 
     pub fn echo_command(&self, command: &str, stdin: Option<&str>) {
-        println!("  {} {command}", style("$").dim());
+        self.emit(false, format!("  {} {command}", style("$").dim()));
         if let Some(input) = stdin {
             for line in input.lines() {
-                println!("  {} {line}", style(">").dim());
+                self.emit(false, format!("  {} {line}", style(">").dim()));
             }
         }
     }
@@ -100,23 +137,33 @@ impl Ui {
     pub fn problem(&self, stage: Option<&str>, problem: &Problem) {
         let red = Style::new().red().bold();
         match stage {
-            Some(stage) => eprintln!("{} {stage}: {}", red.apply_to("error:"), problem.message),
-            None => eprintln!("{} {}", red.apply_to("error:"), problem.message),
+            Some(stage) => self.emit(true, format!("{} {stage}: {}", red.apply_to("error:"), problem.message)),
+            None => self.emit(true, format!("{} {}", red.apply_to("error:"), problem.message)),
         }
         if let Some(command) = &problem.command {
-            eprintln!("  command:   {}", command.command_line);
+            self.emit(true, format!("  command:   {}", command.command_line));
             match (command.exit_code, command.timed_out_after) {
-                (Some(code), _) => eprintln!("  exit code: {code}"),
-                (None, Some(after)) => eprintln!("  timed out: after {}s", after.as_secs()),
+                (Some(code), _) => self.emit(true, format!("  exit code: {code}")),
+                (None, Some(after)) => self.emit(true, format!("  timed out: after {}s", after.as_secs())),
                 (None, None) => {}
             }
-            print_block("stderr", &command.stderr_tail);
+            self.block("stderr", &command.stderr_tail);
             if command.stderr_tail.is_empty() {
-                print_block("stdout", &command.stdout_tail);
+                self.block("stdout", &command.stdout_tail);
             }
         }
         if let Some(hint) = &problem.hint {
-            eprintln!("  {} {hint}", style("hint:").green().bold());
+            self.emit(true, format!("  {} {hint}", style("hint:").green().bold()));
+        }
+    }
+
+    fn block(&self, title: &str, text: &str) {
+        if text.trim().is_empty() {
+            return;
+        }
+        self.emit(true, format!("  {title}:"));
+        for line in text.lines() {
+            self.emit(true, format!("    {line}"));
         }
     }
 
@@ -125,7 +172,10 @@ impl Ui {
         if !self.stdout_tty {
             return Spinner(None);
         }
-        let bar = ProgressBar::new_spinner();
+        let bar = match &self.multi {
+            Some(multi) => multi.add(ProgressBar::new_spinner()),
+            None => ProgressBar::new_spinner(),
+        };
         bar.set_style(ProgressStyle::with_template("  {spinner} {msg} ({elapsed})").expect("static template"));
         bar.set_message(message.to_string());
         bar.enable_steady_tick(Duration::from_millis(120));
@@ -176,6 +226,9 @@ pub static PROMPTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicB
 
 /// Runs a prompt; on any way out but an answer, the cursor the prompt hid is shown again.
 fn prompt<T>(ask: impl FnOnce() -> dialoguer::Result<T>) -> anyhow::Result<T> {
+    // stages running at once ask one question at a time
+    static ONE_QUESTION: Mutex<()> = Mutex::new(());
+    let _turn = ONE_QUESTION.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     PROMPTING.store(true, std::sync::atomic::Ordering::SeqCst);
     let answer = ask();
     PROMPTING.store(false, std::sync::atomic::Ordering::SeqCst);
@@ -198,16 +251,6 @@ fn prompt<T>(ask: impl FnOnce() -> dialoguer::Result<T>) -> anyhow::Result<T> {
 fn unanswered(question: &str, flag: &str) -> Problem {
     Problem::new(format!("a question needs an answer and there is no terminal to ask it on: {question}"))
         .with_hint(format!("pass {flag}"))
-}
-
-fn print_block(title: &str, text: &str) {
-    if text.trim().is_empty() {
-        return;
-    }
-    eprintln!("  {title}:");
-    for line in text.lines() {
-        eprintln!("    {line}");
-    }
 }
 
 /// Clears itself when dropped, so an early return never leaves a spinner drawing.

@@ -51,6 +51,10 @@ pub fn run(mut settings: Settings, ui: Ui, args: &SetupArgs) -> u8 {
         }
     }
     let runner = super::runner(&settings, &ui, args.dry_run);
+    if let Err(problem) = context_exists(&runner, &settings) {
+        ui.problem(None, &problem);
+        return EXIT_USAGE;
+    }
     let mut cx = Context::new(settings, runner, ui.clone());
     let reports = engine::run(&chosen, &mut cx);
     if !engine::summarize(&cx, &reports) {
@@ -60,6 +64,22 @@ pub fn run(mut settings: Settings, ui: Ui, args: &SetupArgs) -> u8 {
         return super::watch::prove(&cx);
     }
     EXIT_OK
+}
+
+/// `--context` must name a context of the kubeconfig: checked before anything runs (when kubectl is there
+/// to ask; without it the prerequisites stage reports kubectl missing).
+fn context_exists(runner: &crate::runner::Runner, settings: &Settings) -> Result<(), Problem> {
+    let Some(context) = &settings.context else { return Ok(()) };
+    if runner.resolve("kubectl").is_none() {
+        return Ok(());
+    }
+    let names = runner.run(&crate::tools::kubectl::Kubectl::new("kubectl", None).context_names())?;
+    if names.stdout.lines().any(|l| l.trim() == context) {
+        return Ok(());
+    }
+    let known: Vec<&str> = names.stdout.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    Err(Problem::new(format!("--context {context:?} names no context in your kubeconfig"))
+        .with_hint(format!("contexts: {}", if known.is_empty() { "none".into() } else { known.join(", ") })))
 }
 
 fn list(ui: &Ui, all: &[Box<dyn Stage>], settings: &Settings) {

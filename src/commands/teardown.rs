@@ -65,8 +65,12 @@ pub fn run(settings: Settings, ui: Ui, args: &TeardownArgs) -> u8 {
 
 fn forget(cx: &mut Context, item: Option<&Created>) {
     if let Some(item) = item {
-        cx.record.remove(item);
-        if let Err(why) = cx.record.save() {
+        let saved = {
+            let mut record = cx.record.lock().expect("record");
+            record.remove(item);
+            record.save()
+        };
+        if let Err(why) = saved {
             cx.ui.warn(&format!("could not update the record: {why}"));
         }
     }

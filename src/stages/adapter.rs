@@ -26,6 +26,10 @@ impl Stage for Adapter {
         "adapter"
     }
 
+    fn after(&self, _cx: &Context) -> &'static [&'static str] {
+        &["prometheus", "interlok"]
+    }
+
     fn summary(&self) -> &'static str {
         "install prometheus-adapter with the MessageMetrics rule"
     }

@@ -19,6 +19,10 @@ impl Stage for Autoscaler {
         "autoscaler"
     }
 
+    fn after(&self, _cx: &Context) -> &'static [&'static str] {
+        &["adapter"]
+    }
+
     fn summary(&self) -> &'static str {
         "create the HorizontalPodAutoscaler on MessageMetrics"
     }

@@ -22,6 +22,10 @@ impl Stage for Cluster {
         "cluster"
     }
 
+    fn after(&self, _cx: &Context) -> &'static [&'static str] {
+        &["kubectl-path", "network"]
+    }
+
     fn summary(&self) -> &'static str {
         "start minikube, or use --context, and wait for Ready nodes"
     }

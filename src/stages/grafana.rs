@@ -17,6 +17,10 @@ impl Stage for Grafana {
         "grafana"
     }
 
+    fn after(&self, _cx: &Context) -> &'static [&'static str] {
+        &["prometheus"]
+    }
+
     fn summary(&self) -> &'static str {
         "install Grafana with a MessageMetrics dashboard (--grafana)"
     }

@@ -16,6 +16,15 @@ impl Stage for Helm {
         "helm"
     }
 
+    /// Repositories need no cluster, so they are added while minikube starts; tiller (Helm 2) needs it.
+    fn after(&self, cx: &Context) -> &'static [&'static str] {
+        if cx.tools.helm.as_ref().is_some_and(|f| f.version.major == 2) {
+            &["cluster"]
+        } else {
+            &["kubectl-path"]
+        }
+    }
+
     fn summary(&self) -> &'static str {
         "detect Helm's major version (tiller on Helm 2) and add the chart repositories"
     }

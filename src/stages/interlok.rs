@@ -25,6 +25,10 @@ impl Stage for Interlok {
         "interlok"
     }
 
+    fn after(&self, _cx: &Context) -> &'static [&'static str] {
+        &["helm", "version-skew"]
+    }
+
     fn summary(&self) -> &'static str {
         "deploy Interlok pushing MessageMetrics to the pushgateway"
     }
@@ -99,11 +103,36 @@ fn ensure_namespace(cx: &mut Context) -> Result<(), Problem> {
 }
 
 /// The endpoints the prometheus stage found (or finds now, when it was skipped).
+/// Interlok is deployed while Prometheus installs (its image is the slow part), so the pushgateway Service may
+/// not exist yet: wait for it (bounded), unless no prometheus release shows up at all.
 pub fn endpoints(cx: &mut Context) -> Result<Endpoints, Problem> {
     if cx.runner.dry_run() && cx.facts.pushgateway.is_none() {
         return Ok(Endpoints::default());
     }
-    super::prometheus::discover(cx)
+    if let Ok(found) = super::prometheus::discover(cx) {
+        return Ok(found);
+    }
+    let began = std::time::Instant::now();
+    let release = super::releases::release(cx, "prometheus");
+    let mut probe = cx.fork().0;
+    let found = wait::until(
+        &cx.ui,
+        "the pushgateway Service (the prometheus stage creates it)",
+        cx.settings.wait_timeout,
+        || match super::prometheus::discover(&mut probe) {
+            Ok(found) => Poll::Ready(found),
+            Err(problem) => {
+                let installing = super::releases::status(&probe, &release).ok().flatten().is_some();
+                if !installing && began.elapsed() > Duration::from_secs(30) {
+                    Poll::Failed(problem.with_hint("install Prometheus first: `interlok-k8s setup --from prometheus`"))
+                } else {
+                    Poll::Waiting(problem.message)
+                }
+            }
+        },
+    )?;
+    cx.facts.pushgateway = Some(found.pushgateway.clone());
+    Ok(found)
 }
 
 fn env_value(container: &Value, name: &str) -> Option<String> {

@@ -16,6 +16,10 @@ impl Stage for KubectlPath {
         "kubectl-path"
     }
 
+    fn after(&self, _cx: &Context) -> &'static [&'static str] {
+        &["prerequisites"]
+    }
+
     fn summary(&self) -> &'static str {
         "find every kubectl on PATH and use the newest"
     }

@@ -18,6 +18,10 @@ impl Stage for Network {
         "network"
     }
 
+    fn after(&self, _cx: &Context) -> &'static [&'static str] {
+        &["prerequisites"]
+    }
+
     fn summary(&self) -> &'static str {
         "create the Hyper-V external switch (Windows, hyperv driver)"
     }

@@ -19,6 +19,10 @@ impl Stage for Prometheus {
         "prometheus"
     }
 
+    fn after(&self, _cx: &Context) -> &'static [&'static str] {
+        &["helm", "version-skew"]
+    }
+
     fn summary(&self) -> &'static str {
         "install Prometheus with its pushgateway and find the pushgateway Service"
     }

@@ -14,6 +14,10 @@ impl Stage for VersionSkew {
         "version-skew"
     }
 
+    fn after(&self, _cx: &Context) -> &'static [&'static str] {
+        &["cluster"]
+    }
+
     fn summary(&self) -> &'static str {
         "compare kubectl's and the server's minor versions"
     }

@@ -179,7 +179,7 @@ fn an_existing_context_calls_no_minikube_and_no_powershell() {
     let tools: Vec<String> = world.invocations().into_iter().map(|i| i.tool).collect();
     assert!(!tools.iter().any(|t| t == "minikube" || t == "powershell"), "{tools:?}");
     let unknown = world.run(PRODUCT, &["--context", "nope", "setup", "--yes", "--only", "cluster"]);
-    assert_eq!(unknown.code, 1);
+    assert_eq!(unknown.code, 2, "a context that does not exist is bad input");
     assert!(
         unknown.stderr.contains("--context \"nope\" names no context") && unknown.stderr.contains("existing-ctx"),
         "{}",

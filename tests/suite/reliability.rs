@@ -101,7 +101,7 @@ fn config_files_with_wrong_types_unknown_keys_or_no_access_are_rejected() {
 fn a_context_naming_no_context_fails_before_any_change() {
     let Some(world) = World::builder().helm(4).start() else { return };
     let run = world.run(PRODUCT, &["--context", "prod; rm -rf /", "setup", "--yes"]);
-    assert_eq!(run.code, 1, "{}", run.all());
+    assert_eq!(run.code, 2, "bad input: {}", run.all());
     assert!(run.stderr.contains("--context \"prod; rm -rf /\" names no context"), "{}", run.stderr);
     assert_eq!(mutating_calls(&world), Vec::<String>::new());
     assert!(world.mutating_requests().is_empty());

@@ -55,10 +55,18 @@ fn remove_switch_removes_only_a_switch_the_wizard_created() {
     let mut config = WindowsConfig::workstation();
     config.switches.push(Switch { name: "Team Switch".into(), switch_type: 2, adapter_guid: None });
     let Some(world) = testworld::world::World::builder().helm(4).windows(config).start() else { return };
-    assert_eq!(world.run(PRODUCT, &["--platform", "windows", "setup", "--yes", "--only", "prerequisites,network"]).code, 0);
+    assert_eq!(
+        world.run(PRODUCT, &["--platform", "windows", "setup", "--yes", "--only", "prerequisites,network"]).code,
+        0
+    );
     let run = world.run(PRODUCT, &["--platform", "windows", "teardown", "--yes", "--remove-switch"]);
     assert_eq!(run.code, 0, "{}", run.all());
-    let removed: Vec<String> = world.invocations().into_iter().filter(|i| i.parsed.values().any(|v| v == "Remove-VMSwitch")).map(|i| i.parsed["Remove-VMSwitch.Name"].clone()).collect();
+    let removed: Vec<String> = world
+        .invocations()
+        .into_iter()
+        .filter(|i| i.parsed.values().any(|v| v == "Remove-VMSwitch"))
+        .map(|i| i.parsed["Remove-VMSwitch.Name"].clone())
+        .collect();
     assert_eq!(removed, ["minikube"], "only the switch setup created");
     let again = world.run(PRODUCT, &["--platform", "windows", "teardown", "--yes", "--remove-switch"]);
     assert!(again.stdout.contains("Nothing to remove"), "{}", again.stdout);

@@ -33,6 +33,8 @@ pub struct Behaviour {
     /// Images (by substring) whose pods never become ready.
     pub image_failures: Vec<(String, PodFailure)>,
     pub hpa_sync: Duration,
+    /// The HPA's scale-down stabilization window (Kubernetes' default is 5 minutes).
+    pub scale_down_stabilization: Duration,
 }
 
 impl Default for Behaviour {
@@ -41,6 +43,7 @@ impl Default for Behaviour {
             rollout_latency: Duration::from_millis(300),
             image_failures: Vec::new(),
             hpa_sync: Duration::from_millis(500),
+            scale_down_stabilization: Duration::from_secs(300),
         }
     }
 }
@@ -56,6 +59,8 @@ pub trait Kubelet: Send + Sync {
 pub struct Controllers {
     pub behaviour: Mutex<Behaviour>,
     pending: Mutex<HashMap<(String, String, String), Instant>>,
+    /// Each HPA's recent recommendations, for the scale-down stabilization window.
+    recommendations: Mutex<HashMap<(String, String), Vec<(Instant, u64)>>>,
 }
 
 impl Controllers {
@@ -64,8 +69,11 @@ impl Controllers {
         kubelet: Arc<dyn Kubelet>,
         behaviour: Behaviour,
     ) -> (Arc<Controllers>, JoinHandle<()>) {
-        let controllers =
-            Arc::new(Controllers { behaviour: Mutex::new(behaviour), pending: Mutex::new(HashMap::new()) });
+        let controllers = Arc::new(Controllers {
+            behaviour: Mutex::new(behaviour),
+            pending: Mutex::new(HashMap::new()),
+            recommendations: Mutex::new(HashMap::new()),
+        });
         let me = controllers.clone();
         let handle = thread::spawn(move || me.run(&state, kubelet.as_ref()));
         (controllers, handle)
@@ -84,7 +92,7 @@ impl Controllers {
             self.collect_orphans(state, kubelet);
             if Instant::now() >= next_hpa {
                 for hpa in state.store.list(HPAS, None) {
-                    reconcile_hpa(state, kubelet, &hpa);
+                    self.reconcile_hpa(state, kubelet, &hpa);
                 }
                 next_hpa = Instant::now() + self.behaviour.lock().expect("behaviour").hpa_sync;
             }
@@ -334,9 +342,26 @@ fn update_status(state: &ApiState, resource: &str, object: &Value, status: Value
     let _ = state.store.update(resource, latest, None);
 }
 
+impl Controllers {
+    /// Scales down only to the highest recommendation of the stabilization window, as the real controller does.
+    fn stabilized(&self, hpa: &Value, recommendation: u64) -> u64 {
+        let window = self.behaviour.lock().expect("behaviour").scale_down_stabilization;
+        let mut all = self.recommendations.lock().expect("recommendations");
+        let history = all.entry((namespace_of(hpa), name_of(hpa))).or_default();
+        let now = Instant::now();
+        history.retain(|(at, _)| now.duration_since(*at) <= window);
+        history.push((now, recommendation));
+        history.iter().map(|(_, r)| *r).max().unwrap_or(recommendation)
+    }
+
+    fn reconcile_hpa(&self, state: &ApiState, kubelet: &dyn Kubelet, hpa: &Value) {
+        reconcile_hpa(state, kubelet, hpa, &|recommendation| self.stabilized(hpa, recommendation));
+    }
+}
+
 /// The HPA algorithm for a Pods metric with an AverageValue target: desired = ceil(current × avg / target),
-/// with the 10 % tolerance, clamped to min/max.
-fn reconcile_hpa(state: &ApiState, kubelet: &dyn Kubelet, hpa: &Value) {
+/// with the 10 % tolerance, clamped to min/max, then stabilized.
+fn reconcile_hpa(state: &ApiState, kubelet: &dyn Kubelet, hpa: &Value, stabilize: &dyn Fn(u64) -> u64) {
     let ns = namespace_of(hpa);
     let spec = &hpa["spec"];
     let target_name = spec["scaleTargetRef"]["name"].as_str().unwrap_or_default();
@@ -377,7 +402,7 @@ fn reconcile_hpa(state: &ApiState, kubelet: &dyn Kubelet, hpa: &Value) {
     let average = values.values().sum::<f64>() / values.len() as f64;
     let ratio = average / target;
     let mut desired = if (ratio - 1.0).abs() <= 0.1 { current } else { (current as f64 * ratio).ceil() as u64 };
-    desired = desired.clamp(min, max);
+    desired = stabilize(desired.clamp(min, max));
     let conditions = json!([
         {"type": "AbleToScale", "status": "True", "reason": "ReadyForNewScale"},
         {"type": "ScalingActive", "status": "True", "reason": "ValidMetricFound",
