@@ -31,7 +31,7 @@ pub struct Ui {
     /// Spinners of stages running at once share one display; lines print above them.
     multi: Option<Arc<MultiProgress>>,
     /// When set, lines are kept (stderr flag, text) and printed as one block later (concurrent stages).
-    sink: Option<Arc<Mutex<Vec<(bool, String)>>>>,
+    sink: Option<Buffer>,
 }
 
 /// Lines a stage printed while it ran alongside others.

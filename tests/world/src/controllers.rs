@@ -56,11 +56,14 @@ pub trait Kubelet: Send + Sync {
     fn pod_metrics(&self, namespace: &str, metric: &str, pods: &[String]) -> Option<HashMap<String, f64>>;
 }
 
+/// When each recommendation was made, newest last.
+type Recommendations = Vec<(Instant, u64)>;
+
 pub struct Controllers {
     pub behaviour: Mutex<Behaviour>,
     pending: Mutex<HashMap<(String, String, String), Instant>>,
     /// Each HPA's recent recommendations, for the scale-down stabilization window.
-    recommendations: Mutex<HashMap<(String, String), Vec<(Instant, u64)>>>,
+    recommendations: Mutex<HashMap<(String, String), Recommendations>>,
 }
 
 impl Controllers {
