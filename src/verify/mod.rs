@@ -1,12 +1,11 @@
 //! `verify`: walks the chain tools → cluster → helm → prometheus → pushgateway → interlok → metric → adapter
 //! → custom-metrics → hpa → grafana, link by link. A check whose link it depends on failed is skipped, so the
-//! first ✘ is where to look. Independent checks run at once; expensive lookups are made once (`Probe`).
+//! first ✘ is where to look. All checks run at once; expensive lookups are made once and shared (`Probe`).
 
 mod checks;
 mod probe;
 mod report;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -96,50 +95,46 @@ pub struct Outcome {
     pub took: Duration,
 }
 
-/// Runs the checks in dependency waves; each wave's checks run concurrently.
+/// Runs every check at once (they share the probe's lookups), then reads the results in chain order: a check
+/// whose dependency failed or was skipped is reported as skipped, whatever it found. The report is the same as
+/// running link by link; the time is that of the slowest check.
 pub fn run(probe: &Probe, only_pre: bool) -> Vec<Outcome> {
     let all: Vec<Check> = checks::all().into_iter().filter(|c| !only_pre || checks::PRE.contains(&c.id)).collect();
-    let mut done: BTreeMap<&'static str, Outcome> = BTreeMap::new();
-    while done.len() < all.len() {
-        let ready: Vec<&Check> = all
+    let found: Vec<(Finding, Duration)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = all
             .iter()
-            .filter(|c| !done.contains_key(c.id))
-            .filter(|c| c.needs.iter().all(|n| done.contains_key(n) || !all.iter().any(|a| a.id == *n)))
+            .map(|check| {
+                scope.spawn(move || {
+                    let started = Instant::now();
+                    ((check.run)(probe), started.elapsed())
+                })
+            })
             .collect();
-        let results: Vec<Outcome> = std::thread::scope(|scope| {
-            let handles: Vec<_> = ready.iter().map(|check| scope.spawn(|| run_one(probe, check, &done))).collect();
-            handles.into_iter().map(|h| h.join().expect("a check panicked")).collect()
+        handles.into_iter().map(|h| h.join().expect("a check panicked")).collect()
+    });
+    let mut outcomes: Vec<Outcome> = Vec::with_capacity(all.len());
+    for (check, (finding, took)) in all.iter().zip(found) {
+        let broken: Vec<&str> = check
+            .needs
+            .iter()
+            .filter(|n| outcomes.iter().any(|o| o.id == **n && matches!(o.status, Status::Fail | Status::Skip)))
+            .copied()
+            .collect();
+        let finding = if broken.is_empty() {
+            finding
+        } else {
+            Finding { status: Status::Skip, message: format!("skipped: depends on {}", broken.join(", ")), hint: None }
+        };
+        outcomes.push(Outcome {
+            id: check.id,
+            group: check.group.name(),
+            status: finding.status,
+            message: finding.message,
+            hint: finding.hint,
+            took,
         });
-        for outcome in results {
-            done.insert(outcome.id, outcome);
-        }
     }
-    let mut outcomes: Vec<Outcome> = all.iter().filter_map(|c| done.remove(c.id)).collect();
-    outcomes.sort_by_key(|o| all.iter().find(|c| c.id == o.id).map(|c| (c.group, 0)).unwrap_or((Group::Grafana, 0)));
     outcomes
-}
-
-fn run_one(probe: &Probe, check: &Check, done: &BTreeMap<&'static str, Outcome>) -> Outcome {
-    let started = Instant::now();
-    let broken: Vec<&str> = check
-        .needs
-        .iter()
-        .filter(|n| done.get(*n).is_some_and(|o| matches!(o.status, Status::Fail | Status::Skip)))
-        .copied()
-        .collect();
-    let finding = if broken.is_empty() {
-        (check.run)(probe)
-    } else {
-        Finding { status: Status::Skip, message: format!("skipped: depends on {}", broken.join(", ")), hint: None }
-    };
-    Outcome {
-        id: check.id,
-        group: check.group.name(),
-        status: finding.status,
-        message: finding.message,
-        hint: finding.hint,
-        took: started.elapsed(),
-    }
 }
 
 pub fn healthy(outcomes: &[Outcome]) -> bool {

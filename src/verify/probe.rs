@@ -12,11 +12,15 @@ use crate::manifests::Endpoints;
 use crate::portforward::PortForward;
 use crate::problem::Problem;
 
+/// A lookup's result, filled once by whichever check asks first.
+type Slot = std::sync::Arc<OnceLock<Result<Option<Value>, String>>>;
+
 pub struct Probe<'a> {
     pub cx: &'a Context,
     prometheus_url: Option<String>,
     pushgateway_url: Option<String>,
-    cache: Mutex<HashMap<String, Result<Option<Value>, String>>>,
+    /// One slot per lookup: checks asking for the same object at once wait for the first to fetch it.
+    cache: Mutex<HashMap<String, Slot>>,
     endpoints: OnceLock<Result<Endpoints, String>>,
     prometheus: OnceLock<Result<String, String>>,
     pushgateway: OnceLock<Result<String, String>>,
@@ -42,12 +46,8 @@ impl<'a> Probe<'a> {
         key: String,
         fetch: impl FnOnce() -> Result<Option<Value>, String>,
     ) -> Result<Option<Value>, String> {
-        if let Some(hit) = self.cache.lock().expect("cache").get(&key) {
-            return hit.clone();
-        }
-        let value = fetch();
-        self.cache.lock().expect("cache").insert(key, value.clone());
-        value
+        let slot = self.cache.lock().expect("cache").entry(key).or_default().clone();
+        slot.get_or_init(fetch).clone()
     }
 
     /// One object, or None when it does not exist.

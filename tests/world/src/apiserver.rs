@@ -28,6 +28,8 @@ pub trait Extensions: Send + Sync {
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RequestRecord {
+    #[serde(skip)]
+    pub at: Option<std::time::Instant>,
     pub method: String,
     pub path: String,
     pub query: BTreeMap<String, String>,
@@ -100,6 +102,7 @@ impl ApiState {
 
 pub fn handle(state: &Arc<ApiState>, request: Request) -> Reply {
     state.log.lock().expect("log").push(RequestRecord {
+        at: Some(std::time::Instant::now()),
         method: request.method.clone(),
         path: request.path.clone(),
         query: request.query.clone(),

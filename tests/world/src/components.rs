@@ -61,15 +61,16 @@ pub fn fake_binary() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let status = Command::new(cargo)
-                .args(["build", "--quiet", "-p", "testworld", "--bin", "world-fake"])
-                .current_dir(repo_root())
-                .status()
-                .expect("run cargo build for world-fake");
-            assert!(status.success(), "building world-fake failed");
             let exe = std::env::current_exe().expect("current exe");
-            let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+            let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>").to_path_buf();
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let mut build = Command::new(cargo);
+            build.args(["build", "--quiet", "-p", "testworld", "--bin", "world-fake"]).current_dir(repo_root());
+            if profile_dir.file_name().is_some_and(|n| n == "release") {
+                build.arg("--release"); // benchmarks run from target/release
+            }
+            let status = build.status().expect("run cargo build for world-fake");
+            assert!(status.success(), "building world-fake failed");
             profile_dir.join("world-fake")
         })
         .clone()

@@ -30,6 +30,8 @@ pub enum PodFailure {
 #[derive(Debug, Clone)]
 pub struct Behaviour {
     pub rollout_latency: Duration,
+    /// Images (by substring) that take longer to start (a large image's pull).
+    pub image_latencies: Vec<(String, Duration)>,
     /// Images (by substring) whose pods never become ready.
     pub image_failures: Vec<(String, PodFailure)>,
     pub hpa_sync: Duration,
@@ -41,6 +43,7 @@ impl Default for Behaviour {
     fn default() -> Self {
         Behaviour {
             rollout_latency: Duration::from_millis(300),
+            image_latencies: Vec::new(),
             image_failures: Vec::new(),
             hpa_sync: Duration::from_millis(500),
             scale_down_stabilization: Duration::from_secs(300),
@@ -126,7 +129,7 @@ impl Controllers {
             .lock()
             .expect("pending")
             .entry(key)
-            .or_insert_with(|| Instant::now() + self.behaviour.lock().expect("behaviour").rollout_latency);
+            .or_insert_with(|| Instant::now() + self.latency_for(deployment));
         if Instant::now() < due {
             write_progressing(state, deployment, generation);
             return Some(due);
@@ -147,6 +150,16 @@ impl Controllers {
             }
         }
         Some(Instant::now())
+    }
+
+    fn latency_for(&self, deployment: &Value) -> Duration {
+        let behaviour = self.behaviour.lock().expect("behaviour");
+        let images = deployment["spec"]["template"]["spec"]["containers"].to_string();
+        behaviour
+            .image_latencies
+            .iter()
+            .find(|(pattern, _)| images.contains(pattern.as_str()))
+            .map_or(behaviour.rollout_latency, |(_, d)| *d)
     }
 
     fn failure_for(&self, deployment: &Value) -> Option<PodFailure> {

@@ -16,6 +16,9 @@ pub struct FakeConfig {
     pub windows: Option<WindowsConfig>,
     /// Control endpoint of the world (minikube start/stop, Helm 2 state).
     pub control: String,
+    /// How long matching invocations take before they do their work (emulated network and cluster time).
+    #[serde(default)]
+    pub latencies: Vec<ToolLatency>,
     /// A kubectl that only reports this old version (Docker Desktop's), in `docker-bin` ahead on PATH.
     #[serde(default)]
     pub shadow_kubectl: Option<String>,
@@ -29,6 +32,13 @@ pub struct ToolFault {
     pub effect: Effect,
     /// Only the first N matching invocations fail; `None` = always.
     pub first: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ToolLatency {
+    pub tool: String,
+    pub args_contain: Vec<String>,
+    pub millis: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -49,6 +49,7 @@ impl EventKind {
 
 #[derive(Debug, Clone)]
 pub struct Event {
+    pub at: Instant,
     pub rv: u64,
     pub kind: EventKind,
     pub resource: String,
@@ -212,6 +213,11 @@ impl Store {
         self.wait_for_change(seen, Instant::now() + timeout)
     }
 
+    /// Every change of a resource so far (for measurements).
+    pub fn history(&self, resource: &str) -> Vec<Event> {
+        self.lock().events.iter().filter(|e| e.resource == resource).cloned().collect()
+    }
+
     /// Every object, for assertions: (resource, namespace, name, object).
     pub fn dump(&self) -> Vec<(String, String, String, Value)> {
         self.lock().objects.iter().map(|((r, ns, n), v)| (r.clone(), ns.clone(), n.clone(), v.clone())).collect()
@@ -220,7 +226,7 @@ impl Store {
 
 fn record(inner: &mut Inner, kind: EventKind, resource: &str, object: &Value) {
     let rv = inner.rv;
-    inner.events.push(Event { rv, kind, resource: resource.to_string(), object: object.clone() });
+    inner.events.push(Event { at: Instant::now(), rv, kind, resource: resource.to_string(), object: object.clone() });
 }
 
 fn without_status_and_meta(object: &Value) -> Value {

@@ -45,6 +45,7 @@ pub struct WorldBuilder {
     shadow_kubectl: Option<String>,
     context: String,
     helm_on_path: bool,
+    latencies: Vec<crate::fakeconfig::ToolLatency>,
 }
 
 impl Default for WorldBuilder {
@@ -63,6 +64,7 @@ impl Default for WorldBuilder {
             shadow_kubectl: None,
             context: "minikube".into(),
             helm_on_path: true,
+            latencies: Vec::new(),
         }
     }
 }
@@ -121,6 +123,20 @@ impl WorldBuilder {
     }
     pub fn rollout_latency(mut self, latency: Duration) -> Self {
         self.behaviour.rollout_latency = latency;
+        self
+    }
+    /// Matching tool invocations take this long (emulated cluster and network time).
+    pub fn latency(mut self, tool: &str, args_contain: &[&str], time: Duration) -> Self {
+        self.latencies.push(crate::fakeconfig::ToolLatency {
+            tool: tool.into(),
+            args_contain: args_contain.iter().map(|s| s.to_string()).collect(),
+            millis: time.as_millis() as u64,
+        });
+        self
+    }
+    /// Pods of images matching this take this long to start (a large image's pull).
+    pub fn image_latency(mut self, image: &str, time: Duration) -> Self {
+        self.behaviour.image_latencies.push((image.into(), time));
         self
     }
     /// Puts an old kubectl (Docker Desktop's) ahead of the real one on PATH.
@@ -231,6 +247,7 @@ impl World {
             windows: b.windows.clone(),
             control: control.url(),
             shadow_kubectl: b.shadow_kubectl.clone(),
+            latencies: b.latencies.clone(),
         };
         let world = World {
             dir,

@@ -41,6 +41,12 @@ pub fn run(tool: &str, args: &[String]) -> i32 {
         eprintln!("{tool}: TESTWORLD_DIR is not set or its world.json is unreadable");
         return 127;
     };
+    for latency in
+        env.config.latencies.iter().filter(|l| l.tool == tool && l.args_contain.iter().all(|w| args.contains(w)))
+    {
+        // the emulated time this operation takes on a real machine
+        std::thread::sleep(std::time::Duration::from_millis(latency.millis));
+    }
     if let Some(code) = wrapper::inject_fault(&env, tool, args) {
         return code;
     }
