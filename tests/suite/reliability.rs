@@ -225,10 +225,44 @@ fn fault_kinds() -> Vec<(&'static str, testworld::fakeconfig::Effect)> {
 }
 
 #[test]
-fn every_stage_has_a_fault_test() {
+fn every_stage_has_a_fault_test_and_an_interruption_test() {
     let stages: Vec<&str> = interlok_k8s::stages::all().iter().map(|s| s.name()).collect();
-    let covered: Vec<&str> = STAGE_FAULTS.iter().map(|(s, ..)| *s).collect();
-    assert_eq!(stages, covered, "every stage, in order, has a row in STAGE_FAULTS");
+    let faulted: Vec<&str> = STAGE_FAULTS.iter().map(|(s, ..)| *s).collect();
+    assert_eq!(stages, faulted, "every stage, in order, has a row in STAGE_FAULTS");
+    let interrupted: Vec<&str> = STAGE_HANGS.iter().map(|(s, ..)| *s).collect();
+    assert_eq!(stages, interrupted, "every stage, in order, has a row in STAGE_HANGS");
+}
+
+#[test]
+fn api_faults_on_the_way_are_reported_not_panicked() {
+    use testworld::apiserver::ApiEffect;
+    for (effect, first) in [
+        (ApiEffect::Status(500), None),
+        (ApiEffect::Garbage, None),
+        (ApiEffect::Status(503), Some(1)),
+        (ApiEffect::Delay(300), None),
+    ] {
+        let Some(world) = World::builder().helm(4).start() else { return };
+        world.api_fault("GET", "/nodes", effect, first);
+        let run = world.run(PRODUCT, &["setup", "--yes", "--only", "cluster"]);
+        assert!(!run.all().contains("panicked"), "{effect:?}");
+        match effect {
+            ApiEffect::Delay(_) => assert_eq!(run.code, 0, "a slow API is only slow: {}", run.all()),
+            _ => assert!(
+                run.code == 0 || (run.code == 1 && run.stderr.contains("error: cluster:")),
+                "{effect:?}: {}",
+                run.all()
+            ),
+        }
+    }
+}
+
+#[test]
+fn a_flapping_apiservice_is_waited_through() {
+    let Some(world) = crate::monitoring::monitoring_world(4) else { return };
+    world.adapter_availability(testworld::adapter::Availability::Flap);
+    let run = crate::monitoring::setup(&world, &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
 }
 
 #[test]

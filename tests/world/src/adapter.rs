@@ -25,6 +25,8 @@ pub enum Availability {
     Normal,
     UnavailableFirst(u32),
     Never,
+    /// Available in alternate seconds.
+    Flap,
 }
 
 pub struct AdapterEmulation {
@@ -36,6 +38,11 @@ impl Default for AdapterEmulation {
     fn default() -> Self {
         AdapterEmulation { availability: Mutex::new(Availability::Normal), checks: AtomicU32::new(0) }
     }
+}
+
+/// Down in odd seconds of the clock: every client sees the same state at the same moment.
+fn flapped_down() -> bool {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() % 2 == 1).unwrap_or(false)
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -116,6 +123,7 @@ impl AdapterEmulation {
         match *self.availability.lock().expect("availability") {
             Availability::Never => return Err(failing),
             Availability::UnavailableFirst(n) if check < n => return Err(failing),
+            Availability::Flap if flapped_down() => return Err(failing),
             _ => {}
         }
         let svc = state

@@ -41,8 +41,19 @@ pub struct RequestRecord {
 pub struct ApiFault {
     pub method: String,
     pub path_contains: String,
-    pub status: u16,
+    pub effect: ApiEffect,
     pub remaining: Option<u32>,
+}
+
+/// What a faulted API request gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiEffect {
+    Status(u16),
+    Garbage,
+    /// Never answers (until the client gives up).
+    Hang,
+    /// Answers normally after this many milliseconds.
+    Delay(u64),
 }
 
 pub struct ApiState {
@@ -108,10 +119,24 @@ pub fn handle(state: &Arc<ApiState>, request: Request) -> Reply {
         query: request.query.clone(),
         content_type: request.header("content-type").unwrap_or_default().to_string(),
     });
-    if let Some(status) = injected_fault(state, &request) {
-        let error =
-            ApiError::new(status, "InternalError", format!("injected fault: {} {}", request.method, request.path));
-        return Reply::Full(Response::json(status, &error.status()));
+    match injected_fault(state, &request) {
+        Some(ApiEffect::Status(status)) => {
+            let error =
+                ApiError::new(status, "InternalError", format!("injected fault: {} {}", request.method, request.path));
+            return Reply::Full(Response::json(status, &error.status()));
+        }
+        Some(ApiEffect::Garbage) => {
+            return Reply::Full(Response::bytes(200, "application/json", b"{\"kind\": garbage".to_vec()))
+        }
+        Some(ApiEffect::Hang) => {
+            let mut seen = 0;
+            while !state.stopping.load(Ordering::SeqCst) {
+                seen = state.store.wait_timeout(seen, std::time::Duration::from_secs(1));
+            }
+            return Reply::Full(Response::bytes(503, "text/plain", Vec::new()));
+        }
+        Some(ApiEffect::Delay(millis)) => std::thread::sleep(std::time::Duration::from_millis(millis)),
+        None => {}
     }
     let path = request.path.trim_end_matches('/').to_string();
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
@@ -141,7 +166,7 @@ pub fn handle(state: &Arc<ApiState>, request: Request) -> Reply {
     }
 }
 
-fn injected_fault(state: &ApiState, request: &Request) -> Option<u16> {
+fn injected_fault(state: &ApiState, request: &Request) -> Option<ApiEffect> {
     let mut faults = state.faults.lock().expect("faults");
     let fault = faults.iter_mut().find(|f| {
         (f.method == "*" || f.method.eq_ignore_ascii_case(&request.method))
@@ -151,7 +176,7 @@ fn injected_fault(state: &ApiState, request: &Request) -> Option<u16> {
     if let Some(n) = fault.remaining.as_mut() {
         *n -= 1;
     }
-    Some(fault.status)
+    Some(fault.effect)
 }
 
 fn full(status: u16, value: Value) -> Reply {

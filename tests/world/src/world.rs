@@ -336,12 +336,18 @@ impl World {
         self.write_config();
     }
 
-    /// Makes API requests matching a method and path fragment fail with `status`.
-    pub fn api_fault(&self, method: &str, path_contains: &str, status: u16, first: Option<u32>) {
+    /// Makes API requests matching a method and path fragment fail, hang, answer garbage or take longer.
+    pub fn api_fault(
+        &self,
+        method: &str,
+        path_contains: &str,
+        effect: crate::apiserver::ApiEffect,
+        first: Option<u32>,
+    ) {
         self.state.faults.lock().expect("faults").push(ApiFault {
             method: method.into(),
             path_contains: path_contains.into(),
-            status,
+            effect,
             remaining: first,
         });
     }
