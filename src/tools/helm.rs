@@ -74,46 +74,30 @@ impl Helm {
 
     /// Installs or upgrades a release (Helm 3/4) with values from stdin, waiting until it is ready.
     pub fn upgrade_install(&self, release: &Release, values: &str, wait: std::time::Duration) -> Cmd {
-        self.change([
-            "upgrade".to_string(),
-            "--install".into(),
-            release.name.clone(),
-            release.chart.clone(),
-            "--version".into(),
-            release.version.clone(),
-            "-n".into(),
-            release.namespace.clone(),
-            "--create-namespace".into(),
-            "-f".into(),
-            "-".into(),
-            "--wait".into(),
-            "--timeout".into(),
-            format!("{}s", wait.as_secs()),
-        ])
-        .stdin(values)
-        .timeout(wait + std::time::Duration::from_secs(60))
+        let namespace = ["-n".to_string(), release.namespace.clone(), "--create-namespace".into()];
+        self.upgrade(release, &namespace, format!("{}s", wait.as_secs()), values, wait)
     }
 
-    /// Helm 2's form: `upgrade --install` with `--namespace` (no --create-namespace: tiller creates it)
-    /// and an integer `--timeout` in seconds.
+    /// Helm 2's form: `--namespace` (no --create-namespace: tiller creates it) and an integer `--timeout`.
     pub fn upgrade_install_v2(&self, release: &Release, values: &str, wait: std::time::Duration) -> Cmd {
-        self.change([
-            "upgrade".to_string(),
-            "--install".into(),
-            release.name.clone(),
-            release.chart.clone(),
-            "--version".into(),
-            release.version.clone(),
-            "--namespace".into(),
-            release.namespace.clone(),
-            "-f".into(),
-            "-".into(),
-            "--wait".into(),
-            "--timeout".into(),
-            wait.as_secs().to_string(),
-        ])
-        .stdin(values)
-        .timeout(wait + std::time::Duration::from_secs(60))
+        let namespace = ["--namespace".to_string(), release.namespace.clone()];
+        self.upgrade(release, &namespace, wait.as_secs().to_string(), values, wait)
+    }
+
+    fn upgrade(
+        &self,
+        release: &Release,
+        namespace: &[String],
+        timeout: String,
+        values: &str,
+        wait: std::time::Duration,
+    ) -> Cmd {
+        let head =
+            ["upgrade", "--install", &release.name, &release.chart, "--version", &release.version].map(String::from);
+        let tail = ["-f".to_string(), "-".into(), "--wait".into(), "--timeout".into(), timeout];
+        self.change(head.into_iter().chain(namespace.iter().cloned()).chain(tail))
+            .stdin(values)
+            .timeout(wait + std::time::Duration::from_secs(60))
     }
 
     /// Helm 2's status (no -o json before v2.14; the text starts with STATUS lines).
