@@ -202,6 +202,11 @@ fn run_stage(stage: &dyn Stage, cx: &mut Context) -> Outcome {
     };
     cx.ui.line(&format!("  {reason}"));
     if let Err(e) = stage.apply(cx) {
+        if cx.runner.dry_run() {
+            // a dry run shows the whole plan: say what this stage needs first, and go on
+            cx.ui.warn(&format!("{}: {}", stage.name(), first_line(&e)));
+            return Outcome::Planned(format!("{reason} (needs attention first, see the warning)"));
+        }
         return fail(stage, cx, e);
     }
     if cx.runner.dry_run() {

@@ -59,10 +59,8 @@ impl Stage for Cluster {
             None => cx.note(format!("no driver given to minikube: {why}")),
         }
         let cmd = start_command(cx, driver.as_deref());
-        let existed = !matches!(
-            minikube::parse_status(cx.runner.run_unchecked(&minikube::status(&cx.minikube()))?.code, ""),
-            Ok(ClusterStatus::Missing)
-        );
+        let status = cx.runner.run_unchecked(&minikube::status(&cx.minikube()));
+        let existed = status.is_ok_and(|o| !matches!(minikube::parse_status(o.code, ""), Ok(ClusterStatus::Missing)));
         cx.runner.run(&cmd).map_err(|p| start_hint(p, driver.as_deref()))?;
         if !existed {
             cx.created(crate::record::Created::Cluster);
