@@ -90,8 +90,8 @@ impl Stage for Autoscaler {
 fn summary(cx: &Context) -> String {
     let s = &cx.settings;
     format!(
-        "{} scales {} {}–{} at an average {} of {}",
-        s.deployment, s.deployment, s.min_replicas, s.max_replicas, s.metric, s.target_average
+        "Deployment {} scales {}–{} on {} at an average of {} per pod",
+        s.deployment, s.min_replicas, s.max_replicas, s.metric, s.target_average
     )
 }
 

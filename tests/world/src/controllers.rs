@@ -416,7 +416,13 @@ fn reconcile_hpa(state: &ApiState, kubelet: &dyn Kubelet, hpa: &Value, stabilize
         return;
     };
     let average = values.values().sum::<f64>() / values.len() as f64;
-    let ratio = average / target;
+    // as the real controller does: pods without a metric count as 0 when scaling up, as on target when scaling down
+    let missing = pods.len().saturating_sub(values.len()) as f64;
+    let ratio = if average > target {
+        values.values().sum::<f64>() / (values.len() as f64 + missing) / target
+    } else {
+        (values.values().sum::<f64>() + missing * target) / (values.len() as f64 + missing) / target
+    };
     let mut desired = if (ratio - 1.0).abs() <= 0.1 { current } else { (current as f64 * ratio).ceil() as u64 };
     desired = stabilize(desired.clamp(min, max));
     let conditions = json!([
