@@ -203,24 +203,7 @@ fn the_guides_hand_edited_rule_is_kept_and_not_doubled() {
     let Some(world) = monitoring_world(4) else { return };
     let repo = world.charts.as_ref().unwrap().repo_url("prometheus-community");
     crate::support::ok(&world, "helm", &["repo", "add", "prometheus-community", &repo]);
-    let guide = crate::support::fixture("adapter-values-2019.yaml").display().to_string();
-    crate::support::ok(
-        &world,
-        "helm",
-        &[
-            "upgrade",
-            "--install",
-            "prometheus-adapter",
-            "prometheus-community/prometheus-adapter",
-            "--version",
-            "5.3.0",
-            "-n",
-            "monitoring",
-            "--create-namespace",
-            "-f",
-            &guide,
-        ],
-    );
+    crate::support::install_adapter(&world, "adapter-values-2019.yaml");
     world.clear_logs();
     let run = setup(&world, &["--wait-timeout", "5s"]);
     assert!(run.stdout.contains("already has a rule for MessageMetrics"), "{}", run.all());

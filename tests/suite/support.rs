@@ -52,27 +52,17 @@ pub fn install_monitoring(world: &World, adapter_values: Option<&str>) {
         ],
     );
     if let Some(values) = adapter_values {
-        let values = fixture(values).display().to_string();
-        ok(
-            world,
-            "helm",
-            &[
-                "upgrade",
-                "--install",
-                "prometheus-adapter",
-                "prometheus-community/prometheus-adapter",
-                "--version",
-                "5.3.0",
-                "-n",
-                "monitoring",
-                "-f",
-                &values,
-                "--wait",
-                "--timeout",
-                "2m",
-            ],
-        );
+        install_adapter(world, values);
     }
+}
+
+/// helm upgrade --install of the stand-in prometheus-adapter chart with a values fixture (the repo added already).
+pub fn install_adapter(world: &World, values: &str) {
+    let values = fixture(values).display().to_string();
+    let args =
+        ["upgrade", "--install", "prometheus-adapter", "prometheus-community/prometheus-adapter", "--version", "5.3.0"];
+    let rest = ["-n", "monitoring", "--create-namespace", "-f", &values, "--wait", "--timeout", "2m"];
+    ok(world, "helm", &[&args[..], &rest[..]].concat());
 }
 
 pub const LONG: Duration = Duration::from_secs(60);

@@ -173,22 +173,7 @@ fn a_metric_pushed_without_its_pod_label_fails_at_the_series() {
 #[test]
 fn a_missing_adapter_rule_fails_at_the_rule() {
     let Some(world) = healthy_world() else { return };
-    let values = crate::support::fixture("adapter-values-norule.yaml").display().to_string();
-    crate::support::ok(
-        &world,
-        "helm",
-        &[
-            "upgrade",
-            "prometheus-adapter",
-            "prometheus-community/prometheus-adapter",
-            "--version",
-            "5.3.0",
-            "-n",
-            "monitoring",
-            "-f",
-            &values,
-        ],
-    );
+    crate::support::install_adapter(&world, "adapter-values-norule.yaml");
     let (_, report) = verify(&world, &[]);
     broken_at(
         &report,
@@ -207,22 +192,7 @@ fn the_guides_literal_rule_over_a_total_series_fails_at_the_evaluation() {
         return;
     };
     assert_eq!(setup(&world, &[]).code, 0);
-    let values = crate::support::fixture("adapter-values-2019.yaml").display().to_string();
-    crate::support::ok(
-        &world,
-        "helm",
-        &[
-            "upgrade",
-            "prometheus-adapter",
-            "prometheus-community/prometheus-adapter",
-            "--version",
-            "5.3.0",
-            "-n",
-            "monitoring",
-            "-f",
-            &values,
-        ],
-    );
+    crate::support::install_adapter(&world, "adapter-values-2019.yaml");
     let (_, report) = verify(&world, &[]);
     broken_at(
         &report,

@@ -33,9 +33,12 @@ fn kubectl_1_33_applies_and_rolls_out() {
     rollout_with("1.33");
 }
 
-#[test]
-fn helm4_installs_prometheus_and_port_forward_reaches_the_real_prometheus() {
-    let Some(world) = World::builder().helm(4).with_charts().with_prometheus(PromOptions::default()).start() else {
+/// helm v4 installs Prometheus with --wait, `helm status` says deployed, and a port-forward made by this kubectl
+/// reaches the real Prometheus.
+fn helm4_and_port_forward_with(kubectl: &str) {
+    let Some(world) =
+        World::builder().kubectl(kubectl).helm(4).with_charts().with_prometheus(PromOptions::default()).start()
+    else {
         return;
     };
     install_monitoring(&world, None);
@@ -49,6 +52,16 @@ fn helm4_installs_prometheus_and_port_forward_reaches_the_real_prometheus() {
     let real = world.prom.as_ref().expect("prom");
     let (_, direct) = http_get(&format!("{}/api/v1/status/buildinfo", real.prometheus_url())).expect("direct");
     assert_eq!(info, serde_json::from_str::<Value>(&direct).expect("json"), "the port-forward reaches the real server");
+}
+
+#[test]
+fn helm4_installs_prometheus_and_kubectl_1_27_port_forwards_to_it() {
+    helm4_and_port_forward_with("1.27");
+}
+
+#[test]
+fn helm4_installs_prometheus_and_kubectl_1_33_port_forwards_to_it() {
+    helm4_and_port_forward_with("1.33");
 }
 
 #[test]
