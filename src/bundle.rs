@@ -94,7 +94,7 @@ pub fn secret_values(cx: &Context) -> Vec<String> {
         .into_iter()
         .flatten()
         .flat_map(|s| s["data"].as_object().cloned().unwrap_or_default().into_values())
-        .filter_map(|v| v.as_str().and_then(crate::stages::decode_base64))
+        .filter_map(|v| v.as_str().and_then(crate::cluster::views::decode_base64))
         .filter_map(|bytes| String::from_utf8(bytes).ok())
         .map(|v| v.trim().to_string())
         .filter(|v| v.len() >= 6 && v.len() <= 4096)

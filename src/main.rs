@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use interlok_k8s::commands::Exit;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -11,5 +12,15 @@ fn main() -> ExitCode {
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
     let cli = interlok_k8s::cli::Cli::parse();
-    ExitCode::from(interlok_k8s::commands::dispatch(cli))
+    ExitCode::from(code(interlok_k8s::commands::dispatch(cli)))
+}
+
+/// The documented exit codes (README, `--help`).
+fn code(exit: Exit) -> u8 {
+    match exit {
+        Exit::Success => 0,
+        Exit::Failed => 1,
+        Exit::Usage => 2,
+        Exit::Interrupted => 130,
+    }
 }

@@ -14,9 +14,9 @@ use crate::problem::Problem;
 use crate::settings::Settings;
 use crate::ui::Ui;
 
-use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use super::{Exit, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 
-pub fn run(settings: Settings, ui: Ui, args: &LoadArgs) -> u8 {
+pub fn run(settings: Settings, ui: Ui, args: &LoadArgs) -> Exit {
     let body = match (&args.body, &args.body_file) {
         (Some(text), _) => text.clone().into_bytes(),
         (None, Some(file)) => match std::fs::read(file) {
@@ -94,7 +94,7 @@ pub fn run(settings: Settings, ui: Ui, args: &LoadArgs) -> u8 {
         }
     }
     match (interrupted, summary.failed()) {
-        (true, _) => 130,
+        (true, _) => Exit::Interrupted,
         (false, 0) => EXIT_OK,
         _ => EXIT_FAILED,
     }

@@ -18,12 +18,23 @@ pub fn runner(settings: &Settings, ui: &Ui, dry_run: bool) -> crate::runner::Run
     crate::runner::Runner::new(ui.clone(), dry_run).with_default_timeout(settings.command_timeout).supervised()
 }
 
-/// Exit codes: 0 success, 1 a stage or check failed, 2 bad input (nothing was changed).
-pub const EXIT_OK: u8 = 0;
-pub const EXIT_FAILED: u8 = 1;
-pub const EXIT_USAGE: u8 = 2;
+/// How a command ended; `main` turns it into the process's exit code (the only place codes are numbers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Success,
+    /// A stage or check failed.
+    Failed,
+    /// Bad input: nothing was changed.
+    Usage,
+    /// Ctrl-C (or a cancelled prompt).
+    Interrupted,
+}
 
-pub fn dispatch(cli: Cli) -> u8 {
+pub const EXIT_OK: Exit = Exit::Success;
+pub const EXIT_FAILED: Exit = Exit::Failed;
+pub const EXIT_USAGE: Exit = Exit::Usage;
+
+pub fn dispatch(cli: Cli) -> Exit {
     crate::runner::interrupt_flag();
     if let Command::Completions { shell } = &cli.command {
         return completions::run(*shell);

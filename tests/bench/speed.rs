@@ -80,10 +80,10 @@ fn critical_path(latency: &BTreeMap<&str, f64>) -> (f64, f64) {
     let settings = Settings::resolve(&args).expect("settings");
     let cx = Context::new(settings, Runner::new(Ui::plain_for_tests(), true), Ui::plain_for_tests());
     let stages = interlok_k8s::stages::all();
-    let mut finish: BTreeMap<&str, f64> = BTreeMap::new();
+    let mut finish: BTreeMap<interlok_k8s::engine::StageId, f64> = BTreeMap::new();
     for stage in &stages {
         let start = stage.after(&cx).iter().filter_map(|d| finish.get(d)).copied().fold(0.0, f64::max);
-        finish.insert(stage.name(), start + latency.get(stage.name()).copied().unwrap_or(0.0));
+        finish.insert(stage.id(), start + latency.get(stage.id().name()).copied().unwrap_or(0.0));
     }
     (finish.values().copied().fold(0.0, f64::max), latency.values().sum())
 }

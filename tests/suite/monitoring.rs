@@ -242,7 +242,7 @@ fn the_grafana_password_is_shown_only_when_asked() {
 }
 
 fn interlok_k8s_decode(text: &str) -> Vec<u8> {
-    interlok_k8s::stages::decode_base64(text).expect("base64")
+    interlok_k8s::cluster::views::decode_base64(text).expect("base64")
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

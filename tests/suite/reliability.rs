@@ -226,7 +226,7 @@ fn fault_kinds() -> Vec<(&'static str, testworld::fakeconfig::Effect)> {
 
 #[test]
 fn every_stage_has_a_fault_test_and_an_interruption_test() {
-    let stages: Vec<&str> = interlok_k8s::stages::all().iter().map(|s| s.name()).collect();
+    let stages: Vec<&str> = interlok_k8s::stages::all().iter().map(|s| s.id().name()).collect();
     let faulted: Vec<&str> = STAGE_FAULTS.iter().map(|(s, ..)| *s).collect();
     assert_eq!(stages, faulted, "every stage, in order, has a row in STAGE_FAULTS");
     let interrupted: Vec<&str> = STAGE_HANGS.iter().map(|(s, ..)| *s).collect();

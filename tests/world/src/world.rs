@@ -413,11 +413,13 @@ impl World {
         self.state.requests()
     }
 
-    /// Mutating API requests seen (POST, PUT, PATCH, DELETE).
+    /// Mutating API requests seen (POST, PUT, PATCH, DELETE), but for port-forwards: a POST that connects
+    /// (the `connect` verb in RBAC) and changes nothing.
     pub fn mutating_requests(&self) -> Vec<RequestRecord> {
         self.requests()
             .into_iter()
             .filter(|r| matches!(r.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE"))
+            .filter(|r| !r.path.ends_with("/portforward"))
             .collect()
     }
 
