@@ -35,6 +35,7 @@ pub struct Image {
     pub program: Program,
     /// Files baked into the image, by absolute path.
     pub files: BTreeMap<String, String>,
+    /// The ports the image exposes (a description: what listens is decided when the container starts).
     pub ports: Vec<u16>,
 }
 

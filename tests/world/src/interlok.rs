@@ -537,7 +537,7 @@ pub struct StandIn {
 impl StandIn {
     /// Starts what `boot` decided; `labels` are the pod's `K8S_NAMESPACE`/`K8S_POD_NAME` as the pusher reads them.
     pub fn start(
-        world: World,
+        pod: PodContext,
         boot: &Boot,
         labels: (String, String),
         options: InterlokOptions,
@@ -548,7 +548,7 @@ impl StandIn {
         let stop = Arc::new(AtomicBool::new(false));
         let pushes = Arc::new(Mutex::new(Vec::new()));
         if let Some((endpoint, client)) = &boot.push {
-            let (namespace, pod) = labels;
+            let (namespace, pod_name) = labels;
             let interceptors = boot
                 .adapter
                 .workflows
@@ -558,10 +558,10 @@ impl StandIn {
                 .map(|(workflow, metric)| Interceptor { workflow, metric, samples: VecDeque::new() })
                 .collect();
             let pusher = Pusher {
-                world,
+                pod,
                 endpoint: endpoint.clone(),
                 client: *client,
-                path: format!("/metrics/job/interlok/k8s_namespace/{namespace}/k8s_pod_name/{pod}"),
+                path: format!("/metrics/job/interlok/k8s_namespace/{namespace}/k8s_pod_name/{pod_name}"),
                 options,
                 consumed: consumed.clone(),
                 interceptors,
@@ -613,9 +613,9 @@ fn not_found_page(path: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// What the pusher needs of the world: the API server and node for cluster DNS, and the pod's log.
+/// What the pusher needs of its pod's surroundings: the API server and node for cluster DNS, the pod's log.
 #[derive(Clone)]
-pub struct World {
+pub struct PodContext {
     pub state: Weak<ApiState>,
     pub kubelet: Weak<WorldKubelet>,
     pub namespace: String,
@@ -630,7 +630,7 @@ struct Interceptor {
 }
 
 struct Pusher {
-    world: World,
+    pod: PodContext,
     endpoint: String,
     client: Simpleclient,
     path: String,
@@ -674,12 +674,12 @@ impl Pusher {
 
     fn log(&self, event: Event) {
         let line = self.layout.render(&event);
-        self.world.log.lock().expect("log").push_str(&line);
+        self.pod.log.lock().expect("log").push_str(&line);
     }
 
     fn push(&self, metric: &str, value: u64) {
-        let Some(state) = self.world.state.upgrade() else { return };
-        let Some(kubelet) = self.world.kubelet.upgrade() else { return };
+        let Some(state) = self.pod.state.upgrade() else { return };
+        let Some(kubelet) = self.pod.kubelet.upgrade() else { return };
         self.log(Event {
             thread: "Prometheus Metric Gatherer",
             ..event(
@@ -688,23 +688,22 @@ impl Pusher {
                 format!("Pushing metric '{metric}' with value '{value}' to Prometheus."),
             )
         });
-        let help =
-            format!("# HELP {{name}} Number of messages processed for the workflow interceptor named {metric}\n");
+        let help = |name: &str| {
+            format!("# HELP {name} Number of messages processed for the workflow interceptor named {metric}\n")
+        };
         let body = match self.client {
-            Simpleclient::V0_6 => {
-                format!("{}# TYPE {metric} counter\n{metric} {value}.0\n", help.replace("{name}", metric))
-            }
+            Simpleclient::V0_6 => format!("{}# TYPE {metric} counter\n{metric} {value}.0\n", help(metric)),
             Simpleclient::V0_10 => format!(
                 "{}# TYPE {metric}_total counter\n{metric}_total {value}.0\n{}# TYPE {metric}_created gauge\n{metric}_created 1.7E9\n",
-                help.replace("{name}", &format!("{metric}_total")),
-                help.replace("{name}", &format!("{metric}_created")),
+                help(&format!("{metric}_total")),
+                help(&format!("{metric}_created")),
             ),
         };
         // client_java's PushGateway(String) prepends http:// itself: a value with a scheme names host "http"
         let failure = if let Some((scheme, _)) = self.endpoint.split_once("://") {
             Some(format!("java.net.UnknownHostException: {scheme}"))
         } else {
-            match crate::dns::resolve(&state, &kubelet, &self.world.namespace, &self.endpoint) {
+            match crate::dns::resolve(&state, &kubelet, &self.pod.namespace, &self.endpoint) {
                 Err(why) if why.contains("no such host") => {
                     let host = self.endpoint.rsplit_once(':').map_or(self.endpoint.as_str(), |(h, _)| h);
                     Some(format!("java.net.UnknownHostException: {host}"))
@@ -865,13 +864,17 @@ mod tests {
     }
 
     #[test]
-    fn the_web_server_answers_the_consumer_path_and_counts_404_elsewhere_not() {
+    fn the_web_server_answers_and_counts_on_the_consumer_path_and_404s_elsewhere() {
         let image = Image::guide();
         let boot = boot("3.9", Some(Simpleclient::V0_6), &image.files, &BTreeMap::new()).expect("boots");
-        let world =
-            World { state: Weak::new(), kubelet: Weak::new(), namespace: "default".into(), log: LogSink::default() };
+        let pod = PodContext {
+            state: Weak::new(),
+            kubelet: Weak::new(),
+            namespace: "default".into(),
+            log: LogSink::default(),
+        };
         let standin =
-            StandIn::start(world, &boot, ("default".into(), "p".into()), InterlokOptions::default()).expect("start");
+            StandIn::start(pod, &boot, ("default".into(), "p".into()), InterlokOptions::default()).expect("start");
         let base = format!("http://{}", standin.addr.expect("jetty"));
         assert_eq!(crate::world::http_get(&format!("{base}/in-box")).expect("answers").0, 200);
         let (status, page) = crate::world::http_get(&format!("{base}/orders")).expect("answers");

@@ -167,14 +167,14 @@ impl Kubelet for WorldKubelet {
                     env.get("K8S_NAMESPACE").cloned().unwrap_or_else(|| "default".into()),
                     env.get("K8S_POD_NAME").cloned().unwrap_or_else(|| "interlok".into()),
                 );
-                let world = interlok::World {
+                let context = interlok::PodContext {
                     state: Arc::downgrade(&state),
                     kubelet: self.me.lock().expect("me").clone(),
                     namespace: key.0.clone(),
                     log,
                 };
                 let options = self.interlok.lock().expect("options").clone();
-                if let Ok(standin) = StandIn::start(world, &boot, labels, options) {
+                if let Ok(standin) = StandIn::start(context, &boot, labels, options) {
                     if let Some(addr) = standin.addr {
                         ports.insert(8080, addr);
                     }
@@ -309,5 +309,59 @@ impl Extensions for WorldExtensions {
 
     fn pod_log(&self, namespace: &str, pod: &str, container: &str, previous: bool) -> Result<String, String> {
         self.0.pod_log(namespace, pod, container, previous)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(mounts: Value, volume: Value) -> Value {
+        json!({"metadata": {"name": "p", "namespace": "default"},
+               "spec": {"volumes": [volume], "containers": [{"name": "interlok", "volumeMounts": mounts}]}})
+    }
+
+    #[test]
+    fn a_folder_mount_hides_the_images_folder_and_a_sub_path_mount_replaces_one_file() {
+        let state = ApiState::new("v1.33.1");
+        let data = json!({"adapter.xml": "<adapter/>", "extra.properties": "a=1"});
+        let configmap = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": "default"}, "data": data});
+        state.store.create("/configmaps", configmap).expect("configmap");
+        let image = Image::guide().files;
+        let volume = json!({"name": "config", "configMap": {"name": "cfg"}});
+
+        let folder = pod(json!([{"name": "config", "mountPath": "/opt/interlok/config/"}]), volume.clone());
+        let files = mounted_files(&state, &folder, &folder["spec"]["containers"][0], image.clone());
+        let names: Vec<&str> = files.keys().map(String::as_str).collect();
+        assert_eq!(names, ["/opt/interlok/config/adapter.xml", "/opt/interlok/config/extra.properties"]);
+
+        let one = pod(
+            json!([{"name": "config", "mountPath": "/opt/interlok/config/adapter.xml", "subPath": "adapter.xml"}]),
+            volume,
+        );
+        let files = mounted_files(&state, &one, &one["spec"]["containers"][0], image.clone());
+        assert_eq!(files["/opt/interlok/config/adapter.xml"], "<adapter/>");
+        assert_eq!(
+            files["/opt/interlok/config/bootstrap.properties"],
+            image["/opt/interlok/config/bootstrap.properties"]
+        );
+
+        let items = json!({"name": "config", "configMap": {"name": "cfg", "items": [{"key": "adapter.xml", "path": "my.xml"}]}});
+        let listed = pod(json!([{"name": "config", "mountPath": "/opt/interlok/config"}]), items);
+        let files = mounted_files(&state, &listed, &listed["spec"]["containers"][0], image);
+        assert_eq!(files.keys().collect::<Vec<_>>(), ["/opt/interlok/config/my.xml"]);
+    }
+
+    #[test]
+    fn a_missing_config_map_fails_the_mount_unless_optional() {
+        let state = ApiState::new("v1.33.1");
+        let missing = pod(json!([]), json!({"name": "config", "configMap": {"name": "nope"}}));
+        assert_eq!(
+            mount_check(&state, &missing),
+            Err("MountVolume.SetUp failed for volume \"config\" : configmap \"nope\" not found".into())
+        );
+        let optional = pod(json!([]), json!({"name": "config", "configMap": {"name": "nope", "optional": true}}));
+        assert_eq!(mount_check(&state, &optional), Ok(()));
     }
 }
