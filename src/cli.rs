@@ -63,7 +63,7 @@ pub struct GlobalArgs {
 /// What gets deployed and how it scales.
 #[derive(Debug, Args, Default)]
 pub struct StackArgs {
-    /// Interlok container image [default: adaptris/interlok:snapshot]
+    /// Interlok container image [default: aaronmcgrathadpx/interlok-kubernetes-scaling:latest]
     #[arg(long, global = true, env = "INTERLOK_K8S_IMAGE", value_name = "IMAGE")]
     pub image: Option<String>,
     /// Name of the Interlok Deployment, Service and autoscaler [default: interlok]

@@ -12,7 +12,7 @@ use crate::platform::{Platform, PlatformChoice};
 use crate::problem::Problem;
 use crate::ui::ColorChoice;
 
-pub const DEFAULT_IMAGE: &str = "adaptris/interlok:snapshot";
+pub const DEFAULT_IMAGE: &str = "aaronmcgrathadpx/interlok-kubernetes-scaling:latest";
 pub const MANAGED_BY_LABEL: (&str, &str) = ("app.kubernetes.io/managed-by", "interlok-k8s");
 
 /// The chart repositories the wizard installs from, by the alias it gives them.

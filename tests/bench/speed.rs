@@ -41,7 +41,7 @@ fn main() {
         .latency("minikube", &["start"], secs(60.0))
         .latency("helm", &["repo", "add"], secs(5.0))
         .image_latency("quay.io/prometheus/prometheus", secs(40.0))
-        .image_latency("adaptris/interlok", secs(60.0))
+        .image_latency("interlok", secs(60.0)) // the default image and the stock ones
         .image_latency("prometheus-adapter", secs(30.0))
         .image_latency("grafana/grafana", secs(30.0))
         .start()
