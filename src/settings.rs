@@ -57,6 +57,12 @@ pub struct Settings {
     pub relist_interval: std::time::Duration,
     pub wait_timeout: std::time::Duration,
     pub show_password: bool,
+    /// setup: take over existing objects that lack the wizard's label, recording them as adopted.
+    pub adopt: bool,
+    /// teardown: also remove what was adopted.
+    pub include_adopted: bool,
+    /// teardown: find what to remove by the wizard's labels instead of the record.
+    pub from_labels: bool,
 }
 
 /// The config file: keys are the long flag names; unknown keys are an error, not a silent no-op.
@@ -147,6 +153,10 @@ impl Settings {
             )?,
             wait_timeout: duration("wait-timeout", args.wait_timeout.as_ref().or(file.wait_timeout.as_ref()), "10m")?,
             show_password: stack.show_password,
+            // the flags come with the settings table (settings branch); until then these stay off
+            adopt: false,
+            include_adopted: false,
+            from_labels: false,
         };
         settings.validate()?;
         Ok(settings)

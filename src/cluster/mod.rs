@@ -7,6 +7,7 @@ pub mod adapter;
 pub mod apiservice;
 pub mod interlok;
 pub mod monitoring;
+pub mod ownership;
 pub mod pods;
 pub mod releases;
 pub mod views;

@@ -9,12 +9,16 @@ mod helm;
 mod interlok;
 mod kubectl_path;
 mod network;
+pub mod owned;
 mod prerequisites;
 mod prometheus;
 mod releases;
 mod version_skew;
 
 use crate::engine::Stage;
+
+pub use network::switch_exists;
+pub use releases::labels_releases;
 
 /// Every stage of `setup`, in run order (the order of `StageId::ALL`).
 pub fn all() -> Vec<Box<dyn Stage>> {

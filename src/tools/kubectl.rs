@@ -121,6 +121,11 @@ impl Kubectl {
         }
     }
 
+    /// Cluster-scoped objects of a kind as a JSON List, by label selector.
+    pub fn list_cluster_json(&self, kind: &str, selector: &str) -> Cmd {
+        self.query(["get", kind, "-l", selector, "-o", "json"])
+    }
+
     /// A cluster-scoped object as JSON.
     pub fn get_cluster_json(&self, kind: &str, name: &str) -> Cmd {
         self.query(["get", kind, name, "-o", "json"])
