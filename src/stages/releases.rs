@@ -2,6 +2,7 @@
 //! it with the syntax the installed Helm speaks (v3/v4: `upgrade --install … --create-namespace`; v2: the
 //! archived stable charts, `--namespace`, integer `--timeout`).
 
+use crate::cluster::Reader;
 use crate::context::Context;
 use crate::problem::Problem;
 use crate::record::Created;
@@ -26,10 +27,7 @@ pub fn needs_install(cx: &Context, release: &Release) -> Result<Option<String>, 
 /// namespace, when Helm created that too).
 pub fn install(cx: &mut Context, release: &Release, values: &str) -> Result<(), Problem> {
     let existed = status(cx, release).ok().flatten().is_some();
-    let namespace_existed = cx
-        .runner
-        .run_unchecked(&cx.kubectl().get_cluster_json("namespace", &release.namespace))
-        .is_ok_and(|o| o.success());
+    let namespace_existed = cx.get("namespace", "", &release.namespace).is_ok_and(|found| found.is_some());
     install_release(cx, release, values)?;
     if !namespace_existed {
         cx.created(Created::Namespace { name: release.namespace.clone() });
