@@ -290,6 +290,11 @@ fn target_average(text: &str) -> Result<u64, Invalid> {
     rules::number(text, 1, 1_000_000_000)
 }
 
+/// minikube refuses to start below 2 CPUs and 1800 MiB; the fix says so.
+fn minikube_minimum(number: Result<u64, Invalid>, unit: &str) -> Result<u32, Invalid> {
+    number.map(|n| n as u32).map_err(|e| Invalid { fix: format!("{}; minikube needs {unit}", e.fix), ..e })
+}
+
 fn seconds(s: u64) -> Duration {
     Duration::from_secs(s)
 }
@@ -350,8 +355,10 @@ impl<'a> Layers<'a> {
             switch: self.value("switch", rules::switch_name)?,
             adapter: self.optional("adapter", rules::adapter_name)?,
             kubernetes_version: self.optional("kubernetes-version", rules::kubernetes_version)?,
-            cpus: self.value("cpus", |t| rules::number(t, 2, 256).map(|n| n as u32))?,
-            memory_mib: self.value("memory", |t| rules::number(t, 1800, 1_048_576).map(|n| n as u32))?,
+            cpus: self.value("cpus", |t| minikube_minimum(rules::number(t, 2, 256), "CPUs, at least 2"))?,
+            memory_mib: self.value("memory", |t| {
+                minikube_minimum(rules::number(t, 1800, 1_048_576), "MiB (a number, no unit), at least 1800")
+            })?,
             chart_repos: self.pairs("chart-repo", &DEFAULT_CHART_REPOS, "chart repository", rules::http_url)?,
             chart_versions: self.pairs("chart-version", &DEFAULT_CHART_VERSIONS, "chart", rules::chart_version)?,
             grafana: self.switch("grafana")?,
