@@ -1,14 +1,15 @@
 //! The command line: each subcommand's own options (clap derive, below), plus the settings it reads, taken
 //! from `settings::table` and grouped under headings, so `teardown --help` shows only what teardown uses.
 //! Settings are passed on as typed and checked by `settings.rs`, the one place every value is checked; the
-//! own options' value parsers use the same rules. Options may come before the subcommand's name too
-//! (`interlok-k8s --context prod setup`): they are read as that subcommand's.
+//! own options' value parsers use the same rules. Settings may come before the subcommand's name too
+//! (`interlok-k8s --context prod setup`): they are read as that subcommand's, and refused if it does not read them.
 
-use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Arg, ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::error::ErrorKind;
+use clap::parser::ValueSource;
+use clap::{Arg, ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::problem::Problem;
 use crate::settings::rules::{self, Invalid};
@@ -39,16 +40,55 @@ Start with:
 
 Every command: interlok-k8s --help. One command's settings: interlok-k8s <COMMAND> --help.";
 
-#[derive(Debug, Parser)]
-#[command(name = "interlok-k8s", version, about, after_help = AFTER_HELP, propagate_version = true)]
+/// The command line as parsed: the subcommand with its own options, and the settings given as flags, as typed
+/// (checked by `Settings::resolve`). `Cli::parse()` builds it; `Cli::command()` is the whole command line.
+#[derive(Debug)]
 pub struct Cli {
     /// `None` when no command was given: `dispatch` prints the orientation.
-    #[command(subcommand)]
     pub command: Option<Command>,
-    /// The settings given as flags, as typed (filled by `parse`, checked by `Settings::resolve`).
-    #[arg(skip)]
     pub flags: Flags,
 }
+
+/// The derived part: the subcommands and their own options, without the settings.
+#[derive(Debug, Parser)]
+#[command(name = "interlok-k8s", version, about, after_help = AFTER_HELP, propagate_version = true)]
+struct Own {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// The subcommands with their own options only (tests compare it with the whole command line).
+pub fn own_options() -> clap::Command {
+    Own::command()
+}
+
+impl CommandFactory for Cli {
+    fn command() -> clap::Command {
+        with_settings(Own::command())
+    }
+
+    fn command_for_update() -> clap::Command {
+        with_settings(Own::command_for_update())
+    }
+}
+
+impl FromArgMatches for Cli {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        Self::from_arg_matches_mut(&mut matches.clone())
+    }
+
+    fn from_arg_matches_mut(matches: &mut ArgMatches) -> Result<Self, clap::Error> {
+        let flags = given(matches)?;
+        Ok(Cli { command: Own::from_arg_matches_mut(matches)?.command, flags })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl Parser for Cli {}
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -276,11 +316,13 @@ pub struct RenderArgs {
     pub out: Option<PathBuf>,
 }
 
-/// The whole command line: the derived subcommands, each with the settings it reads.
-pub fn command() -> clap::Command {
-    table::COMMANDS.iter().fold(Cli::command(), |cli, name| {
+/// Each subcommand gets the settings it reads, under their headings; the top level takes every setting too,
+/// hidden, so one written before the subcommand's name is read as the subcommand's (see `given`).
+fn with_settings(own: clap::Command) -> clap::Command {
+    let cli = table::COMMANDS.iter().fold(own, |cli, name| {
         cli.mut_subcommand(name, |sub| sub.args(table::SETTINGS.iter().filter(|s| s.reads(name)).map(setting_arg)))
-    })
+    });
+    cli.args(table::SETTINGS.iter().map(|s| setting_arg(s).hide(true)))
 }
 
 fn setting_arg(setting: &Setting) -> Arg {
@@ -306,78 +348,55 @@ fn setting_arg(setting: &Setting) -> Arg {
     arg
 }
 
-/// Parses the process's arguments; prints help, the version, or a usage error (exit 2) and exits as clap does.
-pub fn parse() -> Cli {
-    try_parse_from(std::env::args_os()).unwrap_or_else(|e| e.exit())
-}
-
-pub fn try_parse_from(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Cli, clap::Error> {
-    let command = command();
-    let args = subcommand_first(args.into_iter().map(Into::into).collect(), &command);
-    let mut matches = command.clone().try_get_matches_from(args)?;
-    let flags = match matches.subcommand() {
-        Some((name, sub)) => given(name, sub),
-        None => Flags::default(),
-    };
-    let mut cli = Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut command.clone()))?;
-    cli.flags = flags;
-    Ok(cli)
-}
-
-/// The settings given on the command line, as typed.
-fn given(command: &str, matches: &clap::ArgMatches) -> Flags {
+/// The settings given on the command line, as typed, before or after the subcommand's name. One written before
+/// it must be one the subcommand reads, and given once (NAME=VALUE settings may repeat).
+fn given(matches: &ArgMatches) -> Result<Flags, clap::Error> {
+    let subcommand = matches.subcommand();
     let mut flags = Flags::default();
-    for setting in table::SETTINGS.iter().filter(|s| s.reads(command)) {
-        if matches.value_source(setting.flag) != Some(clap::parser::ValueSource::CommandLine) {
-            continue;
-        }
-        if setting.value_name.is_none() {
-            flags.add(setting.flag, "true");
-        } else {
-            for value in matches.get_many::<String>(setting.flag).into_iter().flatten() {
-                flags.add(setting.flag, value.clone());
+    for setting in table::SETTINGS {
+        let before = values(matches, setting);
+        let after = match subcommand {
+            Some((name, sub)) if setting.reads(name) => values(sub, setting),
+            _ => Vec::new(),
+        };
+        if !before.is_empty() {
+            let refused = match subcommand {
+                None => Some(format!("--{} is a setting, and no command was given to use it", setting.flag)),
+                Some((name, _)) if !setting.reads(name) => Some(format!(
+                    "--{} is not a setting of `{name}`; `interlok-k8s {name} --help` lists the ones it reads",
+                    setting.flag
+                )),
+                Some(_) if !after.is_empty() && !setting.pairs => {
+                    Some(format!("--{} is given both before and after the command; give it once", setting.flag))
+                }
+                Some(_) => None,
+            };
+            if let Some(message) = refused {
+                return Err(clap::Error::raw(ErrorKind::ArgumentConflict, message));
             }
         }
+        for value in before.into_iter().chain(after) {
+            flags.add(setting.flag, value);
+        }
     }
-    flags
+    Ok(flags)
 }
 
-/// Moves the options written before the subcommand's name to just after it, so `interlok-k8s --context prod
-/// setup` parses as `interlok-k8s setup --context prod` and each subcommand reads only its own options.
-/// `--help`, `--version` and anything not followed by a subcommand are left for clap to handle as written.
-fn subcommand_first(args: Vec<OsString>, cli: &clap::Command) -> Vec<OsString> {
-    let mut at = 1;
-    while let Some(word) = args.get(at).and_then(|a| a.to_str()) {
-        if matches!(word, "--" | "-h" | "--help" | "-V" | "--version") {
-            return args;
-        }
-        if !word.starts_with('-') || word == "-" {
-            if at == 1 || cli.find_subcommand(word).is_none() {
-                return args;
-            }
-            let mut moved = vec![args[0].clone(), args[at].clone()];
-            moved.extend_from_slice(&args[1..at]);
-            moved.extend_from_slice(&args[at + 1..]);
-            return moved;
-        }
-        at += if takes_separate_value(cli, word) { 2 } else { 1 };
+/// A setting's values as typed on this level of the command line (an on/off flag given reads "true").
+fn values(matches: &ArgMatches, setting: &Setting) -> Vec<String> {
+    if matches.value_source(setting.flag) != Some(ValueSource::CommandLine) {
+        return Vec::new();
     }
-    args
+    match setting.value_name {
+        None => vec!["true".to_string()],
+        Some(_) => matches.get_many::<String>(setting.flag).into_iter().flatten().cloned().collect(),
+    }
 }
 
-/// Whether an option word is followed by its value as the next word (`--namespace x`, `-n 150`).
-fn takes_separate_value(cli: &clap::Command, word: &str) -> bool {
-    if word.contains('=') {
-        return false;
-    }
-    let names = |arg: &Arg| match word.strip_prefix("--") {
-        Some(long) => arg.get_long() == Some(long),
-        None => word.chars().count() == 2 && arg.get_short() == word.chars().nth(1),
-    };
-    cli.get_subcommands()
-        .flat_map(|sub| sub.get_arguments())
-        .find(|arg| names(arg))
-        .is_some_and(|arg| arg.get_action().takes_values())
+/// `30s`, `2m`, `1h` or plain seconds, from 0 to 24h: the one duration rule (`settings::rules::duration`), for
+/// callers that bound it further themselves.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    clap_rule(rules::duration(text, Duration::ZERO, Duration::from_secs(24 * 3600)))
 }
 
 // Value parsers of the subcommands' own options: the rules of `settings::rules`, in clap's error shape.
@@ -458,87 +477,55 @@ fn directory_path(text: &str) -> Result<PathBuf, String> {
 mod tests {
     use super::*;
 
-    fn os(args: &[&str]) -> Vec<OsString> {
-        args.iter().map(OsString::from).collect()
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from([&["interlok-k8s"][..], args].concat())
     }
 
     #[test]
     fn the_command_line_is_well_formed() {
-        command().debug_assert();
-    }
-
-    #[test]
-    fn options_before_the_subcommand_move_after_it() {
-        let cli = command();
-        let moved = |args: &[&str]| subcommand_first(os(args), &cli);
-        assert_eq!(
-            moved(&["x", "--context", "prod", "setup", "--yes"]),
-            os(&["x", "setup", "--context", "prod", "--yes"])
-        );
-        assert_eq!(moved(&["x", "--namespace", "setup", "verify"]), os(&["x", "verify", "--namespace", "setup"]));
-        assert_eq!(
-            moved(&["x", "--grafana", "--wait-timeout=5s", "setup"]),
-            os(&["x", "setup", "--grafana", "--wait-timeout=5s"])
-        );
-        assert_eq!(moved(&["x", "-v", "-n", "5", "load"]), os(&["x", "load", "-v", "-n", "5"]));
-        for unchanged in [
-            &["x", "setup", "--context", "prod"][..],
-            &["x", "--help", "setup"],
-            &["x", "--version"],
-            &["x", "--context", "prod"],
-            &["x", "--bogus", "value", "setup"],
-            &["x"],
-        ] {
-            assert_eq!(moved(unchanged), os(unchanged), "{unchanged:?}");
-        }
-    }
-
-    #[test]
-    fn an_option_name_takes_a_value_in_every_subcommand_or_in_none() {
-        let cli = command();
-        let mut seen: std::collections::BTreeMap<String, bool> = Default::default();
-        for arg in cli.get_subcommands().flat_map(|s| s.get_arguments()) {
-            let names =
-                arg.get_long().map(|l| format!("--{l}")).into_iter().chain(arg.get_short().map(|s| format!("-{s}")));
-            for name in names {
-                let takes = arg.get_action().takes_values();
-                assert_eq!(
-                    *seen.entry(name.clone()).or_insert(takes),
-                    takes,
-                    "{name} is ambiguous before a subcommand"
-                );
-            }
-        }
+        Cli::command().debug_assert();
     }
 
     #[test]
     fn settings_are_collected_as_typed_wherever_they_are_written() {
-        let before = try_parse_from(["x", "--namespace", "Team", "--grafana", "setup", "--yes"]).unwrap();
-        let after = try_parse_from(["x", "setup", "--yes", "--namespace", "Team", "--grafana"]).unwrap();
+        let before = parse(&["--namespace", "Team", "--grafana", "setup", "--yes"]).unwrap();
+        let after = parse(&["setup", "--yes", "--namespace", "Team", "--grafana"]).unwrap();
         assert_eq!(before.flags, after.flags);
         assert_eq!(before.flags.get("namespace"), ["Team"]);
         assert_eq!(before.flags.get("grafana"), ["true"]);
         assert!(matches!(before.command, Some(Command::Setup(SetupArgs { yes: true, .. }))));
-        let pairs = try_parse_from(["x", "setup", "--chart-version", "a=1", "--chart-version=b=2"]).unwrap();
+        let split = parse(&["--namespace", "setup", "verify", "--metric", "m"]).unwrap();
+        assert_eq!(
+            (split.flags.get("namespace"), split.command.map(|c| c.name())),
+            (&["setup".to_string()][..], Some("verify"))
+        );
+        let pairs = parse(&["--chart-version", "a=1", "setup", "--chart-version=b=2"]).unwrap();
         assert_eq!(pairs.flags.get("chart-version"), ["a=1", "b=2"]);
-        assert!(try_parse_from(["x"]).unwrap().command.is_none());
+        assert!(parse(&[]).unwrap().command.is_none());
     }
 
     #[test]
-    fn a_setting_a_subcommand_does_not_read_is_refused_there() {
+    fn a_setting_is_refused_where_it_is_not_read_or_given_twice() {
         for args in [
-            &["x", "teardown", "--target-average", "5"][..],
-            &["x", "--cpus", "4", "load"],
-            &["x", "render", "--context", "c"],
+            &["teardown", "--target-average", "5"][..],
+            &["--cpus", "4", "load"],
+            &["render", "--context", "c"],
+            &["--context", "c", "render"],
+            &["--namespace", "x", "completions", "bash"],
+            &["--namespace", "x"],
+            &["--namespace", "a", "setup", "--namespace", "b"],
+            &["--grafana", "setup", "--grafana"],
         ] {
-            let error = try_parse_from(args).expect_err("refused");
+            let error = parse(args).expect_err("refused");
             assert_eq!(error.exit_code(), 2, "{args:?}");
         }
+        let error = parse(&["--cpus", "4", "teardown"]).expect_err("refused").to_string();
+        assert!(error.contains("--cpus is not a setting of `teardown`"), "{error}");
     }
 
     #[test]
     fn conflicting_stage_selections_are_named() {
-        let setup = |args: &[&str]| match try_parse_from([&["x", "setup"][..], args].concat()).unwrap().command {
+        let setup = |args: &[&str]| match parse(&[&["setup"][..], args].concat()).unwrap().command {
             Some(Command::Setup(args)) => args,
             _ => unreachable!(),
         };
@@ -551,6 +538,13 @@ mod tests {
         {
             assert!(setup(fine).selection_conflict().is_none(), "{fine:?}");
         }
-        assert!(try_parse_from(["x", "setup", "--only", "helm,,grafana"]).is_err(), "an empty stage name");
+        assert!(parse(&["setup", "--only", "helm,,grafana"]).is_err(), "an empty stage name");
+    }
+
+    #[test]
+    fn the_one_duration_rule_serves_callers_that_bound_it_themselves() {
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("25h").is_err() && parse_duration("1.5s").is_err());
     }
 }
