@@ -362,6 +362,10 @@ fn given(matches: &ArgMatches) -> Result<Flags, clap::Error> {
         if !before.is_empty() {
             let refused = match subcommand {
                 None => Some(format!("--{} is a setting, and no command was given to use it", setting.flag)),
+                Some((name, _)) if !setting.reads(name) && has_own_option(name, setting.flag) => Some(format!(
+                    "--{0} before `{name}` is the setting of that name, which `{name}` does not read; `{name}`'s own --{0} goes after it: interlok-k8s {name} --{0} …",
+                    setting.flag
+                )),
                 Some((name, _)) if !setting.reads(name) => Some(format!(
                     "--{} is not a setting of `{name}`; `interlok-k8s {name} --help` lists the ones it reads",
                     setting.flag
@@ -380,6 +384,11 @@ fn given(matches: &ArgMatches) -> Result<Flags, clap::Error> {
         }
     }
     Ok(flags)
+}
+
+/// Whether a subcommand has an option of its own with this name (verify's `--prometheus-url`).
+fn has_own_option(command: &str, long: &str) -> bool {
+    Own::command().find_subcommand(command).is_some_and(|sub| sub.get_arguments().any(|a| a.get_long() == Some(long)))
 }
 
 /// A setting's values as typed on this level of the command line (an on/off flag given reads "true").
@@ -521,6 +530,10 @@ mod tests {
         }
         let error = parse(&["--cpus", "4", "teardown"]).expect_err("refused").to_string();
         assert!(error.contains("--cpus is not a setting of `teardown`"), "{error}");
+        let error = parse(&["--prometheus-url", "http://p:9090", "verify"]).expect_err("refused").to_string();
+        assert!(error.contains("`verify`'s own --prometheus-url goes after it"), "{error}");
+        let own = parse(&["verify", "--prometheus-url", "http://p:9090"]).unwrap();
+        assert!(own.flags.get("prometheus-url").is_empty(), "verify's own option is not the setting");
     }
 
     #[test]
