@@ -3,6 +3,7 @@
 
 mod bringup;
 mod bundle;
+mod cli;
 mod contracts;
 mod health;
 mod load;
