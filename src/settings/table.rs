@@ -210,7 +210,7 @@ pub const SETTINGS: &[Setting] = &[
         .help("Kubernetes version for minikube start (and the APIs render uses), e.g. v1.33.1 or 1.33 [default: minikube's]"),
     Setting::value("cpus", "N", SETUP).under(CLUSTER).default("2").help("CPUs of the minikube VM (2-256)"),
     Setting::value("memory", "MIB", SETUP).under(CLUSTER).default("4096").help("Memory of the minikube VM in MiB (1800-1048576)"),
-    Setting::switch("use-minikube-kubectl", SETUP)
+    Setting::switch("use-minikube-kubectl", ON_A_CLUSTER)
         .under(CLUSTER)
         .help("Run the wizard's kubectl calls as `minikube kubectl --` (a kubectl matching the cluster)"),
     // Per-run choices, shown with the subcommand's own options
