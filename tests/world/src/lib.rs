@@ -24,3 +24,9 @@ pub mod resources;
 pub mod selectors;
 pub mod store;
 pub mod world;
+
+/// "1.33" out of "v1.33.1".
+pub fn version_minor(version: &str) -> Option<String> {
+    let mut parts = version.trim_start_matches('v').split('.');
+    Some(format!("{}.{}", parts.next()?, parts.next()?))
+}

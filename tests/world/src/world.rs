@@ -205,6 +205,10 @@ impl World {
                 components::require(&format!("kubectl {minor}"), components::kubectl(minor))?,
             );
         }
+        // `minikube kubectl --` fetches a kubectl of the cluster's own version
+        if let Some(matching) = crate::version_minor(&b.server_version).and_then(|m| components::kubectl(&m)) {
+            real.insert("minikube-kubectl".into(), matching);
+        }
         match b.helm {
             Some(major @ (3 | 4)) => {
                 real.insert("helm".into(), components::require(&format!("helm v{major}"), components::helm(major))?);
