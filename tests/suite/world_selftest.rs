@@ -6,7 +6,7 @@ use testworld::interlok::InterlokOptions;
 use testworld::prom::PromOptions;
 use testworld::world::{http_get, PortForward, World};
 
-use crate::support::{install_monitoring, interlok_manifest, ok, LONG};
+use crate::support::{install_keda, install_monitoring, interlok_manifest, ok, LONG};
 
 fn rollout_with(kubectl: &str) {
     let Some(world) = World::builder().kubectl(kubectl).without_helm().start() else {
@@ -145,4 +145,171 @@ fn the_2019_rule_over_a_total_series_finds_nothing_as_the_real_adapter_would() {
     assert!(raw.stderr.contains("NotFound"), "{}", raw.stderr);
     let hpa = world.object("autoscaling", "horizontalpodautoscalers", "default", "interlok").expect("hpa");
     assert_ne!(hpa["status"]["desiredReplicas"], 2);
+}
+
+/// A ScaledObject for the Interlok Deployment with a prometheus trigger, written into the world's folder.
+fn scaled_object(world: &World, name: &str, query: &str, extra_metadata: &str) -> String {
+    let text = format!(
+        "apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata:
+  name: {name}
+spec:
+  scaleTargetRef:
+    name: interlok
+  minReplicaCount: 1
+  maxReplicaCount: 5
+  triggers:
+    - type: prometheus
+      metadata:
+        serverAddress: http://prometheus-server.monitoring.svc.cluster.local:80
+        query: '{query}'
+        threshold: '100'{extra_metadata}
+"
+    );
+    let path = world.dir.join(format!("{name}.yaml"));
+    std::fs::write(&path, text).expect("write manifest");
+    path.display().to_string()
+}
+
+fn condition(object: &Value, kind: &str) -> Value {
+    object["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == kind).cloned())
+        .unwrap_or(Value::Null)
+}
+
+/// kubectl knows ScaledObjects only once the chart's CRDs are served: `apply --dry-run=client` fails
+/// before (as against a real cluster) and succeeds after, as do short names and discovery.
+fn keda_crds_with(kubectl: &str) {
+    let Some(world) = World::builder().kubectl(kubectl).helm(4).with_charts().start() else {
+        return;
+    };
+    let manifest = scaled_object(&world, "interlok", "sum(MessageMetrics)", "");
+    let before = world.run("kubectl", &["apply", "--dry-run=client", "-f", &manifest]);
+    assert_eq!(before.code, 1, "{}", before.all());
+    assert!(
+        before.stderr.contains("no matches for kind \"ScaledObject\" in version \"keda.sh/v1alpha1\""),
+        "{}",
+        before.stderr
+    );
+    install_keda(&world);
+    let crds = ok(&world, "kubectl", &["get", "crd", "-o", "name"]);
+    for crd in [
+        "scaledobjects.keda.sh",
+        "scaledjobs.keda.sh",
+        "triggerauthentications.keda.sh",
+        "clustertriggerauthentications.keda.sh",
+        "cloudeventsources.eventing.keda.sh",
+        "clustercloudeventsources.eventing.keda.sh",
+    ] {
+        assert!(crds.stdout.contains(crd), "{crd} missing: {}", crds.stdout);
+    }
+    let after = ok(&world, "kubectl", &["apply", "--dry-run=client", "-f", &manifest]);
+    assert!(after.stdout.contains("scaledobject.keda.sh/interlok created (dry run)"), "{}", after.all());
+    let resources = ok(&world, "kubectl", &["api-resources", "--api-group=keda.sh", "-o", "name"]);
+    assert!(resources.stdout.contains("scaledobjects.keda.sh"), "{}", resources.stdout);
+    let none = ok(&world, "kubectl", &["get", "so", "-A", "-o", "name"]);
+    assert_eq!(none.stdout.trim(), "", "short name resolves, nothing created by a dry run");
+}
+
+#[test]
+fn keda_crds_teach_kubectl_1_27_the_scaledobject_kind() {
+    keda_crds_with("1.27");
+}
+
+#[test]
+fn keda_crds_teach_kubectl_1_33_the_scaledobject_kind() {
+    keda_crds_with("1.33");
+}
+
+/// Prometheus, KEDA and Interlok (with the adapter path's HPA, as `setup` leaves it) in one world, and a
+/// port-forward to Interlok for sending messages.
+fn keda_world() -> Option<(World, PortForward)> {
+    let options =
+        InterlokOptions { push_interval: std::time::Duration::from_millis(300), ..InterlokOptions::default() };
+    let world = World::builder()
+        .helm(4)
+        .with_charts()
+        .with_prometheus(PromOptions::default())
+        .interlok(options)
+        .keda_polling(std::time::Duration::from_millis(500))
+        .start()?;
+    install_monitoring(&world, None);
+    install_keda(&world);
+    let manifest = interlok_manifest(
+        &world,
+        "prometheus-prometheus-pushgateway.monitoring.svc.cluster.local:9091",
+        "K8S_NAMESPACE",
+    );
+    ok(&world, "kubectl", &["apply", "-f", &manifest]);
+    ok(&world, "kubectl", &["rollout", "status", "deployment/interlok", "--timeout=60s"]);
+    let forward = PortForward::start(&world, &["svc/interlok", ":8080"]).expect("port-forward");
+    Some((world, forward))
+}
+
+fn scaled_object_state(world: &World, name: &str) -> Value {
+    world.object("keda.sh", "scaledobjects", "default", name).unwrap_or(Value::Null)
+}
+
+/// Switching Interlok from the adapter's HPA to KEDA: the admission webhook refuses the ScaledObject
+/// while the plain HPA scales the Deployment; once it is gone KEDA takes over, owns `keda-hpa-interlok`,
+/// serves the query's value as an external metric, and 150 messages make the HPA want 2 replicas.
+#[test]
+fn keda_takes_over_from_the_adapter_hpa_and_scales_on_the_real_query() {
+    let Some((world, forward)) = keda_world() else {
+        return;
+    };
+    let manifest = scaled_object(&world, "interlok", "sum(MessageMetrics{k8s_namespace=\"default\"})", "");
+    let refused = world.run("kubectl", &["apply", "-f", &manifest]);
+    assert_eq!(refused.code, 1, "{}", refused.all());
+    assert!(
+        refused.stderr.contains("Error from server (Forbidden): error when creating")
+            && refused.stderr.contains("admission webhook \"vscaledobject.kb.io\" denied the request: the workload 'interlok' of type 'apps/v1.Deployment' is already managed by the hpa 'interlok'"),
+        "{}",
+        refused.stderr
+    );
+    assert!(world.object("keda.sh", "scaledobjects", "default", "interlok").is_none());
+
+    ok(&world, "kubectl", &["delete", "hpa", "interlok"]);
+    ok(&world, "kubectl", &["apply", "-f", &manifest]);
+    ok(&world, "kubectl", &["wait", "--for=condition=Ready", "scaledobject/interlok", "--timeout=60s"]);
+    let so = scaled_object_state(&world, "interlok");
+    assert_eq!(condition(&so, "Ready")["reason"], "ScaledObjectReady");
+    assert_eq!(so["status"]["hpaName"], "keda-hpa-interlok");
+    assert_eq!(so["status"]["scaleTargetKind"], "apps/v1.Deployment");
+    assert_eq!(so["status"]["externalMetricNames"], serde_json::json!(["s0-prometheus"]));
+    assert!(so["metadata"]["finalizers"].to_string().contains("finalizer.keda.sh"));
+    let hpa =
+        world.object("autoscaling", "horizontalpodautoscalers", "default", "keda-hpa-interlok").expect("KEDA's HPA");
+    assert_eq!(hpa["metadata"]["ownerReferences"][0]["kind"], "ScaledObject");
+    assert_eq!(hpa["metadata"]["ownerReferences"][0]["uid"], so["metadata"]["uid"]);
+    assert_eq!(hpa["metadata"]["ownerReferences"][0]["controller"], true);
+    assert_eq!(hpa["spec"]["metrics"][0]["external"]["metric"]["name"], "s0-prometheus");
+    assert_eq!(hpa["spec"]["metrics"][0]["external"]["target"]["averageValue"], "100");
+    assert_eq!(world.objects("autoscaling", "horizontalpodautoscalers").len(), 1, "one autoscaler");
+
+    for _ in 0..150 {
+        assert_eq!(http_get(&forward.url("/in-box")).expect("in-box").0, 200);
+    }
+    let prom = world.prom.as_ref().expect("prom");
+    world.wait_until("the 150 messages to reach Prometheus", LONG, || {
+        prom.query("sum(MessageMetrics{k8s_namespace=\"default\"}) == 150").len() == 1
+    });
+    let path = "/apis/external.metrics.k8s.io/v1beta1/namespaces/default/s0-prometheus?labelSelector=scaledobject.keda.sh%2Fname%3Dinterlok";
+    let raw = ok(&world, "kubectl", &["get", "--raw", path]);
+    let list: Value = serde_json::from_str(&raw.stdout).expect("ExternalMetricValueList");
+    assert_eq!(list["kind"], "ExternalMetricValueList");
+    assert_eq!(list["items"][0]["metricName"], "s0-prometheus");
+    assert_eq!(list["items"][0]["value"], "150");
+    world.wait_until("KEDA's HPA to want 2 replicas", LONG, || {
+        world
+            .object("autoscaling", "horizontalpodautoscalers", "default", "keda-hpa-interlok")
+            .is_some_and(|h| h["status"]["desiredReplicas"] == 2)
+    });
+    let hpa = world.object("autoscaling", "horizontalpodautoscalers", "default", "keda-hpa-interlok").expect("hpa");
+    assert_eq!(hpa["status"]["currentMetrics"][0]["external"]["current"]["averageValue"], "150");
+    world.wait_until("the ScaledObject to be Active", LONG, || {
+        condition(&scaled_object_state(&world, "interlok"), "Active")["status"] == "True"
+    });
 }

@@ -1,0 +1,729 @@
+//! KEDA 2.20, emulated from its source (kedacore/keda v2.20.2) so that a product driving it meets what a
+//! real cluster shows. The pods decide what runs: while a `ghcr.io/kedacore/keda` pod is ready the
+//! operator reconciles ScaledObjects (finalizer, name label, `keda-hpa-<name>` owned by the ScaledObject,
+//! the Ready/Active/Fallback/Paused/HPAActive conditions) and polls each trigger's query against the real
+//! Prometheus (scaling between 0 and 1 replicas itself, as KEDA does when `minReplicaCount` is 0);
+//! `keda-metrics-apiserver` pods answer `external.metrics.k8s.io` (see `metrics`); `keda-admission-webhooks`
+//! pods answer the ValidatingWebhookConfiguration (see `webhook`).
+//! Not emulated: scalers other than `prometheus`, fallback, pausing, scaling modifiers, ScaledJobs.
+
+pub mod metrics;
+pub mod scaler;
+pub mod webhook;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::apiserver::ApiState;
+use crate::kubelet::WorldKubelet;
+use crate::store::{finalizers, name_of, namespace_of, now_rfc3339};
+use scaler::Prometheus;
+
+pub const SCALED_OBJECTS: &str = "keda.sh/scaledobjects";
+pub const NAME_LABEL: &str = "scaledobject.keda.sh/name";
+const HPAS: &str = "autoscaling/horizontalpodautoscalers";
+const FINALIZER: &str = "finalizer.keda.sh";
+const VERSION: &str = "2.20.2";
+const READY_MESSAGE: &str = "ScaledObject is defined correctly and is ready for scaling";
+/// The images of KEDA's three components (the chart's repositories, any registry and tag).
+pub const OPERATOR_IMAGE: &str = "kedacore/keda";
+pub const METRICS_IMAGE: &str = "kedacore/keda-metrics-apiserver";
+pub const WEBHOOKS_IMAGE: &str = "kedacore/keda-admission-webhooks";
+
+/// Whether one of the pod's containers runs this image repository.
+pub fn runs(pod: &Value, repository: &str) -> bool {
+    pod["spec"]["containers"].as_array().is_some_and(|containers| {
+        containers.iter().filter_map(|c| c["image"].as_str()).any(|image| {
+            let without_digest = image.split('@').next().unwrap_or(image);
+            let name = match without_digest.rsplit_once(':') {
+                Some((name, tag)) if !tag.contains('/') => name,
+                _ => without_digest,
+            };
+            name == repository || name.ends_with(&format!("/{repository}"))
+        })
+    })
+}
+
+/// A Running, Ready pod of a KEDA component, anywhere in the cluster.
+pub fn component_pod(state: &ApiState, repository: &str) -> Option<Value> {
+    state.store.list("/pods", None).into_iter().find(|p| {
+        runs(p, repository) && p["status"]["phase"] == "Running" && p["status"]["conditions"][0]["status"] == "True"
+    })
+}
+
+/// What the operator remembers of a ScaledObject between passes (controller-runtime's queue and the
+/// scale handler's loop).
+struct Tracked {
+    uid: String,
+    /// The generation whose scale loop runs (requestScaleLoop).
+    loop_generation: Option<i64>,
+    reconciled_generation: i64,
+    /// The owned HPA's spec, labels and annotations when last seen (a change re-reconciles).
+    hpa_seen: Value,
+    ready_seen: bool,
+    /// After a failed reconcile, controller-runtime retries with exponential backoff.
+    retry: Option<(Instant, Duration)>,
+    next_poll: Instant,
+}
+
+#[derive(Default)]
+pub struct KedaEmulation {
+    /// For tests: poll every ScaledObject this often instead of its `pollingInterval`.
+    pub polling: Mutex<Option<Duration>>,
+    tracked: Mutex<HashMap<(String, String), Tracked>>,
+    /// The operator pod whose memory `tracked` is (a new pod starts from scratch).
+    operator_uid: Mutex<String>,
+}
+
+type Conditions = Vec<Value>;
+
+fn set_condition(conditions: &mut Conditions, kind: &str, status: &str, reason: &str, message: &str) {
+    let condition = json!({"type": kind, "status": status, "reason": reason, "message": message});
+    match conditions.iter_mut().find(|c| c["type"] == kind) {
+        Some(existing) => *existing = condition,
+        None => conditions.push(condition),
+    }
+}
+
+fn condition_status(conditions: &[Value], kind: &str) -> String {
+    conditions.iter().find(|c| c["type"] == kind).and_then(|c| c["status"].as_str()).unwrap_or("").to_string()
+}
+
+/// GetInitializedConditions: Ready, Active and Fallback Unknown, Paused False.
+fn initialized(conditions: &Value) -> Conditions {
+    let existing = conditions.as_array().cloned().unwrap_or_default();
+    if ["Ready", "Active", "Fallback", "Paused"].iter().all(|k| existing.iter().any(|c| c["type"] == *k)) {
+        return existing;
+    }
+    vec![
+        json!({"type": "Ready", "status": "Unknown"}),
+        json!({"type": "Active", "status": "Unknown"}),
+        json!({"type": "Fallback", "status": "Unknown"}),
+        json!({"type": "Paused", "status": "False"}),
+    ]
+}
+
+fn spec_i64(so: &Value, field: &str) -> Option<i64> {
+    so["spec"][field].as_i64()
+}
+
+fn hpa_name(so: &Value) -> String {
+    match so["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["name"].as_str() {
+        Some(name) if !name.is_empty() => name.to_string(),
+        _ => format!("keda-hpa-{}", name_of(so)),
+    }
+}
+
+/// The target's group, version and kind as KEDA names them (`apps/v1.Deployment`) and its resource.
+pub struct Target {
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+    pub resource: String,
+}
+
+impl Target {
+    pub fn of(so: &Value, state: &ApiState) -> Result<Target, String> {
+        Target::from_ref(&so["spec"]["scaleTargetRef"], state)
+    }
+
+    /// ParseGVKR: a scale target reference (apps/v1 Deployment when not given) resolved to its resource.
+    pub fn from_ref(reference: &Value, state: &ApiState) -> Result<Target, String> {
+        let api_version = reference["apiVersion"].as_str().filter(|v| !v.is_empty()).unwrap_or("apps/v1");
+        let kind = reference["kind"].as_str().filter(|k| !k.is_empty()).unwrap_or("Deployment");
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        let resource = crate::resources::RESOURCES
+            .iter()
+            .chain(crate::crd::resources(state))
+            .find(|r| r.group == group && r.kind == kind)
+            .ok_or_else(|| format!("no matches for kind \"{kind}\" in version \"{api_version}\""))?;
+        Ok(Target { group: group.into(), version: version.into(), kind: kind.into(), resource: resource.plural.into() })
+    }
+
+    pub fn gvk(&self) -> String {
+        format!("{}/{}.{}", self.group, self.version, self.kind)
+    }
+
+    fn key(&self) -> String {
+        format!("{}/{}", self.group, self.resource)
+    }
+}
+
+impl KedaEmulation {
+    /// One pass of the operator, if its pod runs; returns when it wants to look again.
+    pub fn reconcile(&self, state: &ApiState, kubelet: &WorldKubelet) -> Option<Instant> {
+        let operator = component_pod(state, OPERATOR_IMAGE)?;
+        {
+            let mut uid = self.operator_uid.lock().expect("operator");
+            let current = operator["metadata"]["uid"].as_str().unwrap_or_default();
+            if *uid != current {
+                *uid = current.to_string();
+                self.tracked.lock().expect("tracked").clear();
+            }
+        }
+        crate::crd::find(state, "keda.sh", "scaledobjects")?;
+        let operator_ns = namespace_of(&operator);
+        let mut wake: Option<Instant> = None;
+        let objects = state.store.list(SCALED_OBJECTS, None);
+        for so in &objects {
+            let next = if so["metadata"]["deletionTimestamp"].is_null() {
+                self.reconcile_one(state, kubelet, &operator_ns, so)
+            } else {
+                self.finalize(state, so);
+                None
+            };
+            if let Some(next) = next {
+                wake = Some(wake.map_or(next, |w| w.min(next)));
+            }
+        }
+        let live: Vec<(String, String)> = objects.iter().map(|o| (namespace_of(o), name_of(o))).collect();
+        self.tracked.lock().expect("tracked").retain(|key, _| live.contains(key));
+        wake
+    }
+
+    /// finalizeScaledObject: stop the loop, restore the original replica count if asked, let the
+    /// finalizer go (the HPA then goes with its owner, through the garbage collector).
+    fn finalize(&self, state: &ApiState, so: &Value) {
+        let key = (namespace_of(so), name_of(so));
+        self.tracked.lock().expect("tracked").remove(&key);
+        if !finalizers(so).iter().any(|f| f == FINALIZER) {
+            return;
+        }
+        if so["spec"]["advanced"]["restoreToOriginalReplicaCount"] == true {
+            if let (Ok(target), Some(original)) = (Target::of(so, state), so["status"]["originalReplicaCount"].as_i64())
+            {
+                scale_target(state, so, &target, original);
+            }
+        }
+        let mut next = so.clone();
+        let kept: Vec<String> = finalizers(so).into_iter().filter(|f| f != FINALIZER).collect();
+        next["metadata"]["finalizers"] = json!(kept);
+        let _ = state.store.update(SCALED_OBJECTS, next, None);
+    }
+
+    fn reconcile_one(
+        &self,
+        state: &ApiState,
+        kubelet: &WorldKubelet,
+        operator_ns: &str,
+        so: &Value,
+    ) -> Option<Instant> {
+        let key = (namespace_of(so), name_of(so));
+        let uid = so["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+        let generation = so["metadata"]["generation"].as_i64().unwrap_or(1);
+        let hpa_seen = hpa_fingerprint(state, so);
+        let ready_now = condition_status(so["status"]["conditions"].as_array().map_or(&[], |v| v), "Ready") == "True";
+        let now = Instant::now();
+        let due = {
+            let tracked = self.tracked.lock().expect("tracked");
+            match tracked.get(&key) {
+                None => true,
+                Some(t) => {
+                    t.uid != uid
+                        || t.reconciled_generation != generation
+                        || t.hpa_seen != hpa_seen
+                        || (ready_now && !t.ready_seen)
+                        || t.retry.is_some_and(|(at, _)| now >= at)
+                }
+            }
+        };
+        if due {
+            let outcome = self.reconcile_scaled_object(state, so);
+            let latest = state.store.get(SCALED_OBJECTS, &key.0, &key.1);
+            let mut tracked = self.tracked.lock().expect("tracked");
+            let entry = tracked.entry(key.clone()).or_insert_with(|| Tracked {
+                uid: uid.clone(),
+                loop_generation: None,
+                reconciled_generation: generation,
+                hpa_seen: Value::Null,
+                ready_seen: false,
+                retry: None,
+                next_poll: now,
+            });
+            if entry.uid != uid {
+                entry.uid = uid.clone();
+                entry.loop_generation = None;
+            }
+            let latest_generation =
+                latest.as_ref().and_then(|l| l["metadata"]["generation"].as_i64()).unwrap_or(generation);
+            entry.reconciled_generation = latest_generation;
+            entry.hpa_seen = latest.as_ref().map_or(Value::Null, |l| hpa_fingerprint(state, l));
+            entry.ready_seen = latest.as_ref().is_some_and(|l| {
+                condition_status(l["status"]["conditions"].as_array().map_or(&[], |v| v), "Ready") == "True"
+            });
+            match outcome {
+                Ok(new_hpa) => {
+                    entry.retry = None;
+                    if new_hpa || entry.loop_generation != Some(latest_generation) {
+                        entry.loop_generation = Some(latest_generation);
+                        entry.next_poll = now; // a new scale loop checks at once
+                    }
+                }
+                Err(()) => {
+                    let backoff =
+                        entry.retry.map_or(Duration::from_millis(5), |(_, b)| (b * 2).min(Duration::from_secs(1000)));
+                    entry.retry = Some((now + backoff, backoff));
+                }
+            }
+        } else {
+            let mut tracked = self.tracked.lock().expect("tracked");
+            if let Some(t) = tracked.get_mut(&key) {
+                t.ready_seen = ready_now;
+            }
+        }
+        let (poll, next) = {
+            let tracked = self.tracked.lock().expect("tracked");
+            let t = tracked.get(&key)?;
+            let retry = t.retry.map(|(at, _)| at);
+            let polling = t.loop_generation.is_some();
+            (polling && now >= t.next_poll, [retry, polling.then_some(t.next_poll)].into_iter().flatten().min())
+        };
+        if !poll {
+            return next;
+        }
+        let interval = self.polling.lock().expect("polling").unwrap_or_else(|| {
+            Duration::from_secs(spec_i64(so, "pollingInterval").filter(|s| *s > 0).unwrap_or(30) as u64)
+        });
+        let next_poll = Instant::now() + interval;
+        if let Some(t) = self.tracked.lock().expect("tracked").get_mut(&key) {
+            t.next_poll = next_poll;
+        }
+        if let Some(current) = state.store.get(SCALED_OBJECTS, &key.0, &key.1) {
+            check_scalers(state, kubelet, operator_ns, &current);
+        }
+        let retry = self.tracked.lock().expect("tracked").get(&key).and_then(|t| t.retry.map(|(at, _)| at));
+        Some(retry.map_or(next_poll, |r| r.min(next_poll)))
+    }
+
+    /// The ScaledObject controller's Reconcile: Ok(true) when it created the HPA, Err after writing the
+    /// failure into the conditions.
+    fn reconcile_scaled_object(&self, state: &ApiState, so: &Value) -> Result<bool, ()> {
+        let Some(so) = ensure_metadata(state, so) else { return Err(()) };
+        let mut status = if so["status"].is_object() { so["status"].clone() } else { json!({}) };
+        let mut conditions = initialized(&status["conditions"]);
+        let outcome = check(state, &so, &mut status);
+        match &outcome {
+            Ok(_) => set_condition(&mut conditions, "Ready", "True", "ScaledObjectReady", READY_MESSAGE),
+            Err(message) => {
+                set_condition(&mut conditions, "Ready", "False", "ScaledObjectCheckFailed", message);
+                set_condition(&mut conditions, "Active", "Unknown", "UnknownState", "ScaledObject check failed");
+                event(state, &so, "Warning", "ScaledObjectCheckFailed", message);
+            }
+        }
+        if so["spec"]["fallback"].is_null() {
+            set_condition(
+                &mut conditions,
+                "Fallback",
+                "False",
+                "NoFallbackFound",
+                "No fallbacks are active on this scaled object",
+            );
+        }
+        status["conditions"] = json!(conditions);
+        write_status(state, &so, status);
+        outcome.map_err(|_| ())
+    }
+}
+
+/// ensureFinalizer and ensureScaledObjectLabel (one update).
+fn ensure_metadata(state: &ApiState, so: &Value) -> Option<Value> {
+    let name = name_of(so);
+    let has_finalizer = finalizers(so).iter().any(|f| f == FINALIZER);
+    if has_finalizer && so["metadata"]["labels"][NAME_LABEL] == name.as_str() {
+        return Some(so.clone());
+    }
+    let mut next = so.clone();
+    if !has_finalizer {
+        let mut kept = finalizers(so);
+        kept.push(FINALIZER.into());
+        next["metadata"]["finalizers"] = json!(kept);
+    }
+    if !next["metadata"]["labels"].is_object() {
+        next["metadata"]["labels"] = json!({});
+    }
+    next["metadata"]["labels"][NAME_LABEL] = json!(name);
+    state.store.update(SCALED_OBJECTS, next, None).ok()
+}
+
+/// reconcileScaledObject's checks, in its order; fills the status fields it sets. Ok(true) when the HPA
+/// was created; Err carries the Ready condition's message (`<what failed>: <error>`).
+fn check(state: &ApiState, so: &Value, status: &mut Value) -> Result<bool, String> {
+    const TARGET: &str = "ScaledObject doesn't have correct scaleTargetRef specification";
+    let target_name = so["spec"]["scaleTargetRef"]["name"].as_str().unwrap_or_default();
+    if target_name.is_empty() {
+        return Err(format!("{TARGET}: ScaledObject.spec.scaleTargetRef.name is missing"));
+    }
+    let target = Target::of(so, state).map_err(|e| format!("{TARGET}: {e}"))?;
+    let ns = namespace_of(so);
+    let workload = state
+        .store
+        .get(&target.key(), &ns, target_name)
+        .ok_or_else(|| format!("{TARGET}: {}.{} \"{target_name}\" not found", target.resource, target.group))?;
+    if status["scaleTargetKind"] != target.gvk().as_str() {
+        status["scaleTargetKind"] = json!(target.gvk());
+        status["scaleTargetGVKR"] =
+            json!({"group": target.group, "version": target.version, "kind": target.kind, "resource": target.resource});
+    }
+    if status["originalReplicaCount"].is_null() {
+        status["originalReplicaCount"] = json!(workload["spec"]["replicas"].as_i64().unwrap_or(1));
+    }
+    replica_bounds(so)
+        .map_err(|e| format!("ScaledObject doesn't have correct Idle/Min/Max Replica Counts specification: {e}"))?;
+    validate_triggers(so).map_err(|e| format!("ScaledObject doesn't have correct triggers specification: {e}"))?;
+    let triggers = so["spec"]["triggers"].as_array().cloned().unwrap_or_default();
+    let mut types: Vec<String> = Vec::new();
+    for trigger in &triggers {
+        let kind = trigger["type"].as_str().unwrap_or_default().to_string();
+        if !types.contains(&kind) {
+            types.push(kind);
+        }
+    }
+    status["triggersTypes"] = json!(types.join(","));
+    status["authenticationsTypes"] = json!("");
+    const HPA: &str = "failed to ensure HPA is correctly created for ScaledObject";
+    let scalers = scaler::build(so).map_err(|e| format!("{HPA}: {e}"))?;
+    let names: Vec<String> = scalers.iter().map(Prometheus::metric_name).collect();
+    status["externalMetricNames"] = json!(names);
+    let created = ensure_hpa(state, so, &target, &scalers).map_err(|e| format!("{HPA}: {e}"))?;
+    status["hpaName"] = json!(hpa_name(so));
+    Ok(created)
+}
+
+/// CheckReplicaCountBoundsAreValid (a minReplicaCount of 0 counts as the HPA's 1 here, as in KEDA).
+pub fn replica_bounds(so: &Value) -> Result<(), String> {
+    let min = spec_i64(so, "minReplicaCount").map_or(0, |m| m.max(1));
+    let max = spec_i64(so, "maxReplicaCount").unwrap_or(100);
+    if min > max {
+        return Err(format!("MinReplicaCount={min} must be less than MaxReplicaCount={max}"));
+    }
+    if let Some(idle) = spec_i64(so, "idleReplicaCount") {
+        if idle >= min {
+            return Err(format!("IdleReplicaCount={idle} must be less than MinReplicaCount={min}"));
+        }
+    }
+    Ok(())
+}
+
+/// ValidateTriggers.
+pub fn validate_triggers(so: &Value) -> Result<(), String> {
+    let triggers = so["spec"]["triggers"].as_array().cloned().unwrap_or_default();
+    if triggers.is_empty() {
+        return Err("no triggers defined in the ScaledObject/ScaledJob".into());
+    }
+    let mut names = Vec::new();
+    for trigger in &triggers {
+        let kind = trigger["type"].as_str().unwrap_or_default();
+        if trigger["useCachedMetrics"] == true && matches!(kind, "cpu" | "memory" | "cron") {
+            return Err(format!("property \"useCachedMetrics\" is not supported for {kind:?} scaler"));
+        }
+        if let Some(name) = trigger["name"].as_str().filter(|n| !n.is_empty()) {
+            if names.contains(&name) {
+                return Err(format!("triggerName {name:?} is defined multiple times in the ScaledObject/ScaledJob, but it must be unique"));
+            }
+            names.push(name);
+        }
+    }
+    Ok(())
+}
+
+/// The HPA KEDA builds for a ScaledObject (newHPAForScaledObject).
+fn desired_hpa(so: &Value, target: &Target, scalers: &[Prometheus]) -> Value {
+    let name = hpa_name(so);
+    let mut labels = json!({"app.kubernetes.io/name": name.chars().take(63).collect::<String>(),
+        "app.kubernetes.io/version": VERSION, "app.kubernetes.io/part-of": name_of(so),
+        "app.kubernetes.io/managed-by": "keda-operator"});
+    let excluded: Vec<&str> = so["metadata"]["annotations"]["scaledobject.keda.sh/hpa-excluded-labels"]
+        .as_str()
+        .map(|l| l.split(',').collect())
+        .unwrap_or_default();
+    if let Some(own) = so["metadata"]["labels"].as_object() {
+        for (key, value) in own.iter().filter(|(k, _)| !excluded.contains(&k.as_str())) {
+            labels[key] = value.clone();
+        }
+    }
+    let min = spec_i64(so, "minReplicaCount").filter(|m| *m > 0).unwrap_or(1);
+    let max = spec_i64(so, "maxReplicaCount").unwrap_or(100);
+    let metrics: Vec<Value> = scalers.iter().map(|s| s.metric_spec(&name_of(so))).collect();
+    let mut hpa = json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": name, "namespace": namespace_of(so), "labels": labels,
+                     "ownerReferences": [{"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "name": name_of(so),
+                                          "uid": so["metadata"]["uid"], "controller": true, "blockOwnerDeletion": true}]},
+        "spec": {"minReplicas": min, "maxReplicas": max, "metrics": metrics,
+                 "scaleTargetRef": {"name": so["spec"]["scaleTargetRef"]["name"], "kind": target.kind,
+                                    "apiVersion": format!("{}/{}", target.group, target.version)}}});
+    if let Some(annotations) = so["metadata"]["annotations"].as_object().filter(|a| !a.is_empty()) {
+        hpa["metadata"]["annotations"] = json!(annotations);
+    }
+    let behavior = &so["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"];
+    if !behavior.is_null() {
+        hpa["spec"]["behavior"] = behavior.clone();
+    }
+    hpa
+}
+
+/// ensureHPAForScaledObjectExists: create, rename or update the owned HPA; Ok(true) when created.
+fn ensure_hpa(state: &ApiState, so: &Value, target: &Target, scalers: &[Prometheus]) -> Result<bool, String> {
+    let ns = namespace_of(so);
+    let wanted = desired_hpa(so, target, scalers);
+    let recorded = so["status"]["hpaName"].as_str().filter(|n| !n.is_empty()).map(String::from);
+    let looked_up = recorded.clone().unwrap_or_else(|| hpa_name(so));
+    match state.store.get(HPAS, &ns, &looked_up) {
+        None => {
+            state.store.create(HPAS, wanted).map_err(|e| e.message)?;
+            Ok(true)
+        }
+        Some(found) if looked_up != hpa_name(so) => {
+            let _ = state.store.delete(HPAS, &ns, &name_of(&found)); // renamed in advanced settings
+            state.store.create(HPAS, wanted).map_err(|e| e.message)?;
+            Ok(true)
+        }
+        Some(found) => {
+            let mut next = found.clone();
+            next["spec"] = wanted["spec"].clone();
+            next["metadata"]["labels"] = wanted["metadata"]["labels"].clone();
+            next["metadata"]["annotations"] = wanted["metadata"]["annotations"].clone();
+            if next["metadata"]["annotations"].is_null() {
+                if let Some(meta) = next["metadata"].as_object_mut() {
+                    meta.remove("annotations");
+                }
+            }
+            if next != found {
+                state.store.update(HPAS, next, None).map_err(|e| e.message)?;
+            }
+            Ok(false)
+        }
+    }
+}
+
+/// What KEDA watches of its HPA: spec, labels and annotations (status changes do not count).
+fn hpa_fingerprint(state: &ApiState, so: &Value) -> Value {
+    let name = so["status"]["hpaName"].as_str().filter(|n| !n.is_empty()).map_or_else(|| hpa_name(so), String::from);
+    match state.store.get(HPAS, &namespace_of(so), &name) {
+        Some(hpa) => {
+            json!([hpa["metadata"]["uid"], hpa["spec"], hpa["metadata"]["labels"], hpa["metadata"]["annotations"]])
+        }
+        None => Value::Null,
+    }
+}
+
+/// checkScalers + RequestScale + handleResult: one poll of a ScaledObject's triggers.
+fn check_scalers(state: &ApiState, kubelet: &WorldKubelet, operator_ns: &str, so: &Value) {
+    let Ok(scalers) = scaler::build(so) else { return }; // the scale loop logs and waits for a fixed spec
+    let mut active_metrics = Vec::new();
+    let mut any_error = false;
+    for scaler in &scalers {
+        match scaler.value(state, kubelet, operator_ns) {
+            Ok(value) if scaler.active(value) => active_metrics.push(scaler.metric_name()),
+            Ok(_) => {}
+            Err(error) => {
+                any_error = true;
+                event(state, so, "Warning", "KEDAScalerFailed", &error);
+            }
+        }
+    }
+    let Ok(target) = Target::of(so, state) else { return };
+    let ns = namespace_of(so);
+    let target_name = so["spec"]["scaleTargetRef"]["name"].as_str().unwrap_or_default();
+    let mut conditions: Conditions = Vec::new();
+    set_condition(&mut conditions, "Ready", "True", "ScaledObjectReady", READY_MESSAGE);
+    let mut last_active = None;
+    let names: Vec<String> = scalers.iter().map(Prometheus::metric_name).collect();
+    let activity: serde_json::Map<String, Value> =
+        names.iter().map(|n| (n.clone(), json!({"isActive": active_metrics.contains(n)}))).collect();
+    match state.store.get(&target.key(), &ns, target_name) {
+        None => {
+            let message = format!(
+                "Error getting current replicas count for ScaleTarget: {}.{} \"{target_name}\" not found",
+                target.resource, target.group
+            );
+            set_condition(&mut conditions, "Ready", "False", "ErrorGettingCurrentReplicas", &message);
+        }
+        Some(workload) => {
+            let current = workload["spec"]["replicas"].as_i64().unwrap_or(1);
+            let min = spec_i64(so, "minReplicaCount").unwrap_or(0);
+            let idle = spec_i64(so, "idleReplicaCount");
+            if !active_metrics.is_empty() {
+                set_condition(
+                    &mut conditions,
+                    "Active",
+                    "True",
+                    "ScalerActive",
+                    "Scaling is performed because triggers are active",
+                );
+                if (idle.is_some() && current < min) || current == 0 {
+                    scale_target(state, so, &target, min.max(1)); // scaleFromZeroOrIdle
+                    last_active = Some(now_rfc3339());
+                } else if any_error {
+                    set_condition(
+                        &mut conditions,
+                        "Ready",
+                        "Unknown",
+                        "PartialTriggerError",
+                        "Some triggers defined in ScaledObject are not working correctly",
+                    );
+                } else {
+                    last_active = Some(now_rfc3339());
+                }
+            } else {
+                set_condition(
+                    &mut conditions,
+                    "Active",
+                    "False",
+                    "ScalerNotActive",
+                    "Scaling is not performed because triggers are not active",
+                );
+                if any_error && so["spec"]["fallback"].is_null() {
+                    set_condition(
+                        &mut conditions,
+                        "Ready",
+                        "False",
+                        "TriggerError",
+                        "Triggers defined in ScaledObject are not working correctly",
+                    );
+                } else if idle.is_some_and(|i| current > i) || (current > 0 && min == 0) {
+                    if cooled_down(so) {
+                        scale_target(state, so, &target, idle.unwrap_or(min)); // scaleToZeroOrIdle
+                    } else {
+                        set_condition(
+                            &mut conditions,
+                            "Active",
+                            "False",
+                            "ScalerCooldown",
+                            "Scaler cooling down because triggers are not active",
+                        );
+                    }
+                } else if idle.is_none() && current < min {
+                    scale_target(state, so, &target, min);
+                }
+            }
+        }
+    }
+    if let Some((status, reason, message)) = hpa_health(state, so) {
+        set_condition(&mut conditions, "HPAActive", &status, &reason, &message);
+    }
+    let Some(latest) = state.store.get(SCALED_OBJECTS, &ns, &name_of(so)) else { return };
+    let mut status = if latest["status"].is_object() { latest["status"].clone() } else { json!({}) };
+    let mut merged = initialized(&status["conditions"]);
+    for condition in conditions {
+        let (kind, s) = (condition["type"].as_str().unwrap_or(""), condition["status"].as_str().unwrap_or(""));
+        set_condition(
+            &mut merged,
+            kind,
+            s,
+            condition["reason"].as_str().unwrap_or(""),
+            condition["message"].as_str().unwrap_or(""),
+        );
+    }
+    status["conditions"] = json!(merged);
+    status["triggersActivity"] = Value::Object(activity);
+    if let Some(at) = last_active {
+        status["lastActiveTime"] = json!(at);
+    }
+    write_status(state, &latest, status);
+}
+
+/// Whether a ScaledObject that is not active may go to zero (or idle) now: `cooldownPeriod` (300 s)
+/// after it was last active, or `initialCooldownPeriod` (0 s) after creation if it never was.
+fn cooled_down(so: &Value) -> bool {
+    let since = |field: &str| {
+        so["status"][field].as_str().or(so["metadata"][field].as_str()).and_then(parse_rfc3339).map(|t| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |n| n.as_secs())
+                .saturating_sub(t)
+        })
+    };
+    match so["status"]["lastActiveTime"].as_str() {
+        Some(_) => since("lastActiveTime").unwrap_or(0) > spec_i64(so, "cooldownPeriod").unwrap_or(300) as u64,
+        None => since("creationTimestamp").unwrap_or(0) >= spec_i64(so, "initialCooldownPeriod").unwrap_or(0) as u64,
+    }
+}
+
+/// Seconds since the epoch of an RFC 3339 UTC timestamp (`2026-01-01T00:00:00Z`).
+fn parse_rfc3339(text: &str) -> Option<u64> {
+    let (date, time) = text.trim_end_matches('Z').split_once('T')?;
+    let d: Vec<i64> = date.split('-').filter_map(|p| p.parse().ok()).collect();
+    let t: Vec<u64> = time.split(':').filter_map(|p| p.split('.').next()?.parse().ok()).collect();
+    let (&[y, m, day], &[hh, mm, ss]) = (d.as_slice(), t.as_slice()) else { return None };
+    // days-from-civil (Howard Hinnant)
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days as u64 * 86_400 + hh * 3600 + mm * 60 + ss)
+}
+
+/// The scale subresource update KEDA makes on its target.
+fn scale_target(state: &ApiState, so: &Value, target: &Target, replicas: i64) {
+    let name = so["spec"]["scaleTargetRef"]["name"].as_str().unwrap_or_default();
+    if let Some(workload) = state.store.get(&target.key(), &namespace_of(so), name) {
+        if workload["spec"]["replicas"].as_i64() != Some(replicas) {
+            let mut next = workload;
+            next["spec"]["replicas"] = json!(replicas);
+            let _ = state.store.update(&target.key(), next, None);
+        }
+    }
+}
+
+/// getHPAHealth: the HPA's ScalingActive condition, seen from the ScaledObject.
+fn hpa_health(state: &ApiState, so: &Value) -> Option<(String, String, String)> {
+    let name = so["status"]["hpaName"].as_str().filter(|n| !n.is_empty())?;
+    let hpa = state.store.get(HPAS, &namespace_of(so), name)?;
+    let conditions = hpa["status"]["conditions"].as_array()?;
+    let active = conditions.iter().find(|c| c["type"] == "ScalingActive")?;
+    let message = active["message"].as_str().unwrap_or("");
+    Some(match (active["status"].as_str(), active["reason"].as_str()) {
+        (Some("True"), _) => ("True".into(), "HPAActive".into(), "HPA is actively scaling".into()),
+        (_, Some("ScalingDisabled")) => ("True".into(), "ScalingDisabled".into(), message.into()),
+        (_, reason) => (
+            "False".into(),
+            reason.filter(|r| !r.is_empty()).unwrap_or("HPAMetricsUnavailable").into(),
+            format!("HPA is not actively scaling: {message}"),
+        ),
+    })
+}
+
+fn write_status(state: &ApiState, so: &Value, status: Value) {
+    let Some(mut latest) = state.store.get(SCALED_OBJECTS, &namespace_of(so), &name_of(so)) else { return };
+    if latest["status"] == status {
+        return;
+    }
+    latest["status"] = status;
+    let _ = state.store.update(SCALED_OBJECTS, latest, None);
+}
+
+/// An Event about a ScaledObject, aggregated as client-go's recorder does (same reason and message:
+/// the count goes up).
+fn event(state: &ApiState, so: &Value, kind: &str, reason: &str, message: &str) {
+    let ns = namespace_of(so);
+    let uid = so["metadata"]["uid"].clone();
+    let existing = state
+        .store
+        .list("/events", Some(&ns))
+        .into_iter()
+        .find(|e| e["involvedObject"]["uid"] == uid && e["reason"] == reason && e["message"] == message);
+    let now = now_rfc3339();
+    match existing {
+        Some(mut event) => {
+            event["count"] = json!(event["count"].as_i64().unwrap_or(1) + 1);
+            event["lastTimestamp"] = json!(now);
+            let _ = state.store.update("/events", event, None);
+        }
+        None => {
+            let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+            let event = json!({"apiVersion": "v1", "kind": "Event",
+                "metadata": {"name": format!("{}.{nanos:x}", name_of(so)), "namespace": ns},
+                "involvedObject": {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "name": name_of(so),
+                                   "namespace": namespace_of(so), "uid": uid},
+                "reason": reason, "message": message, "type": kind, "count": 1,
+                "firstTimestamp": now, "lastTimestamp": now,
+                "source": {"component": "keda-operator"}, "reportingComponent": "keda-operator"});
+            let _ = state.store.create("/events", event);
+        }
+    }
+}
