@@ -211,6 +211,33 @@ fn keda_crds_with(kubectl: &str) {
     assert!(resources.stdout.contains("scaledobjects.keda.sh"), "{}", resources.stdout);
     let none = ok(&world, "kubectl", &["get", "so", "-A", "-o", "name"]);
     assert_eq!(none.stdout.trim(), "", "short name resolves, nothing created by a dry run");
+
+    // the CRD's schema: trigger metadata values are strings
+    let bad = std::fs::read_to_string(&manifest).expect("manifest").replace("threshold: '100'", "threshold: 100");
+    let bad_path = world.dir.join("bad.yaml");
+    std::fs::write(&bad_path, bad).expect("write");
+    let refused = world.run("kubectl", &["apply", "-f", &bad_path.display().to_string()]);
+    assert_eq!(refused.code, 1, "{}", refused.all());
+    assert!(
+        refused.stderr.contains(
+            "spec.triggers[0].metadata.threshold: Invalid value: \"integer\": spec.triggers[0].metadata.threshold in body must be of type string: \"integer\""
+        ),
+        "{}",
+        refused.stderr
+    );
+    // server-side apply creates it; KEDA finds no Deployment to scale and says so
+    ok(&world, "kubectl", &["apply", "--server-side", "-f", &manifest]);
+    world.wait_until("KEDA to check the ScaledObject", LONG, || {
+        let so = world.object("keda.sh", "scaledobjects", "default", "interlok").unwrap_or(Value::Null);
+        condition(&so, "Ready")["reason"] == "ScaledObjectCheckFailed"
+    });
+    let so = world.object("keda.sh", "scaledobjects", "default", "interlok").expect("so");
+    assert_eq!(
+        condition(&so, "Ready")["message"],
+        "ScaledObject doesn't have correct scaleTargetRef specification: deployments.apps \"interlok\" not found"
+    );
+    assert_eq!(condition(&so, "Active")["status"], "Unknown");
+    assert!(world.objects("autoscaling", "horizontalpodautoscalers").is_empty());
 }
 
 #[test]
@@ -312,4 +339,174 @@ fn keda_takes_over_from_the_adapter_hpa_and_scales_on_the_real_query() {
     world.wait_until("the ScaledObject to be Active", LONG, || {
         condition(&scaled_object_state(&world, "interlok"), "Active")["status"] == "True"
     });
+}
+
+/// A query on a metric that does not exist: with `ignoreNullValues: "false"` KEDA reports the trigger
+/// broken (Ready=False, TriggerError, a KEDAScalerFailed event saying the result is empty) and the HPA
+/// cannot read the metric; with KEDA's default (`true`) the empty result reads as 0 — Ready, not Active.
+#[test]
+fn keda_reports_a_query_on_a_wrong_metric_name_as_real_keda_does() {
+    let Some((world, _forward)) = keda_world() else {
+        return;
+    };
+    ok(&world, "kubectl", &["delete", "hpa", "interlok"]);
+    let strict = scaled_object(&world, "interlok", "sum(MessageMetricz)", "\n        ignoreNullValues: 'false'");
+    ok(&world, "kubectl", &["apply", "-f", &strict]);
+    world.wait_until("KEDA to report the trigger broken", LONG, || {
+        condition(&scaled_object_state(&world, "interlok"), "Ready")["reason"] == "TriggerError"
+    });
+    let so = scaled_object_state(&world, "interlok");
+    let ready = condition(&so, "Ready");
+    assert_eq!(ready["status"], "False");
+    assert_eq!(ready["message"], "Triggers defined in ScaledObject are not working correctly");
+    assert_eq!(condition(&so, "Active")["reason"], "ScalerNotActive");
+    let events =
+        ok(&world, "kubectl", &["get", "events", "--field-selector", "involvedObject.name=interlok", "-o", "json"]);
+    assert!(
+        events.stdout.contains("prometheus metrics 'prometheus' target may be lost, the result is empty"),
+        "{}",
+        events.stdout
+    );
+    let path = "/apis/external.metrics.k8s.io/v1beta1/namespaces/default/s0-prometheus?labelSelector=scaledobject.keda.sh%2Fname%3Dinterlok";
+    let raw = world.run("kubectl", &["get", "--raw", path]);
+    assert_eq!(raw.code, 1, "{}", raw.all());
+    assert!(raw.stderr.contains("metric:s0-prometheus encountered error"), "{}", raw.stderr);
+    world.wait_until("the HPA to fail on the external metric", LONG, || {
+        world
+            .object("autoscaling", "horizontalpodautoscalers", "default", "keda-hpa-interlok")
+            .is_some_and(|h| condition(&h, "ScalingActive")["reason"] == "FailedGetExternalMetric")
+    });
+    world.wait_until("the ScaledObject to show the HPA's failure", LONG, || {
+        condition(&scaled_object_state(&world, "interlok"), "HPAActive")["reason"] == "FailedGetExternalMetric"
+    });
+
+    let lenient = scaled_object(&world, "interlok", "sum(MessageMetricz)", "");
+    ok(&world, "kubectl", &["apply", "-f", &lenient]);
+    world.wait_until("KEDA to read the empty result as 0", LONG, || {
+        let so = scaled_object_state(&world, "interlok");
+        condition(&so, "Ready")["status"] == "True" && condition(&so, "Active")["reason"] == "ScalerNotActive"
+    });
+    let raw = ok(&world, "kubectl", &["get", "--raw", path]);
+    assert!(raw.stdout.contains("\"value\":\"0\""), "{}", raw.stdout);
+    let deployment = world.object("apps", "deployments", "default", "interlok").expect("deployment");
+    assert_eq!(deployment["spec"]["replicas"], 1, "minReplicaCount 1 keeps the Deployment up");
+}
+
+/// KEDA's minReplicaCount defaults to 0: an idle target goes to zero replicas at the first poll (its
+/// initialCooldownPeriod is 0), and the HPA then stands aside, as real KEDA and Kubernetes do.
+#[test]
+fn keda_scales_an_idle_target_to_zero_when_min_replica_count_is_left_out() {
+    let Some((world, _forward)) = keda_world() else {
+        return;
+    };
+    ok(&world, "kubectl", &["delete", "hpa", "interlok"]);
+    let manifest = scaled_object(&world, "interlok", "sum(MessageMetrics{k8s_namespace=\"default\"})", "");
+    let text = std::fs::read_to_string(&manifest).expect("manifest").replace("  minReplicaCount: 1\n", "");
+    std::fs::write(&manifest, text).expect("manifest");
+    ok(&world, "kubectl", &["apply", "-f", &manifest]);
+    world.wait_until("KEDA to scale Interlok to zero", LONG, || {
+        world.object("apps", "deployments", "default", "interlok").is_some_and(|d| d["spec"]["replicas"] == 0)
+    });
+    world.wait_until("the HPA to stand aside", LONG, || {
+        world
+            .object("autoscaling", "horizontalpodautoscalers", "default", "keda-hpa-interlok")
+            .is_some_and(|h| condition(&h, "ScalingActive")["reason"] == "ScalingDisabled")
+    });
+    let hpa = world.object("autoscaling", "horizontalpodautoscalers", "default", "keda-hpa-interlok").expect("hpa");
+    assert_eq!(hpa["spec"]["minReplicas"], 1, "KEDA's HPA never goes below 1; KEDA itself does");
+}
+
+/// Deleting a ScaledObject: KEDA's finalizer lets it go and the garbage collector takes its HPA.
+/// Uninstalling KEDA first leaves it stuck on that finalizer (and the CRD terminating) until someone
+/// removes the finalizer — the trap a real cluster has too.
+#[test]
+fn deleting_a_scaled_object_removes_its_hpa_but_not_after_keda_is_gone() {
+    let Some((world, _forward)) = keda_world() else {
+        return;
+    };
+    ok(&world, "kubectl", &["delete", "hpa", "interlok"]);
+    let manifest = scaled_object(&world, "interlok", "sum(MessageMetrics{k8s_namespace=\"default\"})", "");
+    ok(&world, "kubectl", &["apply", "-f", &manifest]);
+    ok(&world, "kubectl", &["wait", "--for=condition=Ready", "scaledobject/interlok", "--timeout=60s"]);
+    ok(&world, "kubectl", &["delete", "scaledobject", "interlok", "--timeout=60s"]);
+    world.wait_until("KEDA's HPA to go with its owner", LONG, || {
+        world.objects("autoscaling", "horizontalpodautoscalers").is_empty()
+    });
+    assert!(world.object("keda.sh", "scaledobjects", "default", "interlok").is_none());
+
+    ok(&world, "kubectl", &["apply", "-f", &manifest]);
+    ok(&world, "kubectl", &["wait", "--for=condition=Ready", "scaledobject/interlok", "--timeout=60s"]);
+    ok(&world, "helm", &["uninstall", "keda", "-n", "keda"]);
+    world.wait_until("the CRD to be stuck terminating", LONG, || {
+        world
+            .object("apiextensions.k8s.io", "customresourcedefinitions", "", "scaledobjects.keda.sh")
+            .is_some_and(|crd| condition(&crd, "Terminating")["status"] == "True")
+    });
+    let so = scaled_object_state(&world, "interlok");
+    assert!(so["metadata"]["deletionTimestamp"].is_string(), "{so}");
+    assert!(world.object("autoscaling", "horizontalpodautoscalers", "default", "keda-hpa-interlok").is_some());
+    let patch = r#"{"metadata":{"finalizers":null}}"#;
+    ok(&world, "kubectl", &["patch", "scaledobject", "interlok", "--type=merge", "-p", patch]);
+    world.wait_until("the ScaledObject, its HPA and the CRDs to go", LONG, || {
+        world.objects("autoscaling", "horizontalpodautoscalers").is_empty()
+            && world.objects("apiextensions.k8s.io", "customresourcedefinitions").is_empty()
+    });
+    let gone = world.run("kubectl", &["get", "scaledobjects"]);
+    assert_eq!(gone.code, 1, "{}", gone.all());
+    // kubectl's discovery cache may still name the resource; the server no longer serves it either way
+    let unserved = [
+        "the server doesn't have a resource type \"scaledobjects\"",
+        "the server could not find the requested resource",
+    ];
+    assert!(unserved.iter().any(|m| gone.stderr.contains(m)), "{}", gone.stderr);
+}
+
+/// Any CustomResourceDefinition: its kind is served while it exists (short name, status subresource that
+/// only `/status` changes), and deleting it deletes its objects and stops serving it.
+#[test]
+fn a_crd_serves_its_kind_until_it_is_deleted() {
+    let Some(world) = World::builder().without_helm().start() else {
+        return;
+    };
+    let crd = "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {kind: Widget, plural: widgets, singular: widget, shortNames: [wd]}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      subresources: {status: {}}
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec: {type: object, properties: {size: {type: integer}}}
+            status: {type: object, properties: {phase: {type: string}}}
+---
+";
+    let widget =
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\nspec: {size: 3}\nstatus: {phase: Made}\n";
+    let crd_path = world.dir.join("crd.yaml");
+    let widget_path = world.dir.join("widget.yaml");
+    std::fs::write(&crd_path, crd).expect("write");
+    std::fs::write(&widget_path, widget).expect("write");
+    ok(&world, "kubectl", &["apply", "-f", &crd_path.display().to_string()]);
+    ok(&world, "kubectl", &["wait", "--for=condition=Established", "crd/widgets.example.com", "--timeout=30s"]);
+    ok(&world, "kubectl", &["apply", "-f", &widget_path.display().to_string()]);
+    let made = world.object("example.com", "widgets", "default", "w").expect("widget");
+    assert!(made["status"].is_null(), "status comes only through /status: {made}");
+    let patch = r#"{"status":{"phase":"Made"}}"#;
+    ok(&world, "kubectl", &["patch", "wd", "w", "--subresource=status", "--type=merge", "-p", patch]);
+    let phase = ok(&world, "kubectl", &["get", "wd", "w", "-o", "jsonpath={.status.phase}"]);
+    assert_eq!(phase.stdout, "Made");
+    ok(&world, "kubectl", &["delete", "crd", "widgets.example.com", "--timeout=30s"]);
+    assert!(world.objects("apiextensions.k8s.io", "customresourcedefinitions").is_empty());
+    assert!(world.state.store.list("example.com/widgets", None).is_empty(), "its objects went first");
+    let gone = world.run("kubectl", &["get", "--raw", "/apis/example.com/v1/namespaces/default/widgets"]);
+    assert!(gone.stderr.contains("NotFound"), "{}", gone.all());
 }

@@ -636,11 +636,11 @@ fn admit(
                 "create not allowed while custom resource definition is terminating",
             ));
         }
-        if let Some(old) = old.filter(|_| resource.subresources.contains(&"status")) {
-            // with a status subresource, only /status changes the status
-            match &old["status"] {
-                Value::Null => drop(object.as_object_mut().and_then(|o| o.remove("status"))),
-                status => object["status"] = status.clone(),
+        if resource.subresources.contains(&"status") {
+            // with a status subresource, only /status sets the status
+            match old.map(|o| &o["status"]) {
+                None | Some(Value::Null) => drop(object.as_object_mut().and_then(|o| o.remove("status"))),
+                Some(status) => object["status"] = status.clone(),
             }
         }
         crd::validate(state, resource, target.version, object, request.param("fieldValidation") == Some("Strict"))?;
