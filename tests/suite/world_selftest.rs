@@ -179,10 +179,11 @@ fn condition(object: &Value, kind: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
-/// kubectl knows ScaledObjects only once the chart's CRDs are served: `apply --dry-run=client` fails
-/// before (as against a real cluster) and succeeds after, as do short names and discovery.
-fn keda_crds_with(kubectl: &str) {
-    let Some(world) = World::builder().kubectl(kubectl).helm(4).with_charts().start() else {
+/// The KEDA chart installs with helm --wait, and kubectl knows ScaledObjects only once its CRDs are
+/// served: `apply --dry-run=client` fails before (as against a real cluster) and succeeds after, as do
+/// short names and discovery; the CRD's schema refuses a number where KEDA wants a string.
+fn keda_crds_with(kubectl: &str, helm: u32) {
+    let Some(world) = World::builder().kubectl(kubectl).helm(helm).with_charts().start() else {
         return;
     };
     let manifest = scaled_object(&world, "interlok", "sum(MessageMetrics)", "");
@@ -193,7 +194,7 @@ fn keda_crds_with(kubectl: &str) {
         "{}",
         before.stderr
     );
-    install_keda(&world);
+    install_keda(&world, "keda");
     let crds = ok(&world, "kubectl", &["get", "crd", "-o", "name"]);
     for crd in [
         "scaledobjects.keda.sh",
@@ -241,20 +242,24 @@ fn keda_crds_with(kubectl: &str) {
 }
 
 #[test]
-fn keda_crds_teach_kubectl_1_27_the_scaledobject_kind() {
-    keda_crds_with("1.27");
+fn keda_installed_by_helm3_teaches_kubectl_1_27_the_scaledobject_kind() {
+    keda_crds_with("1.27", 3);
 }
 
 #[test]
-fn keda_crds_teach_kubectl_1_33_the_scaledobject_kind() {
-    keda_crds_with("1.33");
+fn keda_installed_by_helm4_teaches_kubectl_1_33_the_scaledobject_kind() {
+    keda_crds_with("1.33", 4);
 }
 
-/// Prometheus, KEDA and Interlok (with the adapter path's HPA, as `setup` leaves it) in one world, and a
-/// port-forward to Interlok for sending messages.
-fn keda_world() -> Option<(World, PortForward)> {
-    let options =
-        InterlokOptions { push_interval: std::time::Duration::from_millis(300), ..InterlokOptions::default() };
+/// Prometheus, KEDA (in `keda_namespace`) and Interlok (with the adapter path's HPA, as `setup` leaves
+/// it) in one world, and a port-forward to Interlok for sending messages.
+fn keda_world(keda_namespace: &str) -> Option<(World, PortForward)> {
+    // a window longer than the test: the pushed count stays at what was sent
+    let options = InterlokOptions {
+        push_interval: std::time::Duration::from_millis(300),
+        window: std::time::Duration::from_secs(600),
+        ..InterlokOptions::default()
+    };
     let world = World::builder()
         .helm(4)
         .with_charts()
@@ -263,7 +268,7 @@ fn keda_world() -> Option<(World, PortForward)> {
         .keda_polling(std::time::Duration::from_millis(500))
         .start()?;
     install_monitoring(&world, None);
-    install_keda(&world);
+    install_keda(&world, keda_namespace);
     let manifest = interlok_manifest(
         &world,
         "prometheus-prometheus-pushgateway.monitoring.svc.cluster.local:9091",
@@ -284,7 +289,7 @@ fn scaled_object_state(world: &World, name: &str) -> Value {
 /// serves the query's value as an external metric, and 150 messages make the HPA want 2 replicas.
 #[test]
 fn keda_takes_over_from_the_adapter_hpa_and_scales_on_the_real_query() {
-    let Some((world, forward)) = keda_world() else {
+    let Some((world, forward)) = keda_world("keda") else {
         return;
     };
     let manifest = scaled_object(&world, "interlok", "sum(MessageMetrics{k8s_namespace=\"default\"})", "");
@@ -324,11 +329,15 @@ fn keda_takes_over_from_the_adapter_hpa_and_scales_on_the_real_query() {
         prom.query("sum(MessageMetrics{k8s_namespace=\"default\"}) == 150").len() == 1
     });
     let path = "/apis/external.metrics.k8s.io/v1beta1/namespaces/default/s0-prometheus?labelSelector=scaledobject.keda.sh%2Fname%3Dinterlok";
-    let raw = ok(&world, "kubectl", &["get", "--raw", path]);
-    let list: Value = serde_json::from_str(&raw.stdout).expect("ExternalMetricValueList");
+    // KEDA asks Prometheus for the value at the current second (RFC 3339, as the real scaler does), so
+    // it may lag what Prometheus already holds by up to a second
+    let mut list = Value::Null;
+    world.wait_until("the external metric to read 150", LONG, || {
+        list = serde_json::from_str(&ok(&world, "kubectl", &["get", "--raw", path]).stdout).expect("json");
+        list["items"][0]["value"] == "150"
+    });
     assert_eq!(list["kind"], "ExternalMetricValueList");
     assert_eq!(list["items"][0]["metricName"], "s0-prometheus");
-    assert_eq!(list["items"][0]["value"], "150");
     world.wait_until("KEDA's HPA to want 2 replicas", LONG, || {
         world
             .object("autoscaling", "horizontalpodautoscalers", "default", "keda-hpa-interlok")
@@ -346,7 +355,7 @@ fn keda_takes_over_from_the_adapter_hpa_and_scales_on_the_real_query() {
 /// cannot read the metric; with KEDA's default (`true`) the empty result reads as 0 — Ready, not Active.
 #[test]
 fn keda_reports_a_query_on_a_wrong_metric_name_as_real_keda_does() {
-    let Some((world, _forward)) = keda_world() else {
+    let Some((world, _forward)) = keda_world("autoscaling") else {
         return;
     };
     ok(&world, "kubectl", &["delete", "hpa", "interlok"]);
@@ -396,7 +405,7 @@ fn keda_reports_a_query_on_a_wrong_metric_name_as_real_keda_does() {
 /// initialCooldownPeriod is 0), and the HPA then stands aside, as real KEDA and Kubernetes do.
 #[test]
 fn keda_scales_an_idle_target_to_zero_when_min_replica_count_is_left_out() {
-    let Some((world, _forward)) = keda_world() else {
+    let Some((world, _forward)) = keda_world("keda") else {
         return;
     };
     ok(&world, "kubectl", &["delete", "hpa", "interlok"]);
@@ -421,7 +430,7 @@ fn keda_scales_an_idle_target_to_zero_when_min_replica_count_is_left_out() {
 /// removes the finalizer — the trap a real cluster has too.
 #[test]
 fn deleting_a_scaled_object_removes_its_hpa_but_not_after_keda_is_gone() {
-    let Some((world, _forward)) = keda_world() else {
+    let Some((world, _forward)) = keda_world("keda") else {
         return;
     };
     ok(&world, "kubectl", &["delete", "hpa", "interlok"]);

@@ -727,3 +727,251 @@ fn event(state: &ApiState, so: &Value, kind: &str, reason: &str, message: &str) 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admission::Verdict;
+    use crate::store::rfc3339;
+
+    /// A cluster with KEDA's ScaledObject CRD, an Interlok Deployment and (optionally) a running operator.
+    fn cluster(operator: bool) -> std::sync::Arc<ApiState> {
+        let state = ApiState::new("v1.33.1");
+        let mut crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "scaledobjects.keda.sh"},
+            "spec": {"group": "keda.sh", "scope": "Namespaced", "names": {"kind": "ScaledObject", "plural": "scaledobjects", "shortNames": ["so"]},
+                     "versions": [{"name": "v1alpha1", "served": true, "storage": true, "subresources": {"status": {}}}]}});
+        crate::crd::on_create(&mut crd).expect("crd");
+        state.store.create(crate::crd::CRDS, crd).expect("crd");
+        state
+            .store
+            .create(
+                "apps/deployments",
+                json!({"metadata": {"name": "interlok", "namespace": "default"},
+                "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "interlok"}}}}),
+            )
+            .expect("deployment");
+        if operator {
+            state
+                .store
+                .create(
+                    "/pods",
+                    json!({"metadata": {"name": "keda-operator-x", "namespace": "keda"},
+                    "spec": {"containers": [{"name": "keda-operator", "image": "ghcr.io/kedacore/keda:2.20.2"}]},
+                    "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}),
+                )
+                .expect("pod");
+        }
+        state
+    }
+
+    fn scaled_object(state: &ApiState, name: &str, target: &str) -> Value {
+        let so = json!({"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
+            "metadata": {"name": name, "namespace": "default", "labels": {"team": "a"}, "annotations": {"note": "x"}},
+            "spec": {"scaleTargetRef": {"name": target}, "minReplicaCount": 1,
+                     "triggers": [{"type": "prometheus", "metadata": {
+                         "serverAddress": "http://prometheus-server.monitoring.svc.cluster.local:80",
+                         "query": "sum(MessageMetrics)", "threshold": "100"}}]}});
+        state.store.create(SCALED_OBJECTS, so).expect("so")
+    }
+
+    fn get(state: &ApiState, name: &str) -> Value {
+        state.store.get(SCALED_OBJECTS, "default", name).unwrap_or(Value::Null)
+    }
+
+    fn condition(so: &Value, kind: &str) -> Value {
+        so["status"]["conditions"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["type"] == kind).cloned())
+            .unwrap_or(Value::Null)
+    }
+
+    #[test]
+    fn the_operator_owns_an_hpa_and_reports_an_unreachable_prometheus() {
+        let state = cluster(true);
+        let keda = KedaEmulation::default();
+        scaled_object(&state, "interlok", "interlok");
+        let wake = keda.reconcile(&state, &WorldKubelet::default());
+        assert!(wake.is_some(), "the scale loop wants to poll again");
+        let so = get(&state, "interlok");
+        assert_eq!(so["metadata"]["finalizers"], json!(["finalizer.keda.sh"]));
+        assert_eq!(so["metadata"]["labels"][NAME_LABEL], "interlok");
+        assert_eq!(so["status"]["scaleTargetGVKR"]["resource"], "deployments");
+        assert_eq!(so["status"]["originalReplicaCount"], 1);
+        assert_eq!(so["status"]["triggersTypes"], "prometheus");
+        assert_eq!(condition(&so, "Ready")["reason"], "TriggerError", "{so}");
+        assert_eq!(condition(&so, "Active")["reason"], "ScalerNotActive");
+        assert_eq!(condition(&so, "Fallback")["reason"], "NoFallbackFound");
+        assert_eq!(condition(&so, "Paused")["status"], "False");
+        assert_eq!(so["status"]["triggersActivity"]["s0-prometheus"]["isActive"], false);
+        let hpa = state.store.get(HPAS, "default", "keda-hpa-interlok").expect("hpa");
+        assert_eq!(hpa["metadata"]["labels"]["app.kubernetes.io/managed-by"], "keda-operator");
+        assert_eq!(hpa["metadata"]["labels"]["app.kubernetes.io/part-of"], "interlok");
+        assert_eq!(hpa["metadata"]["labels"]["team"], "a", "the ScaledObject's labels are copied");
+        assert_eq!(hpa["metadata"]["annotations"]["note"], "x", "and its annotations");
+        assert_eq!(
+            hpa["spec"]["scaleTargetRef"],
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "interlok"})
+        );
+        assert_eq!((hpa["spec"]["minReplicas"].clone(), hpa["spec"]["maxReplicas"].clone()), (json!(1), json!(100)));
+        let events = state.store.list("/events", Some("default"));
+        let failed = events.iter().find(|e| e["reason"] == "KEDAScalerFailed").expect("event");
+        assert!(
+            failed["message"].as_str().unwrap_or("").starts_with(
+                "Get \"http://prometheus-server.monitoring.svc.cluster.local:80/api/v1/query?query=sum%28MessageMetrics%29&time="
+            ),
+            "{failed}"
+        );
+        let rv = state.store.resource_version();
+        keda.reconcile(&state, &WorldKubelet::default());
+        assert_eq!(state.store.resource_version(), rv, "nothing to do before the next poll");
+    }
+
+    #[test]
+    fn a_missing_target_fails_the_check_in_kedas_words() {
+        let state = cluster(true);
+        scaled_object(&state, "other", "nope");
+        KedaEmulation::default().reconcile(&state, &WorldKubelet::default());
+        let so = get(&state, "other");
+        let ready = condition(&so, "Ready");
+        assert_eq!(ready["status"], "False");
+        assert_eq!(ready["reason"], "ScaledObjectCheckFailed");
+        assert_eq!(
+            ready["message"],
+            "ScaledObject doesn't have correct scaleTargetRef specification: deployments.apps \"nope\" not found"
+        );
+        assert_eq!(condition(&so, "Active")["reason"], "UnknownState");
+        assert!(state.store.list(HPAS, None).is_empty());
+    }
+
+    #[test]
+    fn nothing_happens_without_the_operator_and_deletion_waits_for_it() {
+        let state = cluster(false);
+        let keda = KedaEmulation::default();
+        scaled_object(&state, "interlok", "interlok");
+        assert!(keda.reconcile(&state, &WorldKubelet::default()).is_none());
+        assert!(get(&state, "interlok")["metadata"]["finalizers"].is_null());
+        assert!(state.store.list(HPAS, None).is_empty());
+
+        let state = cluster(true);
+        scaled_object(&state, "interlok", "interlok");
+        keda.reconcile(&state, &WorldKubelet::default());
+        state.store.request_delete(SCALED_OBJECTS, "default", "interlok").expect("delete");
+        assert!(get(&state, "interlok")["metadata"]["deletionTimestamp"].is_string(), "held by the finalizer");
+        keda.reconcile(&state, &WorldKubelet::default());
+        assert!(get(&state, "interlok").is_null(), "the operator let it go");
+    }
+
+    fn review(state: &ApiState, operation: &str, so: Value, old: Value) -> Verdict {
+        let request = json!({"operation": operation, "object": so, "oldObject": old});
+        webhook::review(state, "/validate-keda-sh-v1alpha1-scaledobject", &request)
+    }
+
+    fn denied(verdict: Verdict) -> String {
+        match verdict {
+            Verdict::Denied(message) => message,
+            Verdict::Allowed => "allowed".into(),
+            Verdict::Unreachable => "unreachable".into(),
+        }
+    }
+
+    #[test]
+    fn the_webhook_keeps_one_autoscaler_per_workload() {
+        let state = cluster(true);
+        let so = json!({"metadata": {"name": "interlok", "namespace": "default"},
+            "spec": {"scaleTargetRef": {"name": "interlok"}, "triggers": [{"type": "prometheus", "metadata": {}}]}});
+        assert!(matches!(review(&state, "CREATE", so.clone(), Value::Null), Verdict::Allowed));
+        state
+            .store
+            .create(
+                HPAS,
+                json!({"metadata": {"name": "interlok", "namespace": "default"},
+                "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "interlok"}}}),
+            )
+            .expect("hpa");
+        assert_eq!(
+            denied(review(&state, "CREATE", so.clone(), Value::Null)),
+            "the workload 'interlok' of type 'apps/v1.Deployment' is already managed by the hpa 'interlok'"
+        );
+        state.store.delete(HPAS, "default", "interlok").expect("delete");
+        scaled_object(&state, "first", "interlok");
+        assert_eq!(
+            denied(review(&state, "CREATE", so.clone(), Value::Null)),
+            "the workload 'interlok' of type 'apps/v1.Deployment' is already managed by the ScaledObject 'first'"
+        );
+        let mut bounds = so.clone();
+        bounds["metadata"]["name"] = json!("first");
+        bounds["spec"]["minReplicaCount"] = json!(3);
+        bounds["spec"]["maxReplicaCount"] = json!(2);
+        assert_eq!(
+            denied(review(&state, "UPDATE", bounds, Value::Null)),
+            "MinReplicaCount=3 must be less than MaxReplicaCount=2"
+        );
+        let mut leaving = get(&state, "first");
+        leaving["metadata"]["finalizers"] = json!([]);
+        let mut old = leaving.clone();
+        old["metadata"]["finalizers"] = json!(["finalizer.keda.sh"]);
+        old["spec"]["scaleTargetRef"]["name"] = leaving["spec"]["scaleTargetRef"]["name"].clone();
+        assert!(
+            matches!(review(&state, "UPDATE", leaving, old), Verdict::Allowed),
+            "removing the finalizer is never refused"
+        );
+    }
+
+    #[test]
+    fn the_metrics_server_fails_as_keda_does() {
+        let state = cluster(false);
+        let kubelet = WorldKubelet::default();
+        let request = |selector: &str| crate::http::Request {
+            method: "GET".into(),
+            path: "/apis/external.metrics.k8s.io/v1beta1/namespaces/default/s0-prometheus".into(),
+            query: [("labelSelector".to_string(), selector.to_string())].into_iter().collect(),
+            headers: Default::default(),
+            body: Vec::new(),
+        };
+        let message = |response: crate::http::Response| {
+            let body: Value = serde_json::from_slice(&response.body).expect("json");
+            (response.status, body["message"].as_str().unwrap_or_default().to_string())
+        };
+        let no_operator = message(metrics::serve(&state, &kubelet, &request("scaledobject.keda.sh/name=interlok")));
+        assert_eq!(no_operator.1, "timeout while waiting to establish gRPC connection to KEDA Metrics Service server");
+        let state = cluster(true);
+        assert_eq!(
+            message(metrics::serve(&state, &kubelet, &request(""))),
+            (500, "scaledObject name is not specified".to_string())
+        );
+        assert_eq!(
+            message(metrics::serve(&state, &kubelet, &request("scaledobject.keda.sh/name=missing"))).1,
+            "rpc error: code = Unknown desc = error when getting metric values error getting scalers scaledobjects.keda.sh \"missing\" not found"
+        );
+        scaled_object(&state, "interlok", "interlok");
+        assert_eq!(
+            message(metrics::serve(&state, &kubelet, &request("scaledobject.keda.sh/name=interlok"))).1,
+            "rpc error: code = Unknown desc = error when getting metric values metric:s0-prometheus encountered error"
+        );
+    }
+
+    #[test]
+    fn cooldown_counts_from_the_last_activity_or_creation() {
+        assert_eq!(parse_rfc3339(&rfc3339(1_700_000_000)), Some(1_700_000_000));
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let fresh = json!({"metadata": {"creationTimestamp": rfc3339(now)}, "spec": {}});
+        assert!(cooled_down(&fresh), "initialCooldownPeriod is 0");
+        let waiting = json!({"metadata": {"creationTimestamp": rfc3339(now)}, "spec": {"initialCooldownPeriod": 60}});
+        assert!(!cooled_down(&waiting));
+        let active = json!({"metadata": {}, "spec": {}, "status": {"lastActiveTime": rfc3339(now - 100)}});
+        assert!(!cooled_down(&active), "cooldownPeriod is 300 s");
+        let idle =
+            json!({"metadata": {}, "spec": {"cooldownPeriod": 30}, "status": {"lastActiveTime": rfc3339(now - 100)}});
+        assert!(cooled_down(&idle));
+    }
+
+    #[test]
+    fn images_name_the_component_whatever_the_registry_and_tag() {
+        let pod = |image: &str| json!({"spec": {"containers": [{"image": image}]}});
+        assert!(runs(&pod("ghcr.io/kedacore/keda:2.20.2"), OPERATOR_IMAGE));
+        assert!(runs(&pod("localhost:5000/kedacore/keda@sha256:abc"), OPERATOR_IMAGE));
+        assert!(!runs(&pod("ghcr.io/kedacore/keda-metrics-apiserver:2.20.2"), OPERATOR_IMAGE));
+        assert!(runs(&pod("kedacore/keda-admission-webhooks"), WEBHOOKS_IMAGE));
+    }
+}
