@@ -54,19 +54,75 @@ pub fn component_pod(state: &ApiState, repository: &str) -> Option<Value> {
     })
 }
 
+/// What the operator's watches see of a ScaledObject: a change here (or a Ready condition turning True)
+/// is what makes controller-runtime reconcile it again.
+#[derive(Debug, Clone, PartialEq)]
+struct Observed {
+    uid: String,
+    generation: i64,
+    /// The owned HPA's UID, spec, labels and annotations (its status does not count).
+    hpa: Value,
+    ready: bool,
+}
+
+impl Observed {
+    fn of(state: &ApiState, so: &Value) -> Observed {
+        let conditions = so["status"]["conditions"].as_array().map_or(&[][..], |v| v.as_slice());
+        Observed {
+            uid: so["metadata"]["uid"].as_str().unwrap_or_default().to_string(),
+            generation: so["metadata"]["generation"].as_i64().unwrap_or(1),
+            hpa: hpa_fingerprint(state, so),
+            ready: condition_status(conditions, "Ready") == "True",
+        }
+    }
+}
+
 /// What the operator remembers of a ScaledObject between passes (controller-runtime's queue and the
 /// scale handler's loop).
 struct Tracked {
-    uid: String,
-    /// The generation whose scale loop runs (requestScaleLoop).
+    seen: Observed,
+    /// The generation whose scale loop runs (requestScaleLoop), if one does.
     loop_generation: Option<i64>,
-    reconciled_generation: i64,
-    /// The owned HPA's spec, labels and annotations when last seen (a change re-reconciles).
-    hpa_seen: Value,
-    ready_seen: bool,
     /// After a failed reconcile, controller-runtime retries with exponential backoff.
     retry: Option<(Instant, Duration)>,
     next_poll: Instant,
+}
+
+impl Tracked {
+    fn wants_reconcile(&self, now: &Observed, at: Instant) -> bool {
+        self.seen.uid != now.uid
+            || self.seen.generation != now.generation
+            || self.seen.hpa != now.hpa
+            || (now.ready && !self.seen.ready)
+            || self.retry.is_some_and(|(when, _)| at >= when)
+    }
+
+    fn reconciled(&mut self, after: Observed, outcome: Result<bool, ()>, at: Instant) {
+        if after.uid != self.seen.uid {
+            self.loop_generation = None;
+        }
+        match outcome {
+            Ok(created_hpa) => {
+                self.retry = None;
+                if created_hpa || self.loop_generation != Some(after.generation) {
+                    self.loop_generation = Some(after.generation);
+                    self.next_poll = at; // a new scale loop checks at once
+                }
+            }
+            Err(()) => {
+                let backoff =
+                    self.retry.map_or(Duration::from_millis(5), |(_, b)| (b * 2).min(Duration::from_secs(1000)));
+                self.retry = Some((at + backoff, backoff));
+            }
+        }
+        self.seen = after;
+    }
+
+    /// When this ScaledObject next needs the operator.
+    fn wake(&self) -> Option<Instant> {
+        let poll = self.loop_generation.map(|_| self.next_poll);
+        [poll, self.retry.map(|(at, _)| at)].into_iter().flatten().min()
+    }
 }
 
 #[derive(Default)]
@@ -212,90 +268,39 @@ impl KedaEmulation {
         so: &Value,
     ) -> Option<Instant> {
         let key = (namespace_of(so), name_of(so));
-        let uid = so["metadata"]["uid"].as_str().unwrap_or_default().to_string();
-        let generation = so["metadata"]["generation"].as_i64().unwrap_or(1);
-        let hpa_seen = hpa_fingerprint(state, so);
-        let ready_now = condition_status(so["status"]["conditions"].as_array().map_or(&[], |v| v), "Ready") == "True";
         let now = Instant::now();
-        let due = {
-            let tracked = self.tracked.lock().expect("tracked");
-            match tracked.get(&key) {
-                None => true,
-                Some(t) => {
-                    t.uid != uid
-                        || t.reconciled_generation != generation
-                        || t.hpa_seen != hpa_seen
-                        || (ready_now && !t.ready_seen)
-                        || t.retry.is_some_and(|(at, _)| now >= at)
-                }
-            }
-        };
+        let observed = Observed::of(state, so);
+        let due = self.tracked.lock().expect("tracked").get(&key).is_none_or(|t| t.wants_reconcile(&observed, now));
         if due {
             let outcome = self.reconcile_scaled_object(state, so);
-            let latest = state.store.get(SCALED_OBJECTS, &key.0, &key.1);
+            let after =
+                state.store.get(SCALED_OBJECTS, &key.0, &key.1).map_or(observed.clone(), |l| Observed::of(state, &l));
             let mut tracked = self.tracked.lock().expect("tracked");
             let entry = tracked.entry(key.clone()).or_insert_with(|| Tracked {
-                uid: uid.clone(),
+                seen: observed.clone(),
                 loop_generation: None,
-                reconciled_generation: generation,
-                hpa_seen: Value::Null,
-                ready_seen: false,
                 retry: None,
                 next_poll: now,
             });
-            if entry.uid != uid {
-                entry.uid = uid.clone();
-                entry.loop_generation = None;
-            }
-            let latest_generation =
-                latest.as_ref().and_then(|l| l["metadata"]["generation"].as_i64()).unwrap_or(generation);
-            entry.reconciled_generation = latest_generation;
-            entry.hpa_seen = latest.as_ref().map_or(Value::Null, |l| hpa_fingerprint(state, l));
-            entry.ready_seen = latest.as_ref().is_some_and(|l| {
-                condition_status(l["status"]["conditions"].as_array().map_or(&[], |v| v), "Ready") == "True"
-            });
-            match outcome {
-                Ok(new_hpa) => {
-                    entry.retry = None;
-                    if new_hpa || entry.loop_generation != Some(latest_generation) {
-                        entry.loop_generation = Some(latest_generation);
-                        entry.next_poll = now; // a new scale loop checks at once
-                    }
-                }
-                Err(()) => {
-                    let backoff =
-                        entry.retry.map_or(Duration::from_millis(5), |(_, b)| (b * 2).min(Duration::from_secs(1000)));
-                    entry.retry = Some((now + backoff, backoff));
-                }
-            }
-        } else {
+            entry.reconciled(after, outcome, now);
+        } else if let Some(t) = self.tracked.lock().expect("tracked").get_mut(&key) {
+            t.seen.ready = observed.ready;
+        }
+        {
             let mut tracked = self.tracked.lock().expect("tracked");
-            if let Some(t) = tracked.get_mut(&key) {
-                t.ready_seen = ready_now;
+            let t = tracked.get_mut(&key)?;
+            if t.loop_generation.is_none() || now < t.next_poll {
+                return t.wake();
             }
-        }
-        let (poll, next) = {
-            let tracked = self.tracked.lock().expect("tracked");
-            let t = tracked.get(&key)?;
-            let retry = t.retry.map(|(at, _)| at);
-            let polling = t.loop_generation.is_some();
-            (polling && now >= t.next_poll, [retry, polling.then_some(t.next_poll)].into_iter().flatten().min())
-        };
-        if !poll {
-            return next;
-        }
-        let interval = self.polling.lock().expect("polling").unwrap_or_else(|| {
-            Duration::from_secs(spec_i64(so, "pollingInterval").filter(|s| *s > 0).unwrap_or(30) as u64)
-        });
-        let next_poll = Instant::now() + interval;
-        if let Some(t) = self.tracked.lock().expect("tracked").get_mut(&key) {
-            t.next_poll = next_poll;
+            let interval = self.polling.lock().expect("polling").unwrap_or_else(|| {
+                Duration::from_secs(spec_i64(so, "pollingInterval").filter(|s| *s > 0).unwrap_or(30) as u64)
+            });
+            t.next_poll = now + interval;
         }
         if let Some(current) = state.store.get(SCALED_OBJECTS, &key.0, &key.1) {
             check_scalers(state, kubelet, operator_ns, &current);
         }
-        let retry = self.tracked.lock().expect("tracked").get(&key).and_then(|t| t.retry.map(|(at, _)| at));
-        Some(retry.map_or(next_poll, |r| r.min(next_poll)))
+        self.tracked.lock().expect("tracked").get(&key).and_then(Tracked::wake)
     }
 
     /// The ScaledObject controller's Reconcile: Ok(true) when it created the HPA, Err after writing the
@@ -481,20 +486,36 @@ fn ensure_hpa(state: &ApiState, so: &Value, target: &Target, scalers: &[Promethe
             Ok(true)
         }
         Some(found) => {
-            let mut next = found.clone();
-            next["spec"] = wanted["spec"].clone();
-            next["metadata"]["labels"] = wanted["metadata"]["labels"].clone();
-            next["metadata"]["annotations"] = wanted["metadata"]["annotations"].clone();
-            if next["metadata"]["annotations"].is_null() {
-                if let Some(meta) = next["metadata"].as_object_mut() {
-                    meta.remove("annotations");
+            // updateHPAIfNeeded: only when what KEDA wants is not already there, then wholesale
+            let same_metrics =
+                wanted["spec"]["metrics"].as_array().map(Vec::len) == found["spec"]["metrics"].as_array().map(Vec::len);
+            let up_to_date = same_metrics
+                && wanted["spec"]["behavior"] == found["spec"]["behavior"]
+                && derivative(&wanted["spec"], &found["spec"])
+                && derivative(&wanted["metadata"]["labels"], &found["metadata"]["labels"])
+                && derivative(&wanted["metadata"]["annotations"], &found["metadata"]["annotations"]);
+            if !up_to_date {
+                let mut next = found.clone();
+                next["spec"] = wanted["spec"].clone();
+                next["metadata"]["labels"] = wanted["metadata"]["labels"].clone();
+                match &wanted["metadata"]["annotations"] {
+                    Value::Null => drop(next["metadata"].as_object_mut().and_then(|m| m.remove("annotations"))),
+                    annotations => next["metadata"]["annotations"] = annotations.clone(),
                 }
-            }
-            if next != found {
                 state.store.update(HPAS, next, None).map_err(|e| e.message)?;
             }
             Ok(false)
         }
+    }
+}
+
+/// apimachinery's DeepDerivative: everything set in `wanted` is equal in `found` (which may hold more).
+fn derivative(wanted: &Value, found: &Value) -> bool {
+    match (wanted, found) {
+        (Value::Null, _) => true,
+        (Value::Object(w), Value::Object(f)) => w.iter().all(|(k, v)| derivative(v, f.get(k).unwrap_or(&Value::Null))),
+        (Value::Array(w), Value::Array(f)) => w.len() <= f.len() && w.iter().zip(f).all(|(a, b)| derivative(a, b)),
+        _ => wanted == found,
     }
 }
 
@@ -527,78 +548,69 @@ fn check_scalers(state: &ApiState, kubelet: &WorldKubelet, operator_ns: &str, so
     let Ok(target) = Target::of(so, state) else { return };
     let ns = namespace_of(so);
     let target_name = so["spec"]["scaleTargetRef"]["name"].as_str().unwrap_or_default();
+    // the real loop resolves the target's pod template first and gives up quietly when it cannot
+    let Some(workload) = state.store.get(&target.key(), &ns, target_name) else { return };
     let mut conditions: Conditions = Vec::new();
     set_condition(&mut conditions, "Ready", "True", "ScaledObjectReady", READY_MESSAGE);
     let mut last_active = None;
     let names: Vec<String> = scalers.iter().map(Prometheus::metric_name).collect();
     let activity: serde_json::Map<String, Value> =
         names.iter().map(|n| (n.clone(), json!({"isActive": active_metrics.contains(n)}))).collect();
-    match state.store.get(&target.key(), &ns, target_name) {
-        None => {
-            let message = format!(
-                "Error getting current replicas count for ScaleTarget: {}.{} \"{target_name}\" not found",
-                target.resource, target.group
+    let current = workload["spec"]["replicas"].as_i64().unwrap_or(1);
+    let min = spec_i64(so, "minReplicaCount").unwrap_or(0);
+    let idle = spec_i64(so, "idleReplicaCount");
+    if !active_metrics.is_empty() {
+        set_condition(
+            &mut conditions,
+            "Active",
+            "True",
+            "ScalerActive",
+            "Scaling is performed because triggers are active",
+        );
+        if (idle.is_some() && current < min) || current == 0 {
+            scale_target(state, so, &target, min.max(1)); // scaleFromZeroOrIdle
+            last_active = Some(now_rfc3339());
+        } else if any_error {
+            set_condition(
+                &mut conditions,
+                "Ready",
+                "Unknown",
+                "PartialTriggerError",
+                "Some triggers defined in ScaledObject are not working correctly",
             );
-            set_condition(&mut conditions, "Ready", "False", "ErrorGettingCurrentReplicas", &message);
+        } else {
+            last_active = Some(now_rfc3339());
         }
-        Some(workload) => {
-            let current = workload["spec"]["replicas"].as_i64().unwrap_or(1);
-            let min = spec_i64(so, "minReplicaCount").unwrap_or(0);
-            let idle = spec_i64(so, "idleReplicaCount");
-            if !active_metrics.is_empty() {
-                set_condition(
-                    &mut conditions,
-                    "Active",
-                    "True",
-                    "ScalerActive",
-                    "Scaling is performed because triggers are active",
-                );
-                if (idle.is_some() && current < min) || current == 0 {
-                    scale_target(state, so, &target, min.max(1)); // scaleFromZeroOrIdle
-                    last_active = Some(now_rfc3339());
-                } else if any_error {
-                    set_condition(
-                        &mut conditions,
-                        "Ready",
-                        "Unknown",
-                        "PartialTriggerError",
-                        "Some triggers defined in ScaledObject are not working correctly",
-                    );
-                } else {
-                    last_active = Some(now_rfc3339());
-                }
+    } else {
+        set_condition(
+            &mut conditions,
+            "Active",
+            "False",
+            "ScalerNotActive",
+            "Scaling is not performed because triggers are not active",
+        );
+        if any_error && so["spec"]["fallback"].is_null() {
+            set_condition(
+                &mut conditions,
+                "Ready",
+                "False",
+                "TriggerError",
+                "Triggers defined in ScaledObject are not working correctly",
+            );
+        } else if idle.is_some_and(|i| current > i) || (current > 0 && min == 0) {
+            if cooled_down(so) {
+                scale_target(state, so, &target, idle.unwrap_or(min)); // scaleToZeroOrIdle
             } else {
                 set_condition(
                     &mut conditions,
                     "Active",
                     "False",
-                    "ScalerNotActive",
-                    "Scaling is not performed because triggers are not active",
+                    "ScalerCooldown",
+                    "Scaler cooling down because triggers are not active",
                 );
-                if any_error && so["spec"]["fallback"].is_null() {
-                    set_condition(
-                        &mut conditions,
-                        "Ready",
-                        "False",
-                        "TriggerError",
-                        "Triggers defined in ScaledObject are not working correctly",
-                    );
-                } else if idle.is_some_and(|i| current > i) || (current > 0 && min == 0) {
-                    if cooled_down(so) {
-                        scale_target(state, so, &target, idle.unwrap_or(min)); // scaleToZeroOrIdle
-                    } else {
-                        set_condition(
-                            &mut conditions,
-                            "Active",
-                            "False",
-                            "ScalerCooldown",
-                            "Scaler cooling down because triggers are not active",
-                        );
-                    }
-                } else if idle.is_none() && current < min {
-                    scale_target(state, so, &target, min);
-                }
             }
+        } else if idle.is_none() && current < min {
+            scale_target(state, so, &target, min);
         }
     }
     if let Some((status, reason, message)) = hpa_health(state, so) {
@@ -814,6 +826,14 @@ mod tests {
             json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "interlok"})
         );
         assert_eq!((hpa["spec"]["minReplicas"].clone(), hpa["spec"]["maxReplicas"].clone()), (json!(1), json!(100)));
+        let mut edited = hpa.clone();
+        edited["metadata"]["labels"]["extra"] = json!("kept");
+        edited["spec"]["maxReplicas"] = json!(7);
+        state.store.update(HPAS, edited, None).expect("edit");
+        keda.reconcile(&state, &WorldKubelet::default());
+        let hpa = state.store.get(HPAS, "default", "keda-hpa-interlok").expect("hpa");
+        assert_eq!(hpa["spec"]["maxReplicas"], 100, "KEDA puts its spec back");
+        assert!(hpa["metadata"]["labels"]["extra"].is_null(), "replacing the whole HPA");
         let events = state.store.list("/events", Some("default"));
         let failed = events.iter().find(|e| e["reason"] == "KEDAScalerFailed").expect("event");
         assert!(
