@@ -7,7 +7,7 @@
 use serde_json::json;
 
 use super::scaler::{self, milli};
-use super::{component_pod, NAME_LABEL, OPERATOR_IMAGE, SCALED_OBJECTS};
+use super::{component_pod, METRICS_IMAGE, NAME_LABEL, OPERATOR_IMAGE, SCALED_OBJECTS};
 use crate::apiserver::ApiState;
 use crate::controllers::format_quantity;
 use crate::http::{Request, Response};
@@ -53,6 +53,10 @@ fn external_metric(
     metric: &str,
     selector: &str,
 ) -> Response {
+    if component_pod(state, METRICS_IMAGE).is_none() {
+        let status = ApiError::new(503, "ServiceUnavailable", "the server is currently unable to handle the request");
+        return Response::json(503, &status.status()); // the APIService points at something that is not KEDA's
+    }
     let Some(operator) = component_pod(state, OPERATOR_IMAGE) else {
         return failure("timeout while waiting to establish gRPC connection to KEDA Metrics Service server".into());
     };
