@@ -284,9 +284,11 @@ fn scaled_object_state(world: &World, name: &str) -> Value {
     world.object("keda.sh", "scaledobjects", "default", name).unwrap_or(Value::Null)
 }
 
-/// Switching Interlok from the adapter's HPA to KEDA: the admission webhook refuses the ScaledObject
-/// while the plain HPA scales the Deployment; once it is gone KEDA takes over, owns `keda-hpa-interlok`,
-/// serves the query's value as an external metric, and 150 messages make the HPA want 2 replicas.
+/// Switching Interlok from the adapter's HPA to KEDA and back: the admission webhook refuses the
+/// ScaledObject while the plain HPA scales the Deployment; once it is gone KEDA takes over, owns
+/// `keda-hpa-interlok`, serves the query's value as an external metric, and 150 messages make the HPA
+/// want 2 replicas. Deleting the ScaledObject, then KEDA, leaves room for the adapter's HPA again and
+/// nothing of KEDA behind.
 #[test]
 fn keda_takes_over_from_the_adapter_hpa_and_scales_on_the_real_query() {
     let Some((world, forward)) = keda_world("keda") else {
@@ -348,6 +350,41 @@ fn keda_takes_over_from_the_adapter_hpa_and_scales_on_the_real_query() {
     world.wait_until("the ScaledObject to be Active", LONG, || {
         condition(&scaled_object_state(&world, "interlok"), "Active")["status"] == "True"
     });
+
+    // and back to the adapter's HPA: ScaledObject first (KEDA lets it go, its HPA follows), then KEDA
+    ok(&world, "kubectl", &["delete", "scaledobject", "interlok", "--timeout=60s"]);
+    world.wait_until("KEDA's HPA to go", LONG, || world.objects("autoscaling", "horizontalpodautoscalers").is_empty());
+    ok(&world, "helm", &["uninstall", "keda", "-n", "keda", "--wait"]);
+    let interlok = interlok_manifest(
+        &world,
+        "prometheus-prometheus-pushgateway.monitoring.svc.cluster.local:9091",
+        "K8S_NAMESPACE",
+    );
+    ok(&world, "kubectl", &["apply", "-f", &interlok]);
+    let hpas: Vec<String> = world
+        .objects("autoscaling", "horizontalpodautoscalers")
+        .iter()
+        .map(testworld::apiserver::object_name)
+        .collect();
+    assert_eq!(hpas, vec!["interlok"], "one autoscaler");
+    world.wait_until("KEDA's CRDs to go", LONG, || {
+        world.objects("apiextensions.k8s.io", "customresourcedefinitions").is_empty()
+    });
+    assert!(world.object("apiregistration.k8s.io", "apiservices", "", "v1beta1.external.metrics.k8s.io").is_none());
+    assert!(world.objects("admissionregistration.k8s.io", "validatingwebhookconfigurations").is_empty());
+    let left_in_keda: Vec<String> = world
+        .state
+        .store
+        .dump()
+        .into_iter()
+        .filter(|(_, ns, _, _)| ns == "keda")
+        .map(|(r, _, n, _)| format!("{r} {n}"))
+        .collect();
+    assert_eq!(
+        left_in_keda,
+        vec!["/secrets kedaorg-certs"],
+        "what a real cluster keeps too: the operator's, not the chart's"
+    );
 }
 
 /// A query on a metric that does not exist: with `ignoreNullValues: "false"` KEDA reports the trigger

@@ -670,6 +670,58 @@ mod tests {
         assert_eq!(format_quantity(1.5), "1500m");
     }
 
+    struct NoMetrics;
+
+    impl Kubelet for NoMetrics {
+        fn pod_started(&self, _pod: &Value) {}
+        fn pod_stopped(&self, _pod: &Value) {}
+        fn pod_metrics(&self, _namespace: &str, _metric: &str, _pods: &[String]) -> Option<HashMap<String, f64>> {
+            None
+        }
+    }
+
+    fn scaling_active(state: &ApiState, name: &str) -> Value {
+        let hpa = state.store.get(HPAS, "default", name).expect("hpa");
+        hpa["status"]["conditions"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["type"] == "ScalingActive").cloned())
+            .unwrap_or(Value::Null)
+    }
+
+    #[test]
+    fn the_hpa_stands_aside_at_zero_replicas_and_when_another_hpa_scales_the_target() {
+        for (version, ambiguous) in [("v1.33.1", true), ("v1.25.0", false)] {
+            let state = ApiState::new(version);
+            let deployment = json!({"metadata": {"name": "interlok", "namespace": "default"},
+                "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "interlok"}}}});
+            state.store.create(DEPLOYMENTS, deployment).expect("deployment");
+            for name in ["interlok", "keda-hpa-interlok"] {
+                let hpa = json!({"metadata": {"name": name, "namespace": "default"},
+                    "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "interlok"},
+                             "minReplicas": 1, "maxReplicas": 5,
+                             "metrics": [{"type": "Pods", "pods": {"metric": {"name": "M"}, "target": {"type": "AverageValue", "averageValue": "100"}}}]}});
+                state.store.create(HPAS, hpa).expect("hpa");
+            }
+            let hpa = state.store.get(HPAS, "default", "interlok").expect("hpa");
+            reconcile_hpa(&state, &NoMetrics, &hpa, &|r| r);
+            assert_eq!(scaling_active(&state, "interlok")["reason"], "ScalingDisabled");
+            let mut one = state.store.get(DEPLOYMENTS, "default", "interlok").expect("deployment");
+            one["spec"]["replicas"] = json!(1);
+            state.store.update(DEPLOYMENTS, one, None).expect("scale");
+            reconcile_hpa(&state, &NoMetrics, &hpa, &|r| r);
+            let active = scaling_active(&state, "interlok");
+            if ambiguous {
+                assert_eq!(active["reason"], "AmbiguousSelector");
+                assert_eq!(
+                    active["message"],
+                    "pods by selector app=interlok are controlled by multiple HPAs: [default/interlok default/keda-hpa-interlok]"
+                );
+            } else {
+                assert_eq!(active["reason"], "FailedGetPodsMetric", "servers before 1.26 do not check");
+            }
+        }
+    }
+
     #[test]
     fn selectors_print_as_the_real_controller_prints_them() {
         let selector = json!({"matchLabels": {"scaledobject.keda.sh/name": "interlok"}});

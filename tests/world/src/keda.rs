@@ -224,8 +224,9 @@ impl KedaEmulation {
                 self.tracked.lock().expect("tracked").clear();
             }
         }
-        crate::crd::find(state, "keda.sh", "scaledobjects")?;
         let operator_ns = namespace_of(&operator);
+        ensure_certificates(state, &operator, &operator_ns);
+        crate::crd::find(state, "keda.sh", "scaledobjects")?;
         let mut wake: Option<Instant> = None;
         let objects = state.store.list(SCALED_OBJECTS, None);
         for so in &objects {
@@ -334,6 +335,40 @@ impl KedaEmulation {
         status["conditions"] = json!(conditions);
         write_status(state, &so, status);
         outcome.map_err(|_| ())
+    }
+}
+
+/// The operator's certificate rotation (pkg/certificates): it creates the Secret its components mount
+/// (`--cert-secret-name`, kept when KEDA is uninstalled: the chart does not own it) and writes the CA
+/// into the webhook configuration (`--enable-webhook-patching`).
+fn ensure_certificates(state: &ApiState, operator: &Value, namespace: &str) {
+    let args: Vec<String> = operator["spec"]["containers"][0]["args"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    let flag = |name: &str| args.iter().find_map(|a| a.strip_prefix(&format!("--{name}=")).map(String::from));
+    let secret_name = flag("cert-secret-name").unwrap_or_else(|| "kedaorg-certs".into());
+    let ca = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCnRlc3Qtd29ybGQgS0VEQSBDQQotLS0tLUVORCBDRVJUSUZJQ0FURS0tLS0tCg==";
+    if state.store.get("/secrets", namespace, &secret_name).is_none() {
+        let secret = json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": secret_name, "namespace": namespace,
+                         "labels": {"app": "keda-operator", "app.kubernetes.io/name": "keda-operator",
+                                    "app.kubernetes.io/component": "keda-operator", "app.kubernetes.io/part-of": "keda"}},
+            "data": {"ca.crt": ca, "ca.key": ca, "tls.crt": ca, "tls.key": ca}});
+        let _ = state.store.create("/secrets", secret);
+    }
+    if flag("enable-webhook-patching").as_deref() == Some("false") {
+        return;
+    }
+    let configurations = "admissionregistration.k8s.io/validatingwebhookconfigurations";
+    if let Some(mut configuration) = state.store.get(configurations, "", "keda-admission") {
+        let before = configuration.clone();
+        for webhook in configuration["webhooks"].as_array_mut().into_iter().flatten() {
+            webhook["clientConfig"]["caBundle"] = json!(ca);
+        }
+        if configuration != before {
+            let _ = state.store.update(configurations, configuration, None);
+        }
     }
 }
 
@@ -542,6 +577,8 @@ mod tests {
         scaled_object(&state, "interlok", "interlok");
         let wake = keda.reconcile(&state, &WorldKubelet::default());
         assert!(wake.is_some(), "the scale loop wants to poll again");
+        let certificates = state.store.get("/secrets", "keda", "kedaorg-certs").expect("the operator's Secret");
+        assert_eq!(certificates["metadata"]["labels"]["app.kubernetes.io/part-of"], "keda");
         let so = get(&state, "interlok");
         assert_eq!(so["metadata"]["finalizers"], json!(["finalizer.keda.sh"]));
         assert_eq!(so["metadata"]["labels"][NAME_LABEL], "interlok");
