@@ -48,6 +48,7 @@ pub struct WorldBuilder {
     context: String,
     helm_on_path: bool,
     latencies: Vec<crate::fakeconfig::ToolLatency>,
+    keda_polling: Option<Duration>,
 }
 
 impl Default for WorldBuilder {
@@ -68,6 +69,7 @@ impl Default for WorldBuilder {
             context: "minikube".into(),
             helm_on_path: true,
             latencies: Vec::new(),
+            keda_polling: None,
         }
     }
 }
@@ -162,6 +164,11 @@ impl WorldBuilder {
         self.images.push((repository.into(), image));
         self
     }
+    /// KEDA polls every ScaledObject's triggers this often instead of its `pollingInterval` (30 s by default).
+    pub fn keda_polling(mut self, interval: Duration) -> Self {
+        self.keda_polling = Some(interval);
+        self
+    }
 
     /// Starts the world, or returns None (a loud skip, or a failure under CI) when a real component is missing.
     pub fn start(self) -> Option<World> {
@@ -236,6 +243,7 @@ impl World {
         for (repository, image) in &b.images {
             kubelet.catalogue.lock().expect("catalogue").register(repository, image.clone());
         }
+        *kubelet.keda.polling.lock().expect("polling") = b.keda_polling;
         *state.ext.write().expect("ext") = Some(Arc::new(WorldExtensions(kubelet.clone())));
         let (controllers, controller_thread) = Controllers::start(state.clone(), kubelet.clone(), b.behaviour.clone());
 
@@ -444,13 +452,13 @@ impl World {
     }
 
     pub fn objects(&self, group: &str, plural: &str) -> Vec<Value> {
-        let key = crate::resources::find(group, plural).map(|r| r.key()).unwrap_or_default();
+        let key = apiserver::lookup(&self.state, group, plural).map(|r| r.key()).unwrap_or_default();
         self.state.store.list(&key, None)
     }
 
     /// Puts an object straight into the cluster (as if created before the test).
     pub fn create(&self, group: &str, plural: &str, object: Value) -> Value {
-        let key = crate::resources::find(group, plural).expect("known resource").key();
+        let key = apiserver::lookup(&self.state, group, plural).expect("known resource").key();
         self.state.store.create(&key, object).expect("create object")
     }
 
