@@ -20,7 +20,12 @@ fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
 }
 
 fn first_failure(report: &Value) -> Option<String> {
-    report["checks"].as_array().unwrap().iter().find(|c| c["status"] == "fail").map(|c| c["id"].as_str().unwrap().into())
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["status"] == "fail")
+        .map(|c| c["id"].as_str().unwrap().into())
 }
 
 /// The commands a hint names (its `backticked` parts that start with a program the user has).
@@ -29,7 +34,9 @@ fn commands(hint: &str) -> Vec<Vec<String>> {
         .skip(1)
         .step_by(2)
         .map(|c| c.split_whitespace().map(String::from).collect::<Vec<_>>())
-        .filter(|words| words.first().is_some_and(|w| ["interlok-k8s", "kubectl", "curl", "minikube"].contains(&w.as_str())))
+        .filter(|words| {
+            words.first().is_some_and(|w| ["interlok-k8s", "kubectl", "curl", "minikube"].contains(&w.as_str()))
+        })
         .collect()
 }
 
@@ -296,12 +303,8 @@ fn only_the_chosen_kubectl(world: &World, what: &str) {
 
 #[test]
 fn a_shadowed_kubectl_is_never_used_by_setup_dry_run_or_verify() {
-    let Some(world) = World::builder()
-        .helm(4)
-        .with_charts()
-        .with_prometheus(Default::default())
-        .shadowing_kubectl("v1.14.8")
-        .start()
+    let Some(world) =
+        World::builder().helm(4).with_charts().with_prometheus(Default::default()).shadowing_kubectl("v1.14.8").start()
     else {
         return;
     };
