@@ -233,7 +233,7 @@ mod tests {
     use super::*;
 
     fn context() -> Context {
-        let settings = Settings::resolve(&crate::cli::GlobalArgs::default()).expect("defaults");
+        let settings = Settings::defaults();
         let ui = Ui::plain_for_tests();
         Context::new(settings, Runner::new(ui.clone(), true), ui)
     }

@@ -8,6 +8,7 @@
 use serde_json::Value;
 
 use crate::cluster::ownership::{self, ADOPTED_ANNOTATION};
+use crate::cluster::Reader;
 use crate::context::Context;
 use crate::problem::Problem;
 use crate::record::{Created, Entry, State};
@@ -92,7 +93,7 @@ fn removal(cx: &Context, item: Created, delete_cluster: bool, remove_switch: boo
     let (what, commands) = match &item {
         Created::Object { kind, name, namespace } => {
             // not labelled as the wizard's any more: someone else owns it now
-            get(cx, kind, Some(namespace), name).filter(ownership::labelled)?;
+            get(cx, kind, namespace, name).filter(ownership::labelled)?;
             (format!("{kind} {name} in {namespace}"), vec![cx.kubectl().delete(kind, name, Some(namespace))])
         }
         Created::Release { name, namespace } => {
@@ -102,7 +103,7 @@ fn removal(cx: &Context, item: Created, delete_cluster: bool, remove_switch: boo
             (format!("Helm release {name} in {namespace}"), vec![cmd])
         }
         Created::Namespace { name } => {
-            get(cx, "namespace", None, name).filter(ownership::labelled)?;
+            get(cx, "namespace", "", name).filter(ownership::labelled)?;
             namespace_removal(cx, name)
         }
         Created::Repository { name } => {
@@ -112,7 +113,7 @@ fn removal(cx: &Context, item: Created, delete_cluster: bool, remove_switch: boo
             (format!("chart repository {name}"), vec![cx.helm().repo_remove(name)])
         }
         Created::Tiller => {
-            get(cx, "deployment", Some("kube-system"), "tiller-deploy")?;
+            get(cx, "deployment", "kube-system", "tiller-deploy")?;
             let k = cx.kubectl();
             let commands = vec![
                 k.delete("deployment", "tiller-deploy", Some("kube-system")),
@@ -126,7 +127,7 @@ fn removal(cx: &Context, item: Created, delete_cluster: bool, remove_switch: boo
             ("the minikube cluster".into(), vec![Cmd::change(cx.minikube()).arg("delete")])
         }
         Created::Switch { name } if remove_switch => {
-            if !crate::stages::switch_exists(cx, name).ok()? {
+            if !powershell::switch_exists(&cx.runner, name).ok()? {
                 return None;
             }
             (format!("Hyper-V switch {name:?}"), vec![powershell::remove_switch(name)])
@@ -145,14 +146,14 @@ fn namespace_removal(cx: &Context, name: &str) -> (String, Vec<Cmd>) {
 fn from_labels(cx: &Context) -> Result<Plan, Problem> {
     let mut plan = Plan::default();
     let selector = format!("{}={}", MANAGED_BY_LABEL.0, MANAGED_BY_LABEL.1);
-    let labelled_namespaces = list(cx, &cx.kubectl().list_cluster_json("namespaces", &selector))?;
+    let labelled_namespaces = cx.list("namespaces", "", Some(&selector))?;
     let mut namespaces = vec![cx.settings.namespace.clone(), cx.settings.monitoring_namespace.clone()];
     namespaces.extend(labelled_namespaces.iter().map(name_of));
     namespaces.sort();
     namespaces.dedup();
     for namespace in &namespaces {
         for kind in LABELLED_KINDS {
-            for object in list(cx, &cx.kubectl().list_json(namespace, kind, Some(&selector)))? {
+            for object in cx.list(kind, namespace, Some(&selector))? {
                 let name = name_of(&object);
                 // a controller's child is removed with its owner
                 if object["metadata"]["ownerReferences"].as_array().is_some_and(|o| !o.is_empty()) {
@@ -172,7 +173,7 @@ fn from_labels(cx: &Context) -> Result<Plan, Problem> {
             }
         }
     }
-    if crate::stages::labels_releases(cx) {
+    if cx.helm_found().is_some_and(|f| helm::keeps_labels(f.version)) {
         let selector = match cx.settings.include_adopted {
             true => selector.clone(),
             false => format!("{selector},{ADOPTED_ANNOTATION}!=true"),
@@ -206,25 +207,13 @@ fn from_labels(cx: &Context) -> Result<Plan, Problem> {
     Ok(plan)
 }
 
-fn list(cx: &Context, cmd: &Cmd) -> Result<Vec<Value>, Problem> {
-    let output = cx.runner.run(cmd)?;
-    let list: Value = serde_json::from_str(&output.stdout).map_err(|e| {
-        exit_problem(cmd, &output).reworded(format!("kubectl printed something that is not a JSON list ({e})"))
-    })?;
-    Ok(list["items"].as_array().cloned().unwrap_or_default())
-}
-
 fn name_of(object: &Value) -> String {
     object["metadata"]["name"].as_str().unwrap_or_default().to_string()
 }
 
-fn get(cx: &Context, kind: &str, namespace: Option<&str>, name: &str) -> Option<Value> {
-    let cmd = match namespace {
-        Some(ns) => cx.kubectl().get_json(ns, kind, name),
-        None => cx.kubectl().get_cluster_json(kind, name),
-    };
-    let output = cx.runner.run(&cmd).ok()?;
-    serde_json::from_str(&output.stdout).ok()
+/// The object, when it exists and can be read (teardown skips what it cannot see).
+fn get(cx: &Context, kind: &str, namespace: &str, name: &str) -> Option<Value> {
+    cx.get(kind, namespace, name).ok().flatten()
 }
 
 fn cluster_exists(cx: &Context) -> bool {
@@ -234,8 +223,7 @@ fn cluster_exists(cx: &Context) -> bool {
 /// Whether a namespace still holds workloads or configuration the wizard did not create.
 pub fn namespace_in_use(cx: &Context, namespace: &str) -> bool {
     ["deployments", "statefulsets", "daemonsets", "services", "configmaps"].iter().any(|kind| {
-        let Ok(output) = cx.runner.run(&cx.kubectl().list_json(namespace, kind, None)) else { return true };
-        let list: Value = serde_json::from_str(&output.stdout).unwrap_or(Value::Null);
-        list["items"].as_array().is_some_and(|items| items.iter().any(|i| i["metadata"]["name"] != "kube-root-ca.crt"))
+        let Ok(items) = cx.list(kind, namespace, None) else { return true };
+        items.iter().any(|i| i["metadata"]["name"] != "kube-root-ca.crt")
     })
 }

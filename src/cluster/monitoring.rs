@@ -73,9 +73,11 @@ pub fn labels_renamed(prometheus: &str) -> Result<bool, String> {
     prometheus_api::series(prometheus, "{exported_job=~\"(?i)interlok\"}").map(|s| !s.is_empty())
 }
 
-/// The metric's series (`M` or `M_total`) Prometheus has.
+/// The metric's series (`M` or `M_total`) Prometheus has now: an instant query, so a series whose
+/// pushgateway group was deleted (stale) no longer counts, as it no longer counts for the adapter.
 pub fn metric_series(prometheus: &str, metric: &str) -> Result<Vec<prometheus_api::Labels>, String> {
-    prometheus_api::series(prometheus, &format!("{{__name__=~\"{metric}(_total)?\"}}"))
+    let samples = prometheus_api::query(prometheus, &format!("{{__name__=~\"{metric}(_total)?\"}}"))?;
+    Ok(samples.into_iter().map(|(labels, _)| labels).collect())
 }
 
 #[cfg(test)]

@@ -43,11 +43,16 @@ pub fn resource(kind: &str) -> String {
     }
 }
 
-/// Whose this object is (`namespace` empty for a cluster-scoped kind).
-pub fn object(reader: &(impl Reader + ?Sized), kind: &str, namespace: &str, name: &str) -> Result<Owner, Problem> {
+/// Whose this object is (`namespace` empty for a cluster-scoped kind), and the object as it is.
+pub fn object(
+    reader: &(impl Reader + ?Sized),
+    kind: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<(Owner, Option<Value>), Problem> {
     let found = reader.get(&resource(kind), namespace, name)?;
     let recorded = reader.cx().recorded(&item(kind, namespace, name));
-    Ok(classify(found.as_ref(), recorded))
+    Ok((classify(found.as_ref(), recorded), found))
 }
 
 /// Whose this release is; `exists` is whether Helm lists it (in any state).

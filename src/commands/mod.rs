@@ -36,20 +36,30 @@ pub const EXIT_USAGE: Exit = Exit::Usage;
 
 pub fn dispatch(cli: Cli) -> Exit {
     crate::runner::interrupt_flag();
-    if let Command::Completions { shell } = &cli.command {
+    let Some(command) = cli.command else {
+        // No command is a request for orientation, not a mistake: like `kubectl` and `helm`, say where to
+        // start and succeed; nothing was asked for, so nothing failed.
+        Ui::new(crate::ui::ColorChoice::Auto, false, true).line(crate::cli::ORIENTATION);
+        return EXIT_OK;
+    };
+    if let Command::Completions { shell } = &command {
         return completions::run(*shell);
     }
-    let assume_yes = matches!(&cli.command, Command::Setup(a) if a.yes);
-    let settings = match Settings::resolve(&cli.global) {
+    let assume_yes = matches!(&command, Command::Setup(a) if a.yes);
+    let selection = match &command {
+        Command::Setup(args) => args.selection_conflict(),
+        _ => None,
+    };
+    let settings = match Settings::resolve(&cli.flags).and_then(|s| selection.map_or(Ok(s), Err)) {
         Ok(settings) => settings,
         Err(problem) => {
-            let ui = Ui::new(cli.global.color.unwrap_or(crate::ui::ColorChoice::Auto), false, true);
+            let ui = Ui::new(crate::settings::early_color(&cli.flags), false, true);
             ui.problem(None, &problem);
             return EXIT_USAGE;
         }
     };
     let ui = Ui::new(settings.color, settings.verbose, assume_yes);
-    match cli.command {
+    match command {
         Command::Setup(args) => setup::run(settings, ui, &args),
         Command::Verify(args) => verify::run(settings, ui, &args),
         Command::Load(args) => load::run(settings, ui, &args),

@@ -2,10 +2,8 @@
 //! the server serves — v2, else v2beta2, else v2beta1 — always targeting the apps/v1 Deployment. Validated when
 //! the HPA reports a current value (not `<unknown>`) and ScalingActive.
 
-use serde_json::Value;
-
+use crate::cluster;
 use crate::cluster::views::Hpa;
-use crate::cluster::{self, Reader};
 use crate::context::Context;
 use crate::engine::{Check, Stage, StageId};
 use crate::manifests;
@@ -33,7 +31,7 @@ impl Stage for Autoscaler {
 
     fn check(&self, cx: &mut Context) -> Result<Check, Problem> {
         let (namespace, name) = (cx.settings.namespace.clone(), cx.settings.deployment.clone());
-        let Some(hpa) = cx.get("hpa", &namespace, &name)? else {
+        let Some(hpa) = cluster::get::<Hpa>(cx, "hpa", &namespace, &name)? else {
             return Ok(Check::Needed(format!("no HorizontalPodAutoscaler {name} in {namespace} yet")));
         };
         match differs(cx, &hpa) {
@@ -60,7 +58,7 @@ impl Stage for Autoscaler {
         let endpoints = super::interlok::endpoints(cx)?;
         let mut hpa = manifests::autoscaler(&cx.settings, &endpoints, manifests::version_for_api(&api_version))?;
         hpa.text = hpa.text.replace("apiVersion: autoscaling/v2\n", &format!("apiVersion: {api_version}\n"));
-        let hpa: Value = serde_json::from_str(&manifests::to_json(&hpa)?)
+        let hpa: serde_json::Value = serde_json::from_str(&manifests::to_json(&hpa)?)
             .map_err(|e| Problem::new(format!("the rendered autoscaler is not JSON ({e})")))?;
         super::owned::apply(cx, vec![hpa])
     }
@@ -111,31 +109,24 @@ pub fn served_api_version(cx: &Context) -> Result<String, Problem> {
         })
 }
 
-/// What differs between the live HPA (read back as autoscaling/v2) and the settings.
-fn differs(cx: &Context, hpa: &Value) -> Option<String> {
+/// What differs between the live HPA and the settings.
+fn differs(cx: &Context, hpa: &Hpa) -> Option<String> {
     let s = &cx.settings;
-    let spec = &hpa["spec"];
-    let metric = &spec["metrics"][0];
-    let name = metric["pods"]["metric"]["name"].as_str().or(metric["pods"]["metricName"].as_str()).unwrap_or_default();
-    let target = metric["pods"]["target"]["averageValue"]
-        .as_str()
-        .or(metric["pods"]["targetAverageValue"].as_str())
-        .map(String::from)
-        .or_else(|| metric["pods"]["target"]["averageValue"].as_u64().map(|n| n.to_string()))
-        .unwrap_or_default();
-    if spec["scaleTargetRef"]["name"] != s.deployment.as_str() || spec["scaleTargetRef"]["apiVersion"] != "apps/v1" {
+    let target = &hpa.spec.scale_target_ref;
+    if target.name != s.deployment || target.api_version != "apps/v1" {
+        return Some(format!("the autoscaler targets {} {}", target.api_version, target.name));
+    }
+    if hpa.spec.min_replicas != Some(s.min_replicas.into()) || hpa.spec.max_replicas != u64::from(s.max_replicas) {
         return Some(format!(
-            "the autoscaler targets {} {}",
-            spec["scaleTargetRef"]["apiVersion"], spec["scaleTargetRef"]["name"]
+            "the autoscaler allows {}–{} replicas",
+            hpa.spec.min_replicas.unwrap_or(1),
+            hpa.spec.max_replicas
         ));
     }
-    if spec["minReplicas"].as_u64() != Some(s.min_replicas.into())
-        || spec["maxReplicas"].as_u64() != Some(s.max_replicas.into())
-    {
-        return Some(format!("the autoscaler allows {}–{} replicas", spec["minReplicas"], spec["maxReplicas"]));
-    }
-    if name != s.metric || target != s.target_average.to_string() {
-        return Some(format!("the autoscaler follows {name} at {target}"));
+    let metric = hpa.metric();
+    let average = metric.target().unwrap_or_default();
+    if metric.name() != s.metric || average != s.target_average.to_string() {
+        return Some(format!("the autoscaler follows {} at {average}", metric.name()));
     }
     None
 }

@@ -17,9 +17,6 @@ mod version_skew;
 
 use crate::engine::Stage;
 
-pub use network::switch_exists;
-pub use releases::labels_releases;
-
 /// Every stage of `setup`, in run order (the order of `StageId::ALL`).
 pub fn all() -> Vec<Box<dyn Stage>> {
     vec![
@@ -60,7 +57,7 @@ mod tests {
 
     #[test]
     fn predecessors_come_earlier_in_run_order() {
-        let settings = crate::settings::Settings::resolve(&crate::cli::GlobalArgs::default()).expect("defaults");
+        let settings = crate::settings::Settings::defaults();
         let ui = crate::ui::Ui::plain_for_tests();
         let cx = crate::context::Context::new(settings, crate::runner::Runner::new(ui.clone(), true), ui);
         for stage in all() {

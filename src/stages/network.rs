@@ -48,7 +48,7 @@ impl Stage for Network {
             )));
         }
         let name = cx.settings.switch.clone();
-        if switch_exists(cx, &name)? {
+        if powershell::switch_exists(&cx.runner, &name)? {
             let item = Created::Switch { name: name.clone() };
             if cx.recorded(&item) == Some(State::Intended) {
                 // an interrupted run made it after recording its intent: it is the wizard's
@@ -95,15 +95,6 @@ impl Stage for Network {
             .reworded(format!("New-VMSwitch finished but Get-VMSwitch does not show {name:?}"))
             .with_hint("open Hyper-V Manager → Virtual Switch Manager to see what was created, then run this again"))
     }
-}
-
-/// Whether a switch of exactly this name exists (`Get-VMSwitch -Name` would take it as a pattern).
-pub fn switch_exists(cx: &Context, name: &str) -> Result<bool, Problem> {
-    let cmd = powershell::get_switch(name);
-    let output = cx.runner.run(&cmd)?;
-    let switches: Vec<Switch> = powershell::parse_list(&output.stdout)
-        .map_err(|why| crate::runner::exit_problem(&cmd, &output).reworded(why))?;
-    Ok(switches.iter().any(|s| s.name == name))
 }
 
 /// `--adapter`, or a question listing the Up adapters with the default-route one preselected.

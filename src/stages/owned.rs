@@ -12,46 +12,71 @@ use crate::problem::Problem;
 use crate::record::State;
 use crate::settings::MANAGED_BY_LABEL;
 
-/// Applies these objects (one `kubectl apply` of a List) as the wizard's own.
+/// Applies these objects (one `kubectl apply` of a List) as the wizard's own. What `--adopt` takes over is
+/// replaced instead (`kubectl replace`): applied over an object made another way, `apply` would merge lists
+/// — the user's container would stay next to Interlok's.
 pub fn apply(cx: &mut Context, objects: Vec<Value>) -> Result<(), Problem> {
     let mut planned = Vec::with_capacity(objects.len());
     for object in objects {
         let (kind, namespace, name) = identity(&object)?;
-        let owner = match ownership::object(cx, &kind, &namespace, &name) {
-            Ok(owner) => owner,
+        let (owner, live) = match ownership::object(cx, &kind, &namespace, &name) {
+            Ok(found) => found,
             // a dry run may have no cluster yet: show what it would apply
-            Err(_) if cx.runner.dry_run() => Owner::Absent,
+            Err(_) if cx.runner.dry_run() => (Owner::Absent, None),
             Err(problem) => return Err(problem),
         };
-        planned.push((object, owner, describe(&kind, &namespace, &name), ownership::item(&kind, &namespace, &name)));
+        let what = describe(&kind, &namespace, &name);
+        planned.push((object, owner, live, what, ownership::item(&kind, &namespace, &name)));
     }
     let foreign: Vec<String> =
-        planned.iter().filter(|(_, owner, ..)| *owner == Owner::Foreign).map(|(_, _, what, _)| what.clone()).collect();
+        planned.iter().filter(|(_, owner, ..)| *owner == Owner::Foreign).map(|(.., what, _)| what.clone()).collect();
     if !foreign.is_empty() && !cx.settings.adopt {
         return Err(foreign_problem(&foreign, "--deployment NAME or --namespace NS"));
     }
-    let mut items = Vec::with_capacity(planned.len());
-    for (object, owner, what, item) in &mut planned {
+    let (mut applied, mut replaced) = (Vec::new(), Vec::new());
+    for (object, owner, live, what, item) in &mut planned {
         stamp(object, matches!(owner, Owner::Foreign | Owner::Adopted));
         match owner {
             Owner::Foreign => {
                 // write-ahead: an adoption is recorded before the object is changed
                 cx.confirm(item.clone(), State::Adopted);
                 cx.note(format!("adopted {what} (--adopt): teardown leaves it in place unless --include-adopted"));
+                replaced.push(taking_over(object.clone(), live.as_ref()));
+                continue;
             }
             Owner::Absent | Owner::Ours => cx.intend(item.clone())?,
             Owner::Adopted => {}
         }
-        items.push(object.clone());
+        applied.push(object.clone());
     }
-    let list = json!({"apiVersion": "v1", "kind": "List", "items": items});
-    cx.runner.run(&cx.kubectl().apply(&list.to_string()))?;
-    for (_, owner, _, item) in planned {
+    for (items, replace) in [(applied, false), (replaced, true)] {
+        if items.is_empty() {
+            continue;
+        }
+        let list = json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string();
+        let cmd = if replace { cx.kubectl().replace(&list) } else { cx.kubectl().apply(&list) };
+        cx.runner.run(&cmd)?;
+    }
+    for (_, owner, _, _, item) in planned {
         if matches!(owner, Owner::Absent | Owner::Ours) && cx.recorded(&item) != Some(State::Created) {
             cx.confirm(item, State::Created);
         }
     }
     Ok(())
+}
+
+/// The manifest that replaces an object being adopted: it keeps the live object's resourceVersion (the
+/// replace fails if the object changed since it was read) and a Service's cluster IPs (immutable).
+fn taking_over(mut object: Value, live: Option<&Value>) -> Value {
+    if let Some(live) = live {
+        object["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"].clone();
+        for field in ["clusterIP", "clusterIPs"] {
+            if !live["spec"][field].is_null() && object["kind"] == "Service" {
+                object["spec"][field] = live["spec"][field].clone();
+            }
+        }
+    }
+    object
 }
 
 /// Makes the namespace (labelled and recorded) unless it exists: using someone else's namespace changes
@@ -138,6 +163,16 @@ mod tests {
         assert!(one.hint.as_deref().unwrap().contains("--adopt"));
         let two = foreign_problem(&["Deployment a in namespace n".into(), "Service a in namespace n".into()], "x");
         assert!(two.message.contains("Deployment a in namespace n, Service a in namespace n"), "{}", two.message);
+    }
+
+    #[test]
+    fn taking_over_keeps_the_version_read_and_a_services_cluster_ip() {
+        let ours = json!({"kind": "Service", "metadata": {"name": "s"}, "spec": {"ports": [{"port": 8080}]}});
+        let live = json!({"metadata": {"resourceVersion": "42"}, "spec": {"clusterIP": "10.0.0.7", "ports": []}});
+        let replaced = taking_over(ours, Some(&live));
+        assert_eq!(replaced["metadata"]["resourceVersion"], "42");
+        assert_eq!(replaced["spec"]["clusterIP"], "10.0.0.7");
+        assert_eq!(replaced["spec"]["ports"][0]["port"], 8080, "everything else is the wizard's");
     }
 
     #[test]

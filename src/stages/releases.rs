@@ -11,7 +11,6 @@ use crate::record::{Created, State};
 use crate::runner::exit_problem;
 use crate::settings::MANAGED_BY_LABEL;
 use crate::tools::helm::{self, Release, ReleaseStatus};
-use crate::version::Version;
 
 pub use crate::cluster::releases::{release, status};
 
@@ -132,7 +131,7 @@ fn install_release(cx: &Context, release: &Release, values: &str, adopted: bool)
     } else {
         cx.helm().upgrade_install(release, values, wait)
     };
-    if labels_releases(cx) {
+    if cx.helm_found().is_some_and(|f| helm::keeps_labels(f.version)) {
         // on the release's own record, so `teardown --from-labels` finds it without the wizard's record
         let mut labels = format!("{}={}", MANAGED_BY_LABEL.0, MANAGED_BY_LABEL.1);
         if adopted {
@@ -156,9 +155,4 @@ fn install_release(cx: &Context, release: &Release, values: &str, adopted: bool)
         p.reworded(format!("helm could not install {} {}", release.chart, release.version)).with_hint(hint)
     })?;
     Ok(())
-}
-
-/// Helm 3.13 and later keep labels on a release (`--labels`, `list -l`).
-pub fn labels_releases(cx: &Context) -> bool {
-    cx.helm_found().is_some_and(|f| f.version >= Version::new(3, 13, 0))
 }

@@ -151,6 +151,11 @@ impl Helm {
     }
 }
 
+/// Helm 3.13 and later keep labels on a release's own record (`--labels`, `list -l`).
+pub fn keeps_labels(version: Version) -> bool {
+    version >= Version::new(3, 13, 0)
+}
+
 /// A chart release the wizard manages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Release {

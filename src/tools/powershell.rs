@@ -103,6 +103,15 @@ pub fn get_switch(name: &str) -> Cmd {
     )
 }
 
+/// Whether a switch of exactly this name exists.
+pub fn switch_exists(runner: &crate::runner::Runner, name: &str) -> Result<bool, crate::problem::Problem> {
+    let cmd = get_switch(name);
+    let output = runner.run(&cmd)?;
+    let switches: Vec<Switch> =
+        parse_list(&output.stdout).map_err(|why| crate::runner::exit_problem(&cmd, &output).reworded(why))?;
+    Ok(switches.iter().any(|s| s.name == name))
+}
+
 /// Creates an external switch bound to an adapter, shared with the host (the host's network blips).
 pub fn new_switch(name: &str, adapter: &str) -> Cmd {
     script(

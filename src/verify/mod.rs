@@ -118,7 +118,7 @@ pub fn first_failure(cx: &Context, ids: &[&str]) -> Option<Outcome> {
 /// How long a just-changed link may take to show in its checks: a scrape or two and an adapter relist.
 pub fn settle_time(cx: &Context) -> Duration {
     let s = &cx.settings;
-    (s.scrape_interval * 2 + s.relist_interval).max(Duration::from_secs(30)).min(s.wait_timeout)
+    (s.scrape_interval * 2 + s.relist_interval).min(s.wait_timeout)
 }
 
 /// Runs these checks until none fails, for at most `settle_time`; the last report.

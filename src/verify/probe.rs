@@ -89,6 +89,11 @@ impl<'a> Probe<'a> {
             .clone()
     }
 
+    /// The Pushgateway URL the user gave, if any (hints then name it: a port-forward ends with verify).
+    pub fn pushgateway_given(&self) -> Option<&str> {
+        self.pushgateway_url.as_deref().map(|u| u.trim_end_matches('/'))
+    }
+
     /// The Pushgateway's base URL (given, or through a port-forward opened once).
     pub fn pushgateway(&self) -> Result<String, String> {
         self.pushgateway

@@ -8,10 +8,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use interlok_k8s::cli::GlobalArgs;
 use interlok_k8s::context::Context;
 use interlok_k8s::runner::Runner;
-use interlok_k8s::settings::Settings;
+use interlok_k8s::settings::{Flags, Settings};
 use interlok_k8s::ui::Ui;
 use testworld::prom::PromOptions;
 use testworld::world::{ClusterState, World};
@@ -73,11 +72,7 @@ fn main() {
 
 /// The longest path through the stage graph, weighting each stage by its latency; and the plain sum.
 fn critical_path(latency: &BTreeMap<&str, f64>) -> (f64, f64) {
-    let args = GlobalArgs {
-        stack: interlok_k8s::cli::StackArgs { grafana: true, ..Default::default() },
-        ..Default::default()
-    };
-    let settings = Settings::resolve(&args).expect("settings");
+    let settings = Settings::from_flags([("grafana", "true")]).expect("settings");
     let cx = Context::new(settings, Runner::new(Ui::plain_for_tests(), true), Ui::plain_for_tests());
     let stages = interlok_k8s::stages::all();
     let mut finish: BTreeMap<interlok_k8s::engine::StageId, f64> = BTreeMap::new();
@@ -121,7 +116,7 @@ fn verify_timing(world: &World) -> (f64, f64, &'static str) {
         // the benchmark process stands in for the user's shell
         std::env::set_var(key, value);
     }
-    let settings = Settings::resolve(&GlobalArgs::default()).expect("settings");
+    let settings = Settings::resolve(&Flags::default()).expect("settings");
     let runner = Runner::new(Ui::plain_for_tests(), false).with_default_timeout(Duration::from_secs(60));
     let cx = Context::new(settings, runner, Ui::plain_for_tests());
     let probe = interlok_k8s::verify::Probe::new(&cx, None, None);

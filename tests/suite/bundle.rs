@@ -96,32 +96,3 @@ fn every_subcommand_help_has_examples() {
         assert!(String::from_utf8_lossy(&help.stdout).contains("Examples:"), "{subcommand} --help has no examples");
     }
 }
-
-#[test]
-fn the_configuration_doc_names_every_flag_and_env_var() {
-    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md"))
-        .expect("docs/configuration.md");
-    use clap::CommandFactory;
-    let cli = interlok_k8s::cli::Cli::command();
-    let mut missing = Vec::new();
-    let mut commands = vec![cli.clone()];
-    commands.extend(cli.get_subcommands().cloned());
-    for command in commands {
-        for arg in command.get_arguments() {
-            if arg.is_hide_set() || arg.get_id() == "help" || arg.get_id() == "version" {
-                continue;
-            }
-            if let Some(long) = arg.get_long() {
-                if !docs.contains(&format!("--{long}")) {
-                    missing.push(format!("{} --{long}", command.get_name()));
-                }
-            }
-            if let Some(env) = arg.get_env() {
-                if !docs.contains(&*env.to_string_lossy()) {
-                    missing.push(env.to_string_lossy().into_owned());
-                }
-            }
-        }
-    }
-    assert!(missing.is_empty(), "docs/configuration.md lacks {missing:?}");
-}

@@ -3,7 +3,10 @@
 
 mod bringup;
 mod bundle;
+mod cli;
 mod contracts;
+mod health;
+mod house;
 mod load;
 mod monitoring;
 mod ownership;

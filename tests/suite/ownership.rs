@@ -163,11 +163,18 @@ fn a_damaged_record_is_an_error_naming_the_file_and_the_record_is_private() {
 }
 
 /// `setup --adopt` takes over the user's objects, labels them, records them as adopted; teardown keeps them
-/// unless `--include-adopted`. Needs the flags of the settings branch.
+/// unless `--include-adopted`.
 #[test]
-#[ignore = "needs the --adopt and --include-adopted flags (settings branch); run with --ignored once merged"]
 fn adopt_takes_over_and_teardown_keeps_it_unless_included() {
-    let Some(world) = monitoring_world(4) else { return };
+    let Some(world) = World::builder()
+        .helm(4)
+        .with_charts()
+        .with_prometheus(Default::default())
+        .image("nginx", testworld::images::Image::other(&[80]))
+        .start()
+    else {
+        return;
+    };
     users_own(&world, &["deployment", "interlok", "--image=nginx:1.25"]);
     let run = setup(&world, &["--adopt"]);
     assert_eq!(run.code, 0, "{}", run.all());
@@ -175,8 +182,14 @@ fn adopt_takes_over_and_teardown_keeps_it_unless_included() {
     let deployment = world.object("apps", "deployments", "default", "interlok").unwrap();
     assert_eq!(deployment["metadata"]["labels"]["app.kubernetes.io/managed-by"], "interlok-k8s");
     assert_eq!(deployment["metadata"]["annotations"]["interlok-k8s/adopted"], "true");
+    let containers = deployment["spec"]["template"]["spec"]["containers"].as_array().unwrap();
+    assert_eq!(containers.len(), 1, "taken over, not merged with the user's container: {containers:?}");
+    assert_eq!(containers[0]["name"], "interlok");
     assert!(recorded(&world).contains(&("deployment".into(), "interlok".into(), "adopted".into())));
     assert!(recorded(&world).contains(&("service".into(), "interlok".into(), "created".into())));
+    world.clear_logs();
+    assert_eq!(setup(&world, &["--adopt"]).code, 0, "a rerun");
+    assert_eq!(mutating_calls(&world), Vec::<String>::new(), "converged: what was adopted is the wizard's now");
     let down = world.run(PRODUCT, &["teardown", "--yes"]);
     assert_eq!(down.code, 0, "{}", down.all());
     assert!(world.object("apps", "deployments", "default", "interlok").is_some(), "adopted: kept");
@@ -187,9 +200,8 @@ fn adopt_takes_over_and_teardown_keeps_it_unless_included() {
 }
 
 /// With the record lost, `teardown --from-labels` finds what the wizard made by its labels (releases by
-/// Helm's own labels) and removes exactly that. Needs the flag of the settings branch.
+/// Helm's own labels) and removes exactly that.
 #[test]
-#[ignore = "needs the --from-labels flag (settings branch); run with --ignored once merged"]
 fn teardown_from_labels_removes_the_wizards_things_when_the_record_is_lost() {
     let Some(world) = monitoring_world(4) else { return };
     ok(&world, "kubectl", &["create", "configmap", "mine", "--from-literal=a=b"]);

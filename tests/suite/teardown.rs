@@ -104,7 +104,7 @@ fn switch_names_are_literal_in_setup_and_teardown() {
         let again = world.run(PRODUCT, &setup);
         assert_eq!(again.code, 0, "{name}: the rerun converges: {}", again.all());
         assert_eq!(mutating_calls(&world), Vec::<String>::new(), "{name}: the rerun finds the switch by its name");
-        let down = world.run(PRODUCT, &["--platform", "windows", &switch, "teardown", "--yes", "--remove-switch"]);
+        let down = world.run(PRODUCT, &["--platform", "windows", "teardown", "--yes", "--remove-switch"]);
         assert_eq!(down.code, 0, "{name}: {}", down.all());
         assert_eq!(
             switches(&world),

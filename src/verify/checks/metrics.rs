@@ -149,21 +149,38 @@ pub fn groups(probe: &Probe) -> Finding {
             ages.join(", ")
         ));
     }
-    let deletes: Vec<String> = stale
-        .iter()
-        .map(|g| {
-            let path: Vec<String> =
-                g.labels.iter().filter(|(k, _)| *k != "job").map(|(k, v)| format!("{k}/{v}")).collect();
-            format!("curl -X DELETE {url}/metrics/job/{}/{}", g.labels["job"], path.join("/"))
-        })
-        .collect();
     Finding::warn(
         format!(
             "stale groups of pods that no longer exist (the pushgateway never forgets): {}",
             stale.iter().filter_map(|g| g.labels.get("k8s_pod_name").cloned()).collect::<Vec<_>>().join(", ")
         ),
-        format!("delete them: {}", deletes.join("; ")),
+        format!("delete them: {}", delete_groups(probe, &stale.iter().map(|g| &g.labels).collect::<Vec<_>>())),
     )
+}
+
+/// The commands that delete these pushgateway groups, runnable after verify has ended: with the URL verify
+/// was given, or through a port-forward the user opens.
+fn delete_groups(probe: &Probe, groups: &[&prometheus_api::Labels]) -> String {
+    let (first, base) = match probe.pushgateway_given() {
+        Some(url) => (String::new(), url.to_string()),
+        None => {
+            let (service, port) = probe.monitoring().map(|f| f.endpoints.pushgateway).unwrap_or_default();
+            let namespace = &probe.cx.settings.monitoring_namespace;
+            (
+                format!("in another terminal `kubectl port-forward -n {namespace} svc/{service} 9091:{port}`, then "),
+                "http://127.0.0.1:9091".to_string(),
+            )
+        }
+    };
+    let deletes: Vec<String> = groups
+        .iter()
+        .map(|labels| {
+            let job = labels.get("job").cloned().unwrap_or_default();
+            let path: String = labels.iter().filter(|(k, _)| *k != "job").map(|(k, v)| format!("/{k}/{v}")).collect();
+            format!("`curl -X DELETE {base}/metrics/job/{job}{path}`")
+        })
+        .collect();
+    format!("{first}{}", deletes.join(" and "))
 }
 
 pub fn exported_labels(probe: &Probe) -> Finding {
@@ -198,9 +215,18 @@ pub fn series(probe: &Probe) -> Finding {
     let unlabelled: Vec<&prometheus_api::Labels> =
         series.iter().filter(|s| !s.contains_key("k8s_pod_name") || !s.contains_key("k8s_namespace")).collect();
     if !unlabelled.is_empty() {
+        let groups = probe.pushgateway().and_then(|url| prometheus_api::pushgateway_groups(&url)).unwrap_or_default();
+        let unlabelled_groups: Vec<&prometheus_api::Labels> = groups
+            .iter()
+            .map(|g| &g.labels)
+            .filter(|l| !l.contains_key("k8s_pod_name") || !l.contains_key("k8s_namespace"))
+            .collect();
         return Finding::fail(
             format!("{metric} was pushed without k8s_namespace/k8s_pod_name labels: the adapter cannot tie it to a pod"),
-            "Interlok labels its push from K8S_NAMESPACE and K8S_POD_NAME; delete the unlabelled pushgateway group and fix the pusher",
+            format!(
+                "Interlok labels its push from K8S_NAMESPACE and K8S_POD_NAME: fix the pusher, and delete the unlabelled group: {}",
+                delete_groups(probe, &unlabelled_groups)
+            ),
         );
     }
     let names: std::collections::BTreeSet<&String> = series.iter().filter_map(|s| s.get("__name__")).collect();
