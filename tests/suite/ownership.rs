@@ -162,6 +162,48 @@ fn a_damaged_record_is_an_error_naming_the_file_and_the_record_is_private() {
     assert_eq!(std::fs::read_to_string(&path).unwrap(), text[..text.len() / 2], "left for the user to look at");
 }
 
+/// issue #16: "two setups on two contexts at once (last writer wins)". Both runs' records survive.
+#[test]
+fn two_setups_on_two_contexts_at_once_are_both_recorded() {
+    let Some(world) = monitoring_world(4) else { return };
+    let repos = repo_flags(&world);
+    let mut args: Vec<&str> = repos.iter().map(String::as_str).collect();
+    args.extend(["setup", "--yes", "--only", "helm,prometheus"]);
+    assert_eq!(world.run(PRODUCT, &args).code, 0);
+    ok(&world, "kubectl", &["config", "set-context", "other", "--cluster=minikube", "--user=minikube"]);
+    let runs: Vec<std::process::Child> =
+        [["--context", "minikube", "--namespace", "team-a"], ["--context", "other", "--namespace", "team-b"]]
+            .iter()
+            .map(|global| {
+                let mut args: Vec<&str> = repos.iter().map(String::as_str).collect();
+                args.extend(global);
+                args.extend(["--wait-timeout", "60s", "setup", "--yes", "--only", "interlok"]);
+                let mut command = world.command(PRODUCT, &args);
+                command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+                command.spawn().expect("setup")
+            })
+            .collect();
+    for run in runs {
+        let output = run.wait_with_output().expect("wait");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+    let record: Value = serde_json::from_str(&std::fs::read_to_string(record_path(&world)).unwrap()).unwrap();
+    for (context, namespace) in [("minikube", "team-a"), ("other", "team-b")] {
+        let entries = record["contexts"][context].to_string();
+        for made in [
+            format!("\"namespace\":\"{namespace}\""),
+            "\"kind\":\"deployment\"".to_string(),
+            "\"kind\":\"service\"".to_string(),
+        ] {
+            assert!(entries.contains(&made), "{context} lost {made}: {record}");
+        }
+    }
+    assert!(
+        record["contexts"]["minikube"].to_string().contains("\"type\":\"release\""),
+        "the earlier run's entries too"
+    );
+}
+
 /// `setup --adopt` takes over the user's objects, labels them, records them as adopted; teardown keeps them
 /// unless `--include-adopted`.
 #[test]

@@ -9,8 +9,11 @@ fn teardown_removes_what_setup_made_and_nothing_else() {
     let Some(world) = monitoring_world(4) else { return };
     assert_eq!(setup(&world, &[]).code, 0);
     let unrelated = world.dir.join("unrelated.yaml");
-    std::fs::write(&unrelated, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: mine, namespace: monitoring}\ndata: {a: b}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: other, namespace: default}\ndata: {a: b}\n").unwrap();
+    // the user's own, one of them wearing the wizard's label: labelled but never recorded, so not the wizard's
+    std::fs::write(&unrelated, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: mine, namespace: monitoring}\ndata: {a: b}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: other, namespace: default, labels: {app.kubernetes.io/managed-by: interlok-k8s}}\ndata: {a: b}\n").unwrap();
     ok(&world, "kubectl", &["apply", "-f", &unrelated.display().to_string()]);
+    // recorded, but the user took it over by taking the label off: no longer the wizard's
+    ok(&world, "kubectl", &["label", "service", "interlok", "app.kubernetes.io/managed-by-"]);
 
     world.clear_logs();
     let dry = world.run(PRODUCT, &["teardown", "--dry-run"]);
@@ -24,7 +27,6 @@ fn teardown_removes_what_setup_made_and_nothing_else() {
     for gone in [
         ("autoscaling", "horizontalpodautoscalers", "default", "interlok"),
         ("apps", "deployments", "default", "interlok"),
-        ("", "services", "default", "interlok"),
         ("apps", "deployments", "monitoring", "prometheus-server"),
         ("apps", "deployments", "monitoring", "prometheus-adapter"),
     ] {
@@ -36,7 +38,8 @@ fn teardown_removes_what_setup_made_and_nothing_else() {
         world.object("", "configmaps", "monitoring", "mine").is_some(),
         "an unrelated object in monitoring survives"
     );
-    assert!(world.object("", "configmaps", "default", "other").is_some());
+    assert!(world.object("", "configmaps", "default", "other").is_some(), "labelled, never recorded: kept");
+    assert!(world.object("", "services", "default", "interlok").is_some(), "recorded, label taken off: kept");
     assert!(world.object("", "namespaces", "", "monitoring").is_some(), "a namespace holding other things is kept");
     assert!(run.stdout.contains("kept namespace monitoring"), "{}", run.stdout);
     let repos = world.run("helm", &["repo", "list", "-o", "json"]);
