@@ -122,6 +122,8 @@ pub trait Kubelet: Send + Sync {
     fn pod_stopped(&self, pod: &Value);
     /// Current value of a Pods metric for the HPA (what the custom metrics API answers), per pod name.
     fn pod_metrics(&self, namespace: &str, metric: &str, pods: &[String]) -> Option<HashMap<String, f64>>;
+    /// After each pass: what watches the cluster from a pod (Prometheus's service discovery) catches up.
+    fn observe(&self, _state: &ApiState) {}
 }
 
 /// When each recommendation was made, newest last.
@@ -161,6 +163,7 @@ impl Controllers {
                 }
             }
             self.collect_orphans(state, kubelet);
+            kubelet.observe(state);
             if Instant::now() >= next_hpa {
                 for hpa in state.store.list(HPAS, None) {
                     self.reconcile_hpa(state, kubelet, &hpa);

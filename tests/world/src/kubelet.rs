@@ -42,6 +42,8 @@ pub struct WorldKubelet {
     pub adapter: crate::adapter::AdapterEmulation,
     pub state: Mutex<Weak<ApiState>>,
     pub me: Mutex<Weak<WorldKubelet>>,
+    /// The real Prometheus's view of the cluster, when the world runs one.
+    pub discovery: Mutex<Option<Arc<crate::scrape::Discovery>>>,
 }
 
 impl WorldKubelet {
@@ -195,6 +197,13 @@ impl Kubelet for WorldKubelet {
     fn pod_metrics(&self, namespace: &str, metric: &str, pods: &[String]) -> Option<HashMap<String, f64>> {
         let state = self.state()?;
         self.adapter.pod_values(&state, self, namespace, metric, pods).ok()
+    }
+
+    fn observe(&self, state: &ApiState) {
+        let discovery = self.discovery.lock().expect("discovery").clone();
+        if let Some(discovery) = discovery {
+            discovery.sync(state, self);
+        }
     }
 }
 
