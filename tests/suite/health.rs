@@ -79,6 +79,20 @@ fn set_env(world: &World, assignment: &str) {
 
 const BROKEN: &[Broken] = &[
     Broken {
+        name: "the pushgateway Service without its probe annotation",
+        check: "prometheus.pushgateway-target",
+        stage: "prometheus",
+        direct_urls: false,
+        break_it: |w| {
+            let svc = "prometheus-prometheus-pushgateway";
+            ok(w, "kubectl", &["annotate", "service", svc, "-n", "monitoring", "prometheus.io/probe-"]);
+            let prom = w.prom.as_ref().unwrap();
+            w.wait_until("Prometheus to drop the pushgateway target", crate::support::LONG, || {
+                prom.query("up{job=\"prometheus-pushgateway\"}").is_empty()
+            });
+        },
+    },
+    Broken {
         name: "Interlok pushes to the 2019 pushgateway name",
         check: "interlok.endpoint",
         stage: "interlok",
@@ -205,6 +219,11 @@ fn hint_leads_out_and_a_rerun_never_calls_it_done(case: &Broken) {
 
 fn case(name: &str) -> &'static Broken {
     BROKEN.iter().find(|b| b.name == name).expect("a case")
+}
+
+#[test]
+fn pushgateway_without_its_probe_annotation() {
+    hint_leads_out_and_a_rerun_never_calls_it_done(case("the pushgateway Service without its probe annotation"));
 }
 
 #[test]

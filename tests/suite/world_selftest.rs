@@ -826,3 +826,121 @@ spec:
     let gone = world.run("kubectl", &["get", "--raw", "/apis/example.com/v1/namespaces/default/widgets"]);
     assert!(gone.stderr.contains("NotFound"), "{}", gone.all());
 }
+
+// The world's Prometheus scrapes what the cluster tells it to, as the chart's Prometheus would.
+
+const JOB: &str = "prometheus-pushgateway";
+
+/// The jobs of Prometheus's active targets.
+fn active_jobs(world: &World) -> Vec<String> {
+    let prom = world.prom.as_ref().expect("prom");
+    let (_, body) = http_get(&format!("{}/api/v1/targets", prom.prometheus_url())).expect("prometheus answers");
+    let targets: Value = serde_json::from_str(&body).expect("json");
+    targets["data"]["activeTargets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["labels"]["job"].as_str().map(String::from))
+        .collect()
+}
+
+/// Waits until the pushgateway job's `up` series is `expected` (None: there is no such target).
+fn wait_for_up(world: &World, expected: Option<f64>) -> Vec<Value> {
+    let prom = world.prom.as_ref().expect("prom");
+    let mut up = Vec::new();
+    world.wait_until(&format!("up{{job=\"{JOB}\"}} to be {expected:?}"), LONG, || {
+        up = prom.query(&format!("up{{job=\"{JOB}\"}}"));
+        let value = up.first().and_then(|s| s["value"][1].as_str()).and_then(|v| v.parse::<f64>().ok());
+        up.len() <= 1 && value == expected
+    });
+    up
+}
+
+/// `helm upgrade --install prometheus` of a stand-in chart version, with extra values (a file's content).
+fn install_prometheus(world: &World, version: &str, values: Option<&str>) {
+    let repo = world.charts.as_ref().expect("world with charts").repo_url("prometheus-community");
+    ok(world, "helm", &["repo", "add", "prometheus-community", &repo]);
+    let mut args = vec!["upgrade", "--install", "prometheus", "prometheus-community/prometheus", "--version", version];
+    args.extend(["-n", "monitoring", "--create-namespace", "--wait", "--timeout", "2m"]);
+    let file = world.dir.join("prometheus-values.yaml").display().to_string();
+    if let Some(values) = values {
+        std::fs::write(&file, values).expect("write values");
+        args.extend(["-f", &file]);
+    }
+    ok(world, "helm", &args);
+}
+
+#[test]
+fn prometheus_scrapes_the_pushgateway_only_while_its_service_carries_the_probe_annotation_and_a_ready_pod() {
+    let Some(world) = World::builder().helm(4).with_charts().with_prometheus(PromOptions::default()).start() else {
+        return;
+    };
+    assert_eq!(active_jobs(&world), Vec::<String>::new(), "no Prometheus release: nothing is scraped");
+    install_prometheus(&world, "29.27.0", None);
+    let up = wait_for_up(&world, Some(1.0));
+    assert_eq!(up[0]["metric"]["instance"], "prometheus-prometheus-pushgateway.monitoring.svc:9091", "{up:?}");
+    let service = ["service", "prometheus-prometheus-pushgateway", "-n", "monitoring"];
+    ok(&world, "kubectl", &[&["annotate"], &service[..], &["prometheus.io/probe-"]].concat());
+    wait_for_up(&world, None);
+    assert_eq!(active_jobs(&world), Vec::<String>::new(), "the job's relabelling drops the Service");
+    ok(&world, "kubectl", &[&["annotate"], &service[..], &["prometheus.io/probe=pushgateway"]].concat());
+    wait_for_up(&world, Some(1.0));
+    let deployment = ["deployment/prometheus-prometheus-pushgateway", "-n", "monitoring"];
+    ok(&world, "kubectl", &[&["scale"], &deployment[..], &["--replicas=0"]].concat());
+    wait_for_up(&world, Some(0.0));
+    ok(&world, "kubectl", &[&["scale"], &deployment[..], &["--replicas=1"]].concat());
+    wait_for_up(&world, Some(1.0));
+    ok(&world, "helm", &["uninstall", "prometheus", "-n", "monitoring", "--wait"]);
+    world.wait_until("no Prometheus pod, no scrape jobs", LONG, || active_jobs(&world).is_empty());
+    assert_eq!(world.prom.as_ref().unwrap().discovery.reload_error(), None);
+}
+
+#[test]
+fn the_2019_charts_pushgateway_service_is_discovered_by_its_annotation_too() {
+    let Some(world) = World::builder().helm(4).with_charts().with_prometheus(PromOptions::default()).start() else {
+        return;
+    };
+    install_prometheus(&world, "15.18.0", None);
+    let up = wait_for_up(&world, Some(1.0));
+    assert_eq!(up[0]["metric"]["instance"], "prometheus-pushgateway.monitoring.svc:9091", "{up:?}");
+}
+
+#[test]
+fn honor_labels_off_in_the_chart_values_renames_the_pushed_labels_exported() {
+    let Some(world) = World::builder().helm(4).with_charts().with_prometheus(PromOptions::default()).start() else {
+        return;
+    };
+    let values = format!("scrapeConfigs:\n  {JOB}:\n    honor_labels: false\n");
+    install_prometheus(&world, "29.27.0", Some(&values));
+    let prom = world.prom.as_ref().expect("prom");
+    let group = "/metrics/job/interlok/k8s_namespace/default/k8s_pod_name/interlok-1";
+    assert_eq!(prom.push(group, "# TYPE MessageMetrics counter\nMessageMetrics 3\n"), 200);
+    let renamed = "MessageMetrics{exported_job=\"interlok\",k8s_pod_name=\"interlok-1\"}";
+    world.wait_until("the pushed job label renamed exported_job", LONG, || prom.query(renamed).len() == 1);
+    let series = prom.query("MessageMetrics");
+    assert_eq!(series.len(), 1, "{series:?}");
+    assert_eq!(series[0]["metric"]["job"], JOB, "the scrape's own job label wins: {series:?}");
+    // (an upgrade given no values reuses the release's: the fix names the setting)
+    install_prometheus(&world, "29.27.0", Some(&values.replace("false", "true")));
+    let kept = "MessageMetrics{job=\"interlok\",k8s_pod_name=\"interlok-1\"}";
+    world.wait_until("honor_labels: true to keep them", LONG, || prom.query(kept).len() == 1);
+}
+
+#[test]
+fn a_config_map_of_the_users_named_by_config_map_override_name_is_what_prometheus_runs() {
+    let Some(world) = World::builder().helm(4).with_charts().with_prometheus(PromOptions::default()).start() else {
+        return;
+    };
+    let config = "scrape_configs:\n- job_name: my-pushgateway\n  honor_labels: true\n  kubernetes_sd_configs:\n  - role: service\n    namespaces:\n      own_namespace: true\n  relabel_configs:\n  - source_labels: [__meta_kubernetes_service_name]\n    regex: .*pushgateway\n    action: keep\n";
+    ok(&world, "kubectl", &["create", "namespace", "monitoring"]);
+    let file = world.dir.join("prometheus.yml").display().to_string();
+    std::fs::write(&file, config).expect("write config");
+    ok(&world, "kubectl", &["create", "configmap", "prometheus-mine", "-n", "monitoring", "--from-file", &file]);
+    install_prometheus(&world, "29.27.0", Some("server:\n  configMapOverrideName: mine\n"));
+    assert!(world.object("", "configmaps", "monitoring", "prometheus-server").is_none(), "the chart renders none");
+    let prom = world.prom.as_ref().expect("prom");
+    world.wait_until("the user's job to scrape the pushgateway", LONG, || {
+        prom.query("up{job=\"my-pushgateway\"} == 1").len() == 1
+    });
+    assert!(prom.query(&format!("up{{job=\"{JOB}\"}}")).is_empty(), "only the user's jobs run");
+}

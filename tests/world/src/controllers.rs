@@ -126,6 +126,8 @@ pub trait Kubelet: Send + Sync {
     fn run_operators(&self, _state: &ApiState) -> Option<Instant> {
         None
     }
+    /// After each pass: what watches the cluster from a pod (Prometheus's service discovery) catches up.
+    fn observe(&self, _state: &ApiState) {}
 }
 
 /// When each recommendation was made, newest last.
@@ -170,6 +172,7 @@ impl Controllers {
             if let Some(due) = kubelet.run_operators(state) {
                 wake = wake.min(due);
             }
+            kubelet.observe(state);
             if Instant::now() >= next_hpa {
                 for hpa in state.store.list(HPAS, None) {
                     self.reconcile_hpa(state, kubelet, &hpa);

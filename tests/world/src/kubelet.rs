@@ -44,6 +44,8 @@ pub struct WorldKubelet {
     pub keda: crate::keda::KedaEmulation,
     pub state: Mutex<Weak<ApiState>>,
     pub me: Mutex<Weak<WorldKubelet>>,
+    /// The real Prometheus's view of the cluster, when the world runs one.
+    pub discovery: Mutex<Option<Arc<crate::scrape::Discovery>>>,
 }
 
 impl WorldKubelet {
@@ -201,6 +203,13 @@ impl Kubelet for WorldKubelet {
 
     fn run_operators(&self, state: &ApiState) -> Option<std::time::Instant> {
         self.keda.reconcile(state, self)
+    }
+
+    fn observe(&self, state: &ApiState) {
+        let discovery = self.discovery.lock().expect("discovery").clone();
+        if let Some(discovery) = discovery {
+            discovery.sync(state, self);
+        }
     }
 }
 

@@ -24,6 +24,7 @@ pub mod portforward;
 pub mod prom;
 pub mod protobuf;
 pub mod resources;
+pub mod scrape;
 pub mod selectors;
 pub mod store;
 pub mod world;

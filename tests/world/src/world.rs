@@ -258,8 +258,9 @@ impl World {
             None => None,
         };
         if let Some(prom) = &prom {
-            kubelet.serve_image("prometheus/prometheus", HashMap::from([(9090, prom.prometheus)]));
-            kubelet.serve_image("pushgateway", HashMap::from([(9091, prom.pushgateway)]));
+            kubelet.serve_image(crate::prom::PROMETHEUS_IMAGE, HashMap::from([(9090, prom.prometheus)]));
+            kubelet.serve_image(crate::prom::PUSHGATEWAY_IMAGE, HashMap::from([(9091, prom.pushgateway)]));
+            *kubelet.discovery.lock().expect("discovery") = Some(prom.discovery.clone());
         }
         let config = FakeConfig {
             real,
