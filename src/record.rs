@@ -105,10 +105,6 @@ impl Record {
         record
     }
 
-    pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
-    }
-
     /// Why the file cannot be used, when it cannot: nothing is written to a damaged record.
     pub fn damaged(&self) -> Option<&Problem> {
         self.damaged.as_ref()
