@@ -256,3 +256,39 @@ fn teardown_from_labels_removes_the_wizards_things_when_the_record_is_lost() {
     crate::recovery::nothing_left(&world, &["monitoring"], "teardown --from-labels");
     assert!(world.object("", "configmaps", "default", "mine").is_some(), "the user's own stays");
 }
+
+/// Every object a stage writes goes through `stages/owned.rs` (ownership asked, intent recorded): a stage
+/// added later cannot `kubectl apply` around it. Helm 2's tiller RBAC (kube-system, recorded as tiller) is the
+/// one exception.
+#[test]
+fn every_kubectl_write_of_a_stage_goes_through_the_ownership_helper() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut stack = vec![src];
+    let mut found = Vec::new();
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            for (n, line) in code.lines().enumerate() {
+                let writes =
+                    [".apply(", ".replace(", "\"apply\"", "\"replace\"", "\"create\"", "\"patch\"", "\"label\""]
+                        .iter()
+                        .any(|w| line.contains(w));
+                let kubectl = line.contains("kubectl") || line.contains("self.change(");
+                // the tools build the commands (and list them for the contract tests); they decide nothing
+                let allowed = path.ends_with("stages/owned.rs")
+                    || path.parent().is_some_and(|d| d.ends_with("src/tools"))
+                    || line.contains("TILLER_RBAC");
+                if writes && kubectl && !allowed {
+                    found.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "write objects through stages::owned::apply:\n{}", found.join("\n"));
+}
