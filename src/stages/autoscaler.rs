@@ -2,8 +2,8 @@
 //! the server serves — v2, else v2beta2, else v2beta1 — always targeting the apps/v1 Deployment. Validated when
 //! the HPA reports a current value (not `<unknown>`) and ScalingActive.
 
-use crate::cluster::views::Hpa;
 use crate::cluster;
+use crate::cluster::views::Hpa;
 use crate::context::Context;
 use crate::engine::{Check, Stage, StageId};
 use crate::manifests;
