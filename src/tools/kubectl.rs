@@ -126,8 +126,7 @@ impl Kubectl {
         self.query([
             "logs".to_string(),
             pod.into(),
-            "-c".into(),
-            container.into(),
+            format!("--container={container}"),
             "-n".into(),
             namespace.into(),
             format!("--limit-bytes={limit_bytes}"),

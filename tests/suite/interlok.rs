@@ -158,7 +158,10 @@ fn a_stock_image_with_a_configuration_serves_and_verify_blames_only_the_pusher()
     assert_eq!(failed.len(), 1, "only the pusher is blamed: {report:#}");
     let (id, message, hint) = &failed[0];
     assert_eq!(id, "interlok.pushes");
-    assert!(message.contains("pushed nothing to the pushgateway"), "{message}");
+    assert!(
+        message.contains("pushed to the pushgateway within 20s (two push intervals) of a message to /in-box"),
+        "{message}"
+    );
     assert!(message.contains(&format!("{STOCK_IMAGE} is a stock Interlok image")), "{message}");
     assert!(hint.contains(STOCK_IMAGE) && hint.contains(&format!("--image {GUIDE_IMAGE}`")), "{hint}");
     let in_box = report["checks"].as_array().unwrap().iter().find(|c| c["id"] == "interlok.in-box").unwrap();
@@ -184,6 +187,17 @@ fn a_configuration_with_its_own_metric_and_path_works_end_to_end_on_the_guides_i
         world.kubelet.interlok_pushes("default", &pod)
     );
 
+    // verify without the user's path and metric says what the configuration serves and pushes instead
+    let report = verify_json(&world, &[]);
+    let (id, message, hint) = failures(&report).into_iter().next().expect("a failure");
+    assert_eq!(id, "interlok.in-box", "{report:#}");
+    assert!(message.contains("the adapter.xml mounted over") && message.contains("consumes /orders"), "{message}");
+    assert!(hint.contains("`interlok-k8s verify --inbox-path /orders`"), "{hint}");
+    let report = verify_json(&world, &["--inbox-path", "/orders"]);
+    let (id, message, hint) = failures(&report).into_iter().next().expect("a failure");
+    assert_eq!(id, "interlok.pushes", "{report:#}");
+    assert!(message.contains("Interlok pushes OrdersMetrics but not MessageMetrics"), "{message}");
+    assert!(hint.contains("`interlok-k8s verify --metric OrdersMetrics`"), "{hint}");
     let report = verify_json(&world, &ours);
     assert_eq!(failures(&report), Vec::new(), "{report:#}");
     let demo = world.run(PRODUCT, &[&ours[..], &["--wait-timeout", "60s", "demo"]].concat());
@@ -235,7 +249,7 @@ fn a_configuration_the_chain_cannot_use_is_refused_before_anything_is_applied() 
 }
 
 #[test]
-fn a_changed_configuration_rolls_the_pods_and_an_unchanged_one_changes_nothing() {
+fn a_changed_configuration_rolls_the_pods_an_unchanged_one_changes_nothing_and_teardown_removes_it() {
     let Some(world) = monitoring_world(4) else { return };
     let xml = adapter_xml("/in-box", "MessageMetrics", false);
     let dir = config_dir(&world, "rolling", &[("adapter.xml", &xml)]);
@@ -269,6 +283,10 @@ fn a_changed_configuration_rolls_the_pods_and_an_unchanged_one_changes_nothing()
     world.wait_until("the old pods to go", LONG, || {
         interlok_pods(&world).iter().all(|p| !old_names.contains(&p["metadata"]["name"]))
     });
+
+    let teardown = world.run(PRODUCT, &["teardown", "--yes"]);
+    assert_eq!(teardown.code, 0, "{}", teardown.all());
+    assert!(world.object("", "configmaps", "default", "interlok").is_none(), "setup made it, teardown removes it");
 }
 
 #[test]

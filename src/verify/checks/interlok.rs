@@ -311,10 +311,10 @@ fn silent(probe: &Probe, d: &Deployment, live: &[String]) -> Finding {
     let s = &probe.cx.settings;
     let image = d.container().image;
     let what = format!(
-        "{} answered {} but pushed nothing to the pushgateway in {}s (two push intervals)",
+        "no live pod ({}) pushed to the pushgateway within {}s (two push intervals) of a message to {}",
         live.join(", "),
-        s.inbox_path,
-        TWO_PUSH_INTERVALS.as_secs()
+        TWO_PUSH_INTERVALS.as_secs(),
+        s.inbox_path
     );
     let bootstrap = interlok::mounted_config(probe, d).unwrap_or_default().remove("bootstrap.properties");
     let components = bootstrap.as_deref().map(interlok::management_components);
