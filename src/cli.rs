@@ -102,7 +102,7 @@ pub enum Command {
         after_help = "Examples:\n  interlok-k8s verify\n  interlok-k8s verify --json\n  interlok-k8s verify --pre"
     )]
     Verify(VerifyArgs),
-    /// Send messages to Interlok's /in-box (replaces the JMeter plan of the 2019 Adaptris guide)
+    /// Send messages to Interlok's inbox path, /in-box by default (replaces the JMeter plan of the 2019 Adaptris guide)
     #[command(
         after_help = "Examples:\n  interlok-k8s load -n 150\n  interlok-k8s load --url http://127.0.0.1:8080/in-box -n 1000 -c 4"
     )]
@@ -257,7 +257,7 @@ pub struct LoadArgs {
     /// Run for this long instead of a count, e.g. 30s (1s-24h)
     #[arg(long, value_name = "DURATION", value_parser = long_duration, conflicts_with = "requests")]
     pub duration: Option<Duration>,
-    /// Interlok's /in-box URL (default: a port-forward to the Interlok Service, closed afterwards)
+    /// The URL to send to (default: --inbox-path through a port-forward to the Interlok Service, closed afterwards)
     #[arg(long, value_name = "URL", value_parser = url)]
     pub url: Option<String>,
     /// HTTP method

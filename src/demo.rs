@@ -1,4 +1,4 @@
-//! The autoscaling proof: fire the guide's 150 messages at `/in-box`, then follow them link by link —
+//! The autoscaling proof: fire the guide's 150 messages at the inbox path (`/in-box`), then follow them link by link —
 //! Prometheus has them, the custom metrics API serves them, the autoscaler wants 2 replicas — and report
 //! how long each link took. When a link does not come, verify explains why.
 
@@ -19,7 +19,7 @@ pub const MESSAGES: u64 = 150;
 pub fn run(cx: &Context) -> Result<Vec<String>, Problem> {
     let s = &cx.settings;
     let forward = PortForward::open(cx, &s.namespace, &s.deployment, 8080)?;
-    let target = Target::parse(&forward.url("/in-box"), "GET", Vec::new()).map_err(Problem::new)?;
+    let target = Target::parse(&forward.url(&s.inbox_path), "GET", Vec::new()).map_err(Problem::new)?;
     let plan = Plan {
         target,
         requests: MESSAGES,
@@ -32,10 +32,15 @@ pub fn run(cx: &Context) -> Result<Vec<String>, Problem> {
     let sent = load::run(&plan, &std::sync::atomic::AtomicBool::new(false), &|_| {});
     drop(forward);
     if sent.ok() < MESSAGES {
-        return Err(Problem::new(format!("only {} of {MESSAGES} messages were accepted by /in-box", sent.ok()))
-            .with_hint("see `interlok-k8s verify`"));
+        return Err(Problem::new(format!(
+            "only {} of {MESSAGES} messages were accepted by {}",
+            sent.ok(),
+            s.inbox_path
+        ))
+        .with_hint("see `interlok-k8s verify`"));
     }
-    let mut report = vec![format!("sent {MESSAGES} messages to /in-box in {:.1}s", started.elapsed().as_secs_f64())];
+    let mut report =
+        vec![format!("sent {MESSAGES} messages to {} in {:.1}s", s.inbox_path, started.elapsed().as_secs_f64())];
     let probe = Probe::new(cx, None, None);
     let limit = s.wait_timeout;
     let replicas_before = hpa_replicas(cx).0;

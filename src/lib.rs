@@ -14,6 +14,8 @@ pub mod commands;
 pub mod context;
 pub mod demo;
 pub mod engine;
+pub mod images;
+pub mod interlok_config;
 pub mod load;
 pub mod manifests;
 pub mod platform;

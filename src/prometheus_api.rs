@@ -68,11 +68,13 @@ pub fn build_version(base: &str) -> Result<String, String> {
     Ok(data(&response)?["version"].as_str().unwrap_or("unknown").to_string())
 }
 
-/// One Pushgateway group: its grouping labels and when it was last pushed (unix seconds).
+/// One Pushgateway group: its grouping labels, when it was last pushed (unix seconds), and the names of the
+/// metric families pushed into it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Group {
     pub labels: Labels,
     pub last_push: Option<f64>,
+    pub metrics: Vec<String>,
 }
 
 pub fn pushgateway_groups(base: &str) -> Result<Vec<Group>, String> {
@@ -88,7 +90,21 @@ pub fn parse_groups(response: &Value) -> Result<Vec<Group>, String> {
         .iter()
         .map(|g| {
             let last_push = g["push_time_seconds"]["metrics"][0]["value"].as_str().and_then(|v| v.parse().ok());
-            Group { labels: labels(&g["labels"]), last_push }
+            // the pushgateway's own bookkeeping families sit beside the pushed ones
+            let metrics = g
+                .as_object()
+                .map(|families| {
+                    families
+                        .iter()
+                        .filter(|(name, family)| {
+                            family["metrics"].is_array()
+                                && !matches!(name.as_str(), "push_time_seconds" | "push_failure_time_seconds")
+                        })
+                        .map(|(name, _)| name.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            Group { labels: labels(&g["labels"]), last_push, metrics }
         })
         .collect())
 }
@@ -119,9 +135,12 @@ mod tests {
         assert_eq!(parse_vector(&v).unwrap()[0].1, 150.0);
         assert!(parse_vector(&json!({"status": "error", "errorType": "bad_data", "error": "parse error"})).is_err());
         assert!(parse_vector(&json!([1, 2])).is_err());
-        let g = json!({"status": "success", "data": [{"labels": {"job": "interlok", "k8s_pod_name": "p"}, "push_time_seconds": {"metrics": [{"value": "1700000000.5"}]}}]});
+        let g = json!({"status": "success", "data": [{"labels": {"job": "interlok", "k8s_pod_name": "p"}, "push_time_seconds": {"metrics": [{"value": "1700000000.5"}]},
+            "push_failure_time_seconds": {"metrics": [{"value": "0"}]}, "last_push_successful": true,
+            "MessageMetrics": {"type": "COUNTER", "metrics": [{"value": "5"}]}}]});
         let groups = parse_groups(&g).unwrap();
         assert_eq!(groups[0].labels["job"], "interlok");
         assert_eq!(groups[0].last_push, Some(1_700_000_000.5));
+        assert_eq!(groups[0].metrics, ["MessageMetrics"]);
     }
 }

@@ -125,6 +125,11 @@ impl Ui {
         self.emit(false, format!("{} {text}", style("warning:").yellow().bold()));
     }
 
+    /// A warning on stderr, for commands whose stdout is data (`render`).
+    pub fn warn_stderr(&self, text: &str) {
+        self.emit(true, format!("{} {text}", style("warning:").yellow().bold()));
+    }
+
     pub fn would_run(&self, command: &str, stdin: Option<&str>) {
         self.emit(false, format!("  {} {command}", style("would run:").magenta()));
         for line in stdin.unwrap_or_default().lines() {

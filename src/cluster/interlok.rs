@@ -1,12 +1,15 @@
-//! The Interlok Deployment: its pods, where it pushes (`-DprometheusEndpointUrl` in JAVA_OPTS), and
-//! whether its HTTP consumer answers.
+//! The Interlok Deployment: its pods, where it pushes (`-DprometheusEndpointUrl` in JAVA_OPTS), the
+//! configuration it mounts over the image's, what its pods log and push, and whether its HTTP consumer answers.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::views::{Deployment, Pod};
+use super::views::{ConfigMap, Deployment, Pod};
 use super::{get, list, Reader};
+use crate::interlok_config::{self, CHECKSUM_ANNOTATION, MOUNT_DIR};
 use crate::portforward::{http_get, PortForward};
 use crate::problem::Problem;
+use crate::prometheus_api::Group;
 
 /// The port Interlok's embedded Jetty listens on (the Service's port too).
 pub const HTTP_PORT: u16 = 8080;
@@ -44,4 +47,162 @@ pub fn http_status(reader: &(impl Reader + ?Sized), path: &str) -> Result<Result
     let cx = reader.cx();
     let forward = PortForward::open(cx, &cx.settings.namespace, &cx.settings.deployment, HTTP_PORT)?;
     Ok(http_get(&forward.url(path), Duration::from_secs(10)))
+}
+
+/// The checksum of the configuration the Deployment's pods were given (None: the image's own).
+pub fn config_checksum(deployment: &Deployment) -> Option<String> {
+    deployment.spec.template.metadata.annotations.get(CHECKSUM_ANNOTATION).cloned()
+}
+
+/// Whether a pod runs the Deployment's current template as the wizard renders it: this image, this
+/// configuration.
+pub fn runs(pod: &Pod, image: &str, checksum: Option<&str>) -> bool {
+    pod.spec.containers.first().is_some_and(|c| c.image == image)
+        && pod.metadata.annotations.get(CHECKSUM_ANNOTATION).map(String::as_str) == checksum
+}
+
+/// The ConfigMap the wizard puts the configuration in (named after the Deployment).
+pub fn configmap(reader: &(impl Reader + ?Sized)) -> Result<Option<ConfigMap>, Problem> {
+    let s = &reader.cx().settings;
+    get(reader, "configmap", &s.namespace, &s.deployment)
+}
+
+/// The files the Deployment mounts from ConfigMaps over the image's configuration folder, by name (as a node
+/// mounts them: a `subPath` replaces one file; a folder mount shows every key, or the listed items).
+pub fn mounted_config(
+    reader: &(impl Reader + ?Sized),
+    deployment: &Deployment,
+) -> Result<BTreeMap<String, String>, Problem> {
+    let namespace = &reader.cx().settings.namespace;
+    let mut files = BTreeMap::new();
+    for mount in deployment.container().volume_mounts {
+        let volumes = &deployment.spec.template.spec.volumes;
+        let Some(source) = volumes.iter().find(|v| v.name == mount.name).and_then(|v| v.config_map.clone()) else {
+            continue;
+        };
+        let Some(configmap) = get::<ConfigMap>(reader, "configmap", namespace, &source.name)? else { continue };
+        let in_volume: BTreeMap<String, String> = if source.items.is_empty() {
+            configmap.data
+        } else {
+            source.items.iter().filter_map(|i| Some((i.path.clone(), configmap.data.get(&i.key)?.clone()))).collect()
+        };
+        let mount_path = mount.mount_path.trim_end_matches('/');
+        if mount.sub_path.is_empty() && mount_path == MOUNT_DIR {
+            files.extend(in_volume);
+        } else if let (Some(file), Some(content)) =
+            (mount_path.strip_prefix(&format!("{MOUNT_DIR}/")), in_volume.get(&mount.sub_path))
+        {
+            files.insert(file.to_string(), content.clone());
+        }
+    }
+    Ok(files)
+}
+
+/// The management components a bootstrap.properties lists.
+pub fn management_components(bootstrap: &str) -> Vec<String> {
+    let properties = interlok_config::parse_properties(bootstrap);
+    let value = properties.iter().find(|(k, _)| k.eq_ignore_ascii_case("managementComponents")).map(|(_, v)| v);
+    value.map(|v| v.split(':').map(|c| c.trim().to_string()).collect()).unwrap_or_default()
+}
+
+/// How much of a pod's log is read: Interlok says whether its pusher started while it boots.
+const LOG_LIMIT: u64 = 1 << 20;
+
+/// The start of what Interlok printed in a pod (its first container's output).
+pub fn log(reader: &(impl Reader + ?Sized), pod: &Pod) -> Result<String, Problem> {
+    let cx = reader.cx();
+    let container = pod.spec.containers.first().map(|c| c.name.clone()).unwrap_or_default();
+    let cmd = cx.kubectl().logs(&cx.settings.namespace, &pod.metadata.name, &container, LOG_LIMIT);
+    Ok(cx.runner.run(&cmd)?.stdout)
+}
+
+/// The pusher's warning in a log, as one line without colour: it never starts when `prometheusEndpointUrl`
+/// is set neither as a system property nor in bootstrap.properties. (A coloured log4j2 pattern puts the
+/// colour reset after the newline: codes are stripped before the log is split into lines.)
+pub fn pusher_warning(log: &str) -> Option<String> {
+    strip_ansi(log)
+        .lines()
+        .find(|l| l.contains("could not be started") && l.contains("prometheusEndpointUrl"))
+        .map(|l| l.trim().to_string())
+}
+
+/// Text without ANSI escape sequences (CSI `ESC [ … letter`).
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(c);
+            continue;
+        }
+        if chars.next() == Some('[') {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What the pods pushed: for each live pod of the namespace with a group of job `interlok` on the
+/// pushgateway, the names of the metrics in it.
+pub fn pushed(groups: &[Group], namespace: &str, live: &[String]) -> BTreeMap<String, Vec<String>> {
+    groups
+        .iter()
+        .filter(|g| g.labels.get("job").is_some_and(|j| j.eq_ignore_ascii_case("interlok")))
+        .filter(|g| g.labels.get("k8s_namespace").is_some_and(|n| n == namespace))
+        .filter_map(|g| {
+            let pod = g.labels.get("k8s_pod_name").filter(|p| live.contains(p))?;
+            Some((pod.clone(), g.metrics.clone()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_pushers_warning_is_found_in_a_coloured_log_whatever_line_it_is_on() {
+        let warning = "Prometheus Metrics Adapter could not be started because the bootstrap property or system property prometheusEndpointUrl, was not set.";
+        let log = format!(
+            "\x1b[35mINFO  [main] [c.a.c.m.StandardBootstrap] Bootstrap complete\n\x1b[m\x1b[1;33mWARN  [main] [c.a.k.m.p.PrometheusMetricsAdapter] {warning}\n\x1b[m\x1b[35mINFO  [main] [c.a.c.Adapter] Adapter(a) Started\n\x1b[m"
+        );
+        assert_eq!(
+            pusher_warning(&log).as_deref(),
+            Some(format!("WARN  [main] [c.a.k.m.p.PrometheusMetricsAdapter] {warning}").as_str())
+        );
+        assert_eq!(pusher_warning("INFO Adapter(a) Started\n"), None);
+        assert_eq!(strip_ansi("\x1b[1;33mWARN\x1b[m x"), "WARN x");
+    }
+
+    #[test]
+    fn pushed_groups_are_those_of_live_pods_of_the_namespace() {
+        let group = |labels: serde_json::Value, metrics: &[&str]| Group {
+            labels: serde_json::from_value(labels).unwrap(),
+            last_push: None,
+            metrics: metrics.iter().map(|m| m.to_string()).collect(),
+        };
+        let groups = [
+            group(json!({"job": "interlok", "k8s_namespace": "default", "k8s_pod_name": "a"}), &["MessageMetrics"]),
+            group(json!({"job": "interlok", "k8s_namespace": "default", "k8s_pod_name": "gone"}), &["MessageMetrics"]),
+            group(json!({"job": "interlok", "k8s_namespace": "other", "k8s_pod_name": "b"}), &["X"]),
+            group(json!({"job": "other", "k8s_namespace": "default", "k8s_pod_name": "b"}), &["X"]),
+        ];
+        let live = ["a".to_string(), "b".to_string()];
+        assert_eq!(pushed(&groups, "default", &live), BTreeMap::from([("a".into(), vec!["MessageMetrics".into()])]));
+    }
+
+    #[test]
+    fn mounted_files_and_pods_of_the_current_template_are_read_from_the_views() {
+        let pod: Pod = serde_json::from_value(json!({"metadata": {"annotations": {CHECKSUM_ANNOTATION: "sha256:1"}},
+            "spec": {"containers": [{"image": "i:1"}]}}))
+        .unwrap();
+        assert!(runs(&pod, "i:1", Some("sha256:1")));
+        assert!(!runs(&pod, "i:1", None) && !runs(&pod, "i:2", Some("sha256:1")));
+        assert_eq!(management_components("managementComponents = jmx : jetty\n"), ["jmx", "jetty"]);
+    }
 }

@@ -87,6 +87,37 @@ pub struct Container {
     pub name: String,
     pub image: String,
     pub env: Vec<EnvVar>,
+    pub volume_mounts: Vec<VolumeMount>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct VolumeMount {
+    pub name: String,
+    pub mount_path: String,
+    pub sub_path: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Volume {
+    pub name: String,
+    pub config_map: Option<ConfigMapSource>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct KeyToPath {
+    pub key: String,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ConfigMapSource {
+    pub name: String,
+    /// Only these keys, at these paths (all keys when empty).
+    pub items: Vec<KeyToPath>,
 }
 
 impl Container {
@@ -103,6 +134,7 @@ impl Container {
 #[serde(default, rename_all = "camelCase")]
 pub struct PodSpec {
     pub containers: Vec<Container>,
+    pub volumes: Vec<Volume>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -34,7 +34,7 @@ pub fn run(settings: Settings, ui: Ui, args: &LoadArgs) -> Exit {
     let (url, _forward) = match &args.url {
         Some(url) => (url.clone(), None),
         None => match PortForward::open(&cx, &cx.settings.namespace, &cx.settings.deployment, 8080) {
-            Ok(forward) => (forward.url("/in-box"), Some(forward)),
+            Ok(forward) => (forward.url(&cx.settings.inbox_path), Some(forward)),
             Err(problem) => {
                 ui.problem(None, &problem);
                 return EXIT_FAILED;

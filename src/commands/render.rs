@@ -1,5 +1,6 @@
 //! `render`: prints (or writes, one file per document) exactly what `setup` applies or installs, without a
-//! cluster: today's Service names, and the autoscaling API for `--kubernetes-version` (default 1.33).
+//! cluster: today's Service names, the autoscaling API for `--kubernetes-version` (default 1.33), and with
+//! `--interlok-config` the ConfigMap and the Deployment's mounts of it.
 
 use std::path::Path;
 
@@ -10,9 +11,17 @@ use crate::settings::Settings;
 use crate::ui::Ui;
 use crate::version::Version;
 
-use super::{Exit, EXIT_FAILED, EXIT_OK};
+use super::{Exit, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 
 pub fn run(settings: &Settings, ui: &Ui, args: &RenderArgs) -> Exit {
+    // the image and --interlok-config are checked as setup checks them: bad input renders nothing
+    match crate::interlok_config::check_input(settings) {
+        Ok(warnings) => warnings.iter().for_each(|w| ui.warn_stderr(w)),
+        Err(problem) => {
+            ui.problem(None, &problem);
+            return EXIT_USAGE;
+        }
+    }
     match render(settings, ui, args) {
         Ok(written) => {
             for file in written {

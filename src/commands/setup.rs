@@ -28,6 +28,10 @@ pub fn run(mut settings: Settings, ui: Ui, args: &SetupArgs) -> Exit {
     };
     let plan = Plan { all: &all, chosen, resume: resume_command(!args.only.is_empty()) };
     loop {
+        if let Err(problem) = interlok_input(&ui, &plan, &settings) {
+            ui.problem(None, &problem);
+            return EXIT_USAGE;
+        }
         show_plan(&ui, &plan, &settings, args.dry_run);
         if args.yes || args.dry_run {
             break;
@@ -84,6 +88,18 @@ pub fn run(mut settings: Settings, ui: Ui, args: &SetupArgs) -> Exit {
     }
     next_steps(&cx);
     EXIT_OK
+}
+
+/// The image and `--interlok-config`, checked before anything is applied when the plan deploys Interlok: bad
+/// input is refused (exit 2), what will not work as hoped is a warning.
+fn interlok_input(ui: &Ui, plan: &Plan, settings: &Settings) -> Result<(), Problem> {
+    if !plan.chosen.contains(&StageId::Interlok) {
+        return Ok(());
+    }
+    for warning in crate::interlok_config::check_input(settings)? {
+        ui.warn(&warning);
+    }
+    Ok(())
 }
 
 /// Runs verify's checks of the links this run set up, once more as a whole: one report, one verdict.
@@ -176,8 +192,12 @@ fn show_plan(ui: &Ui, plan: &Plan, settings: &Settings, dry_run: bool) {
         None => "a local minikube cluster".to_string(),
     };
     ui.heading(&format!("Plan{}: Interlok autoscaling on {target}", if dry_run { " (dry run)" } else { "" }));
+    let config = match &settings.interlok_config {
+        Some(path) => format!(" running the configuration {}", path.display()),
+        None => String::new(),
+    };
     ui.line(&format!(
-        "  platform {}, Interlok in namespace {}, monitoring in {}, image {}",
+        "  platform {}, Interlok in namespace {}, monitoring in {}, image {}{config}",
         settings.platform, settings.namespace, settings.monitoring_namespace, settings.image
     ));
     ui.line(&format!(

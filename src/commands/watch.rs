@@ -30,7 +30,7 @@ pub fn demo(settings: Settings, ui: Ui) -> Exit {
 
 /// The proof after setup (or on its own): 150 messages, then each link's time.
 pub fn prove(cx: &Context) -> Exit {
-    cx.ui.heading(&format!("\nAutoscaling proof: {} messages to /in-box", demo::MESSAGES));
+    cx.ui.heading(&format!("\nAutoscaling proof: {} messages to {}", demo::MESSAGES, cx.settings.inbox_path));
     match demo::run(cx) {
         Ok(lines) => {
             for line in lines {

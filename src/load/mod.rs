@@ -1,7 +1,7 @@
-//! `load`: sends exactly N requests (or runs for a duration) to Interlok's `/in-box`, like the guide's JMeter
-//! plan but exact and fast: plain HTTP/1.1 with keep-alive on one thread per connection, an atomic ticket per
-//! request so the count is exact, an optional rate cap, per-request timeouts, and a summary of statuses,
-//! error kinds and latency percentiles.
+//! `load`: sends exactly N requests (or runs for a duration) to Interlok's inbox path (`/in-box`), like the
+//! guide's JMeter plan but exact and fast: plain HTTP/1.1 with keep-alive on one thread per connection, an
+//! atomic ticket per request so the count is exact, an optional rate cap, per-request timeouts, and a summary
+//! of statuses, error kinds and latency percentiles.
 
 mod client;
 mod summary;

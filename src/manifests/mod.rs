@@ -3,12 +3,14 @@
 
 pub mod schema;
 
+use crate::interlok_config;
 use crate::problem::Problem;
 use crate::settings::Settings;
 use crate::version::Version;
 
 const INTERLOK_DEPLOYMENT: &str = include_str!("../../templates/interlok-deployment.yaml");
 const INTERLOK_SERVICE: &str = include_str!("../../templates/interlok-service.yaml");
+const INTERLOK_CONFIGMAP: &str = include_str!("../../templates/interlok-configmap.yaml");
 const HPA: &str = include_str!("../../templates/hpa.yaml");
 const HPA_V2BETA1: &str = include_str!("../../templates/hpa-v2beta1.yaml");
 const PROMETHEUS_VALUES: &str = include_str!("../../templates/prometheus-values.yaml");
@@ -99,13 +101,89 @@ fn vars(settings: &Settings, endpoints: &Endpoints, server: Version) -> Vec<(&'s
     ]
 }
 
+/// Interlok: with `--interlok-config`, first its ConfigMap; then the Deployment (mounting each file of the
+/// ConfigMap over the image's, with the files' checksum on the pod template) and the Service.
 pub fn interlok(settings: &Settings, endpoints: &Endpoints) -> Result<Vec<Rendered>, Problem> {
     let vars = vars(settings, endpoints, Version::new(1, 33, 0));
-    let deployment = Rendered { file: "interlok-deployment.yaml", text: fill(INTERLOK_DEPLOYMENT, &vars)? };
+    let config = interlok_config::read(settings)?;
+    let mut docs = Vec::new();
+    let (mut checksum, mut mounts, mut volume) = (None, None, None);
+    if let Some(config) = &config {
+        let data = fill(INTERLOK_CONFIGMAP, &vars)?;
+        let configmap = Rendered {
+            file: "interlok-configmap.yaml",
+            text: insert(&data, "config-data", Some(one("data", &config.files)))?,
+        };
+        let parsed: schema::ConfigMap = check(&configmap)?;
+        if parsed.data != config.files {
+            return Err(Problem::new("interlok-configmap.yaml does not hold the configuration's files as they are")
+                .with_hint("this is a bug in interlok-k8s's templates; please report it"));
+        }
+        docs.push(configmap);
+        checksum = Some(one("annotations", one(interlok_config::CHECKSUM_ANNOTATION, config.checksum())));
+        let mounted: Vec<Mount> = config
+            .files
+            .keys()
+            .map(|file| Mount {
+                name: CONFIG_VOLUME,
+                mount_path: format!("{}/{file}", interlok_config::MOUNT_DIR),
+                sub_path: file.clone(),
+                read_only: true,
+            })
+            .collect();
+        mounts = Some(one("volumeMounts", mounted));
+        let source = one("name", &settings.deployment);
+        volume = Some(one("volumes", [map([("name", CONFIG_VOLUME.into()), ("configMap", source)])]));
+    }
+    let text = fill(INTERLOK_DEPLOYMENT, &vars)?;
+    let text = insert(&text, "config-checksum", checksum)?;
+    let text = insert(&text, "config-mounts", mounts)?;
+    let deployment = Rendered { file: "interlok-deployment.yaml", text: insert(&text, "config-volume", volume)? };
     let service = Rendered { file: "interlok-service.yaml", text: fill(INTERLOK_SERVICE, &vars)? };
     check::<schema::Deployment>(&deployment)?;
     check::<schema::Service>(&service)?;
-    Ok(vec![deployment, service])
+    docs.extend([deployment, service]);
+    Ok(docs)
+}
+
+const CONFIG_VOLUME: &str = "interlok-config";
+
+/// A mount of one configuration file over the image's (`subPath`: the image's other files stay).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Mount {
+    name: &'static str,
+    mount_path: String,
+    sub_path: String,
+    read_only: bool,
+}
+
+/// `key: value` as YAML.
+fn one(key: &str, value: impl serde::Serialize) -> serde_yaml::Value {
+    map([(key, serde_yaml::to_value(value).unwrap_or_default())])
+}
+
+/// A YAML map with its keys in the order given.
+fn map<const N: usize>(pairs: [(&str, serde_yaml::Value); N]) -> serde_yaml::Value {
+    serde_yaml::Value::Mapping(pairs.into_iter().map(|(k, v)| (k.into(), v)).collect())
+}
+
+/// Puts a YAML fragment (or nothing) where a template has the line `# insert: NAME`, at that line's
+/// indentation. Unlike `${...}` placeholders, what is inserted is never searched for placeholders: a user's
+/// files may hold Interlok's own `${variables}`.
+fn insert(text: &str, name: &str, fragment: Option<serde_yaml::Value>) -> Result<String, Problem> {
+    let marker = format!("# insert: {name}");
+    let Some(line) = text.lines().find(|l| l.trim() == marker) else {
+        return Err(Problem::new(format!("a template has no `{marker}` line")));
+    };
+    let indent = &line[..line.len() - line.trim_start().len()];
+    let yaml = match fragment {
+        Some(value) => serde_yaml::to_string(&value).map_err(|e| Problem::new(e.to_string()))?,
+        None => String::new(),
+    };
+    let lines: String =
+        yaml.lines().map(|l| if l.is_empty() { "\n".to_string() } else { format!("{indent}{l}\n") }).collect();
+    Ok(text.replacen(&format!("{line}\n"), &lines, 1))
 }
 
 pub fn autoscaler(settings: &Settings, endpoints: &Endpoints, server: Version) -> Result<Rendered, Problem> {
@@ -227,6 +305,67 @@ mod tests {
         let env: Vec<&str> = deployment.spec.template.spec.containers[0].env.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(env, ["JAVA_OPTS", "K8S_POD_NAME", "K8S_NAMESPACE", "K8S_POD_NAMESPACE"]);
         assert!(deployment.spec.replicas.is_none(), "the autoscaler owns the replica count");
+    }
+
+    fn with_config(files: &[(&str, &str)]) -> (tempfile::TempDir, Settings) {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let settings = Settings { interlok_config: Some(dir.path().to_path_buf()), ..settings() };
+        (dir, settings)
+    }
+
+    #[test]
+    fn a_configuration_is_a_config_map_mounted_file_by_file_with_its_checksum_on_the_pod_template() {
+        let adapter = "<adapter>\r\n  <unique-id>${adapter.id}</unique-id>\r\n\r\n</adapter>";
+        let (_dir, s) = with_config(&[("adapter.xml", adapter), ("bootstrap.properties", "  a=${deployment}\n")]);
+        let docs = interlok(&s, &Endpoints::default()).unwrap();
+        let files: Vec<&str> = docs.iter().map(|d| d.file).collect();
+        assert_eq!(files, ["interlok-configmap.yaml", "interlok-deployment.yaml", "interlok-service.yaml"]);
+        let configmap: schema::ConfigMap = serde_yaml::from_str(&docs[0].text).unwrap();
+        assert_eq!((configmap.metadata.name.as_str(), configmap.data["adapter.xml"].as_str()), ("interlok", adapter));
+        assert_eq!(configmap.data["bootstrap.properties"], "  a=${deployment}\n", "user files are not templates");
+        assert_eq!(configmap.metadata.labels["app.kubernetes.io/managed-by"], "interlok-k8s");
+        let deployment: schema::Deployment = serde_yaml::from_str(&docs[1].text).unwrap();
+        let pod = &deployment.spec.template;
+        let checksum = &pod.metadata.annotations[interlok_config::CHECKSUM_ANNOTATION];
+        assert_eq!(*checksum, interlok_config::read(&s).unwrap().unwrap().checksum());
+        let mounts: Vec<(&str, Option<&str>)> = pod.spec.containers[0]
+            .volume_mounts
+            .iter()
+            .map(|m| (m.mount_path.as_str(), m.sub_path.as_deref()))
+            .collect();
+        assert_eq!(
+            mounts,
+            [
+                ("/opt/interlok/config/adapter.xml", Some("adapter.xml")),
+                ("/opt/interlok/config/bootstrap.properties", Some("bootstrap.properties"))
+            ]
+        );
+        assert_eq!(pod.spec.volumes[0].config_map.name, "interlok");
+        assert!(!docs[1].text.contains("# insert:"), "{}", docs[1].text);
+    }
+
+    #[test]
+    fn without_a_configuration_the_deployment_mounts_nothing() {
+        let docs = interlok(&settings(), &Endpoints::default()).unwrap();
+        assert_eq!(docs.len(), 2);
+        let deployment: schema::Deployment = serde_yaml::from_str(&docs[0].text).unwrap();
+        assert!(deployment.spec.template.metadata.annotations.is_empty());
+        assert!(deployment.spec.template.spec.volumes.is_empty());
+        assert!(deployment.spec.template.spec.containers[0].volume_mounts.is_empty());
+        assert!(!docs[0].text.contains("# insert:"), "{}", docs[0].text);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_survives_the_config_map_as_it_is(text in "(?s)[ -~\t\r\n\u{a0}-\u{2fff}]{0,200}") {
+            let (_dir, s) = with_config(&[("adapter.xml", &text)]);
+            let docs = interlok(&s, &Endpoints::default()).expect("renders");
+            let configmap: schema::ConfigMap = serde_yaml::from_str(&docs[0].text).unwrap();
+            proptest::prop_assert_eq!(&configmap.data["adapter.xml"], &text);
+        }
     }
 
     #[test]

@@ -48,16 +48,33 @@ pub struct PodTemplate {
 #[serde(deny_unknown_fields)]
 pub struct TemplateMeta {
     pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PodSpec {
     pub containers: Vec<Container>,
+    #[serde(default)]
+    pub volumes: Vec<Volume>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Volume {
+    pub name: String,
+    pub config_map: ConfigMapVolume,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct ConfigMapVolume {
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Container {
     pub name: String,
     pub image: String,
@@ -65,6 +82,17 @@ pub struct Container {
     pub ports: Vec<ContainerPort>,
     #[serde(default)]
     pub env: Vec<EnvVar>,
+    #[serde(default)]
+    pub volume_mounts: Vec<VolumeMount>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VolumeMount {
+    pub name: String,
+    pub mount_path: String,
+    pub sub_path: Option<String>,
+    pub read_only: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,6 +120,16 @@ pub struct EnvSource {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct FieldRef {
     pub field_path: String,
+}
+
+/// The user's Interlok configuration, one key per file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ConfigMap {
+    pub api_version: String,
+    pub kind: String,
+    pub metadata: ObjectMeta,
+    pub data: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]

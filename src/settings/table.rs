@@ -146,10 +146,10 @@ pub const SETTINGS: &[Setting] = &[
     Setting::value("interlok-config", "PATH", SETUP_RENDER).under(STACK).help(
         "Interlok configuration to run: a folder with adapter.xml (and optionally bootstrap.properties, variables.properties, log4j2.xml), or one adapter.xml [default: the image's own]",
     ),
-    Setting::value("inbox-path", "PATH", &["setup", "load", "demo"])
+    Setting::value("inbox-path", "PATH", &["setup", "verify", "load", "demo", "bundle"])
         .under(STACK)
         .default("/in-box")
-        .help("HTTP path Interlok receives messages on (setup's smoke test, load, demo)"),
+        .help("HTTP path Interlok receives messages on (setup's smoke test, verify, load, demo)"),
     // Autoscaling
     Setting::value("scaler", "SCALER", ON_INTERLOK)
         .under(SCALING)

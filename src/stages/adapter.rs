@@ -35,6 +35,7 @@ impl Stage for Adapter {
 
     fn link(&self) -> &'static [&'static str] {
         &[
+            "interlok.pushes",
             "metric.series",
             "metric.fresh",
             "helm.adapter",
@@ -109,12 +110,12 @@ fn wait_for_apiservice(cx: &Context) -> Result<(), Problem> {
     })
 }
 
-/// Sends a few messages to /in-box, then waits (bounded; the adapter relists on its interval) until the
+/// Sends a few messages to the inbox path (`/in-box`), then waits (bounded; the adapter relists on its interval) until the
 /// custom metrics API has a value for every Interlok pod.
 fn warm_up_and_wait_for_values(cx: &Context) -> Result<String, Problem> {
     let forward = PortForward::open(cx, &cx.settings.namespace, &cx.settings.deployment, interlok::HTTP_PORT)?;
     for _ in 0..WARM_UP_MESSAGES {
-        let _ = http_get(&forward.url("/in-box"), Duration::from_secs(10));
+        let _ = http_get(&forward.url(&cx.settings.inbox_path), Duration::from_secs(10));
     }
     let what = format!(
         "{} to reach the custom metrics API (the adapter relists every {}s)",

@@ -1,7 +1,9 @@
 //! interlok: the Deployment and its Service, with JAVA_OPTS naming the discovered pushgateway (host:port) and
-//! the pod's name and namespace from the downward API. Validated by a finished rollout — failing fast, with the
-//! reason, when a pod cannot pull its image or keeps crashing — and a 200 from `/in-box` through a
-//! port-forward the wizard opens on 127.0.0.1 and always closes.
+//! the pod's name and namespace from the downward API; with `--interlok-config`, a ConfigMap of the files
+//! mounted over the image's, their checksum on the pod template (a changed configuration rolls the pods).
+//! Validated by a pod of the new template ready — failing fast, with the reason, when a pod cannot pull its
+//! image or keeps crashing — and a 200 from the inbox path (`/in-box`) through a port-forward the wizard opens
+//! on 127.0.0.1 and always closes.
 
 use std::time::{Duration, Instant};
 
@@ -11,6 +13,7 @@ use crate::cluster::views::Service;
 use crate::cluster::{self, interlok, monitoring, pods};
 use crate::context::Context;
 use crate::engine::{Check, Stage, StageId};
+use crate::interlok_config;
 use crate::manifests::{self, Endpoints};
 use crate::portforward::{http_get, PortForward};
 use crate::problem::Problem;
@@ -32,7 +35,7 @@ impl Stage for Interlok {
     }
 
     fn link(&self) -> &'static [&'static str] {
-        &["interlok.deployment", "interlok.endpoint", "interlok.downward-api", "interlok.in-box"]
+        &["interlok.deployment", "interlok.endpoint", "interlok.downward-api", "interlok.in-box", "interlok.pushes"]
     }
 
     fn check(&self, cx: &mut Context) -> Result<Check, Problem> {
@@ -59,6 +62,9 @@ impl Stage for Interlok {
         if container.env("K8S_NAMESPACE").is_none() {
             return Ok(Check::Needed(format!("Deployment {name} does not set K8S_NAMESPACE")));
         }
+        if let Some(reason) = config_needed(cx, &live)? {
+            return Ok(Check::Needed(reason));
+        }
         if cluster::get::<Service>(cx, "service", &namespace, &name)?.is_none() {
             return Ok(Check::Needed(format!("no Service {name} in {namespace} yet")));
         }
@@ -81,8 +87,48 @@ impl Stage for Interlok {
     fn validate(&self, cx: &mut Context) -> Result<String, Problem> {
         let pod = wait_available(cx)?;
         let status = in_box_status(cx)?;
-        Ok(format!("pod {pod} is ready and /in-box answers {status}"))
+        wait_for_pushgateway(cx)?;
+        Ok(format!("pod {pod} is ready and {} answers {status}", cx.settings.inbox_path))
     }
+}
+
+/// Interlok's pushes need the pushgateway up, which the prometheus stage installs alongside: waits for it,
+/// so that the link's checks see whether Interlok pushes.
+fn wait_for_pushgateway(cx: &Context) -> Result<(), Problem> {
+    let what = "the pushgateway to be served (Interlok pushes to it)";
+    wait::until(&cx.ui, what, cx.settings.wait_timeout, || {
+        match monitoring::find(cx).and_then(|found| pods::serving(cx, &found.pushgateway)) {
+            Ok(Ok(_)) => Poll::Ready(()),
+            Ok(Err(why)) => Poll::Waiting(why),
+            Err(problem) => Poll::Waiting(problem.message),
+        }
+    })
+}
+
+/// Why the configuration the Deployment runs is not the one this run deploys, if it is not: the checksum on
+/// its pod template, and the ConfigMap's files (edited by hand since?).
+fn config_needed(cx: &Context, live: &crate::cluster::views::Deployment) -> Result<Option<String>, Problem> {
+    let name = &cx.settings.deployment;
+    let wanted = interlok_config::read(&cx.settings)?;
+    let wanted_sum = wanted.as_ref().map(interlok_config::InterlokConfig::checksum);
+    let reason = match (interlok::config_checksum(live), &wanted) {
+        (None, None) => return Ok(None),
+        (Some(_), None) => format!("Deployment {name} runs a configuration of its own; this run uses the image's"),
+        (None, Some(config)) => {
+            format!("Deployment {name} runs the image's configuration; this run mounts {}", config.source.display())
+        }
+        (Some(live_sum), Some(config)) if Some(&live_sum) != wanted_sum.as_ref() => {
+            format!("the configuration in {} changed since Deployment {name} got it", config.source.display())
+        }
+        (Some(_), Some(_)) => match interlok::configmap(cx)? {
+            None => format!("no ConfigMap {name} in {} yet", cx.settings.namespace),
+            Some(map) if Some(interlok_config::checksum(&map.data)) != wanted_sum => {
+                format!("ConfigMap {name} does not hold the configuration (changed by hand?)")
+            }
+            Some(_) => return Ok(None),
+        },
+    };
+    Ok(Some(reason))
 }
 
 /// The endpoints the prometheus stage found (or finds now, when it was skipped).
@@ -118,9 +164,13 @@ pub fn endpoints(cx: &mut Context) -> Result<Endpoints, Problem> {
     Ok(found)
 }
 
+/// Waits for a ready pod of the template just applied (its image, its configuration's checksum): a pod of
+/// the previous template may still be serving while the new one starts.
 fn wait_available(cx: &Context) -> Result<String, Problem> {
     let namespace = cx.settings.namespace.clone();
     let what = format!("Deployment {} to become available (image pulls can take minutes)", cx.settings.deployment);
+    let checksum = interlok_config::read(&cx.settings)?.map(|c| c.checksum());
+    let current = |pod: &&crate::cluster::views::Pod| interlok::runs(pod, &cx.settings.image, checksum.as_deref());
     wait::until(&cx.ui, &what, cx.settings.wait_timeout, || {
         let all = match interlok::pods(cx) {
             Ok(p) => p,
@@ -130,7 +180,7 @@ fn wait_available(cx: &Context) -> Result<String, Problem> {
             let hint = stuck.hint(&namespace);
             return Poll::Failed(Problem::new(stuck.to_string()).with_hint(hint));
         }
-        match (all.iter().find(|p| p.ready()), interlok::deployment(cx)) {
+        match (all.iter().filter(current).find(|p| p.ready()), interlok::deployment(cx)) {
             (Some(pod), Ok(Some(d))) if d.available() => Poll::Ready(pod.metadata.name.clone()),
             (_, Err(problem)) => Poll::Failed(problem),
             _ if all.is_empty() => Poll::Waiting("no pod yet".into()),
@@ -139,12 +189,13 @@ fn wait_available(cx: &Context) -> Result<String, Problem> {
     })
 }
 
-/// GET /in-box through a port-forward to the Interlok Service; the status when it answers 200.
+/// GET the inbox path (`/in-box`) through a port-forward to the Interlok Service; the status when it answers 200.
 fn in_box_status(cx: &Context) -> Result<u16, Problem> {
     let limit = Duration::from_secs(60).min(cx.settings.wait_timeout);
     let forward = PortForward::open(cx, &cx.settings.namespace, &cx.settings.deployment, interlok::HTTP_PORT)?;
-    let url = forward.url("/in-box");
-    wait::until(&cx.ui, "Interlok's /in-box to answer", limit, || match http_get(&url, Duration::from_secs(10)) {
+    let url = forward.url(&cx.settings.inbox_path);
+    let what = format!("Interlok's {} to answer", cx.settings.inbox_path);
+    wait::until(&cx.ui, &what, limit, || match http_get(&url, Duration::from_secs(10)) {
         Ok(200) => Poll::Ready(200),
         Ok(status) => Poll::Waiting(format!("HTTP {status}")),
         Err(e) => Poll::Waiting(e),

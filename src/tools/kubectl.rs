@@ -136,6 +136,18 @@ impl Kubectl {
         }
     }
 
+    /// The first `limit_bytes` of what a pod's container printed (what it logs at start is at the beginning).
+    pub fn logs(&self, namespace: &str, pod: &str, container: &str, limit_bytes: u64) -> Cmd {
+        self.query([
+            "logs".to_string(),
+            pod.into(),
+            format!("--container={container}"),
+            "-n".into(),
+            namespace.into(),
+            format!("--limit-bytes={limit_bytes}"),
+        ])
+    }
+
     /// A cluster-scoped object as JSON.
     pub fn get_cluster_json(&self, kind: &str, name: &str) -> Cmd {
         self.query(["get", kind, name, "-o", "json"])

@@ -85,6 +85,7 @@ pub fn every_command() -> Vec<Cmd> {
         kubectl.get_raw("/apis/custom.metrics.k8s.io/v1beta1"),
         kubectl.api_versions(),
         kubectl.port_forward("default", "sample", 8080),
+        kubectl.logs("default", "sample-pod", "sample", 1 << 20),
         kubectl.delete("deployment", "sample", Some("default")),
         kubectl.delete("namespace", "sample", None),
         helm.uninstall("sample", "default"),

@@ -77,6 +77,39 @@ fn set_env(world: &World, assignment: &str) {
     ok(world, "kubectl", &["rollout", "status", "deployment/interlok", "--timeout=60s"]);
 }
 
+/// Points the Interlok Deployment at another image, as by hand, and waits until a pod of it is ready.
+fn set_image(world: &World, image: &str) {
+    ok(world, "kubectl", &["set", "image", "deployment/interlok", &format!("interlok={image}")]);
+    world.wait_until(&format!("a ready pod of {image}"), crate::support::LONG, || {
+        world.objects("", "pods").iter().any(|p| {
+            p["metadata"]["labels"]["app"] == "interlok"
+                && p["spec"]["containers"][0]["image"] == image
+                && p["status"]["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        })
+    });
+}
+
+/// A stock image given, by hand, a ConfigMap with the guide's workflow: it serves /in-box and never pushes.
+fn stock_image_with_a_workflow(world: &World) {
+    let adapter = crate::interlok::adapter_xml("/in-box", "MessageMetrics", false);
+    let configmap = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "hand-made", "namespace": "default"}, "data": {"adapter.xml": adapter}});
+    let file = world.dir.join("hand-made.json");
+    std::fs::write(&file, configmap.to_string()).expect("manifest");
+    ok(world, "kubectl", &["apply", "-f", &file.display().to_string()]);
+    let patch = serde_json::json!([
+        {"op": "add", "path": "/spec/template/spec/volumes", "value": [{"name": "hand-made", "configMap": {"name": "hand-made"}}]},
+        {"op": "add", "path": "/spec/template/spec/containers/0/volumeMounts",
+         "value": [{"name": "hand-made", "mountPath": "/opt/interlok/config/adapter.xml", "subPath": "adapter.xml"}]}
+    ]);
+    ok(world, "kubectl", &["patch", "deployment", "interlok", "--type=json", "-p", &patch.to_string()]);
+    set_image(world, "adaptris/interlok:snapshot");
+}
+
 const BROKEN: &[Broken] = &[
     Broken {
         name: "the pushgateway Service without its probe annotation",
@@ -91,6 +124,20 @@ const BROKEN: &[Broken] = &[
                 prom.query("up{job=\"prometheus-pushgateway\"}").is_empty()
             });
         },
+    },
+    Broken {
+        name: "Interlok on an image without an /in-box workflow",
+        check: "interlok.in-box",
+        stage: "interlok",
+        direct_urls: false,
+        break_it: |w| set_image(w, "adaptris/interlok:snapshot"),
+    },
+    Broken {
+        name: "Interlok serves /in-box but never pushes",
+        check: "interlok.pushes",
+        stage: "interlok",
+        direct_urls: false,
+        break_it: stock_image_with_a_workflow,
     },
     Broken {
         name: "Interlok pushes to the 2019 pushgateway name",
@@ -259,6 +306,16 @@ fn autoscaler_on_a_missing_deployment() {
 #[test]
 fn autoscaler_deleted() {
     hint_leads_out_and_a_rerun_never_calls_it_done(case("the autoscaler deleted"));
+}
+
+#[test]
+fn interlok_without_the_workflow() {
+    hint_leads_out_and_a_rerun_never_calls_it_done(case("Interlok on an image without an /in-box workflow"));
+}
+
+#[test]
+fn interlok_that_never_pushes() {
+    hint_leads_out_and_a_rerun_never_calls_it_done(case("Interlok serves /in-box but never pushes"));
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod cli;
 mod contracts;
 mod health;
 mod house;
+mod interlok;
 mod load;
 mod monitoring;
 mod ownership;

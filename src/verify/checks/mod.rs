@@ -42,9 +42,21 @@ pub fn all() -> Vec<Check> {
         check!("interlok.downward-api", Interlok, ["interlok.deployment"], interlok::downward_api),
         check!("interlok.in-box", Interlok, ["interlok.deployment"], interlok::in_box),
         check!(
+            "interlok.pushes",
+            Interlok,
+            ["interlok.endpoint", "interlok.in-box", "pushgateway.api"],
+            interlok::pushes
+        ),
+        check!(
             "metric.series",
             Metric,
-            ["prometheus.pushgateway-target", "interlok.endpoint", "interlok.downward-api", "pushgateway.labels"],
+            [
+                "prometheus.pushgateway-target",
+                "interlok.endpoint",
+                "interlok.downward-api",
+                "interlok.pushes",
+                "pushgateway.labels"
+            ],
             metrics::series
         ),
         check!("metric.fresh", Metric, ["metric.series"], metrics::fresh),
