@@ -292,9 +292,10 @@ impl Runner {
         let stdout = child.stdout.take().map(|out| {
             capture(out, Keep::Head(STDOUT_LIMIT), Stream::Stdout, self.observer.clone(), events_tx.clone())
         });
-        let stderr = child.stderr.take().map(|err| {
-            capture(err, Keep::Tail(STDERR_KEPT), Stream::Stderr, self.observer.clone(), events_tx.clone())
-        });
+        let stderr = child
+            .stderr
+            .take()
+            .map(|err| capture(err, Keep::Tail(STDERR_KEPT), Stream::Stderr, self.observer.clone(), events_tx.clone()));
         drop(events_tx);
         let printed = |kept: &Option<Arc<Mutex<Kept>>>| {
             let bytes = kept.as_ref().map(|k| std::mem::take(&mut k.lock().expect("capture").bytes));

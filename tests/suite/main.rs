@@ -4,6 +4,7 @@
 mod bringup;
 mod bundle;
 mod contracts;
+mod limits;
 mod load;
 mod monitoring;
 mod parsers;
