@@ -259,7 +259,7 @@ pub struct LoadArgs {
     #[arg(short = 'n', long = "requests", default_value_t = 150, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
     pub requests: u64,
     /// Run for this long instead of a count, e.g. 30s
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "requests")]
+    #[arg(long, value_name = "DURATION", value_parser = crate::load::parse_limit, conflicts_with = "requests")]
     pub duration: Option<std::time::Duration>,
     /// Interlok's /in-box URL (default: a port-forward to the Interlok Service, closed afterwards)
     #[arg(long, value_name = "URL", value_parser = parse_url)]
@@ -277,10 +277,10 @@ pub struct LoadArgs {
     #[arg(short = 'c', long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub concurrency: u16,
     /// At most this many requests per second, across all connections
-    #[arg(long, value_name = "PER_SECOND", value_parser = parse_rate)]
+    #[arg(long, value_name = "PER_SECOND", value_parser = crate::load::parse_rate)]
     pub rate: Option<f64>,
     /// Per-request timeout, e.g. 10s
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    #[arg(long, value_name = "DURATION", value_parser = crate::load::parse_limit, default_value = "10s")]
     pub timeout: std::time::Duration,
     /// Print the summary as JSON
     #[arg(long)]
@@ -288,13 +288,6 @@ pub struct LoadArgs {
     /// Show the live scaling view while the load runs
     #[arg(long, conflicts_with = "json")]
     pub watch: bool,
-}
-
-fn parse_rate(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(rate) if rate > 0.0 && rate.is_finite() => Ok(rate),
-        _ => Err(format!("{text:?} is not a positive number of requests per second")),
-    }
 }
 
 #[derive(Debug, Args, Default)]

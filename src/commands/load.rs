@@ -19,10 +19,10 @@ use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 pub fn run(settings: Settings, ui: Ui, args: &LoadArgs) -> u8 {
     let body = match (&args.body, &args.body_file) {
         (Some(text), _) => text.clone().into_bytes(),
-        (None, Some(file)) => match std::fs::read(file) {
+        (None, Some(file)) => match read_body(file) {
             Ok(bytes) => bytes,
-            Err(e) => {
-                ui.problem(None, &Problem::new(format!("cannot read --body-file {}: {e}", file.display())));
+            Err(problem) => {
+                ui.problem(None, &problem);
                 return EXIT_USAGE;
             }
         },
@@ -93,11 +93,39 @@ pub fn run(settings: Settings, ui: Ui, args: &LoadArgs) -> u8 {
             ui.line(&line);
         }
     }
+    if let Some(why) = &summary.aborted {
+        let hint = format!(
+            "lower --concurrency (now {}), or raise the limit (`ulimit -n 4096` in this shell), and run this again",
+            args.concurrency
+        );
+        ui.problem(Some("load"), &Problem::new(why.clone()).with_hint(hint));
+    }
     match (interrupted, summary.failed()) {
         (true, _) => 130,
-        (false, 0) => EXIT_OK,
+        // every request sent was answered 2xx (or was still in flight when the time was up), and some were
+        (false, 0) if summary.aborted.is_none() && summary.ok() > 0 => EXIT_OK,
         _ => EXIT_FAILED,
     }
+}
+
+/// The most `--body-file` may hold: the body goes with every request.
+const MAX_BODY: u64 = 16 << 20;
+
+/// Reads `--body-file`, refusing one larger than `MAX_BODY` (or without end, like /dev/zero) before holding it.
+fn read_body(file: &std::path::Path) -> Result<Vec<u8>, Problem> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| Problem::new(format!("cannot read --body-file {}: {e}", file.display()));
+    let mut bytes = Vec::new();
+    std::fs::File::open(file).and_then(|f| f.take(MAX_BODY + 1).read_to_end(&mut bytes)).map_err(cannot)?;
+    if bytes.len() as u64 > MAX_BODY {
+        return Err(Problem::new(format!(
+            "--body-file {} holds more than {} MiB, and load sends the body with every request",
+            file.display(),
+            MAX_BODY >> 20
+        ))
+        .with_hint("use a smaller file (a typical message is a few KiB)"));
+    }
+    Ok(bytes)
 }
 
 fn progress_bar(ui: &Ui, args: &LoadArgs) -> Option<ProgressBar> {
