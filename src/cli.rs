@@ -1,11 +1,20 @@
-//! Command-line types (clap derive). Handlers live in `commands/`; settings are resolved in `settings.rs`.
+//! The command line: each subcommand's own options (clap derive, below), plus the settings it reads, taken
+//! from `settings::table` and grouped under headings, so `teardown --help` shows only what teardown uses.
+//! Settings are passed on as typed and checked by `settings.rs`, the one place every value is checked; the
+//! own options' value parsers use the same rules. Settings may come before the subcommand's name too
+//! (`interlok-k8s --context prod setup`): they are read as that subcommand's, and refused if it does not read them.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::error::ErrorKind;
+use clap::parser::ValueSource;
+use clap::{Arg, ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::platform::PlatformChoice;
-use crate::ui::ColorChoice;
+use crate::problem::Problem;
+use crate::settings::rules::{self, Invalid};
+use crate::settings::table::{self, Setting};
+use crate::settings::Flags;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -14,116 +23,72 @@ Examples:
   interlok-k8s --context prod setup  use an existing cluster instead of minikube
   interlok-k8s verify                find the first broken link from tools to the autoscaler
 
-Exit codes: 0 success, 1 a stage or check failed, 2 bad input (nothing was changed).
-Settings resolve as: flags > INTERLOK_K8S_* environment > --config file > defaults.";
+Each command's settings: interlok-k8s <COMMAND> --help. They may be written before or after the command.
+Settings resolve as: flags > INTERLOK_K8S_* environment > --config file > defaults (docs/configuration.md).
+Exit codes: 0 success, 1 a stage or check failed, 2 bad input (nothing was changed).";
 
+/// What `interlok-k8s` alone prints: what the tool is for and where to start.
+pub const ORIENTATION: &str = "\
+interlok-k8s takes this machine to an Interlok that autoscales on its MessageMetrics, in minikube (or an
+existing cluster with --context), and finds the first broken link when it does not.
+
+Start with:
+  interlok-k8s setup --dry-run   see the plan and the exact commands; nothing changes
+  interlok-k8s setup             run it, asking before anything changes
+  interlok-k8s verify            check the whole chain, tools to autoscaler
+  interlok-k8s demo              prove it: 150 messages, then watch it scale to 2
+
+Every command: interlok-k8s --help. One command's settings: interlok-k8s <COMMAND> --help.";
+
+/// The command line as parsed: the subcommand with its own options, and the settings given as flags, as typed
+/// (checked by `Settings::resolve`). `Cli::parse()` builds it; `Cli::command()` is the whole command line.
+#[derive(Debug)]
+pub struct Cli {
+    /// `None` when no command was given: `dispatch` prints the orientation.
+    pub command: Option<Command>,
+    pub flags: Flags,
+}
+
+/// The derived part: the subcommands and their own options, without the settings.
 #[derive(Debug, Parser)]
 #[command(name = "interlok-k8s", version, about, after_help = AFTER_HELP, propagate_version = true)]
-pub struct Cli {
-    #[command(flatten)]
-    pub global: GlobalArgs,
+struct Own {
     #[command(subcommand)]
-    pub command: Command,
+    command: Option<Command>,
 }
 
-/// Settings shared by every subcommand. Values stay `Option` so the resolver can tell "given" from "default".
-#[derive(Debug, Args, Default)]
-pub struct GlobalArgs {
-    /// Use this existing kube context instead of minikube (no minikube, no Hyper-V switch)
-    #[arg(long, global = true, env = "INTERLOK_K8S_CONTEXT", value_name = "CTX")]
-    pub context: Option<String>,
-    /// Namespace for Interlok and its autoscaler [default: default]
-    #[arg(long, global = true, env = "INTERLOK_K8S_NAMESPACE", value_name = "NS")]
-    pub namespace: Option<String>,
-    /// Namespace for Prometheus, the pushgateway, the adapter and Grafana [default: monitoring]
-    #[arg(long, global = true, env = "INTERLOK_K8S_MONITORING_NAMESPACE", value_name = "NS")]
-    pub monitoring_namespace: Option<String>,
-    /// YAML file with settings (keys are the long flag names)
-    #[arg(long, global = true, env = "INTERLOK_K8S_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Echo every command as a line you could paste
-    #[arg(long, short = 'v', global = true)]
-    pub verbose: bool,
-    /// When to colour output (NO_COLOR is respected under auto)
-    #[arg(long, global = true, value_enum, env = "INTERLOK_K8S_COLOR", value_name = "WHEN")]
-    pub color: Option<ColorChoice>,
-    /// Pretend to be on this platform (drives the Windows flow anywhere)
-    #[arg(long, global = true, value_enum, env = "INTERLOK_K8S_PLATFORM", hide = true)]
-    pub platform: Option<PlatformChoice>,
-    /// How long a wait (rollouts, the adapter, the autoscaler) may take, e.g. 10m [default: 10m]
-    #[arg(long, global = true, env = "INTERLOK_K8S_WAIT_TIMEOUT", value_name = "DURATION")]
-    pub wait_timeout: Option<String>,
-    /// Seconds any one external command may take before it is stopped [default: 60]
-    #[arg(long, global = true, env = "INTERLOK_K8S_COMMAND_TIMEOUT", value_name = "SECONDS")]
-    pub command_timeout: Option<String>,
-    #[command(flatten)]
-    pub stack: StackArgs,
+/// The subcommands with their own options only (tests compare it with the whole command line).
+pub fn own_options() -> clap::Command {
+    Own::command()
 }
 
-/// What gets deployed and how it scales.
-#[derive(Debug, Args, Default)]
-pub struct StackArgs {
-    /// Interlok container image [default: adaptris/interlok:snapshot]
-    #[arg(long, global = true, env = "INTERLOK_K8S_IMAGE", value_name = "IMAGE")]
-    pub image: Option<String>,
-    /// Name of the Interlok Deployment, Service and autoscaler [default: interlok]
-    #[arg(long, global = true, env = "INTERLOK_K8S_DEPLOYMENT", value_name = "NAME")]
-    pub deployment: Option<String>,
-    /// Metric the autoscaler follows (the message-metrics interceptor's unique-id without dashes) [default: MessageMetrics]
-    #[arg(long, global = true, env = "INTERLOK_K8S_METRIC", value_name = "NAME")]
-    pub metric: Option<String>,
-    /// Fewest Interlok replicas [default: 1]
-    #[arg(long, global = true, env = "INTERLOK_K8S_MIN_REPLICAS", value_name = "N")]
-    pub min_replicas: Option<String>,
-    /// Most Interlok replicas [default: 5]
-    #[arg(long, global = true, env = "INTERLOK_K8S_MAX_REPLICAS", value_name = "N")]
-    pub max_replicas: Option<String>,
-    /// Target average of the metric per pod [default: 100]
-    #[arg(long, global = true, env = "INTERLOK_K8S_TARGET_AVERAGE", value_name = "N")]
-    pub target_average: Option<String>,
-    /// minikube driver: auto, hyperv, docker, kvm2, podman, hyperkit, qemu [default: auto]
-    #[arg(long, global = true, env = "INTERLOK_K8S_DRIVER", value_name = "DRIVER")]
-    pub driver: Option<String>,
-    /// Hyper-V switch for minikube ("Default Switch" uses the built-in one) [default: minikube]
-    #[arg(long, global = true, env = "INTERLOK_K8S_SWITCH", value_name = "NAME")]
-    pub switch: Option<String>,
-    /// Network adapter the Hyper-V switch binds to [default: the Up adapter with the default route]
-    #[arg(long, global = true, env = "INTERLOK_K8S_ADAPTER", value_name = "NAME")]
-    pub adapter: Option<String>,
-    /// Kubernetes version for minikube start, e.g. v1.33.1 [default: minikube's]
-    #[arg(long, global = true, env = "INTERLOK_K8S_KUBERNETES_VERSION", value_name = "VERSION")]
-    pub kubernetes_version: Option<String>,
-    /// CPUs for the minikube VM [default: 2]
-    #[arg(long, global = true, env = "INTERLOK_K8S_CPUS", value_name = "N")]
-    pub cpus: Option<String>,
-    /// Memory for the minikube VM, in MiB [default: 4096]
-    #[arg(long, global = true, env = "INTERLOK_K8S_MEMORY", value_name = "MIB")]
-    pub memory: Option<String>,
-    /// Chart repository URL, repeatable (e.g. a corporate mirror): NAME=URL
-    #[arg(long, global = true, value_name = "NAME=URL")]
-    pub chart_repo: Vec<String>,
-    /// Chart version, repeatable: NAME=VERSION (prometheus, prometheus-adapter, grafana)
-    #[arg(long, global = true, value_name = "NAME=VERSION")]
-    pub chart_version: Vec<String>,
-    /// Also install Grafana with a MessageMetrics dashboard
-    #[arg(long, global = true, env = "INTERLOK_K8S_GRAFANA")]
-    pub grafana: bool,
-    /// Run the wizard's kubectl calls as `minikube kubectl --` (a kubectl matching the cluster)
-    #[arg(long, global = true, env = "INTERLOK_K8S_USE_MINIKUBE_KUBECTL")]
-    pub use_minikube_kubectl: bool,
-    /// Prometheus scrape interval for the demo [default: 15s]
-    #[arg(long, global = true, env = "INTERLOK_K8S_SCRAPE_INTERVAL", value_name = "DURATION")]
-    pub scrape_interval: Option<String>,
-    /// prometheus-adapter relist interval, at least the scrape interval [default: 30s]
-    #[arg(long, global = true, env = "INTERLOK_K8S_RELIST_INTERVAL", value_name = "DURATION")]
-    pub relist_interval: Option<String>,
-    /// Print Grafana's admin password (never printed or logged otherwise)
-    #[arg(long, global = true)]
-    pub show_password: bool,
-    /// Accept Helm 2 (end-of-life; tiller gets cluster-admin)
-    #[arg(long, global = true, env = "INTERLOK_K8S_ALLOW_HELM2")]
-    pub allow_helm2: bool,
+impl CommandFactory for Cli {
+    fn command() -> clap::Command {
+        with_settings(Own::command())
+    }
+
+    fn command_for_update() -> clap::Command {
+        with_settings(Own::command_for_update())
+    }
 }
+
+impl FromArgMatches for Cli {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        Self::from_arg_matches_mut(&mut matches.clone())
+    }
+
+    fn from_arg_matches_mut(matches: &mut ArgMatches) -> Result<Self, clap::Error> {
+        let flags = given(matches)?;
+        Ok(Cli { command: Own::from_arg_matches_mut(matches)?.command, flags })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl Parser for Cli {}
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -137,7 +102,7 @@ pub enum Command {
         after_help = "Examples:\n  interlok-k8s verify\n  interlok-k8s verify --json\n  interlok-k8s verify --pre"
     )]
     Verify(VerifyArgs),
-    /// Send messages to Interlok's /in-box (replaces the guide's JMeter plan)
+    /// Send messages to Interlok's /in-box (replaces the JMeter plan of the 2019 Adaptris guide)
     #[command(
         after_help = "Examples:\n  interlok-k8s load -n 150\n  interlok-k8s load --url http://127.0.0.1:8080/in-box -n 1000 -c 4"
     )]
@@ -145,7 +110,7 @@ pub enum Command {
     /// Watch the autoscaler live: replicas, the metric against its target, pods, a sparkline
     #[command(after_help = "Examples:\n  interlok-k8s watch\n  interlok-k8s watch --until-replicas 2 --timeout 5m")]
     Watch(WatchArgs),
-    /// Prove autoscaling: send the guide's 150 messages and follow them until the autoscaler wants 2 replicas
+    /// Prove autoscaling: send the 150 messages of the 2019 Adaptris guide and follow them until the autoscaler wants 2 replicas
     #[command(after_help = "Examples:\n  interlok-k8s demo\n  interlok-k8s --namespace team-a demo")]
     Demo,
     /// Remove what setup created, and nothing else
@@ -171,6 +136,22 @@ pub enum Command {
     },
 }
 
+impl Command {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Setup(_) => "setup",
+            Command::Verify(_) => "verify",
+            Command::Load(_) => "load",
+            Command::Watch(_) => "watch",
+            Command::Demo => "demo",
+            Command::Teardown(_) => "teardown",
+            Command::Bundle(_) => "bundle",
+            Command::Render(_) => "render",
+            Command::Completions { .. } => "completions",
+        }
+    }
+}
+
 #[derive(Debug, Args, Default)]
 pub struct SetupArgs {
     /// Answer every question with its default and do not ask to proceed
@@ -183,30 +164,70 @@ pub struct SetupArgs {
     #[arg(long)]
     pub list: bool,
     /// Start at this stage (earlier stages are not run)
-    #[arg(long, value_name = "STAGE")]
+    #[arg(long, value_name = "STAGE", value_parser = stage_name)]
     pub from: Option<String>,
     /// Run only these stages (comma-separated or repeated)
-    #[arg(long, value_name = "STAGE", value_delimiter = ',')]
+    #[arg(long, value_name = "STAGE", value_delimiter = ',', value_parser = stage_name)]
     pub only: Vec<String>,
     /// Skip these stages (comma-separated or repeated)
-    #[arg(long, value_name = "STAGE", value_delimiter = ',')]
+    #[arg(long, value_name = "STAGE", value_delimiter = ',', value_parser = stage_name)]
     pub skip: Vec<String>,
     /// After setup, prove autoscaling (what `interlok-k8s demo` does)
     #[arg(long)]
     pub demo: bool,
 }
 
+impl SetupArgs {
+    /// Stage choices that contradict each other, refused by name before anything runs (whether each name is a
+    /// stage is the engine's to say). Without this, `--skip X --only X` ran nothing and reported success.
+    pub fn selection_conflict(&self) -> Option<Problem> {
+        let list = |names: &[String]| names.iter().map(|n| rules::quote(n)).collect::<Vec<_>>().join(",");
+        if let (Some(from), false) = (&self.from, self.only.is_empty()) {
+            return Some(
+                Problem::new(format!(
+                    "--from {} and --only {} conflict: --only runs just the stages it names, so there is no start to choose",
+                    rules::quote(from),
+                    list(&self.only)
+                ))
+                .with_hint("keep one of them"),
+            );
+        }
+        if !self.only.is_empty() && !self.skip.is_empty() {
+            let both: Vec<String> = self.skip.iter().filter(|s| self.only.contains(s)).cloned().collect();
+            let why = if both.is_empty() {
+                "--only runs just the stages it names, so there is nothing to skip".to_string()
+            } else {
+                format!("{} would be both run and skipped", list(&both))
+            };
+            return Some(
+                Problem::new(format!("--skip {} and --only {} conflict: {why}", list(&self.skip), list(&self.only)))
+                    .with_hint("name the stages to run in --only and drop --skip"),
+            );
+        }
+        if let Some(from) = self.from.as_ref().filter(|from| self.skip.contains(from)) {
+            return Some(
+                Problem::new(format!(
+                    "--from {0} and --skip {0} conflict: setup would start at a stage it skips",
+                    rules::quote(from)
+                ))
+                .with_hint("start --from the stage you want to run first"),
+            );
+        }
+        None
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct WatchArgs {
-    /// Stop once the autoscaler wants at least this many replicas
-    #[arg(long, value_name = "N")]
+    /// Stop once the autoscaler wants at least this many replicas (1-1000)
+    #[arg(long, value_name = "N", value_parser = replicas)]
     pub until_replicas: Option<u64>,
-    /// Stop after this long, e.g. 5m
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub timeout: Option<std::time::Duration>,
-    /// Time between refreshes
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "2s")]
-    pub interval: std::time::Duration,
+    /// Stop after this long, e.g. 5m (1s-24h)
+    #[arg(long, value_name = "DURATION", value_parser = long_duration)]
+    pub timeout: Option<Duration>,
+    /// Time between refreshes (1s-1h)
+    #[arg(long, value_name = "DURATION", value_parser = short_duration, default_value = "2s")]
+    pub interval: Duration,
 }
 
 #[derive(Debug, Args, Default)]
@@ -217,52 +238,27 @@ pub struct VerifyArgs {
     /// Run only the checks setup needs before it starts
     #[arg(long)]
     pub pre: bool,
-    /// Re-run until healthy or this much time has passed, e.g. 2m
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub wait: Option<std::time::Duration>,
-    /// Use this Prometheus instead of a port-forward, e.g. http://127.0.0.1:9090
-    #[arg(long, value_name = "URL", value_parser = parse_url)]
+    /// Re-run until healthy or this much time has passed, e.g. 2m (1s-24h)
+    #[arg(long, value_name = "DURATION", value_parser = long_duration)]
+    pub wait: Option<Duration>,
+    /// Where verify itself reaches Prometheus, instead of through a port-forward, e.g. http://127.0.0.1:9090 (not setup's --prometheus-url, which is what KEDA queries)
+    #[arg(long, value_name = "URL", value_parser = url)]
     pub prometheus_url: Option<String>,
-    /// Use this Pushgateway instead of a port-forward, e.g. http://127.0.0.1:9091
-    #[arg(long, value_name = "URL", value_parser = parse_url)]
+    /// Where verify itself reaches the Pushgateway, instead of through a port-forward, e.g. http://127.0.0.1:9091
+    #[arg(long, value_name = "URL", value_parser = url)]
     pub pushgateway_url: Option<String>,
-}
-
-/// `30s`, `2m`, `1h` or plain seconds.
-pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let value: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration like 30s, 2m or 1h"))?;
-    let factor = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        _ => return Err(format!("{text:?} is not a duration like 30s, 2m or 1h")),
-    };
-    Ok(std::time::Duration::from_secs(value.saturating_mul(factor)))
-}
-
-/// An http(s) URL with a host.
-pub fn parse_url(text: &str) -> Result<String, String> {
-    let rest = text
-        .strip_prefix("http://")
-        .or_else(|| text.strip_prefix("https://"))
-        .ok_or_else(|| format!("{text:?} is not an http:// or https:// URL"))?;
-    if rest.is_empty() || rest.starts_with('/') || rest.contains(char::is_whitespace) {
-        return Err(format!("{text:?} has no host"));
-    }
-    Ok(text.to_string())
 }
 
 #[derive(Debug, Args, Default)]
 pub struct LoadArgs {
-    /// Send exactly this many requests (the guide's JMeter plan sent 150)
-    #[arg(short = 'n', long = "requests", default_value_t = 150, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+    /// Send exactly this many requests (1-1000000000; the 2019 Adaptris guide's JMeter plan sent 150)
+    #[arg(short = 'n', long = "requests", value_name = "N", default_value = "150", value_parser = requests)]
     pub requests: u64,
-    /// Run for this long instead of a count, e.g. 30s
-    #[arg(long, value_name = "DURATION", value_parser = crate::load::parse_limit, conflicts_with = "requests")]
-    pub duration: Option<std::time::Duration>,
+    /// Run for this long instead of a count, e.g. 30s (1s-24h)
+    #[arg(long, value_name = "DURATION", value_parser = long_duration, conflicts_with = "requests")]
+    pub duration: Option<Duration>,
     /// Interlok's /in-box URL (default: a port-forward to the Interlok Service, closed afterwards)
-    #[arg(long, value_name = "URL", value_parser = parse_url)]
+    #[arg(long, value_name = "URL", value_parser = url)]
     pub url: Option<String>,
     /// HTTP method
     #[arg(long, default_value = "GET", value_parser = ["GET", "POST", "PUT"])]
@@ -270,18 +266,18 @@ pub struct LoadArgs {
     /// Request body
     #[arg(long, value_name = "TEXT", conflicts_with = "body_file")]
     pub body: Option<String>,
-    /// Request body from a file
-    #[arg(long, value_name = "FILE")]
-    pub body_file: Option<std::path::PathBuf>,
-    /// Connections sending at once
-    #[arg(short = 'c', long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    /// Request body from a file (a regular file of at most 64 MiB)
+    #[arg(long, value_name = "FILE", value_parser = body_file)]
+    pub body_file: Option<PathBuf>,
+    /// Connections sending at once (1-1024)
+    #[arg(short = 'c', long, value_name = "N", default_value = "1", value_parser = concurrency)]
     pub concurrency: u16,
-    /// At most this many requests per second, across all connections
-    #[arg(long, value_name = "PER_SECOND", value_parser = crate::load::parse_rate)]
+    /// At most this many requests per second, across all connections (above 0, at most 1000000)
+    #[arg(long, value_name = "PER_SECOND", value_parser = rate)]
     pub rate: Option<f64>,
-    /// Per-request timeout, e.g. 10s
-    #[arg(long, value_name = "DURATION", value_parser = crate::load::parse_limit, default_value = "10s")]
-    pub timeout: std::time::Duration,
+    /// Per-request timeout, e.g. 10s (1s-1h)
+    #[arg(long, value_name = "DURATION", value_parser = short_duration, default_value = "10s")]
+    pub timeout: Duration,
     /// Print the summary as JSON
     #[arg(long)]
     pub json: bool,
@@ -309,13 +305,262 @@ pub struct TeardownArgs {
 #[derive(Debug, Args, Default)]
 pub struct BundleArgs {
     /// Where to write the archive [default: interlok-k8s-bundle-<time>.tar.gz]
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = archive_path)]
     pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Default)]
 pub struct RenderArgs {
     /// Write one file per object into this directory instead of printing
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = directory_path)]
     pub out: Option<PathBuf>,
+}
+
+/// Each subcommand gets the settings it reads, under their headings; the top level takes every setting too,
+/// hidden, so one written before the subcommand's name is read as the subcommand's (see `given`).
+fn with_settings(own: clap::Command) -> clap::Command {
+    let cli = table::COMMANDS.iter().fold(own, |cli, name| {
+        cli.mut_subcommand(name, |sub| sub.args(table::SETTINGS.iter().filter(|s| s.reads(name)).map(setting_arg)))
+    });
+    cli.args(table::SETTINGS.iter().map(|s| setting_arg(s).hide(true)))
+}
+
+fn setting_arg(setting: &Setting) -> Arg {
+    let mut help = setting.help.to_string();
+    if let Some(default) = setting.default {
+        help.push_str(&format!(" [default: {default}]"));
+    }
+    if let Some(var) = setting.env_var() {
+        help.push_str(&format!(" [env: {var}]"));
+    }
+    let mut arg = Arg::new(setting.flag).long(setting.flag).help(help).hide(setting.hidden);
+    arg = match (setting.value_name, setting.pairs) {
+        (None, _) => arg.action(ArgAction::SetTrue),
+        (Some(name), false) => arg.value_name(name).action(ArgAction::Set),
+        (Some(name), true) => arg.value_name(name).action(ArgAction::Append),
+    };
+    if let Some(short) = setting.short {
+        arg = arg.short(short);
+    }
+    if let Some(heading) = setting.heading {
+        arg = arg.help_heading(heading);
+    }
+    arg
+}
+
+/// The settings given on the command line, as typed, before or after the subcommand's name. One written before
+/// it must be one the subcommand reads, and given once (NAME=VALUE settings may repeat).
+fn given(matches: &ArgMatches) -> Result<Flags, clap::Error> {
+    let subcommand = matches.subcommand();
+    let mut flags = Flags::default();
+    for setting in table::SETTINGS {
+        let before = values(matches, setting);
+        let after = match subcommand {
+            Some((name, sub)) if setting.reads(name) => values(sub, setting),
+            _ => Vec::new(),
+        };
+        if !before.is_empty() {
+            let refused = match subcommand {
+                None => Some(format!("--{} is a setting, and no command was given to use it", setting.flag)),
+                Some((name, _)) if !setting.reads(name) && has_own_option(name, setting.flag) => Some(format!(
+                    "--{0} before `{name}` is the setting of that name, which `{name}` does not read; `{name}`'s own --{0} goes after it: interlok-k8s {name} --{0} …",
+                    setting.flag
+                )),
+                Some((name, _)) if !setting.reads(name) => Some(format!(
+                    "--{} is not a setting of `{name}`; `interlok-k8s {name} --help` lists the ones it reads",
+                    setting.flag
+                )),
+                Some(_) if !after.is_empty() && !setting.pairs => {
+                    Some(format!("--{} is given both before and after the command; give it once", setting.flag))
+                }
+                Some(_) => None,
+            };
+            if let Some(message) = refused {
+                return Err(clap::Error::raw(ErrorKind::ArgumentConflict, message));
+            }
+        }
+        for value in before.into_iter().chain(after) {
+            flags.add(setting.flag, value);
+        }
+    }
+    Ok(flags)
+}
+
+/// Whether a subcommand has an option of its own with this name (verify's `--prometheus-url`).
+fn has_own_option(command: &str, long: &str) -> bool {
+    Own::command().find_subcommand(command).is_some_and(|sub| sub.get_arguments().any(|a| a.get_long() == Some(long)))
+}
+
+/// A setting's values as typed on this level of the command line (an on/off flag given reads "true").
+fn values(matches: &ArgMatches, setting: &Setting) -> Vec<String> {
+    if matches.value_source(setting.flag) != Some(ValueSource::CommandLine) {
+        return Vec::new();
+    }
+    match setting.value_name {
+        None => vec!["true".to_string()],
+        Some(_) => matches.get_many::<String>(setting.flag).into_iter().flatten().cloned().collect(),
+    }
+}
+
+/// `30s`, `2m`, `1h` or plain seconds, from 0 to 24h: the one duration rule (`settings::rules::duration`), for
+/// callers that bound it further themselves.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    clap_rule(rules::duration(text, Duration::ZERO, Duration::from_secs(24 * 3600)))
+}
+
+// Value parsers of the subcommands' own options: the rules of `settings::rules`, in clap's error shape.
+
+fn clap_rule<T>(result: Result<T, Invalid>) -> Result<T, String> {
+    result.map_err(|invalid| format!("{}; {}", invalid.why, invalid.fix))
+}
+
+fn long_duration(text: &str) -> Result<Duration, String> {
+    clap_rule(rules::duration(text, Duration::from_secs(1), Duration::from_secs(24 * 3600)))
+}
+
+fn short_duration(text: &str) -> Result<Duration, String> {
+    clap_rule(rules::duration(text, Duration::from_secs(1), Duration::from_secs(3600)))
+}
+
+fn url(text: &str) -> Result<String, String> {
+    clap_rule(rules::http_url(text))
+}
+
+fn replicas(text: &str) -> Result<u64, String> {
+    clap_rule(rules::number(text, 1, 1000))
+}
+
+fn requests(text: &str) -> Result<u64, String> {
+    clap_rule(rules::number(text, 1, 1_000_000_000))
+}
+
+fn concurrency(text: &str) -> Result<u16, String> {
+    clap_rule(rules::number(text, 1, 1024).map(|n| n as u16))
+}
+
+fn rate(text: &str) -> Result<f64, String> {
+    let plain = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    match text.parse::<f64>() {
+        Ok(rate) if plain && rate > 0.0 && !crate::load::representable_rate(rate) => Err(
+            "at this rate one request would wait longer than the clock can count; write a rate like 0.5 (a request every 2s)".into(),
+        ),
+        Ok(rate) if plain && rate > 0.0 && rate <= 1_000_000.0 => Ok(rate),
+        _ => {
+            Err("it is not a number of requests per second; write a number above 0 and at most 1000000, e.g. 20 or 0.5"
+                .into())
+        }
+    }
+}
+
+fn body_file(text: &str) -> Result<PathBuf, String> {
+    clap_rule(rules::readable_file(std::path::Path::new(text), rules::BODY_FILE_MAX))
+}
+
+fn stage_name(text: &str) -> Result<String, String> {
+    let valid = !text.is_empty() && text.len() <= 63 && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if valid {
+        Ok(text.to_string())
+    } else {
+        Err("it is not a stage name; `interlok-k8s setup --list` lists them".into())
+    }
+}
+
+/// Where an archive is written: a new or regular file, never a directory or a device.
+fn archive_path(text: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(text);
+    match std::fs::metadata(&path) {
+        _ if text.is_empty() => Err("it is empty; give a file name".into()),
+        Ok(m) if !m.is_file() => Err("it exists and is not a regular file; give a new file name".into()),
+        _ => Ok(path),
+    }
+}
+
+/// Where rendered files go: a directory, new or existing.
+fn directory_path(text: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(text);
+    match std::fs::metadata(&path) {
+        _ if text.is_empty() => Err("it is empty; give a directory".into()),
+        Ok(m) if !m.is_dir() => Err("it exists and is not a directory; give a directory".into()),
+        _ => Ok(path),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from([&["interlok-k8s"][..], args].concat())
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn settings_are_collected_as_typed_wherever_they_are_written() {
+        let before = parse(&["--namespace", "Team", "--grafana", "setup", "--yes"]).unwrap();
+        let after = parse(&["setup", "--yes", "--namespace", "Team", "--grafana"]).unwrap();
+        assert_eq!(before.flags, after.flags);
+        assert_eq!(before.flags.get("namespace"), ["Team"]);
+        assert_eq!(before.flags.get("grafana"), ["true"]);
+        assert!(matches!(before.command, Some(Command::Setup(SetupArgs { yes: true, .. }))));
+        let split = parse(&["--namespace", "setup", "verify", "--metric", "m"]).unwrap();
+        assert_eq!(
+            (split.flags.get("namespace"), split.command.map(|c| c.name())),
+            (&["setup".to_string()][..], Some("verify"))
+        );
+        let pairs = parse(&["--chart-version", "a=1", "setup", "--chart-version=b=2"]).unwrap();
+        assert_eq!(pairs.flags.get("chart-version"), ["a=1", "b=2"]);
+        assert!(parse(&[]).unwrap().command.is_none());
+    }
+
+    #[test]
+    fn a_setting_is_refused_where_it_is_not_read_or_given_twice() {
+        for args in [
+            &["teardown", "--target-average", "5"][..],
+            &["--cpus", "4", "load"],
+            &["render", "--context", "c"],
+            &["--context", "c", "render"],
+            &["--namespace", "x", "completions", "bash"],
+            &["--namespace", "x"],
+            &["--namespace", "a", "setup", "--namespace", "b"],
+            &["--grafana", "setup", "--grafana"],
+        ] {
+            let error = parse(args).expect_err("refused");
+            assert_eq!(error.exit_code(), 2, "{args:?}");
+        }
+        let error = parse(&["--cpus", "4", "teardown"]).expect_err("refused").to_string();
+        assert!(error.contains("--cpus is not a setting of `teardown`"), "{error}");
+        let error = parse(&["--prometheus-url", "http://p:9090", "verify"]).expect_err("refused").to_string();
+        assert!(error.contains("`verify`'s own --prometheus-url goes after it"), "{error}");
+        let own = parse(&["verify", "--prometheus-url", "http://p:9090"]).unwrap();
+        assert!(own.flags.get("prometheus-url").is_empty(), "verify's own option is not the setting");
+    }
+
+    #[test]
+    fn conflicting_stage_selections_are_named() {
+        let setup = |args: &[&str]| match parse(&[&["setup"][..], args].concat()).unwrap().command {
+            Some(Command::Setup(args)) => args,
+            _ => unreachable!(),
+        };
+        let conflict = |args: &[&str]| setup(args).selection_conflict().map(|p| p.message).unwrap_or_default();
+        assert!(conflict(&["--skip", "helm", "--only", "helm"]).contains("\"helm\" would be both run and skipped"));
+        assert!(conflict(&["--from", "helm", "--only", "grafana"]).contains("--from \"helm\" and --only \"grafana\""));
+        assert!(conflict(&["--only", "helm", "--skip", "grafana"]).contains("nothing to skip"));
+        assert!(conflict(&["--from", "helm", "--skip", "helm"]).contains("start at a stage it skips"));
+        for fine in [&["--from", "helm", "--skip", "grafana"][..], &["--only", "helm,grafana"], &["--skip", "grafana"]]
+        {
+            assert!(setup(fine).selection_conflict().is_none(), "{fine:?}");
+        }
+        assert!(parse(&["setup", "--only", "helm,,grafana"]).is_err(), "an empty stage name");
+    }
+
+    #[test]
+    fn the_one_duration_rule_serves_callers_that_bound_it_themselves() {
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("25h").is_err() && parse_duration("1.5s").is_err());
+    }
 }

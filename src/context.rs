@@ -1,27 +1,33 @@
-//! What every stage and check works with: the validated settings, the runner, the UI, the tools found so
-//! far (later stages use the chosen binaries by absolute path) and the facts earlier stages learned.
+//! What every stage and check works with: the validated settings, the runner, the UI, the tools (chosen
+//! once, the same way by setup and every other command) and the facts stages learned.
 
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::problem::Problem;
 use crate::record::{Created, Record};
 use crate::runner::Runner;
 use crate::settings::Settings;
 use crate::tools::helm::Helm;
 use crate::tools::kubectl::Kubectl;
-use crate::tools::Found;
+use crate::tools::{self, Found};
 use crate::ui::Ui;
 use crate::version::Version;
 
+/// The binaries the wizard runs, each found (and its version read) the first time it is needed. The
+/// kubectl is the newest on PATH, not the first: Docker Desktop puts an old one early on the system PATH.
 #[derive(Debug, Default, Clone)]
 pub struct Toolbox {
-    pub kubectl: Option<Found>,
-    pub helm: Option<Found>,
-    pub minikube: Option<Found>,
-    /// Run the wizard's kubectl calls as `minikube kubectl --` (accepted to get past a version skew).
-    pub kubectl_via_minikube: bool,
+    kubectl: OnceLock<Option<Found>>,
+    helm: OnceLock<Option<Found>>,
+    minikube: OnceLock<Option<Found>>,
 }
 
-/// What stages learned that later stages rely on.
-#[derive(Debug, Default, Clone)]
+/// What stages learned that later stages (and the summary) rely on. A forked stage's changes are taken
+/// back by `Context::merge`, field by field, so a stage that ran alongside never undoes another's.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Facts {
+    /// Run the wizard's kubectl calls as `minikube kubectl --` (accepted to get past a version skew).
+    pub kubectl_via_minikube: bool,
     /// The minikube driver chosen, and why.
     pub driver: Option<(String, String)>,
     pub hyperv_enabled: Option<bool>,
@@ -45,44 +51,69 @@ pub struct Context {
     pub facts: Facts,
     pub remarks: Vec<Remark>,
     /// Shared by stages running at once: each adds what it created.
-    pub record: std::sync::Arc<std::sync::Mutex<Record>>,
+    pub record: Arc<Mutex<Record>>,
+    /// The facts as they were when this context was forked (None for the root).
+    forked_facts: Option<Facts>,
 }
 
 impl Context {
     pub fn new(settings: Settings, runner: Runner, ui: Ui) -> Self {
-        let record = std::sync::Arc::new(std::sync::Mutex::new(Record::load(settings.context.as_deref())));
+        let record = Arc::new(Mutex::new(Record::load(settings.context.as_deref())));
+        let facts = Facts { kubectl_via_minikube: settings.use_minikube_kubectl, ..Facts::default() };
         Context {
             settings,
             runner,
             ui,
             tools: Toolbox::default(),
-            facts: Facts::default(),
+            facts,
             remarks: Vec::new(),
             record,
+            forked_facts: None,
         }
     }
 
+    /// The kubectl the wizard uses: every kubectl on PATH with its version, the newest chosen.
+    pub fn kubectl_found(&self) -> Option<&Found> {
+        self.tools.kubectl.get_or_init(|| choose_kubectl(&tools::kubectl::every_on_path(&self.runner).0)).as_ref()
+    }
+
+    /// Records the kubectl-path stage's choice (it found the same list, and reports it).
+    pub fn use_kubectl(&mut self, found: Found) {
+        self.tools.kubectl = OnceLock::from(Some(found));
+    }
+
+    pub fn helm_found(&self) -> Option<&Found> {
+        self.tools.helm.get_or_init(|| found(&self.runner, "helm")).as_ref()
+    }
+
+    pub fn minikube_found(&self) -> Option<&Found> {
+        self.tools.minikube.get_or_init(|| found(&self.runner, "minikube")).as_ref()
+    }
+
+    /// Helm's major version (3 when helm cannot be asked: today's syntax).
+    pub fn helm_major(&self) -> u32 {
+        self.helm_found().map_or(3, |f| f.version.major)
+    }
+
     pub fn kubectl(&self) -> Kubectl {
-        if self.tools.kubectl_via_minikube {
-            let minikube = self.tools.minikube.as_ref().map_or("minikube".into(), |f| f.path.display().to_string());
-            return Kubectl::via_minikube(minikube, self.settings.context.clone());
+        if self.facts.kubectl_via_minikube {
+            return Kubectl::via_minikube(self.minikube(), self.settings.context.clone());
         }
-        let program = self.tools.kubectl.as_ref().map_or("kubectl".into(), |f| f.path.display().to_string());
-        Kubectl::new(program, self.settings.context.clone())
+        Kubectl::new(self.kubectl_program(), self.settings.context.clone())
     }
 
     /// The kubectl binary itself (never through minikube): for kubeconfig questions.
     pub fn kubectl_program(&self) -> String {
-        self.tools.kubectl.as_ref().map_or("kubectl".into(), |f| f.path.display().to_string())
+        self.kubectl_found().map_or("kubectl".into(), |f| f.path.display().to_string())
     }
 
     pub fn helm(&self) -> Helm {
-        let program = self.tools.helm.as_ref().map_or("helm".into(), |f| f.path.display().to_string());
+        let program = self.helm_found().map_or("helm".into(), |f| f.path.display().to_string());
         Helm::new(program, self.settings.context.clone())
     }
 
     pub fn minikube(&self) -> String {
-        self.tools.minikube.as_ref().map_or("minikube".into(), |f| f.path.display().to_string())
+        self.minikube_found().map_or("minikube".into(), |f| f.path.display().to_string())
     }
 
     /// Remembers that setup created this (not under --dry-run), for teardown.
@@ -91,7 +122,7 @@ impl Context {
             return;
         }
         let saved = {
-            let mut record = self.record.lock().expect("record");
+            let mut record = self.record.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             record.add(item);
             record.save()
         };
@@ -100,30 +131,57 @@ impl Context {
         }
     }
 
-    /// A copy for a stage that runs alongside others: its own UI buffer, the same settings, tools, facts
-    /// and record.
-    pub fn fork(&self) -> (Context, crate::ui::Buffer) {
-        let (ui, buffer) = self.ui.buffered();
-        let context = Context {
+    /// A copy for a stage that runs alongside others: its own UI, the same settings, tools, facts and record.
+    pub fn fork(&self) -> Context {
+        Context {
             settings: self.settings.clone(),
-            runner: self.runner.with_ui(ui.clone()),
-            ui,
+            runner: self.runner.clone(),
+            ui: self.ui.clone(),
             tools: self.tools.clone(),
             facts: self.facts.clone(),
             remarks: Vec::new(),
             record: self.record.clone(),
-        };
-        (context, buffer)
+            forked_facts: Some(self.facts.clone()),
+        }
     }
 
-    /// Takes in what a forked stage learned (it started from this context's values, so its own win).
+    /// A fork printing through another UI (a stage's own region of the screen).
+    pub fn fork_with_ui(&self, ui: Ui) -> Context {
+        let mut child = self.fork();
+        child.runner = child.runner.with_ui(ui.clone());
+        child.ui = ui;
+        child
+    }
+
+    /// Takes back what a forked stage learned: the tools it found that this context has not, and each fact
+    /// it changed since the fork. Facts it did not touch keep the value another stage may have set meanwhile.
     pub fn merge(&mut self, stage: &Context) {
-        self.tools = stage.tools.clone();
-        let facts = &stage.facts;
-        self.facts.driver = facts.driver.clone().or(self.facts.driver.take());
-        self.facts.hyperv_enabled = facts.hyperv_enabled.or(self.facts.hyperv_enabled);
-        self.facts.server_version = facts.server_version.or(self.facts.server_version);
-        self.facts.pushgateway = facts.pushgateway.clone().or(self.facts.pushgateway.take());
+        for (mine, theirs) in [
+            (&mut self.tools.kubectl, &stage.tools.kubectl),
+            (&mut self.tools.helm, &stage.tools.helm),
+            (&mut self.tools.minikube, &stage.tools.minikube),
+        ] {
+            if let (None, Some(found)) = (mine.get(), theirs.get()) {
+                let _ = mine.set(found.clone());
+            }
+        }
+        let before = stage.forked_facts.clone().unwrap_or_default();
+        let (theirs, mine) = (&stage.facts, &mut self.facts);
+        if theirs.kubectl_via_minikube != before.kubectl_via_minikube {
+            mine.kubectl_via_minikube = theirs.kubectl_via_minikube;
+        }
+        if theirs.driver != before.driver {
+            mine.driver = theirs.driver.clone();
+        }
+        if theirs.hyperv_enabled != before.hyperv_enabled {
+            mine.hyperv_enabled = theirs.hyperv_enabled;
+        }
+        if theirs.server_version != before.server_version {
+            mine.server_version = theirs.server_version;
+        }
+        if theirs.pushgateway != before.pushgateway {
+            mine.pushgateway = theirs.pushgateway.clone();
+        }
     }
 
     pub fn note(&mut self, text: impl Into<String>) {
@@ -132,5 +190,60 @@ impl Context {
 
     pub fn warn(&mut self, text: impl Into<String>) {
         self.remarks.push(Remark::Warning(text.into()));
+    }
+}
+
+/// The newest kubectl of those found (the first of equals: PATH order).
+pub fn choose_kubectl(found: &[Found]) -> Option<Found> {
+    let newest = found.iter().map(|f| f.version).max()?;
+    found.iter().find(|f| f.version == newest).cloned()
+}
+
+/// A tool on PATH with the version it reports, or None when it is missing or says nothing readable.
+fn found(runner: &Runner, tool: &str) -> Option<Found> {
+    let path = runner.resolve(tool)?;
+    let version = tools::read_version(runner, tool, &path.display().to_string()).ok()?;
+    Some(Found { path, version })
+}
+
+/// Kept for callers that need the error when a tool's version cannot be read.
+pub fn read_found(runner: &Runner, tool: &str) -> Result<Option<Found>, Problem> {
+    let Some(path) = runner.resolve(tool) else { return Ok(None) };
+    let version = tools::read_version(runner, tool, &path.display().to_string())?;
+    Ok(Some(Found { path, version }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context() -> Context {
+        let settings = Settings::defaults();
+        let ui = Ui::plain_for_tests();
+        Context::new(settings, Runner::new(ui.clone(), true), ui)
+    }
+
+    #[test]
+    fn a_stage_that_ran_alongside_does_not_undo_another_stages_facts() {
+        let mut root = context();
+        let slow = root.fork(); // forked before the fast one learned anything
+        let mut fast = root.fork();
+        fast.facts.kubectl_via_minikube = true;
+        fast.facts.server_version = Some(Version::new(1, 33, 1));
+        root.merge(&fast);
+        let mut slow = slow;
+        slow.facts.driver = Some(("hyperv".into(), "Hyper-V is enabled".into()));
+        root.merge(&slow);
+        assert!(root.facts.kubectl_via_minikube, "the slow stage never touched it");
+        assert_eq!(root.facts.server_version, Some(Version::new(1, 33, 1)));
+        assert_eq!(root.facts.driver.as_ref().map(|d| d.0.as_str()), Some("hyperv"));
+    }
+
+    #[test]
+    fn the_newest_kubectl_wins_and_path_order_breaks_ties() {
+        let at = |p: &str, minor| Found { path: p.into(), version: Version::new(1, minor, 0) };
+        let found = [at("/docker/kubectl", 14), at("/usr/bin/kubectl", 33), at("/opt/kubectl", 33)];
+        assert_eq!(choose_kubectl(&found).unwrap().path, std::path::PathBuf::from("/usr/bin/kubectl"));
+        assert_eq!(choose_kubectl(&[]), None);
     }
 }

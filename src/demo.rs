@@ -4,11 +4,12 @@
 
 use std::time::{Duration, Instant};
 
+use crate::cluster::views::Hpa;
+use crate::cluster::{self, adapter};
 use crate::context::Context;
 use crate::load::{self, Plan, Target};
 use crate::portforward::PortForward;
 use crate::problem::Problem;
-use crate::stages;
 use crate::verify::{self, Probe, Status};
 use crate::wait::{self, Poll};
 
@@ -40,7 +41,7 @@ pub fn run(cx: &Context) -> Result<Vec<String>, Problem> {
     let replicas_before = hpa_replicas(cx).0;
     let links: [(&str, &dyn Fn() -> bool); 3] = [
         ("Prometheus has the messages", &|| in_prometheus(&probe)),
-        ("the custom metrics API serves them", &|| !stages::custom_metric_pods(cx).is_empty()),
+        ("the custom metrics API serves them", &|| adapter::values(cx).is_ok_and(|v| !v.is_empty())),
         ("the autoscaler wants 2 replicas", &|| hpa_replicas(cx).1 >= 2),
     ];
     for (what, reached) in links {
@@ -70,11 +71,11 @@ fn in_prometheus(probe: &Probe) -> bool {
 
 /// (current, desired) replicas of the autoscaler.
 fn hpa_replicas(cx: &Context) -> (u64, u64) {
-    let hpa = stages::get_object(cx, "hpa", &cx.settings.namespace, &cx.settings.deployment)
+    let hpa = cluster::get::<Hpa>(cx, "hpa", &cx.settings.namespace, &cx.settings.deployment)
         .ok()
         .flatten()
         .unwrap_or_default();
-    (hpa["status"]["currentReplicas"].as_u64().unwrap_or(0), hpa["status"]["desiredReplicas"].as_u64().unwrap_or(0))
+    (hpa.status.current_replicas, hpa.status.desired_replicas)
 }
 
 fn explain(probe: &Probe, what: &str) -> Problem {

@@ -2,12 +2,14 @@
 //! `MessageMetrics` in minikube (or an existing cluster), and a health check for the whole chain.
 //!
 //! Layers, top to bottom: `cli` → `settings` (validated once) → `commands` (thin handlers) → `engine` and
-//! `stages` → `tools` (typed wrappers) → `runner` (the only place a process starts). `ui` is the only place
+//! `stages`, `verify` → `cluster` (the read side both ask) → `tools` (typed wrappers) → `runner` (the only place
+//! a process starts). `ui` is the only place
 //! that prints or asks.
 
 pub mod adapter_rule;
 pub mod bundle;
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod context;
 pub mod demo;

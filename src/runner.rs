@@ -199,6 +199,8 @@ pub struct Runner {
     search_path: Option<OsString>,
     /// This binary, to run commands under `__supervise` (see supervise.rs); None runs them directly.
     supervisor: Option<PathBuf>,
+    /// Refuses commands that change something (a stage's check only reads).
+    read_only: bool,
     observer: Option<LineObserver>,
 }
 
@@ -210,6 +212,7 @@ impl Runner {
             default_timeout: DEFAULT_TIMEOUT,
             search_path: std::env::var_os("PATH"),
             supervisor: None,
+            read_only: false,
             observer: None,
         }
     }
@@ -229,6 +232,11 @@ impl Runner {
 
     pub fn dry_run(&self) -> bool {
         self.dry_run
+    }
+
+    /// The same runner refusing every command that would change something.
+    pub fn read_only(&self) -> Runner {
+        Runner { read_only: true, ..self.clone() }
     }
 
     /// The same runner printing through another UI (a stage's buffered one).
@@ -274,6 +282,10 @@ impl Runner {
 
     /// Runs `cmd` and returns its output whatever the exit code; fails only when it could not run or timed out.
     pub fn run_unchecked(&self, cmd: &Cmd) -> Result<Output, Problem> {
+        if cmd.mutating && self.read_only {
+            return Err(Problem::new(format!("a read-only step tried to change something: `{cmd}`"))
+                .with_hint("this is a bug in interlok-k8s: please report it with `interlok-k8s bundle`"));
+        }
         if cmd.mutating && self.dry_run {
             self.ui.would_run(&cmd.to_string(), cmd.shown_input());
             return Ok(Output::default());
@@ -837,7 +849,8 @@ mod tests {
     #[test]
     fn a_large_input_does_not_block_the_runner() {
         let input = "x".repeat(1 << 20);
-        let out = Runner::new(Ui::plain_for_tests(), false).run(&Cmd::query("wc").arg("-c").stdin(input)).expect("wc");
+        let out =
+            Runner::new(Ui::plain_for_tests(), false).run(&Cmd::query("wc").arg("--bytes").stdin(input)).expect("wc");
         assert_eq!(out.stdout.trim(), (1 << 20).to_string());
     }
 

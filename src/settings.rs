@@ -1,31 +1,57 @@
 //! Settings, resolved once and validated up front: flags > `INTERLOK_K8S_*` environment > `--config` file >
-//! defaults. Every later layer trusts what comes out of here, so a bad value is rejected before anything runs,
-//! with an error that names it.
+//! defaults. Every value passes one rule (`rules.rs`) whatever its source, and a bad one is refused before
+//! anything runs, quoting it as typed and saying where it came from. `table.rs` lists every setting once.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use serde::Deserialize;
-
-use crate::cli::GlobalArgs;
 use crate::platform::{Platform, PlatformChoice};
 use crate::problem::Problem;
 use crate::ui::ColorChoice;
 
-pub const DEFAULT_IMAGE: &str = "adaptris/interlok:snapshot";
+pub const DEFAULT_IMAGE: &str = "aaronmcgrathadpx/interlok-kubernetes-scaling:latest";
 pub const MANAGED_BY_LABEL: (&str, &str) = ("app.kubernetes.io/managed-by", "interlok-k8s");
 
 /// The chart repositories the wizard installs from, by the alias it gives them.
-pub const DEFAULT_CHART_REPOS: [(&str, &str); 3] = [
+pub const DEFAULT_CHART_REPOS: [(&str, &str); 4] = [
     ("prometheus-community", "https://prometheus-community.github.io/helm-charts"),
     ("grafana-community", "https://grafana-community.github.io/helm-charts"),
     // the archived, read-only stable repository: the only chart source on Helm 2
     ("stable", "https://charts.helm.sh/stable"),
+    ("kedacore", "https://kedacore.github.io/charts"),
 ];
 
 /// Chart versions the wizard was tested with; `--chart-version NAME=VERSION` overrides.
-pub const DEFAULT_CHART_VERSIONS: [(&str, &str); 3] =
-    [("prometheus", "29.27.0"), ("prometheus-adapter", "5.3.0"), ("grafana", "12.11.1")];
+pub const DEFAULT_CHART_VERSIONS: [(&str, &str); 4] =
+    [("prometheus", "29.27.0"), ("prometheus-adapter", "5.3.0"), ("grafana", "12.11.1"), ("keda", "2.20.2")];
+
+pub const DRIVERS: [&str; 7] = ["auto", "hyperv", "docker", "kvm2", "podman", "hyperkit", "qemu"];
+
+pub mod rules;
+pub mod table;
+
+use rules::{quote, Invalid};
+
+/// What scales Interlok.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scaler {
+    /// prometheus-adapter serves the metric to a HorizontalPodAutoscaler.
+    Adapter,
+    /// A KEDA ScaledObject with a Prometheus trigger.
+    Keda,
+}
+
+impl std::fmt::Display for Scaler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Scaler::Adapter => "adapter",
+            Scaler::Keda => "keda",
+        })
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -34,7 +60,7 @@ pub struct Settings {
     pub monitoring_namespace: String,
     pub verbose: bool,
     pub color: ColorChoice,
-    pub command_timeout: std::time::Duration,
+    pub command_timeout: Duration,
     pub platform: Platform,
     pub image: String,
     pub deployment: String,
@@ -53,167 +79,157 @@ pub struct Settings {
     pub grafana: bool,
     pub allow_helm2: bool,
     pub use_minikube_kubectl: bool,
-    pub scrape_interval: std::time::Duration,
-    pub relist_interval: std::time::Duration,
-    pub wait_timeout: std::time::Duration,
+    pub scrape_interval: Duration,
+    pub relist_interval: Duration,
+    pub wait_timeout: Duration,
     pub show_password: bool,
+    /// The Interlok configuration to run (a folder with adapter.xml, or one adapter.xml); `None`: the image's.
+    pub interlok_config: Option<PathBuf>,
+    /// The HTTP path Interlok receives messages on.
+    pub inbox_path: String,
+    pub scaler: Scaler,
+    pub keda_namespace: String,
+    /// The Prometheus KEDA's trigger queries, from inside the cluster; `None`: the one setup installs.
+    pub prometheus_url: Option<String>,
+    /// setup: take over existing objects that lack the wizard's label, recording them as adopted.
+    pub adopt: bool,
+    /// teardown: also remove what was adopted.
+    pub include_adopted: bool,
+    /// teardown: find what to remove by the wizard's labels instead of the record.
+    pub from_labels: bool,
 }
 
-/// The config file: keys are the long flag names; unknown keys are an error, not a silent no-op.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct ConfigFile {
-    pub context: Option<String>,
-    pub namespace: Option<String>,
-    pub monitoring_namespace: Option<String>,
-    pub color: Option<ColorChoice>,
-    pub command_timeout: Option<u64>,
-    pub platform: Option<PlatformChoice>,
-    pub image: Option<String>,
-    pub deployment: Option<String>,
-    pub metric: Option<String>,
-    pub min_replicas: Option<u32>,
-    pub max_replicas: Option<u32>,
-    pub target_average: Option<u64>,
-    pub driver: Option<String>,
-    pub switch: Option<String>,
-    pub adapter: Option<String>,
-    pub kubernetes_version: Option<String>,
-    pub cpus: Option<u32>,
-    pub memory: Option<u32>,
-    pub chart_repos: Option<BTreeMap<String, String>>,
-    pub chart_versions: Option<BTreeMap<String, String>>,
-    pub grafana: Option<bool>,
-    pub allow_helm2: Option<bool>,
-    pub use_minikube_kubectl: Option<bool>,
-    pub scrape_interval: Option<String>,
-    pub relist_interval: Option<String>,
-    pub wait_timeout: Option<String>,
+/// The settings given as flags, as typed, by flag name (an on/off flag that was given holds "true").
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Flags(BTreeMap<String, Vec<String>>);
+
+impl Flags {
+    pub fn add(&mut self, flag: &str, value: impl Into<String>) {
+        self.0.entry(flag.to_string()).or_default().push(value.into());
+    }
+
+    pub fn get(&self, flag: &str) -> &[String] {
+        self.0.get(flag).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
 }
 
-pub const DRIVERS: [&str; 7] = ["auto", "hyperv", "docker", "kvm2", "podman", "hyperkit", "qemu"];
+impl<const N: usize> From<[(&str, &str); N]> for Flags {
+    fn from(pairs: [(&str, &str); N]) -> Self {
+        let mut flags = Flags::default();
+        for (flag, value) in pairs {
+            flags.add(flag, value);
+        }
+        flags
+    }
+}
+
+/// Where a value came from, so a message can quote it as the user wrote it and say where to change it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Flag,
+    Env(String),
+    Config { file: PathBuf, key: String },
+    Answer,
+    Default,
+}
+
+/// A value as typed, with its source.
+#[derive(Debug, Clone)]
+pub struct Raw {
+    pub flag: &'static str,
+    pub text: String,
+    pub source: Source,
+}
+
+impl Raw {
+    /// The value as the user wrote it, where they wrote it.
+    pub fn label(&self) -> String {
+        let value = quote(&self.text);
+        match &self.source {
+            Source::Flag => format!("--{} {value}", self.flag),
+            Source::Env(var) => format!("{var}={value}"),
+            Source::Config { file, key } => format!("`{key}: {value}` in the config file {}", file.display()),
+            Source::Answer => format!("the answer {value} for {}", self.flag),
+            Source::Default => format!("{} {value} (the default)", self.flag),
+        }
+    }
+
+    fn where_to_change(&self) -> String {
+        match &self.source {
+            Source::Flag => format!("change --{}", self.flag),
+            Source::Env(var) => format!("change or unset the environment variable {var}"),
+            Source::Config { file, key } => format!("change `{key}:` in {}", file.display()),
+            Source::Answer => "answer again".into(),
+            Source::Default => "this default is a bug: please report it".into(),
+        }
+    }
+
+    pub fn invalid(&self, invalid: Invalid) -> Problem {
+        Problem::new(format!("invalid {}: {}", self.label(), invalid.why)).with_hint(format!(
+            "{}; {}",
+            invalid.fix,
+            self.where_to_change()
+        ))
+    }
+}
 
 impl Settings {
-    pub fn resolve(args: &GlobalArgs) -> Result<Settings, Problem> {
-        let file = match &args.config {
-            Some(path) => load_config(path)?,
-            None => ConfigFile::default(),
-        };
-        let stack = &args.stack;
-        let settings = Settings {
-            context: args.context.clone().or(file.context),
-            namespace: pick(&args.namespace, file.namespace, "default"),
-            monitoring_namespace: pick(&args.monitoring_namespace, file.monitoring_namespace, "monitoring"),
-            verbose: args.verbose,
-            color: args.color.or(file.color).unwrap_or(ColorChoice::Auto),
-            command_timeout: std::time::Duration::from_secs(number(
-                "command-timeout",
-                &args.command_timeout,
-                file.command_timeout,
-                60,
-            )?),
-            platform: Platform::resolve(args.platform.or(file.platform).unwrap_or(PlatformChoice::Auto)),
-            image: pick(&stack.image, file.image, DEFAULT_IMAGE),
-            deployment: pick(&stack.deployment, file.deployment, "interlok"),
-            metric: pick(&stack.metric, file.metric, "MessageMetrics"),
-            min_replicas: number("min-replicas", &stack.min_replicas, file.min_replicas, 1)?,
-            max_replicas: number("max-replicas", &stack.max_replicas, file.max_replicas, 5)?,
-            target_average: number("target-average", &stack.target_average, file.target_average, 100)?,
-            driver: pick(&stack.driver, file.driver, "auto"),
-            switch: pick(&stack.switch, file.switch, "minikube"),
-            adapter: stack.adapter.clone().or(file.adapter),
-            kubernetes_version: stack.kubernetes_version.clone().or(file.kubernetes_version),
-            cpus: number("cpus", &stack.cpus, file.cpus, 2)?,
-            memory_mib: number("memory", &stack.memory, file.memory, 4096)?,
-            chart_repos: merged_pairs("chart-repo", &DEFAULT_CHART_REPOS, file.chart_repos, &stack.chart_repo)?,
-            chart_versions: merged_pairs(
-                "chart-version",
-                &DEFAULT_CHART_VERSIONS,
-                file.chart_versions,
-                &stack.chart_version,
-            )?,
-            grafana: stack.grafana || file.grafana.unwrap_or(false),
-            allow_helm2: stack.allow_helm2 || file.allow_helm2.unwrap_or(false),
-            use_minikube_kubectl: stack.use_minikube_kubectl || file.use_minikube_kubectl.unwrap_or(false),
-            scrape_interval: duration(
-                "scrape-interval",
-                stack.scrape_interval.as_ref().or(file.scrape_interval.as_ref()),
-                "15s",
-            )?,
-            relist_interval: duration(
-                "relist-interval",
-                stack.relist_interval.as_ref().or(file.relist_interval.as_ref()),
-                "30s",
-            )?,
-            wait_timeout: duration("wait-timeout", args.wait_timeout.as_ref().or(file.wait_timeout.as_ref()), "10m")?,
-            show_password: stack.show_password,
-        };
-        settings.validate()?;
+    /// Resolves every setting from the flags given, the process environment and the config file.
+    pub fn resolve(flags: &Flags) -> Result<Settings, Problem> {
+        Settings::resolve_with(flags, &|name| std::env::var_os(name))
+    }
+
+    /// As `resolve`, with the environment given (tests pass their own).
+    pub fn resolve_with(flags: &Flags, env: &dyn Fn(&str) -> Option<OsString>) -> Result<Settings, Problem> {
+        let layers = Layers::new(flags, env)?;
+        let settings = layers.settings()?;
+        settings.consistent(&|flag| layers.describe(flag))?;
         Ok(settings)
     }
 
-    fn validate(&self) -> Result<(), Problem> {
-        dns_label("namespace", &self.namespace)?;
-        dns_label("monitoring-namespace", &self.monitoring_namespace)?;
-        dns_label("deployment", &self.deployment)?;
-        if let Some(context) = &self.context {
-            if context.trim().is_empty() || context.contains(['\n', '\r']) {
-                return Err(bad("context", context, "a kube context name is one non-empty line"));
-            }
-        }
-        metric_name(&self.metric)?;
-        image_reference(&self.image)?;
-        in_range("min-replicas", self.min_replicas.into(), 1, 1000)?;
-        in_range("max-replicas", self.max_replicas.into(), 1, 1000)?;
+    /// Every default, with no flags, environment or config file.
+    pub fn defaults() -> Settings {
+        Settings::resolve_with(&Flags::default(), &|_| None).expect("the defaults pass their own rules")
+    }
+
+    /// The settings these flags give on top of the defaults, ignoring the environment (for tests and benches).
+    pub fn from_flags<const N: usize>(flags: [(&str, &str); N]) -> Result<Settings, Problem> {
+        Settings::resolve_with(&Flags::from(flags), &|_| None)
+    }
+
+    /// What no single value can show: pairs of settings that contradict each other.
+    fn consistent(&self, describe: &dyn Fn(&'static str) -> String) -> Result<(), Problem> {
         if self.min_replicas > self.max_replicas {
             return Err(Problem::new(format!(
-                "--min-replicas {} is larger than --max-replicas {}",
-                self.min_replicas, self.max_replicas
+                "{} is larger than {}",
+                describe("min-replicas"),
+                describe("max-replicas")
             ))
-            .with_hint("make --min-replicas at most --max-replicas"));
+            .with_hint("make min-replicas at most max-replicas"));
         }
-        in_range("target-average", self.target_average, 1, 1_000_000_000)?;
-        in_range("command-timeout", self.command_timeout.as_secs(), 1, 3600)?;
-        in_range("cpus", self.cpus.into(), 1, 256)?;
-        in_range("memory", self.memory_mib.into(), 1024, 1_048_576)?;
-        in_range("scrape-interval", self.scrape_interval.as_secs(), 1, 3600)?;
-        in_range("relist-interval", self.relist_interval.as_secs(), 1, 3600)?;
         if self.relist_interval < self.scrape_interval {
             return Err(Problem::new(format!(
-                "--relist-interval {}s is shorter than --scrape-interval {}s",
-                self.relist_interval.as_secs(),
-                self.scrape_interval.as_secs()
+                "{} is shorter than {}",
+                describe("relist-interval"),
+                describe("scrape-interval")
             ))
             .with_hint(
                 "a relist shorter than the scrape interval makes metrics flicker in and out; make it at least as long",
             ));
         }
-        in_range("wait-timeout", self.wait_timeout.as_secs(), 1, 24 * 3600)?;
-        if !DRIVERS.contains(&self.driver.as_str()) {
-            return Err(bad("driver", &self.driver, &format!("choose one of {}", DRIVERS.join(", "))));
-        }
-        one_line("switch", &self.switch)?;
-        if let Some(adapter) = &self.adapter {
-            one_line("adapter", adapter)?;
-        }
-        if let Some(version) = &self.kubernetes_version {
-            if crate::version::Version::parse(version).is_none() {
-                return Err(bad("kubernetes-version", version, "write a version like v1.33.1 or 1.33"));
-            }
-        }
-        for (name, url) in &self.chart_repos {
-            if !(url.starts_with("http://") || url.starts_with("https://") || url.starts_with("oci://")) {
-                return Err(bad(
-                    "chart-repo",
-                    &format!("{name}={url}"),
-                    "the URL must start with http://, https:// or oci://",
-                ));
-            }
-        }
-        for name in self.chart_versions.keys() {
-            if !DEFAULT_CHART_VERSIONS.iter().any(|(known, _)| known == name) {
-                return Err(bad("chart-version", name, "charts are prometheus, prometheus-adapter and grafana"));
-            }
+        if self.prometheus_url.is_some() && self.scaler != Scaler::Keda {
+            return Err(Problem::new(format!(
+                "{} is the URL KEDA queries, but {} does not use KEDA",
+                describe("prometheus-url"),
+                describe("scaler")
+            ))
+            .with_hint(
+                "add --scaler keda, or drop --prometheus-url (verify's own --prometheus-url goes after `verify`)",
+            ));
         }
         Ok(())
     }
@@ -232,23 +248,31 @@ impl Settings {
         ]
     }
 
-    /// A copy with one answer changed, validated like the flag of the same name.
+    /// A copy with one answer changed, by the same rule as the flag of the same name.
     pub fn with_answer(&self, key: &str, value: &str) -> Result<Settings, Problem> {
+        let Some(setting) = table::setting(key).filter(|_| self.answers().iter().any(|(k, _)| *k == key)) else {
+            return Err(Problem::new(format!("{key:?} is not an answer that can be changed")));
+        };
+        let raw = Raw { flag: setting.flag, text: value.trim().to_string(), source: Source::Answer };
+        let text = raw.text.as_str();
+        let check = |invalid: Invalid| raw.invalid(invalid);
         let mut next = self.clone();
-        let value = value.trim();
-        let whole = |flag: &str| value.parse::<u32>().map_err(|_| bad(flag, value, "expected a whole number"));
-        match key {
-            "namespace" => next.namespace = value.to_string(),
-            "monitoring-namespace" => next.monitoring_namespace = value.to_string(),
-            "image" => next.image = value.to_string(),
-            "metric" => next.metric = value.to_string(),
-            "min-replicas" => next.min_replicas = whole(key)?,
-            "max-replicas" => next.max_replicas = whole(key)?,
-            "target-average" => next.target_average = whole(key)?.into(),
-            "grafana" => next.grafana = value.parse().map_err(|_| bad(key, value, "expected true or false"))?,
-            _ => return Err(Problem::new(format!("{key:?} is not an answer that can be changed"))),
+        match setting.flag {
+            "namespace" => next.namespace = rules::dns_label(text).map_err(check)?,
+            "monitoring-namespace" => next.monitoring_namespace = rules::dns_label(text).map_err(check)?,
+            "image" => next.image = rules::image_reference(text).map_err(check)?,
+            "metric" => next.metric = rules::metric_name(text).map_err(check)?,
+            "min-replicas" => next.min_replicas = replicas(text).map_err(check)?,
+            "max-replicas" => next.max_replicas = replicas(text).map_err(check)?,
+            "target-average" => next.target_average = target_average(text).map_err(check)?,
+            _ => next.grafana = rules::switch(text).map_err(check)?,
         }
-        next.validate()?;
+        let answers = next.answers();
+        next.consistent(&|flag| match answers.iter().find(|(k, _)| *k == flag) {
+            Some(_) if flag == setting.flag => raw.label(),
+            Some((_, value)) => format!("{flag} {value}"),
+            None => flag.to_string(),
+        })?;
         Ok(next)
     }
 
@@ -258,133 +282,321 @@ impl Settings {
     }
 }
 
-fn load_config(path: &Path) -> Result<ConfigFile, Problem> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Problem::new(format!("cannot read the config file {}: {e}", path.display()))
-            .with_hint("check the path given to --config (or INTERLOK_K8S_CONFIG)")
-    })?;
-    if text.trim().is_empty() {
-        return Ok(ConfigFile::default());
-    }
-    serde_yaml::from_str(&text).map_err(|e| {
-        Problem::new(format!("the config file {} is not valid: {e}", path.display()))
-            .with_hint("keys are the long flag names, e.g. `namespace: default` or `max-replicas: 5`")
+fn replicas(text: &str) -> Result<u32, Invalid> {
+    rules::number(text, 1, 1000).map(|n| n as u32)
+}
+
+fn target_average(text: &str) -> Result<u64, Invalid> {
+    rules::number(text, 1, 1_000_000_000)
+}
+
+/// minikube refuses to start below 2 CPUs and 1800 MiB; the fix says so.
+fn minikube_minimum(number: Result<u64, Invalid>, unit: &str) -> Result<u32, Invalid> {
+    number.map(|n| n as u32).map_err(|e| Invalid { fix: format!("{}; minikube needs {unit}", e.fix), ..e })
+}
+
+fn seconds(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn choice<T: clap::ValueEnum>(text: &str) -> Result<T, Invalid> {
+    T::from_str(text, false).map_err(|_| {
+        let names: Vec<String> = T::value_variants()
+            .iter()
+            .filter_map(|v| v.to_possible_value())
+            .map(|v| v.get_name().to_string())
+            .collect();
+        Invalid { why: "it is not one of the choices".into(), fix: format!("choose one of {}", names.join(", ")) }
     })
 }
 
-fn pick(flag: &Option<String>, file: Option<String>, default: &str) -> String {
-    flag.clone().or(file).unwrap_or_else(|| default.to_string())
+/// The sources of settings, read in precedence order, with the raw value each setting resolved from.
+struct Layers<'a> {
+    flags: &'a Flags,
+    env: &'a dyn Fn(&str) -> Option<OsString>,
+    file: Option<ConfigFile>,
+    resolved: RefCell<BTreeMap<&'static str, Raw>>,
 }
 
-fn number<T>(flag: &str, given: &Option<String>, file: Option<T>, default: T) -> Result<T, Problem>
-where
-    T: std::str::FromStr,
-{
-    match given {
-        Some(text) => text.trim().parse().map_err(|_| bad(flag, text, "expected a whole number")),
-        None => Ok(file.unwrap_or(default)),
-    }
-}
-
-/// Durations as `30s`, `2m`, `1h` or plain seconds.
-fn duration(flag: &str, given: Option<&String>, default: &str) -> Result<std::time::Duration, Problem> {
-    let text = given.map(String::as_str).unwrap_or(default).trim();
-    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let factor = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        _ => return Err(bad(flag, text, "write a duration like 30s, 2m or 1h")),
-    };
-    let value: u64 = number.parse().map_err(|_| bad(flag, text, "write a duration like 30s, 2m or 1h"))?;
-    Ok(std::time::Duration::from_secs(value.saturating_mul(factor)))
-}
-
-fn merged_pairs(
-    flag: &str,
-    defaults: &[(&str, &str)],
-    file: Option<BTreeMap<String, String>>,
-    given: &[String],
-) -> Result<BTreeMap<String, String>, Problem> {
-    let mut merged: BTreeMap<String, String> = defaults.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    merged.extend(file.unwrap_or_default());
-    for pair in given {
-        let (name, value) = pair.split_once('=').ok_or_else(|| bad(flag, pair, "write NAME=VALUE"))?;
-        if name.is_empty() || value.is_empty() {
-            return Err(bad(flag, pair, "write NAME=VALUE with neither part empty"));
+impl<'a> Layers<'a> {
+    fn new(flags: &'a Flags, env: &'a dyn Fn(&str) -> Option<OsString>) -> Result<Self, Problem> {
+        let mut layers = Layers { flags, env, file: None, resolved: RefCell::default() };
+        if let Some(given) = layers.given("config")? {
+            let path = rules::readable_file(Path::new(&given.text), rules::CONFIG_FILE_MAX).map_err(|why| {
+                Problem::new(format!("cannot read the config file {}: {}", given.text, why.why)).with_hint(format!(
+                    "{}; {}",
+                    why.fix,
+                    given.where_to_change()
+                ))
+            })?;
+            layers.file = Some(ConfigFile::load(&path)?);
         }
-        merged.insert(name.to_string(), value.to_string());
+        Ok(layers)
     }
-    Ok(merged)
-}
 
-fn bad(flag: &str, value: &str, why: &str) -> Problem {
-    Problem::new(format!("invalid --{flag} {value:?}: {why}"))
-        .with_hint(format!("fix --{flag} (or INTERLOK_K8S_{} / `{flag}:` in the config file)", env_name(flag)))
-}
+    fn settings(&self) -> Result<Settings, Problem> {
+        let command_timeout = |t: &str| rules::duration(t, seconds(1), seconds(3600));
+        let interval = |t: &str| rules::duration(t, seconds(1), seconds(3600));
+        Ok(Settings {
+            context: self.optional("context", rules::context_name)?,
+            namespace: self.value("namespace", rules::dns_label)?,
+            monitoring_namespace: self.value("monitoring-namespace", rules::dns_label)?,
+            verbose: self.switch("verbose")?,
+            color: self.value("color", choice::<ColorChoice>)?,
+            command_timeout: self.value("command-timeout", command_timeout)?,
+            platform: Platform::resolve(self.value("platform", choice::<PlatformChoice>)?),
+            image: self.value("image", rules::image_reference)?,
+            deployment: self.value("deployment", rules::service_name)?,
+            metric: self.value("metric", rules::metric_name)?,
+            min_replicas: self.value("min-replicas", replicas)?,
+            max_replicas: self.value("max-replicas", replicas)?,
+            target_average: self.value("target-average", target_average)?,
+            driver: self.value("driver", |t| rules::one_of(t, &DRIVERS))?,
+            switch: self.value("switch", rules::switch_name)?,
+            adapter: self.optional("adapter", rules::adapter_name)?,
+            kubernetes_version: self.optional("kubernetes-version", rules::kubernetes_version)?,
+            cpus: self.value("cpus", |t| minikube_minimum(rules::number(t, 2, 256), "CPUs, at least 2"))?,
+            memory_mib: self.value("memory", |t| {
+                minikube_minimum(rules::number(t, 1800, 1_048_576), "MiB (a number, no unit), at least 1800")
+            })?,
+            chart_repos: self.pairs("chart-repo", &DEFAULT_CHART_REPOS, "chart repository", rules::http_url)?,
+            chart_versions: self.pairs("chart-version", &DEFAULT_CHART_VERSIONS, "chart", rules::chart_version)?,
+            grafana: self.switch("grafana")?,
+            allow_helm2: self.switch("allow-helm2")?,
+            use_minikube_kubectl: self.switch("use-minikube-kubectl")?,
+            scrape_interval: self.value("scrape-interval", interval)?,
+            relist_interval: self.value("relist-interval", interval)?,
+            wait_timeout: self.value("wait-timeout", |t| rules::duration(t, seconds(1), seconds(24 * 3600)))?,
+            show_password: self.switch("show-password")?,
+            interlok_config: self.path("interlok-config", rules::interlok_config)?,
+            inbox_path: self.value("inbox-path", rules::inbox_path)?,
+            scaler: self.value("scaler", choice::<Scaler>)?,
+            keda_namespace: self.value("keda-namespace", rules::dns_label)?,
+            prometheus_url: self.optional("prometheus-url", rules::http_url)?,
+            adopt: self.switch("adopt")?,
+            include_adopted: self.switch("include-adopted")?,
+            from_labels: self.switch("from-labels")?,
+        })
+    }
 
-fn env_name(flag: &str) -> String {
-    flag.to_ascii_uppercase().replace('-', "_")
-}
+    /// The value given for a setting by the first source that has one: flag, environment, config file.
+    fn given(&self, flag: &str) -> Result<Option<Raw>, Problem> {
+        let setting = table::setting(flag).ok_or_else(|| Problem::new(format!("no setting is named {flag:?}")))?;
+        let flag = setting.flag;
+        if let Some(text) = self.flags.get(flag).last() {
+            return Ok(Some(Raw { flag, text: text.clone(), source: Source::Flag }));
+        }
+        if let Some(var) = setting.env_var() {
+            // an empty variable counts as unset, as `set NAME=` in cmd.exe leaves it
+            if let Some(value) = (self.env)(&var).filter(|v| !v.is_empty()) {
+                let text = value.into_string().map_err(|_| {
+                    Problem::new(format!("the environment variable {var} is not valid Unicode text"))
+                        .with_hint(format!("change or unset {var}"))
+                })?;
+                return Ok(Some(Raw { flag, text, source: Source::Env(var) }));
+            }
+        }
+        match (setting.config_key, &self.file) {
+            (Some(key), Some(file)) => file.scalar(key, flag),
+            _ => Ok(None),
+        }
+    }
 
-/// Kubernetes names of namespaces, Services and Deployments must be DNS-1123 labels.
-pub fn dns_label(flag: &str, value: &str) -> Result<(), Problem> {
-    let valid = !value.is_empty()
-        && value.len() <= 63
-        && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !value.starts_with('-')
-        && !value.ends_with('-');
-    if valid {
-        Ok(())
-    } else {
-        Err(bad(
-            flag,
-            value,
-            "a Kubernetes name is 1-63 lower-case letters, digits or '-', starting and ending with a letter or digit",
-        ))
+    fn raw_or_default(&self, flag: &'static str) -> Result<Option<Raw>, Problem> {
+        let given = self.given(flag)?;
+        Ok(given.or_else(|| {
+            let default = table::setting(flag)?.default?;
+            Some(Raw { flag, text: default.to_string(), source: Source::Default })
+        }))
+    }
+
+    fn value<T>(&self, flag: &'static str, rule: impl Fn(&str) -> Result<T, Invalid>) -> Result<T, Problem> {
+        self.optional(flag, rule)?.ok_or_else(|| {
+            Problem::new(format!("the setting {flag} has no value and no default (a bug: please report it)"))
+        })
+    }
+
+    fn optional<T>(&self, flag: &'static str, rule: impl Fn(&str) -> Result<T, Invalid>) -> Result<Option<T>, Problem> {
+        self.apply(flag, |raw| rule(&raw.text))
+    }
+
+    /// The value of a setting (or its default) through its rule; `None` when it has neither.
+    fn apply<T>(&self, flag: &'static str, rule: impl Fn(&Raw) -> Result<T, Invalid>) -> Result<Option<T>, Problem> {
+        let raw = self.raw_or_default(flag)?;
+        let value = raw.as_ref().map(|raw| rule(raw).map_err(|why| raw.invalid(why))).transpose()?;
+        let shown = raw.unwrap_or(Raw { flag, text: String::new(), source: Source::Default });
+        self.resolved.borrow_mut().insert(flag, shown);
+        Ok(value)
+    }
+
+    /// An on/off setting: a flag turns it on; the environment and config file say true or false.
+    fn switch(&self, flag: &'static str) -> Result<bool, Problem> {
+        Ok(self.optional(flag, rules::switch)?.unwrap_or(false))
+    }
+
+    /// A path: one given in the config file is relative to the file's folder.
+    fn path(
+        &self,
+        flag: &'static str,
+        rule: fn(&Path) -> Result<PathBuf, Invalid>,
+    ) -> Result<Option<PathBuf>, Problem> {
+        self.apply(flag, |raw| {
+            if raw.text.is_empty() {
+                return Err(Invalid { why: "it is empty".into(), fix: "give a path".into() });
+            }
+            match &raw.source {
+                Source::Config { file, .. } => rule(&file.parent().unwrap_or(Path::new(".")).join(&raw.text)),
+                _ => rule(Path::new(&raw.text)),
+            }
+        })
+    }
+
+    /// NAME=VALUE settings: the defaults, then the config file's map, then each flag; every NAME is one the
+    /// wizard uses (an unknown one would be silently ignored) and every VALUE passes `rule`.
+    fn pairs(
+        &self,
+        flag: &'static str,
+        defaults: &[(&str, &str)],
+        what: &str,
+        rule: fn(&str) -> Result<String, Invalid>,
+    ) -> Result<BTreeMap<String, String>, Problem> {
+        let known: Vec<&str> = defaults.iter().map(|(name, _)| *name).collect();
+        let check = |raw: &Raw, name: &str, value: &str| -> Result<(String, String), Problem> {
+            if !known.contains(&name) {
+                return Err(raw.invalid(Invalid {
+                    why: format!("{} is not a {what} the wizard uses", quote(name)),
+                    fix: format!("NAME is one of {}", known.join(", ")),
+                }));
+            }
+            Ok((name.to_string(), rule(value).map_err(|why| raw.invalid(why))?))
+        };
+        let mut merged: BTreeMap<String, String> =
+            defaults.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect();
+        let setting = table::setting(flag).expect("a pair setting");
+        if let (Some(key), Some(file)) = (setting.config_key, &self.file) {
+            for (name, raw) in file.map(key, flag)? {
+                let (name, value) = check(&raw, &name, &raw.text)?;
+                merged.insert(name, value);
+            }
+        }
+        for text in self.flags.get(flag) {
+            let raw = Raw { flag, text: text.clone(), source: Source::Flag };
+            let Some((name, value)) = text.split_once('=') else {
+                return Err(raw.invalid(Invalid { why: "it has no '='".into(), fix: "write NAME=VALUE".into() }));
+            };
+            let (name, value) = check(&raw, name, value)?;
+            merged.insert(name, value);
+        }
+        self.resolved.borrow_mut().insert(flag, Raw { flag, text: String::new(), source: Source::Default });
+        Ok(merged)
+    }
+
+    /// A setting's value as typed, and where from, for messages about two settings at once.
+    fn describe(&self, flag: &'static str) -> String {
+        match self.resolved.borrow().get(flag) {
+            Some(raw) => raw.label(),
+            None => flag.to_string(),
+        }
     }
 }
 
-fn metric_name(value: &str) -> Result<(), Problem> {
-    let mut chars = value.chars();
-    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if valid {
-        Ok(())
-    } else {
-        Err(bad(
-            "metric",
-            value,
-            "a Prometheus metric name is letters, digits and '_' (Interlok removes dashes from the unique-id)",
-        ))
+/// The `--config` file: a YAML map whose keys are the long flag names (`chart-repos` and `chart-versions` hold
+/// maps). Unknown keys are an error, not a silent no-op.
+struct ConfigFile {
+    path: PathBuf,
+    entries: serde_yaml::Mapping,
+}
+
+/// Settings whose values YAML would silently turn into numbers: `1.10` is read as 1.1.
+const VERSION_KEYS: [&str; 2] = ["kubernetes-version", "chart-versions"];
+
+impl ConfigFile {
+    fn load(path: &Path) -> Result<ConfigFile, Problem> {
+        use std::io::Read;
+        let problem = |why: String| {
+            Problem::new(format!("the config file {} {why}", path.display()))
+                .with_hint("keys are the long flag names, e.g. `namespace: default` or `max-replicas: 5`")
+        };
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|file| file.take(rules::CONFIG_FILE_MAX + 1).read_to_end(&mut bytes))
+            .map_err(|e| Problem::new(format!("cannot read the config file {}: {e}", path.display())))?;
+        if bytes.len() as u64 > rules::CONFIG_FILE_MAX {
+            return Err(problem(format!("is larger than {} bytes", rules::CONFIG_FILE_MAX)));
+        }
+        let text = String::from_utf8(bytes).map_err(|_| problem("is not UTF-8 text".into()))?;
+        let value: serde_yaml::Value =
+            serde_yaml::from_str(&text).map_err(|e| problem(format!("is not valid YAML: {e}")))?;
+        let entries = match value {
+            serde_yaml::Value::Null => serde_yaml::Mapping::new(),
+            serde_yaml::Value::Mapping(entries) => entries,
+            _ => return Err(problem("is not a map of settings".into())),
+        };
+        let keys: Vec<&str> = table::SETTINGS.iter().filter_map(|s| s.config_key).collect();
+        for key in entries.keys() {
+            let known = key.as_str().filter(|k| keys.contains(k));
+            if known.is_none() {
+                let shown = key.as_str().map_or_else(|| format!("{key:?}"), quote);
+                return Err(Problem::new(format!("unknown key {shown} in the config file {}", path.display()))
+                    .with_hint(format!("keys are the long flag names: {}", keys.join(", "))));
+            }
+        }
+        Ok(ConfigFile { path: path.to_path_buf(), entries })
+    }
+
+    fn raw(&self, flag: &'static str, key: String, value: &serde_yaml::Value) -> Result<Raw, Problem> {
+        let source = Source::Config { file: self.path.clone(), key: key.clone() };
+        let text = match value {
+            serde_yaml::Value::String(text) => text.clone(),
+            serde_yaml::Value::Bool(b) => b.to_string(),
+            serde_yaml::Value::Null => String::new(),
+            serde_yaml::Value::Number(n) if !VERSION_KEYS.iter().any(|v| key.starts_with(v)) => n.to_string(),
+            serde_yaml::Value::Number(n) => {
+                return Err(Problem::new(format!(
+                    "`{key}: {n}` in the config file {} is read by YAML as a number, not a version",
+                    self.path.display()
+                ))
+                .with_hint(format!("write the version in quotes, e.g. `{key}: \"{n}\"` (YAML reads 1.10 as 1.1)")));
+            }
+            _ => {
+                return Err(Problem::new(format!(
+                    "`{key}` in the config file {} must be one value, not a list or map",
+                    self.path.display()
+                ))
+                .with_hint(format!("write `{key}: VALUE`")));
+            }
+        };
+        Ok(Raw { flag, text, source })
+    }
+
+    fn scalar(&self, key: &str, flag: &'static str) -> Result<Option<Raw>, Problem> {
+        self.entries.get(key).map(|value| self.raw(flag, key.to_string(), value)).transpose()
+    }
+
+    /// A map of NAME: VALUE under `key`.
+    fn map(&self, key: &str, flag: &'static str) -> Result<Vec<(String, Raw)>, Problem> {
+        let Some(value) = self.entries.get(key) else { return Ok(Vec::new()) };
+        let not_a_map = || {
+            Problem::new(format!("`{key}` in the config file {} must be a map of NAME: VALUE", self.path.display()))
+                .with_hint(format!("write `{key}:` and then one `  NAME: VALUE` line per entry"))
+        };
+        let serde_yaml::Value::Mapping(entries) = value else {
+            return if value.is_null() { Ok(Vec::new()) } else { Err(not_a_map()) };
+        };
+        entries
+            .iter()
+            .map(|(name, value)| {
+                let name = name.as_str().ok_or_else(not_a_map)?;
+                Ok((name.to_string(), self.raw(flag, format!("{key}.{name}"), value)?))
+            })
+            .collect()
     }
 }
 
-fn image_reference(value: &str) -> Result<(), Problem> {
-    let valid = !value.is_empty()
-        && !value.starts_with('-')
-        && value.chars().all(|c| c.is_ascii_alphanumeric() || "./:_-@".contains(c));
-    if valid {
-        Ok(())
-    } else {
-        Err(bad("image", value, "an image reference is like registry/name:tag"))
-    }
-}
-
-fn one_line(flag: &str, value: &str) -> Result<(), Problem> {
-    if value.trim().is_empty() || value.contains(['\n', '\r', '\0']) {
-        Err(bad(flag, value, "expected one non-empty line"))
-    } else {
-        Ok(())
-    }
-}
-
-fn in_range(flag: &str, value: u64, min: u64, max: u64) -> Result<(), Problem> {
-    if (min..=max).contains(&value) {
-        Ok(())
-    } else {
-        Err(bad(flag, &value.to_string(), &format!("expected a number from {min} to {max}")))
-    }
+/// The colour to report a settings error in, before the settings are known: the flag or variable if usable.
+pub fn early_color(flags: &Flags) -> ColorChoice {
+    let given = flags.get("color").last().cloned().or_else(|| std::env::var("INTERLOK_K8S_COLOR").ok());
+    given.and_then(|text| choice::<ColorChoice>(&text).ok()).unwrap_or(ColorChoice::Auto)
 }
 
 /// The default place for the wizard's own files (the record of what setup created).
@@ -399,47 +611,175 @@ pub fn state_dir() -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::{GlobalArgs, StackArgs};
 
-    fn args(stack: StackArgs) -> GlobalArgs {
-        GlobalArgs { stack, ..GlobalArgs::default() }
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> {
+        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| OsString::from(v))
+    }
+
+    fn config(text: &str) -> (tempfile::TempDir, Flags) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.yaml");
+        std::fs::write(&file, text).unwrap();
+        let flags = Flags::from([("config", file.to_str().unwrap())]);
+        (dir, flags)
+    }
+
+    fn error(flags: &Flags, vars: &[(&str, &str)]) -> Problem {
+        Settings::resolve_with(flags, &env(vars)).expect_err("refused")
     }
 
     #[test]
-    fn defaults_follow_the_guide() {
-        let s = Settings::resolve(&GlobalArgs::default()).expect("defaults are valid");
+    fn defaults_follow_the_2019_guide_and_pass_their_own_rules() {
+        let s = Settings::defaults();
         assert_eq!((s.min_replicas, s.max_replicas, s.target_average), (1, 5, 100));
-        assert_eq!(s.namespace, "default");
-        assert_eq!(s.monitoring_namespace, "monitoring");
-        assert_eq!(s.metric, "MessageMetrics");
+        assert_eq!((s.namespace.as_str(), s.monitoring_namespace.as_str()), ("default", "monitoring"));
+        assert_eq!((s.metric.as_str(), s.inbox_path.as_str()), ("MessageMetrics", "/in-box"));
+        assert_eq!((s.scaler, s.keda_namespace.as_str()), (Scaler::Adapter, "keda"));
+        assert_eq!(s.chart_versions["keda"], "2.20.2");
+        assert_eq!(s.chart_repos["kedacore"], "https://kedacore.github.io/charts");
+        assert_eq!(s.command_timeout, Duration::from_secs(60));
+        assert!(s.prometheus_url.is_none() && s.interlok_config.is_none() && !s.adopt);
     }
 
     #[test]
-    fn min_above_max_is_rejected_naming_both() {
-        let stack = StackArgs { min_replicas: Some("6".into()), ..StackArgs::default() };
-        let err = Settings::resolve(&args(stack)).expect_err("6 > 5");
-        assert!(
-            err.message.contains("--min-replicas 6") && err.message.contains("--max-replicas 5"),
-            "{}",
-            err.message
+    fn every_setting_of_the_table_is_resolved_and_nothing_else() {
+        let flags = Flags::default();
+        let layers = Layers::new(&flags, &|_| None).unwrap();
+        layers.settings().unwrap();
+        let resolved: Vec<&str> = layers.resolved.borrow().keys().copied().collect();
+        let mut table: Vec<&str> = table::SETTINGS.iter().map(|s| s.flag).filter(|f| *f != "config").collect();
+        table.sort_unstable();
+        assert_eq!(resolved, table);
+    }
+
+    #[test]
+    fn flags_beat_the_environment_which_beats_the_config_file_which_beats_the_default() {
+        let (_dir, mut flags) = config("namespace: from-file\nmax-replicas: 7\ntarget-average: 3\n");
+        let vars = [("INTERLOK_K8S_NAMESPACE", "from-env"), ("INTERLOK_K8S_MAX_REPLICAS", "8")];
+        let s = Settings::resolve_with(&flags, &env(&vars)).unwrap();
+        assert_eq!((s.namespace.as_str(), s.max_replicas, s.target_average, s.min_replicas), ("from-env", 8, 3, 1));
+        flags.add("namespace", "from-flag");
+        assert_eq!(Settings::resolve_with(&flags, &env(&vars)).unwrap().namespace, "from-flag");
+        let empty = [("INTERLOK_K8S_NAMESPACE", "")];
+        assert_eq!(Settings::resolve_with(&flags, &env(&empty)).unwrap().namespace, "from-flag");
+        let (_dir, flags) = config("namespace: from-file\n");
+        assert_eq!(Settings::resolve_with(&flags, &env(&empty)).unwrap().namespace, "from-file", "empty is unset");
+    }
+
+    #[test]
+    fn one_rule_whatever_the_source_and_the_message_quotes_it_where_it_was_written() {
+        let flag = error(&Flags::from([("image", "foo:")]), &[]);
+        assert!(flag.message.starts_with("invalid --image \"foo:\":"), "{}", flag.message);
+        let var = error(&Flags::default(), &[("INTERLOK_K8S_IMAGE", "foo:")]);
+        assert!(var.message.starts_with("invalid INTERLOK_K8S_IMAGE=\"foo:\":"), "{}", var.message);
+        assert!(var.hint.unwrap().contains("unset the environment variable INTERLOK_K8S_IMAGE"));
+        let (dir, flags) = config("image: 'foo:'\n");
+        let file = error(&flags, &[]);
+        assert!(file.message.starts_with("invalid `image: \"foo:\"` in the config file"), "{}", file.message);
+        assert!(file.message.contains(&dir.path().display().to_string()));
+        assert_eq!(flag.message.split_once(": ").unwrap().1, var.message.split_once(": ").unwrap().1, "the same rule");
+        let timeout = error(&Flags::from([("wait-timeout", "25h")]), &[]);
+        assert!(timeout.message.contains("\"25h\"") && !timeout.message.contains("90000"), "{}", timeout.message);
+    }
+
+    #[test]
+    fn two_settings_that_contradict_each_other_are_named_with_their_sources() {
+        let p = error(&Flags::from([("min-replicas", "6")]), &[]);
+        assert_eq!(p.message, "--min-replicas \"6\" is larger than max-replicas \"5\" (the default)");
+        let p = error(&Flags::from([("scrape-interval", "60s")]), &[("INTERLOK_K8S_RELIST_INTERVAL", "30s")]);
+        assert_eq!(p.message, "INTERLOK_K8S_RELIST_INTERVAL=\"30s\" is shorter than --scrape-interval \"60s\"");
+        let p = error(&Flags::from([("prometheus-url", "http://p:9090")]), &[]);
+        assert!(p.message.contains("scaler \"adapter\" (the default) does not use KEDA"), "{}", p.message);
+        assert!(Settings::from_flags([("prometheus-url", "http://p:9090"), ("scaler", "keda")]).is_ok());
+    }
+
+    #[test]
+    fn chart_pairs_name_a_chart_or_repository_the_wizard_uses() {
+        let s = Settings::from_flags([
+            ("chart-version", "prometheus=25.0.0"),
+            ("chart-repo", "kedacore=https://m.example/k"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (s.chart_versions["prometheus"].as_str(), s.chart_versions["grafana"].as_str()),
+            ("25.0.0", "12.11.1")
         );
-    }
-
-    #[test]
-    fn names_must_be_dns_labels() {
-        for bad_name in ["Default", "-x", "x-", "a_b", "", &"a".repeat(64)] {
-            assert!(dns_label("namespace", bad_name).is_err(), "{bad_name:?}");
+        assert_eq!(s.chart_repos["kedacore"], "https://m.example/k");
+        for (flag, value, fragment) in [
+            ("chart-repo", "evil=https://evil.example", "\"evil\" is not a chart repository the wizard uses"),
+            ("chart-repo", "prometheus-community", "it has no '='"),
+            ("chart-repo", "stable=oci://ghcr.io/charts", "not an http:// or https:// URL"),
+            ("chart-version", "prometheus=latest", "--chart-version \"prometheus=latest\""),
+            ("chart-version", "prometheus=1.0.0 --set x=y", "not one exact SemVer"),
+            ("chart-version", "nginx=1.0.0", "\"nginx\" is not a chart"),
+        ] {
+            let p = error(&Flags::from([(flag, value)]), &[]);
+            assert!(p.message.contains(fragment), "{value}: {}", p.message);
         }
-        assert!(dns_label("namespace", "team-1").is_ok());
+        let (_dir, flags) = config("chart-versions:\n  prometheus: ''\n");
+        assert!(error(&flags, &[]).message.contains("`chart-versions.prometheus: \"\"` in the config file"));
+        let (_dir, flags) = config("chart-versions:\n  prometheus: 1.10\n");
+        assert!(error(&flags, &[]).message.contains("read by YAML as a number"));
     }
 
     #[test]
-    fn pairs_override_defaults_and_need_an_equals_sign() {
-        let stack = StackArgs { chart_version: vec!["prometheus=25.0.0".into()], ..StackArgs::default() };
-        let s = Settings::resolve(&args(stack)).expect("valid");
-        assert_eq!(s.chart_versions["prometheus"], "25.0.0");
-        assert_eq!(s.chart_versions["grafana"], "12.11.1");
-        let stack = StackArgs { chart_repo: vec!["nourl".into()], ..StackArgs::default() };
-        assert!(Settings::resolve(&args(stack)).is_err());
+    fn config_files_are_maps_of_known_keys_with_one_value_each() {
+        for (text, fragment) in [
+            ("replicas: 3\n", "unknown key \"replicas\""),
+            ("config: other.yaml\n", "unknown key \"config\""),
+            ("namespace: [a, b]\n", "`namespace` in the config file"),
+            ("- a\n- b\n", "is not a map of settings"),
+            ("grafana: perhaps\n", "`grafana: \"perhaps\"`"),
+            ("max-replicas: many\n", "`max-replicas: \"many\"`"),
+            ("chart-repos: [a]\n", "must be a map of NAME: VALUE"),
+            ("namespace: a\nnamespace: b\n", "is not valid YAML"),
+            ("kubernetes-version: 1.30\n", "read by YAML as a number"),
+            ("a: &a [1]\nb: *a\n", "unknown key"),
+        ] {
+            let (_dir, flags) = config(text);
+            let p = error(&flags, &[]);
+            assert!(p.message.contains(fragment), "{text:?}: {}", p.message);
+        }
+        let (_dir, flags) = config("# only a comment\n");
+        assert!(Settings::resolve_with(&flags, &env(&[])).is_ok());
+        let (_dir, flags) = config("grafana: yes\nallow-helm2: false\nmax-replicas: 9\n");
+        let s = Settings::resolve_with(&flags, &env(&[])).unwrap();
+        assert!(s.grafana && !s.allow_helm2 && s.max_replicas == 9);
+    }
+
+    #[test]
+    fn a_config_file_that_is_not_a_small_regular_file_is_refused_before_it_is_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = error(&Flags::from([("config", dir.path().to_str().unwrap())]), &[]);
+        assert!(
+            p.message.contains("cannot read the config file") && p.message.contains("a directory"),
+            "{}",
+            p.message
+        );
+        let big = dir.path().join("big.yaml");
+        std::fs::write(&big, vec![b'#'; rules::CONFIG_FILE_MAX as usize + 1]).unwrap();
+        assert!(error(&Flags::from([("config", big.to_str().unwrap())]), &[]).message.contains("bytes"));
+        let p = error(&Flags::default(), &[("INTERLOK_K8S_CONFIG", "/nonexistent/c.yaml")]);
+        assert!(p.message.contains("/nonexistent/c.yaml") && p.hint.unwrap().contains("INTERLOK_K8S_CONFIG"));
+    }
+
+    #[test]
+    fn an_interlok_config_in_the_config_file_is_relative_to_the_file() {
+        let (dir, flags) = config("interlok-config: interlok\n");
+        std::fs::create_dir(dir.path().join("interlok")).unwrap();
+        std::fs::write(dir.path().join("interlok/adapter.xml"), "<adapter/>").unwrap();
+        let s = Settings::resolve_with(&flags, &env(&[])).unwrap();
+        assert_eq!(s.interlok_config, Some(dir.path().join("interlok")));
+    }
+
+    #[test]
+    fn an_answer_passes_the_flag_s_rule() {
+        let s = Settings::defaults();
+        assert_eq!(s.with_answer("namespace", " team-a ").unwrap().namespace, "team-a");
+        assert!(s.with_answer("namespace", "Team").unwrap_err().message.contains("the answer \"Team\" for namespace"));
+        let p = s.with_answer("min-replicas", "9").unwrap_err();
+        assert_eq!(p.message, "the answer \"9\" for min-replicas is larger than max-replicas 5");
+        assert!(s.with_answer("cpus", "4").is_err(), "not an answer of the plan");
     }
 }

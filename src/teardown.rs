@@ -53,7 +53,7 @@ pub fn plan(cx: &Context, delete_cluster: bool, remove_switch: bool) -> Vec<Remo
 }
 
 fn removal(cx: &Context, item: Created, delete_cluster: bool, remove_switch: bool) -> Option<Removal> {
-    let helm2 = cx.tools.helm.as_ref().is_some_and(|f| f.version.major == 2);
+    let helm2 = cx.helm_major() == 2;
     let (what, commands) = match &item {
         Created::Object { kind, name, namespace } => {
             let object = get(cx, kind, Some(namespace), name)?;

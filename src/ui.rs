@@ -1,7 +1,6 @@
 //! The only place that prints or asks. Decides colour (flag, NO_COLOR, terminal), hides spinners when stdout
 //! is not a terminal, and turns a prompt into "take the default" (or a clear error naming the flag to pass)
 //! when nobody can answer it.
-#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -73,11 +72,20 @@ impl Ui {
             sink.lock().expect("buffer").push((stderr, text));
         } else if let Some(multi) = &self.multi {
             let _ = multi.println(text);
-        } else if stderr {
-            eprintln!("{text}");
         } else {
-            println!("{text}");
+            write_line(stderr, &text);
         }
+    }
+
+    /// Prints text as it is (a JSON report, rendered manifests): no styling, no region, straight to stdout.
+    pub fn raw(&self, text: &str) {
+        write_line(false, text.trim_end_matches('\n'));
+    }
+
+    /// A region of the screen for one running stage: its lines, then its closing summary line.
+    pub fn stage_region(&self, _name: &str) -> Region {
+        let (ui, buffer) = self.buffered();
+        Region { parent: self.clone(), ui, buffer }
     }
 
     /// A UI with no terminal, no colour and no prompts.
@@ -183,7 +191,7 @@ impl Ui {
     }
 
     /// Asks yes/no. Without a terminal (or with `--yes`) the default is taken.
-    pub fn confirm(&self, question: &str, default: bool) -> anyhow::Result<bool> {
+    pub fn confirm(&self, question: &str, default: bool) -> Result<bool, Problem> {
         if !self.can_prompt {
             return Ok(default);
         }
@@ -198,9 +206,9 @@ impl Ui {
         items: &[String],
         default: Option<usize>,
         flag: &str,
-    ) -> anyhow::Result<usize> {
+    ) -> Result<usize, Problem> {
         if !self.can_prompt {
-            return default.ok_or_else(|| unanswered(question, flag).into());
+            return default.ok_or_else(|| unanswered(question, flag));
         }
         let mut select = dialoguer::Select::new().with_prompt(question).items(items);
         if let Some(index) = default {
@@ -210,11 +218,47 @@ impl Ui {
     }
 
     /// Asks for a line of text, with a default when there is one.
-    pub fn input(&self, question: &str, default: &str) -> anyhow::Result<String> {
+    pub fn input(&self, question: &str, default: &str) -> Result<String, Problem> {
         if !self.can_prompt {
             return Ok(default.to_string());
         }
         prompt(|| dialoguer::Input::new().with_prompt(question).default(default.to_string()).interact_text())
+    }
+}
+
+/// Writes one line; a reader that went away (`| head`) ends the program quietly, as a closed pipe should.
+fn write_line(stderr: bool, text: &str) {
+    use std::io::Write;
+    let written = if stderr {
+        writeln!(std::io::stderr().lock(), "{text}")
+    } else {
+        writeln!(std::io::stdout().lock(), "{text}")
+    };
+    if let Err(error) = written {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+    }
+}
+
+/// Where one running stage prints: kept together and shown when the stage ends, with its summary line.
+pub struct Region {
+    parent: Ui,
+    ui: Ui,
+    buffer: Buffer,
+}
+
+impl Region {
+    pub fn ui(&self) -> Ui {
+        self.ui.clone()
+    }
+
+    /// Shows what the stage printed, then its summary line (a failure already printed its problem).
+    pub fn finish(self, summary: &str, failed: bool) {
+        self.parent.flush(&self.buffer);
+        if !failed {
+            self.parent.line(summary);
+        }
     }
 }
 
@@ -225,7 +269,7 @@ pub const CANCELLED: &str = "cancelled at the prompt (Ctrl-C): nothing was chang
 pub static PROMPTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Runs a prompt; on any way out but an answer, the cursor the prompt hid is shown again.
-fn prompt<T>(ask: impl FnOnce() -> dialoguer::Result<T>) -> anyhow::Result<T> {
+fn prompt<T>(ask: impl FnOnce() -> dialoguer::Result<T>) -> Result<T, Problem> {
     // stages running at once ask one question at a time
     static ONE_QUESTION: Mutex<()> = Mutex::new(());
     let _turn = ONE_QUESTION.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -241,9 +285,9 @@ fn prompt<T>(ask: impl FnOnce() -> dialoguer::Result<T>) -> anyhow::Result<T> {
         }
         let dialoguer::Error::IO(io) = error;
         if io.kind() == std::io::ErrorKind::Interrupted {
-            anyhow::Error::new(Problem::new(CANCELLED))
+            Problem::new(CANCELLED)
         } else {
-            anyhow::Error::new(io)
+            Problem::new(format!("could not read the answer from the terminal: {io}"))
         }
     })
 }

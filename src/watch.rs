@@ -4,12 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use console::Term;
-use serde_json::Value;
-
+use crate::cluster::views::{Hpa, Pod};
+use crate::cluster::{self, interlok, pods};
 use crate::context::Context;
-use crate::stages;
 use crate::verify::Probe;
+use console::Term;
 
 /// One look at the scaling state.
 #[derive(Debug, Clone, Default)]
@@ -26,13 +25,13 @@ impl Frame {
     pub fn look(probe: &Probe) -> Frame {
         let cx = probe.cx;
         let s = &cx.settings;
-        let hpa = stages::get_object(cx, "hpa", &s.namespace, &s.deployment).ok().flatten().unwrap_or(Value::Null);
-        let pods = stages::interlok_pods(cx).unwrap_or_default();
+        let hpa: Hpa = cluster::get(probe, "hpa", &s.namespace, &s.deployment).ok().flatten().unwrap_or_default();
+        let pods = interlok::pods(probe).unwrap_or_default();
         Frame {
-            current_replicas: hpa["status"]["currentReplicas"].as_u64().unwrap_or(0),
-            desired_replicas: hpa["status"]["desiredReplicas"].as_u64().unwrap_or(0),
-            average: stages::current_value(&hpa),
-            target: hpa["spec"]["metrics"][0]["pods"]["target"]["averageValue"].as_str().unwrap_or("?").to_string(),
+            current_replicas: hpa.status.current_replicas,
+            desired_replicas: hpa.status.desired_replicas,
+            average: hpa.current_value(),
+            target: hpa.metric().target().unwrap_or_else(|| "?".into()),
             pods: pods.iter().map(describe_pod).collect(),
             history: history(probe),
         }
@@ -53,13 +52,12 @@ impl Frame {
     }
 }
 
-fn describe_pod(pod: &Value) -> String {
-    let name = pod["metadata"]["name"].as_str().unwrap_or("?");
-    let state = match stages::stuck_pod(pod) {
-        Some((_, reason, _, _)) => reason,
-        None => pod["status"]["phase"].as_str().unwrap_or("Pending").to_string(),
+fn describe_pod(pod: &Pod) -> String {
+    let state = match pods::stuck(pod) {
+        Some(stuck) => stuck.reason,
+        None => pod.phase().to_string(),
     };
-    format!("{name} {state}")
+    format!("{} {state}", pod.metadata.name)
 }
 
 /// The metric's sum over the last five minutes, one point per 15 s.

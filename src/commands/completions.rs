@@ -1,12 +1,16 @@
 //! `completions SHELL`: prints a completion script generated from the clap definition.
-#![allow(clippy::print_stdout)]
 
 use clap::CommandFactory;
 
 use crate::cli::Cli;
+use crate::ui::Ui;
 
-pub fn run(shell: clap_complete::Shell) -> u8 {
+use super::Exit;
+
+pub fn run(shell: clap_complete::Shell) -> Exit {
     let mut command = Cli::command();
-    clap_complete::generate(shell, &mut command, "interlok-k8s", &mut std::io::stdout());
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "interlok-k8s", &mut script);
+    Ui::plain_for_tests().raw(&String::from_utf8_lossy(&script));
     super::EXIT_OK
 }

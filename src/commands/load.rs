@@ -14,9 +14,9 @@ use crate::problem::Problem;
 use crate::settings::Settings;
 use crate::ui::Ui;
 
-use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use super::{Exit, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 
-pub fn run(settings: Settings, ui: Ui, args: &LoadArgs) -> u8 {
+pub fn run(settings: Settings, ui: Ui, args: &LoadArgs) -> Exit {
     let body = match (&args.body, &args.body_file) {
         (Some(text), _) => text.clone().into_bytes(),
         (None, Some(file)) => match read_body(file) {
@@ -101,7 +101,7 @@ pub fn run(settings: Settings, ui: Ui, args: &LoadArgs) -> u8 {
         ui.problem(Some("load"), &Problem::new(why.clone()).with_hint(hint));
     }
     match (interrupted, summary.failed()) {
-        (true, _) => 130,
+        (true, _) => Exit::Interrupted,
         // every request sent was answered 2xx (or was still in flight when the time was up), and some were
         (false, 0) if summary.aborted.is_none() && summary.ok() > 0 => EXIT_OK,
         _ => EXIT_FAILED,
@@ -109,9 +109,10 @@ pub fn run(settings: Settings, ui: Ui, args: &LoadArgs) -> u8 {
 }
 
 /// The most `--body-file` may hold: the body goes with every request.
-const MAX_BODY: u64 = 16 << 20;
+const MAX_BODY: u64 = crate::settings::rules::BODY_FILE_MAX;
 
-/// Reads `--body-file`, refusing one larger than `MAX_BODY` (or without end, like /dev/zero) before holding it.
+/// Reads `--body-file` (checked when the arguments were read), never more than `MAX_BODY` of it even if it
+/// grew since.
 fn read_body(file: &std::path::Path) -> Result<Vec<u8>, Problem> {
     use std::io::Read;
     let cannot = |e: std::io::Error| Problem::new(format!("cannot read --body-file {}: {e}", file.display()));

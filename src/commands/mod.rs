@@ -18,27 +18,48 @@ pub fn runner(settings: &Settings, ui: &Ui, dry_run: bool) -> crate::runner::Run
     crate::runner::Runner::new(ui.clone(), dry_run).with_default_timeout(settings.command_timeout).supervised()
 }
 
-/// Exit codes: 0 success, 1 a stage or check failed, 2 bad input (nothing was changed).
-pub const EXIT_OK: u8 = 0;
-pub const EXIT_FAILED: u8 = 1;
-pub const EXIT_USAGE: u8 = 2;
+/// How a command ended; `main` turns it into the process's exit code (the only place codes are numbers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Success,
+    /// A stage or check failed.
+    Failed,
+    /// Bad input: nothing was changed.
+    Usage,
+    /// Ctrl-C (or a cancelled prompt).
+    Interrupted,
+}
 
-pub fn dispatch(cli: Cli) -> u8 {
+pub const EXIT_OK: Exit = Exit::Success;
+pub const EXIT_FAILED: Exit = Exit::Failed;
+pub const EXIT_USAGE: Exit = Exit::Usage;
+
+pub fn dispatch(cli: Cli) -> Exit {
     crate::runner::interrupt_flag();
-    if let Command::Completions { shell } = &cli.command {
+    let Some(command) = cli.command else {
+        // No command is a request for orientation, not a mistake: like `kubectl` and `helm`, say where to
+        // start and succeed; nothing was asked for, so nothing failed.
+        Ui::new(crate::ui::ColorChoice::Auto, false, true).line(crate::cli::ORIENTATION);
+        return EXIT_OK;
+    };
+    if let Command::Completions { shell } = &command {
         return completions::run(*shell);
     }
-    let assume_yes = matches!(&cli.command, Command::Setup(a) if a.yes);
-    let settings = match Settings::resolve(&cli.global) {
+    let assume_yes = matches!(&command, Command::Setup(a) if a.yes);
+    let selection = match &command {
+        Command::Setup(args) => args.selection_conflict(),
+        _ => None,
+    };
+    let settings = match Settings::resolve(&cli.flags).and_then(|s| selection.map_or(Ok(s), Err)) {
         Ok(settings) => settings,
         Err(problem) => {
-            let ui = Ui::new(cli.global.color.unwrap_or(crate::ui::ColorChoice::Auto), false, true);
+            let ui = Ui::new(crate::settings::early_color(&cli.flags), false, true);
             ui.problem(None, &problem);
             return EXIT_USAGE;
         }
     };
     let ui = Ui::new(settings.color, settings.verbose, assume_yes);
-    match cli.command {
+    match command {
         Command::Setup(args) => setup::run(settings, ui, &args),
         Command::Verify(args) => verify::run(settings, ui, &args),
         Command::Load(args) => load::run(settings, ui, &args),

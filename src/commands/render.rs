@@ -1,6 +1,5 @@
 //! `render`: prints (or writes, one file per document) exactly what `setup` applies or installs, without a
 //! cluster: today's Service names, and the autoscaling API for `--kubernetes-version` (default 1.33).
-#![allow(clippy::print_stdout)]
 
 use std::path::Path;
 
@@ -11,10 +10,10 @@ use crate::settings::Settings;
 use crate::ui::Ui;
 use crate::version::Version;
 
-use super::{EXIT_FAILED, EXIT_OK};
+use super::{Exit, EXIT_FAILED, EXIT_OK};
 
-pub fn run(settings: &Settings, ui: &Ui, args: &RenderArgs) -> u8 {
-    match render(settings, args) {
+pub fn run(settings: &Settings, ui: &Ui, args: &RenderArgs) -> Exit {
+    match render(settings, ui, args) {
         Ok(written) => {
             for file in written {
                 ui.line(&format!("wrote {file}"));
@@ -28,12 +27,12 @@ pub fn run(settings: &Settings, ui: &Ui, args: &RenderArgs) -> u8 {
     }
 }
 
-fn render(settings: &Settings, args: &RenderArgs) -> Result<Vec<String>, Problem> {
+fn render(settings: &Settings, ui: &Ui, args: &RenderArgs) -> Result<Vec<String>, Problem> {
     let version = settings.kubernetes_version.as_deref().and_then(Version::parse).unwrap_or(Version::new(1, 33, 0));
     let docs = manifests::all(settings, &Endpoints::default(), version)?;
     let Some(dir) = &args.out else {
         for doc in &docs {
-            println!("---\n# file: {}\n{}", doc.file, doc.text.trim_end());
+            ui.raw(&format!("---\n# file: {}\n{}", doc.file, doc.text.trim_end()));
         }
         return Ok(Vec::new());
     };

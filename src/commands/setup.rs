@@ -1,31 +1,34 @@
-//! `setup`: validate, show the plan, ask proceed / customize / cancel, run the stages, summarize.
+//! `setup`: validate, show the plan, ask proceed / customize / cancel, run the stages, summarize, then
+//! prove what was set up with verify's checks of those links and say what to do next.
 
 use crate::cli::SetupArgs;
 use crate::context::Context;
-use crate::engine::{self, Selection, Stage};
+use crate::engine::{self, Plan, Selection, Stage, StageId};
 use crate::problem::Problem;
 use crate::settings::Settings;
 use crate::stages;
 use crate::ui::Ui;
+use crate::verify::{self, Status};
 
-use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use super::{Exit, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 
-pub fn run(mut settings: Settings, ui: Ui, args: &SetupArgs) -> u8 {
+pub fn run(mut settings: Settings, ui: Ui, args: &SetupArgs) -> Exit {
     let all = stages::all();
     if args.list {
         list(&ui, &all, &settings);
         return EXIT_OK;
     }
     let selection = Selection { from: args.from.clone(), only: args.only.clone(), skip: args.skip.clone() };
-    let chosen = match selection.apply(&all) {
+    let chosen = match selection.apply(&StageId::ALL) {
         Ok(chosen) => chosen,
         Err(problem) => {
             ui.problem(None, &problem);
             return EXIT_USAGE;
         }
     };
+    let plan = Plan { all: &all, chosen, resume: resume_command(!args.only.is_empty()) };
     loop {
-        show_plan(&ui, &chosen, &settings, args.dry_run);
+        show_plan(&ui, &plan, &settings, args.dry_run);
         if args.yes || args.dry_run {
             break;
         }
@@ -44,9 +47,10 @@ pub fn run(mut settings: Settings, ui: Ui, args: &SetupArgs) -> u8 {
                 ui.line("Cancelled; nothing was changed.");
                 return EXIT_OK;
             }
-            Err(e) => {
-                ui.problem(None, &Problem::new(format!("{e:#}")));
-                return if e.to_string() == crate::ui::CANCELLED { 130 } else { EXIT_FAILED };
+            Err(problem) => {
+                let cancelled = problem.message == crate::ui::CANCELLED;
+                ui.problem(None, &problem);
+                return if cancelled { Exit::Interrupted } else { EXIT_FAILED };
             }
         }
     }
@@ -56,14 +60,79 @@ pub fn run(mut settings: Settings, ui: Ui, args: &SetupArgs) -> u8 {
         return EXIT_USAGE;
     }
     let mut cx = Context::new(settings, runner, ui.clone());
-    let reports = engine::run(&chosen, &mut cx);
+    let reports = engine::run(&plan, &mut cx);
     if !engine::summarize(&cx, &reports) {
-        return if crate::runner::interrupted() { 130 } else { EXIT_FAILED };
+        return if crate::runner::interrupted() { Exit::Interrupted } else { EXIT_FAILED };
     }
-    if args.demo && !args.dry_run {
+    if args.dry_run {
+        return EXIT_OK;
+    }
+    let links: Vec<&'static str> = plan.chosen.iter().flat_map(|id| plan.stage(*id).link()).copied().collect();
+    if !prove(&cx, &links) {
+        return EXIT_FAILED;
+    }
+    if args.demo {
         return super::watch::prove(&cx);
     }
+    next_steps(&cx);
     EXIT_OK
+}
+
+/// Runs verify's checks of the links this run set up, once more as a whole: one report, one verdict.
+fn prove(cx: &Context, links: &[&'static str]) -> bool {
+    if links.is_empty() {
+        return true;
+    }
+    let outcomes = verify::settled(cx, links, "verify's checks of what was set up to pass");
+    let warnings: Vec<&verify::Outcome> = outcomes.iter().filter(|o| o.status == Status::Warn).collect();
+    match outcomes.iter().find(|o| o.status == Status::Fail) {
+        None => {
+            cx.ui.line(&format!(
+                "\n✔ verify: the {} checks of what was set up pass{}",
+                outcomes.len(),
+                if warnings.is_empty() { String::new() } else { format!(" ({} warning(s) above)", warnings.len()) }
+            ));
+            for warning in warnings {
+                cx.ui.warn(&format!("{}: {}", warning.id, warning.message));
+            }
+            true
+        }
+        Some(_) => {
+            cx.ui.heading("\nverify finds a broken link in what was set up:");
+            verify::print_human(&cx.ui, &outcomes);
+            false
+        }
+    }
+}
+
+fn next_steps(cx: &Context) {
+    cx.ui.heading("\nNext steps");
+    cx.ui.line("  interlok-k8s demo      send 150 messages and watch the autoscaler want a second replica");
+    cx.ui.line("  interlok-k8s watch     the live view: replicas, the metric against its target, pods");
+    cx.ui.line("  interlok-k8s verify    check the whole chain again at any time");
+    cx.ui.line("  interlok-k8s teardown  remove what setup created");
+}
+
+/// The command that resumes this run at a stage: the same words, starting there (with `--only`, the same
+/// command: it reruns only what is not done yet).
+fn resume_command(only: bool) -> String {
+    let mut words: Vec<String> = vec!["interlok-k8s".into()];
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--from" {
+            args.next();
+            continue;
+        }
+        if arg.starts_with("--from=") || arg == "--demo" {
+            continue;
+        }
+        words.push(crate::runner::quote(&arg));
+    }
+    if !only {
+        words.push("--from".into());
+        words.push("{stage}".into());
+    }
+    words.join(" ")
 }
 
 /// `--context` must name a context of the kubeconfig: checked before anything runs (when kubectl is there
@@ -85,7 +154,7 @@ fn context_exists(runner: &crate::runner::Runner, settings: &Settings) -> Result
 fn list(ui: &Ui, all: &[Box<dyn Stage>], settings: &Settings) {
     ui.heading("Stages of `interlok-k8s setup`, in order:");
     for stage in all {
-        let mut line = format!("  {:<14} {}", stage.name(), stage.summary());
+        let mut line = format!("  {:<14} {}", stage.id().name(), stage.summary());
         if let Some(reason) = stage.not_applicable(settings) {
             line.push_str(&format!(" [not applicable: {reason}]"));
         }
@@ -93,7 +162,7 @@ fn list(ui: &Ui, all: &[Box<dyn Stage>], settings: &Settings) {
     }
 }
 
-fn show_plan(ui: &Ui, chosen: &[&dyn Stage], settings: &Settings, dry_run: bool) {
+fn show_plan(ui: &Ui, plan: &Plan, settings: &Settings, dry_run: bool) {
     let target = match &settings.context {
         Some(context) => format!("the existing cluster of context {context:?}"),
         None => "a local minikube cluster".to_string(),
@@ -107,9 +176,10 @@ fn show_plan(ui: &Ui, chosen: &[&dyn Stage], settings: &Settings, dry_run: bool)
         "  autoscale {} on {} between {} and {} replicas at an average of {} per pod",
         settings.deployment, settings.metric, settings.min_replicas, settings.max_replicas, settings.target_average
     ));
-    for (i, stage) in chosen.iter().enumerate() {
+    for (i, id) in plan.chosen.iter().enumerate() {
+        let stage = plan.stage(*id);
         let note = stage.not_applicable(settings).map(|r| format!(" (skipped: {r})")).unwrap_or_default();
-        ui.line(&format!("  {:>2}. {:<14} {}{note}", i + 1, stage.name(), stage.summary()));
+        ui.line(&format!("  {:>2}. {:<14} {}{note}", i + 1, id.name(), stage.summary()));
     }
 }
 
@@ -119,7 +189,7 @@ enum Answer {
     Cancel,
 }
 
-fn ask_to_proceed(ui: &Ui, settings: &mut Settings) -> anyhow::Result<Answer> {
+fn ask_to_proceed(ui: &Ui, settings: &mut Settings) -> Result<Answer, Problem> {
     let choices = ["proceed".to_string(), "customize".to_string(), "cancel".to_string()];
     match ui.select("Proceed with this plan?", &choices, Some(0), "--yes")? {
         0 => Ok(Answer::Proceed),
@@ -132,7 +202,7 @@ fn ask_to_proceed(ui: &Ui, settings: &mut Settings) -> anyhow::Result<Answer> {
 }
 
 /// Lets the user change one answer; the new value passes the same validation as a flag would.
-fn customize(ui: &Ui, settings: &mut Settings) -> anyhow::Result<()> {
+fn customize(ui: &Ui, settings: &mut Settings) -> Result<(), Problem> {
     let answers = settings.answers();
     let labels: Vec<String> = answers.iter().map(|(key, value)| format!("{key}: {value}")).collect();
     let index = ui.select("Which answer do you want to change?", &labels, Some(0), "--yes")?;

@@ -9,12 +9,11 @@ use crate::settings::Settings;
 use crate::teardown;
 use crate::ui::Ui;
 
-use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use super::{Exit, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 
-pub fn run(settings: Settings, ui: Ui, args: &TeardownArgs) -> u8 {
+pub fn run(settings: Settings, ui: Ui, args: &TeardownArgs) -> Exit {
     let runner = super::runner(&settings, &ui, args.dry_run);
     let mut cx = Context::new(settings, runner, ui.clone());
-    cx.tools.helm = detect_helm(&cx);
     let removals = teardown::plan(&cx, args.delete_cluster, args.remove_switch);
     if removals.is_empty() {
         ui.line("Nothing to remove: nothing that setup created is left.");
@@ -74,11 +73,4 @@ fn forget(cx: &mut Context, item: Option<&Created>) {
             cx.ui.warn(&format!("could not update the record: {why}"));
         }
     }
-}
-
-fn detect_helm(cx: &Context) -> Option<crate::tools::Found> {
-    let path = cx.runner.resolve("helm")?;
-    let output = cx.runner.run_unchecked(&cx.helm().version_short()).ok()?;
-    let version = crate::tools::helm::parse_short_version(&output.stdout).ok()?;
-    Some(crate::tools::Found { path, version })
 }

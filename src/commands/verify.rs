@@ -1,5 +1,4 @@
 //! `verify`: the rerunnable health check. Exit 0 when no check failed, 1 when one did (2 for bad input).
-#![allow(clippy::print_stdout)]
 
 use std::time::{Duration, Instant};
 
@@ -9,9 +8,9 @@ use crate::settings::Settings;
 use crate::ui::Ui;
 use crate::verify::{self, Outcome, Probe, Status};
 
-use super::{EXIT_FAILED, EXIT_OK};
+use super::{Exit, EXIT_FAILED, EXIT_OK};
 
-pub fn run(settings: Settings, ui: Ui, args: &VerifyArgs) -> u8 {
+pub fn run(settings: Settings, ui: Ui, args: &VerifyArgs) -> Exit {
     let runner = super::runner(&settings, &ui, false);
     let cx = Context::new(settings, runner, ui.clone());
     let deadline = args.wait.map(|w| Instant::now() + w);
@@ -40,7 +39,7 @@ pub fn run(settings: Settings, ui: Ui, args: &VerifyArgs) -> u8 {
 
 fn report(ui: &Ui, json: bool, outcomes: &[Outcome]) {
     if json {
-        println!("{}", verify::to_json(outcomes));
+        ui.raw(&verify::to_json(outcomes));
     } else {
         verify::print_human(ui, outcomes);
     }

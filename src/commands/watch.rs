@@ -7,14 +7,14 @@ use crate::settings::Settings;
 use crate::ui::Ui;
 use crate::watch::{self, Until};
 
-use super::{EXIT_FAILED, EXIT_OK};
+use super::{Exit, EXIT_FAILED, EXIT_OK};
 
 fn context(settings: Settings, ui: Ui) -> Context {
     let runner = super::runner(&settings, &ui, false);
     Context::new(settings, runner, ui)
 }
 
-pub fn run(settings: Settings, ui: Ui, args: &WatchArgs) -> u8 {
+pub fn run(settings: Settings, ui: Ui, args: &WatchArgs) -> Exit {
     let cx = context(settings, ui);
     let until = Until { replicas: args.until_replicas, timeout: args.timeout, interval: args.interval };
     let last = watch::watch(&cx, until, &|| true);
@@ -24,12 +24,12 @@ pub fn run(settings: Settings, ui: Ui, args: &WatchArgs) -> u8 {
     }
 }
 
-pub fn demo(settings: Settings, ui: Ui) -> u8 {
+pub fn demo(settings: Settings, ui: Ui) -> Exit {
     prove(&context(settings, ui))
 }
 
 /// The proof after setup (or on its own): 150 messages, then each link's time.
-pub fn prove(cx: &Context) -> u8 {
+pub fn prove(cx: &Context) -> Exit {
     cx.ui.heading(&format!("\nAutoscaling proof: {} messages to /in-box", demo::MESSAGES));
     match demo::run(cx) {
         Ok(lines) => {

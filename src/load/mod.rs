@@ -78,26 +78,9 @@ fn out_of_descriptors_message() -> String {
     format!("out of file descriptors ({limit}): load could not open all of its connections")
 }
 
-/// `--rate`: a positive number of requests per second whose interval (1/rate) a clock can represent.
-pub fn parse_rate(text: &str) -> Result<f64, String> {
-    let rate: f64 =
-        text.trim().parse().map_err(|_| "not a number of requests per second, e.g. 50 or 0.5".to_string())?;
-    if !(rate > 0.0 && rate.is_finite()) {
-        return Err("the rate must be a positive number of requests per second, e.g. 50 or 0.5".into());
-    }
-    let interval = Duration::try_from_secs_f64(1.0 / rate).ok().filter(|i| Instant::now().checked_add(*i).is_some());
-    if interval.is_none() {
-        return Err("at this rate one request would wait longer than the clock can count; give a rate like 0.5 (a request every 2s)".into());
-    }
-    Ok(rate)
-}
-
-/// `--duration` and `--timeout`: a duration (see `cli::parse_duration`) that is not zero.
-pub fn parse_limit(text: &str) -> Result<Duration, String> {
-    match crate::cli::parse_duration(text)? {
-        Duration::ZERO => Err("it must be at least 1s: with 0 nothing would be sent".into()),
-        limit => Ok(limit),
-    }
+/// Whether the time between two requests at `rate` per second is one the clock can count (`--rate`).
+pub fn representable_rate(rate: f64) -> bool {
+    Duration::try_from_secs_f64(1.0 / rate).is_ok_and(|interval| Instant::now().checked_add(interval).is_some())
 }
 
 /// A stop flag that Ctrl-C raises (the runner's, shared process-wide).

@@ -191,10 +191,9 @@ pub fn to_json(rendered: &Rendered) -> Result<String, Problem> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::GlobalArgs;
 
     fn settings() -> Settings {
-        Settings::resolve(&GlobalArgs::default()).expect("defaults")
+        Settings::defaults()
     }
 
     #[test]

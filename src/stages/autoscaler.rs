@@ -2,34 +2,36 @@
 //! the server serves — v2, else v2beta2, else v2beta1 — always targeting the apps/v1 Deployment. Validated when
 //! the HPA reports a current value (not `<unknown>`) and ScalingActive.
 
-use serde_json::Value;
-
+use crate::cluster;
+use crate::cluster::views::Hpa;
 use crate::context::Context;
-use crate::engine::{Check, Stage};
+use crate::engine::{Check, Stage, StageId};
 use crate::manifests;
 use crate::problem::Problem;
 use crate::wait::{self, Poll};
 
-use super::interlok;
-
 pub struct Autoscaler;
 
 impl Stage for Autoscaler {
-    fn name(&self) -> &'static str {
-        "autoscaler"
+    fn id(&self) -> StageId {
+        StageId::Autoscaler
     }
 
-    fn after(&self, _cx: &Context) -> &'static [&'static str] {
-        &["adapter"]
+    fn after(&self, _cx: &Context) -> &'static [StageId] {
+        &[StageId::Adapter]
     }
 
     fn summary(&self) -> &'static str {
         "create the HorizontalPodAutoscaler on MessageMetrics"
     }
 
-    fn check(&self, cx: &mut Context) -> anyhow::Result<Check> {
+    fn link(&self) -> &'static [&'static str] {
+        &["hpa.exists", "hpa.target", "hpa.metric", "hpa.status"]
+    }
+
+    fn check(&self, cx: &mut Context) -> Result<Check, Problem> {
         let (namespace, name) = (cx.settings.namespace.clone(), cx.settings.deployment.clone());
-        let Some(hpa) = interlok::get(cx, "hpa", &namespace, &name)? else {
+        let Some(hpa) = cluster::get::<Hpa>(cx, "hpa", &namespace, &name)? else {
             return Ok(Check::Needed(format!("no HorizontalPodAutoscaler {name} in {namespace} yet")));
         };
         match differs(cx, &hpa) {
@@ -38,7 +40,7 @@ impl Stage for Autoscaler {
         }
     }
 
-    fn apply(&self, cx: &mut Context) -> anyhow::Result<()> {
+    fn apply(&self, cx: &mut Context) -> Result<(), Problem> {
         let api_version = match served_api_version(cx) {
             Ok(v) => v,
             // under --dry-run there may be no cluster yet: render for the version asked for, as `render` does
@@ -51,9 +53,9 @@ impl Stage for Autoscaler {
                     .unwrap_or(crate::version::Version::new(1, 33, 0));
                 manifests::hpa_api_version(version).to_string()
             }
-            Err(problem) => return Err(problem.into()),
+            Err(problem) => return Err(problem),
         };
-        let endpoints = interlok::endpoints(cx)?;
+        let endpoints = super::interlok::endpoints(cx)?;
         let mut hpa = manifests::autoscaler(&cx.settings, &endpoints, manifests::version_for_api(&api_version))?;
         hpa.text = hpa.text.replace("apiVersion: autoscaling/v2\n", &format!("apiVersion: {api_version}\n"));
         cx.runner.run(&cx.kubectl().apply(&manifests::to_json(&hpa)?))?;
@@ -65,14 +67,16 @@ impl Stage for Autoscaler {
         Ok(())
     }
 
-    fn validate(&self, cx: &mut Context) -> anyhow::Result<String> {
+    fn validate(&self, cx: &mut Context) -> Result<String, Problem> {
         let (namespace, name) = (cx.settings.namespace.clone(), cx.settings.deployment.clone());
         let what = format!("the autoscaler {name} to read {}", cx.settings.metric);
         let current = wait::until(&cx.ui, &what, cx.settings.wait_timeout, || {
-            match interlok::get(cx, "hpa", &namespace, &name) {
-                Ok(Some(hpa)) => match current_value(&hpa) {
-                    Some(value) if scaling_active(&hpa) => Poll::Ready(value),
-                    _ => Poll::Waiting(condition_message(&hpa)),
+            match cluster::get::<Hpa>(cx, "hpa", &namespace, &name) {
+                Ok(Some(hpa)) => match hpa.current_value() {
+                    Some(value) if hpa.scaling_active() => Poll::Ready(value),
+                    _ => Poll::Waiting(
+                        hpa.blocking_conditions().first().map_or_else(|| "no metric read yet".into(), |c| c.explain()),
+                    ),
                 },
                 Ok(None) => Poll::Waiting("not created yet".into()),
                 Err(problem) => Poll::Failed(problem),
@@ -109,51 +113,24 @@ pub fn served_api_version(cx: &Context) -> Result<String, Problem> {
         })
 }
 
-/// What differs between the live HPA (read back as autoscaling/v2) and the settings.
-fn differs(cx: &Context, hpa: &Value) -> Option<String> {
+/// What differs between the live HPA and the settings.
+fn differs(cx: &Context, hpa: &Hpa) -> Option<String> {
     let s = &cx.settings;
-    let spec = &hpa["spec"];
-    let metric = &spec["metrics"][0];
-    let name = metric["pods"]["metric"]["name"].as_str().or(metric["pods"]["metricName"].as_str()).unwrap_or_default();
-    let target = metric["pods"]["target"]["averageValue"]
-        .as_str()
-        .or(metric["pods"]["targetAverageValue"].as_str())
-        .map(String::from)
-        .or_else(|| metric["pods"]["target"]["averageValue"].as_u64().map(|n| n.to_string()))
-        .unwrap_or_default();
-    if spec["scaleTargetRef"]["name"] != s.deployment.as_str() || spec["scaleTargetRef"]["apiVersion"] != "apps/v1" {
+    let target = &hpa.spec.scale_target_ref;
+    if target.name != s.deployment || target.api_version != "apps/v1" {
+        return Some(format!("the autoscaler targets {} {}", target.api_version, target.name));
+    }
+    if hpa.spec.min_replicas != Some(s.min_replicas.into()) || hpa.spec.max_replicas != u64::from(s.max_replicas) {
         return Some(format!(
-            "the autoscaler targets {} {}",
-            spec["scaleTargetRef"]["apiVersion"], spec["scaleTargetRef"]["name"]
+            "the autoscaler allows {}–{} replicas",
+            hpa.spec.min_replicas.unwrap_or(1),
+            hpa.spec.max_replicas
         ));
     }
-    if spec["minReplicas"].as_u64() != Some(s.min_replicas.into())
-        || spec["maxReplicas"].as_u64() != Some(s.max_replicas.into())
-    {
-        return Some(format!("the autoscaler allows {}–{} replicas", spec["minReplicas"], spec["maxReplicas"]));
-    }
-    if name != s.metric || target != s.target_average.to_string() {
-        return Some(format!("the autoscaler follows {name} at {target}"));
+    let metric = hpa.metric();
+    let average = metric.target().unwrap_or_default();
+    if metric.name() != s.metric || average != s.target_average.to_string() {
+        return Some(format!("the autoscaler follows {} at {average}", metric.name()));
     }
     None
-}
-
-/// The current average of the Pods metric, if the HPA has read one.
-pub fn current_value(hpa: &Value) -> Option<String> {
-    let current = &hpa["status"]["currentMetrics"][0]["pods"];
-    current["current"]["averageValue"].as_str().or(current["currentAverageValue"].as_str()).map(String::from)
-}
-
-pub fn scaling_active(hpa: &Value) -> bool {
-    hpa["status"]["conditions"]
-        .as_array()
-        .is_some_and(|cs| cs.iter().any(|c| c["type"] == "ScalingActive" && c["status"] == "True"))
-}
-
-fn condition_message(hpa: &Value) -> String {
-    hpa["status"]["conditions"]
-        .as_array()
-        .and_then(|cs| cs.iter().find(|c| c["status"] == "False"))
-        .map(|c| format!("{}: {}", c["reason"].as_str().unwrap_or(""), c["message"].as_str().unwrap_or("")))
-        .unwrap_or_else(|| "no metric read yet".into())
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::context::Context;
-use crate::engine::{Check, Stage};
+use crate::engine::{Check, Stage, StageId};
 use crate::platform::Platform;
 use crate::problem::Problem;
 use crate::runner::Cmd;
@@ -18,19 +18,19 @@ const READY_TIMEOUT_SECS: u64 = 300;
 pub struct Cluster;
 
 impl Stage for Cluster {
-    fn name(&self) -> &'static str {
-        "cluster"
+    fn id(&self) -> StageId {
+        StageId::Cluster
     }
 
-    fn after(&self, _cx: &Context) -> &'static [&'static str] {
-        &["kubectl-path", "network"]
+    fn after(&self, _cx: &Context) -> &'static [StageId] {
+        &[StageId::KubectlPath, StageId::Network]
     }
 
     fn summary(&self) -> &'static str {
         "start minikube, or use --context, and wait for Ready nodes"
     }
 
-    fn check(&self, cx: &mut Context) -> anyhow::Result<Check> {
+    fn check(&self, cx: &mut Context) -> Result<Check, Problem> {
         if let Some(context) = cx.settings.context.clone() {
             ensure_context_exists(cx, &context)?;
             let server = server_version(cx).map_err(|p| {
@@ -46,13 +46,11 @@ impl Stage for Cluster {
             }
             Ok(ClusterStatus::NotRunning(what)) => Ok(Check::Needed(format!("minikube is not running ({what})"))),
             Ok(ClusterStatus::Missing) => Ok(Check::Needed("there is no minikube cluster yet".into())),
-            Err(why) => {
-                Err(crate::runner::exit_problem(&minikube::status(&cx.minikube()), &output).reworded(why).into())
-            }
+            Err(why) => Err(crate::runner::exit_problem(&minikube::status(&cx.minikube()), &output).reworded(why)),
         }
     }
 
-    fn apply(&self, cx: &mut Context) -> anyhow::Result<()> {
+    fn apply(&self, cx: &mut Context) -> Result<(), Problem> {
         let (driver, why) = choose_driver(cx);
         match &driver {
             Some(d) => cx.note(format!("minikube driver {d}: {why}")),
@@ -68,7 +66,7 @@ impl Stage for Cluster {
         Ok(())
     }
 
-    fn validate(&self, cx: &mut Context) -> anyhow::Result<String> {
+    fn validate(&self, cx: &mut Context) -> Result<String, Problem> {
         let server = server_version(cx)?;
         Ok(format!("Kubernetes {server}, {}", ready_nodes(cx)?))
     }
@@ -151,7 +149,7 @@ pub fn choose_driver(cx: &mut Context) -> (Option<String>, String) {
 /// `minikube start` with the flags this minikube understands (`--vm-driver` before v1.8.0).
 pub fn start_command(cx: &Context, driver: Option<&str>) -> Cmd {
     let settings = &cx.settings;
-    let version = cx.tools.minikube.as_ref().map(|f| f.version);
+    let version = cx.minikube_found().map(|f| f.version);
     let mut cmd = Cmd::change(cx.minikube()).arg("start").timeout(START_TIMEOUT);
     if let Some(driver) = driver {
         let flag = if version.is_some_and(|v| v < Version::new(1, 8, 0)) { "--vm-driver" } else { "--driver" };

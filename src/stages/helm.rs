@@ -4,7 +4,7 @@
 //! stable repository is the only chart source.
 
 use crate::context::Context;
-use crate::engine::{Check, Stage};
+use crate::engine::{Check, Stage, StageId};
 use crate::problem::Problem;
 use crate::tools::helm::{self as helm_tool, RepoEntry};
 use crate::version::Version;
@@ -12,16 +12,16 @@ use crate::version::Version;
 pub struct Helm;
 
 impl Stage for Helm {
-    fn name(&self) -> &'static str {
-        "helm"
+    fn id(&self) -> StageId {
+        StageId::Helm
     }
 
     /// Repositories need no cluster, so they are added while minikube starts; tiller (Helm 2) needs it.
-    fn after(&self, cx: &Context) -> &'static [&'static str] {
-        if cx.tools.helm.as_ref().is_some_and(|f| f.version.major == 2) {
-            &["cluster"]
+    fn after(&self, cx: &Context) -> &'static [StageId] {
+        if cx.helm_major() == 2 {
+            &[StageId::VersionSkew]
         } else {
-            &["kubectl-path"]
+            &[StageId::KubectlPath]
         }
     }
 
@@ -29,7 +29,7 @@ impl Stage for Helm {
         "detect Helm's major version (tiller on Helm 2) and add the chart repositories"
     }
 
-    fn check(&self, cx: &mut Context) -> anyhow::Result<Check> {
+    fn check(&self, cx: &mut Context) -> Result<Check, Problem> {
         let version = helm_version(cx)?;
         if version.major == 2 {
             return helm2_check(cx);
@@ -48,7 +48,7 @@ impl Stage for Helm {
         )))
     }
 
-    fn apply(&self, cx: &mut Context) -> anyhow::Result<()> {
+    fn apply(&self, cx: &mut Context) -> Result<(), Problem> {
         if helm_version(cx)?.major == 2 {
             return helm2_apply(cx);
         }
@@ -72,13 +72,13 @@ impl Stage for Helm {
         Ok(())
     }
 
-    fn validate(&self, cx: &mut Context) -> anyhow::Result<String> {
+    fn validate(&self, cx: &mut Context) -> Result<String, Problem> {
         if helm_version(cx)?.major == 2 {
             return helm2_validate(cx);
         }
         let missing = missing_repos(cx)?;
         if !missing.is_empty() {
-            return Err(Problem::new(format!("helm repo add finished but {} is not listed", missing[0].0)).into());
+            return Err(Problem::new(format!("helm repo add finished but {} is not listed", missing[0].0)));
         }
         Ok(format!(
             "repositories {} ready",
@@ -88,7 +88,7 @@ impl Stage for Helm {
 }
 
 fn helm_version(cx: &mut Context) -> Result<Version, Problem> {
-    if let Some(found) = &cx.tools.helm {
+    if let Some(found) = cx.helm_found() {
         return Ok(found.version);
     }
     let cmd = cx.helm().version_short();
@@ -140,7 +140,7 @@ fn tiller_ready(cx: &Context) -> bool {
     cx.runner.run(&cmd).is_ok_and(|o| o.stdout.trim().parse::<u32>().is_ok_and(|n| n > 0))
 }
 
-fn helm2_check(cx: &mut Context) -> anyhow::Result<Check> {
+fn helm2_check(cx: &mut Context) -> Result<Check, Problem> {
     cx.warn("Helm 2 has been end-of-life since November 2020, and its tiller runs with cluster-admin rights; Helm 3 or 4 is the safer choice (choco install kubernetes-helm)");
     if tiller_ready(cx) {
         return Ok(Check::Done("Helm 2 with tiller ready in kube-system".into()));
@@ -148,19 +148,17 @@ fn helm2_check(cx: &mut Context) -> anyhow::Result<Check> {
     Ok(Check::Needed("Helm 2 needs tiller in the cluster".into()))
 }
 
-fn helm2_apply(cx: &mut Context) -> anyhow::Result<()> {
+fn helm2_apply(cx: &mut Context) -> Result<(), Problem> {
     let stable = cx.settings.chart_repos.get("stable").cloned().unwrap_or_default();
     if helm_tool::RepoUrl::parse(&stable).credentials.is_some() {
         return Err(Problem::new("Helm 2's `helm init --stable-repo-url` takes credentials only inside the URL, on its command line, where anyone on this machine can read them")
-            .with_hint("give --chart-repo stable=URL without user:password@ (a mirror that needs no login), or use Helm 3 or 4, which read the password from stdin")
-            .into());
+            .with_hint("give --chart-repo stable=URL without user:password@ (a mirror that needs no login), or use Helm 3 or 4, which read the password from stdin"));
     }
     let consent = cx.settings.allow_helm2
         || cx.ui.confirm("Install tiller (Helm 2's server side) with cluster-admin rights in kube-system?", false)?;
     if !consent {
         return Err(Problem::new("Helm 2 needs tiller with cluster-admin rights, and that was not accepted")
-            .with_hint("install Helm 3 or 4 (choco install kubernetes-helm), or pass --allow-helm2 to accept tiller")
-            .into());
+            .with_hint("install Helm 3 or 4 (choco install kubernetes-helm), or pass --allow-helm2 to accept tiller"));
     }
     cx.runner.run(&cx.kubectl().apply(TILLER_RBAC))?;
     cx.runner.run(&cx.helm().init_tiller(&stable))?;
@@ -168,7 +166,7 @@ fn helm2_apply(cx: &mut Context) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn helm2_validate(cx: &mut Context) -> anyhow::Result<String> {
+fn helm2_validate(cx: &mut Context) -> Result<String, Problem> {
     let rollout = cx.kubectl().rollout_status("kube-system", "tiller-deploy", 300);
     cx.runner.run(&rollout).map_err(|p| {
         p.reworded("tiller did not become ready")
@@ -176,7 +174,7 @@ fn helm2_validate(cx: &mut Context) -> anyhow::Result<String> {
     })?;
     let output = cx.runner.run(&cx.helm().version_short())?;
     if !output.stdout.contains("Server:") {
-        return Err(Problem::new("`helm version` shows no Server line: the client cannot reach tiller").into());
+        return Err(Problem::new("`helm version` shows no Server line: the client cannot reach tiller"));
     }
     Ok(format!("tiller ready; {}", output.stdout.lines().collect::<Vec<_>>().join(", ")))
 }

@@ -3,12 +3,14 @@
 //! reason, when a pod cannot pull its image or keeps crashing — and a 200 from `/in-box` through a
 //! port-forward the wizard opens on 127.0.0.1 and always closes.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::cluster::views::Service;
+use crate::cluster::{self, interlok, monitoring, pods, Reader};
 use crate::context::Context;
-use crate::engine::{Check, Stage};
+use crate::engine::{Check, Stage, StageId};
 use crate::manifests::{self, Endpoints};
 use crate::portforward::{http_get, PortForward};
 use crate::problem::Problem;
@@ -17,59 +19,62 @@ use crate::wait::{self, Poll};
 
 pub struct Interlok;
 
-const BAD_WAITS: [&str; 5] =
-    ["ImagePullBackOff", "ErrImagePull", "InvalidImageName", "CrashLoopBackOff", "CreateContainerConfigError"];
-
 impl Stage for Interlok {
-    fn name(&self) -> &'static str {
-        "interlok"
+    fn id(&self) -> StageId {
+        StageId::Interlok
     }
 
-    fn after(&self, _cx: &Context) -> &'static [&'static str] {
-        &["helm", "version-skew"]
+    fn after(&self, _cx: &Context) -> &'static [StageId] {
+        &[StageId::Helm, StageId::VersionSkew]
     }
 
     fn summary(&self) -> &'static str {
         "deploy Interlok pushing MessageMetrics to the pushgateway"
     }
 
-    fn check(&self, cx: &mut Context) -> anyhow::Result<Check> {
+    fn link(&self) -> &'static [&'static str] {
+        &["interlok.deployment", "interlok.endpoint", "interlok.downward-api", "interlok.in-box"]
+    }
+
+    fn check(&self, cx: &mut Context) -> Result<Check, Problem> {
         let endpoints = endpoints(cx)?;
         let want = manifests::pushgateway_address(&cx.settings, &endpoints);
         let (namespace, name) = (cx.settings.namespace.clone(), cx.settings.deployment.clone());
-        let Some(live) = get(cx, "deployment", &namespace, &name)? else {
+        let Some(live) = interlok::deployment(cx)? else {
             return Ok(Check::Needed(format!("no Deployment {name} in {namespace} yet")));
         };
-        let container = &live["spec"]["template"]["spec"]["containers"][0];
-        let java_opts = env_value(container, "JAVA_OPTS").unwrap_or_default();
-        if container["image"] != cx.settings.image.as_str() {
+        let container = live.container();
+        if container.image != cx.settings.image {
             return Ok(Check::Needed(format!(
                 "Deployment {name} runs {}, the wizard deploys {}",
-                container["image"], cx.settings.image
+                container.image, cx.settings.image
             )));
         }
-        if !java_opts.contains(&format!("-DprometheusEndpointUrl={want}")) {
-            return Ok(Check::Needed(format!("Deployment {name} pushes to {java_opts:?}, the pushgateway is {want}")));
+        let pushes_to = interlok::push_endpoint(&live);
+        if pushes_to.as_deref() != Some(want.as_str()) {
+            return Ok(Check::Needed(format!(
+                "Deployment {name} pushes to {}, the pushgateway is {want}",
+                pushes_to.unwrap_or_else(|| "nowhere".into())
+            )));
         }
-        if env_value(container, "K8S_NAMESPACE").is_none()
-            && container["env"].as_array().is_none_or(|e| !e.iter().any(|v| v["name"] == "K8S_NAMESPACE"))
-        {
+        if container.env("K8S_NAMESPACE").is_none() {
             return Ok(Check::Needed(format!("Deployment {name} does not set K8S_NAMESPACE")));
         }
-        if get(cx, "service", &namespace, &name)?.is_none() {
+        if cluster::get::<Service>(cx, "service", &namespace, &name)?.is_none() {
             return Ok(Check::Needed(format!("no Service {name} in {namespace} yet")));
-        }
-        if live["status"]["availableReplicas"].as_u64().unwrap_or(0) == 0 {
-            return Ok(Check::Needed(format!("Deployment {name} has no available pod")));
         }
         Ok(Check::Done(format!("{name} runs {} and pushes to {want}", cx.settings.image)))
     }
 
-    fn apply(&self, cx: &mut Context) -> anyhow::Result<()> {
+    fn apply(&self, cx: &mut Context) -> Result<(), Problem> {
         ensure_namespace(cx)?;
         let endpoints = endpoints(cx)?;
         let docs = manifests::interlok(&cx.settings, &endpoints)?;
-        let items: Vec<Value> = docs.iter().map(|d| serde_yaml::from_str(&d.text)).collect::<Result<_, _>>()?;
+        let items: Vec<Value> = docs
+            .iter()
+            .map(|d| serde_yaml::from_str(&d.text))
+            .collect::<Result<_, _>>()
+            .map_err(|e| Problem::new(format!("a rendered Interlok manifest is not YAML ({e})")))?;
         let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
         cx.runner.run(&cx.kubectl().apply(&list.to_string()))?;
         for kind in ["deployment", "service"] {
@@ -82,7 +87,7 @@ impl Stage for Interlok {
         Ok(())
     }
 
-    fn validate(&self, cx: &mut Context) -> anyhow::Result<String> {
+    fn validate(&self, cx: &mut Context) -> Result<String, Problem> {
         let pod = wait_available(cx)?;
         let status = in_box_status(cx)?;
         Ok(format!("pod {pod} is ready and /in-box answers {status}"))
@@ -92,7 +97,13 @@ impl Stage for Interlok {
 /// Creates Interlok's namespace when it does not exist yet (labelled, so teardown knows it made it).
 fn ensure_namespace(cx: &mut Context) -> Result<(), Problem> {
     let namespace = cx.settings.namespace.clone();
-    if cx.runner.run_unchecked(&cx.kubectl().get_cluster_json("namespace", &namespace))?.success() {
+    let exists = match cx.get("namespace", "", &namespace) {
+        Ok(found) => found.is_some(),
+        // a dry run may have no cluster yet: show the namespace it would create
+        Err(_) if cx.runner.dry_run() => false,
+        Err(problem) => return Err(problem),
+    };
+    if exists {
         return Ok(());
     }
     let (label, value) = crate::settings::MANAGED_BY_LABEL;
@@ -109,20 +120,20 @@ pub fn endpoints(cx: &mut Context) -> Result<Endpoints, Problem> {
     if cx.runner.dry_run() && cx.facts.pushgateway.is_none() {
         return Ok(Endpoints::default());
     }
-    if let Ok(found) = super::prometheus::discover(cx) {
+    if let Ok(found) = monitoring::endpoints(cx) {
+        cx.facts.pushgateway = Some(found.pushgateway.clone());
         return Ok(found);
     }
-    let began = std::time::Instant::now();
+    let began = Instant::now();
     let release = super::releases::release(cx, "prometheus");
-    let mut probe = cx.fork().0;
     let found = wait::until(
         &cx.ui,
         "the pushgateway Service (the prometheus stage creates it)",
         cx.settings.wait_timeout,
-        || match super::prometheus::discover(&mut probe) {
+        || match monitoring::endpoints(cx) {
             Ok(found) => Poll::Ready(found),
             Err(problem) => {
-                let installing = super::releases::status(&probe, &release).ok().flatten().is_some();
+                let installing = super::releases::status(cx, &release).ok().flatten().is_some();
                 if !installing && began.elapsed() > Duration::from_secs(30) {
                     Poll::Failed(problem.with_hint("install Prometheus first: `interlok-k8s setup --from prometheus`"))
                 } else {
@@ -135,106 +146,36 @@ pub fn endpoints(cx: &mut Context) -> Result<Endpoints, Problem> {
     Ok(found)
 }
 
-fn env_value(container: &Value, name: &str) -> Option<String> {
-    container["env"].as_array()?.iter().find(|e| e["name"] == name)?["value"].as_str().map(String::from)
-}
-
-/// An object as JSON, or None when it does not exist.
-pub fn get(cx: &Context, kind: &str, namespace: &str, name: &str) -> Result<Option<Value>, Problem> {
-    let cmd = cx.kubectl().get_json(namespace, kind, name);
-    let output = cx.runner.run_unchecked(&cmd)?;
-    if !output.success() {
-        if output.stderr.contains("NotFound") || output.stderr.contains("not found") {
-            return Ok(None);
-        }
-        return Err(crate::runner::exit_problem(&cmd, &output));
-    }
-    serde_json::from_str(&output.stdout).map(Some).map_err(|e| {
-        crate::runner::exit_problem(&cmd, &output).reworded(format!("kubectl printed something that is not JSON ({e})"))
-    })
-}
-
-/// Pods of the Interlok Deployment.
-pub fn pods(cx: &Context) -> Result<Vec<Value>, Problem> {
-    let selector = format!("app={}", cx.settings.deployment);
-    let cmd = cx.kubectl().list_json(&cx.settings.namespace, "pods", Some(&selector));
-    let output = cx.runner.run(&cmd)?;
-    let list: Value = serde_json::from_str(&output.stdout)
-        .map_err(|e| crate::runner::exit_problem(&cmd, &output).reworded(format!("not a JSON list ({e})")))?;
-    Ok(list["items"].as_array().cloned().unwrap_or_default())
-}
-
-/// A pod that cannot start, with its reason: (pod, reason, message, image).
-pub fn stuck(pod: &Value) -> Option<(String, String, String, String)> {
-    pod["status"]["containerStatuses"].as_array()?.iter().find_map(|c| {
-        let waiting = &c["state"]["waiting"];
-        let reason = waiting["reason"].as_str()?;
-        BAD_WAITS.contains(&reason).then(|| {
-            (
-                pod["metadata"]["name"].as_str().unwrap_or_default().to_string(),
-                reason.to_string(),
-                waiting["message"].as_str().unwrap_or_default().to_string(),
-                c["image"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-    })
-}
-
 fn wait_available(cx: &Context) -> Result<String, Problem> {
-    let (namespace, name) = (cx.settings.namespace.clone(), cx.settings.deployment.clone());
-    let what = format!("Deployment {name} to become available (image pulls can take minutes)");
+    let namespace = cx.settings.namespace.clone();
+    let what = format!("Deployment {} to become available (image pulls can take minutes)", cx.settings.deployment);
     wait::until(&cx.ui, &what, cx.settings.wait_timeout, || {
-        let pods = match pods(cx) {
+        let all = match interlok::pods(cx) {
             Ok(p) => p,
             Err(problem) => return Poll::Failed(problem),
         };
-        if let Some((pod, reason, message, image)) = pods.iter().find_map(stuck) {
-            let hint = if reason.contains("Image") || reason == "ErrImagePull" {
-                format!("check the image name and that the cluster can reach its registry (--image); `kubectl describe pod {pod} -n {namespace}` shows the events")
-            } else {
-                format!("see why it crashes: `kubectl logs {pod} -n {namespace} --previous`")
-            };
-            return Poll::Failed(
-                Problem::new(format!("pod {pod} is in {reason} for image {image}: {message}")).with_hint(hint),
-            );
+        if let Some(stuck) = all.iter().find_map(pods::stuck) {
+            let hint = stuck.hint(&namespace);
+            return Poll::Failed(Problem::new(stuck.to_string()).with_hint(hint));
         }
-        let ready = pods.iter().find(|p| {
-            p["status"]["conditions"]
-                .as_array()
-                .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
-        });
-        match (ready, get(cx, "deployment", &namespace, &name)) {
-            (Some(pod), Ok(Some(d))) if d["status"]["availableReplicas"].as_u64().unwrap_or(0) > 0 => {
-                Poll::Ready(pod["metadata"]["name"].as_str().unwrap_or_default().to_string())
-            }
+        match (all.iter().find(|p| p.ready()), interlok::deployment(cx)) {
+            (Some(pod), Ok(Some(d))) if d.available() => Poll::Ready(pod.metadata.name.clone()),
             (_, Err(problem)) => Poll::Failed(problem),
-            _ => {
-                let phases: Vec<String> = pods
-                    .iter()
-                    .map(|p| {
-                        format!(
-                            "{} {}",
-                            p["metadata"]["name"].as_str().unwrap_or("?"),
-                            p["status"]["phase"].as_str().unwrap_or("Pending")
-                        )
-                    })
-                    .collect();
-                Poll::Waiting(if phases.is_empty() { "no pod yet".into() } else { phases.join(", ") })
-            }
+            _ if all.is_empty() => Poll::Waiting("no pod yet".into()),
+            _ => Poll::Waiting(all.iter().map(pods::describe).collect::<Vec<_>>().join("; ")),
         }
     })
 }
 
 /// GET /in-box through a port-forward to the Interlok Service; the status when it answers 200.
 fn in_box_status(cx: &Context) -> Result<u16, Problem> {
-    let forward = PortForward::open(cx, &cx.settings.namespace, &cx.settings.deployment, 8080)?;
+    let limit = Duration::from_secs(60).min(cx.settings.wait_timeout);
+    let forward = PortForward::open(cx, &cx.settings.namespace, &cx.settings.deployment, interlok::HTTP_PORT)?;
     let url = forward.url("/in-box");
-    wait::until(&cx.ui, "Interlok's /in-box to answer", Duration::from_secs(60).min(cx.settings.wait_timeout), || {
-        match http_get(&url, Duration::from_secs(10)) {
-            Ok(200) => Poll::Ready(200),
-            Ok(status) => Poll::Waiting(format!("HTTP {status}")),
-            Err(e) => Poll::Waiting(e),
-        }
+    wait::until(&cx.ui, "Interlok's /in-box to answer", limit, || match http_get(&url, Duration::from_secs(10)) {
+        Ok(200) => Poll::Ready(200),
+        Ok(status) => Poll::Waiting(format!("HTTP {status}")),
+        Err(e) => Poll::Waiting(e),
     })
     .map_err(|p| {
         p.with_hint(format!(

@@ -1,23 +1,24 @@
 //! kubectl-path: every kubectl on PATH, in order, with its version. Docker Desktop puts an old kubectl early
 //! on the system PATH; when the first one is older than another, both are named, the PATH fix is given, and
-//! the wizard's own calls use the newer binary by absolute path.
+//! the wizard's own calls use the newer binary by absolute path (every command chooses the same way:
+//! `Context::kubectl_found`).
 
-use crate::context::Context;
-use crate::engine::{Check, Stage, StageKind};
+use crate::context::{choose_kubectl, Context};
+use crate::engine::{Check, Stage, StageId, StageKind};
 use crate::platform::Platform;
 use crate::problem::Problem;
-use crate::tools::kubectl::{parse_versions, Kubectl};
+use crate::tools::kubectl::every_on_path;
 use crate::tools::Found;
 
 pub struct KubectlPath;
 
 impl Stage for KubectlPath {
-    fn name(&self) -> &'static str {
-        "kubectl-path"
+    fn id(&self) -> StageId {
+        StageId::KubectlPath
     }
 
-    fn after(&self, _cx: &Context) -> &'static [&'static str] {
-        &["prerequisites"]
+    fn after(&self, _cx: &Context) -> &'static [StageId] {
+        &[StageId::Prerequisites]
     }
 
     fn summary(&self) -> &'static str {
@@ -28,19 +29,21 @@ impl Stage for KubectlPath {
         StageKind::Inspect
     }
 
-    fn check(&self, cx: &mut Context) -> anyhow::Result<Check> {
-        let (found, failures) = every_kubectl(cx);
-        let Some(first) = found.first().cloned() else {
+    fn link(&self) -> &'static [&'static str] {
+        &["tools.kubectl"]
+    }
+
+    fn check(&self, cx: &mut Context) -> Result<Check, Problem> {
+        let (found, failures) = every_on_path(&cx.runner);
+        let (Some(first), Some(best)) = (found.first().cloned(), choose_kubectl(&found)) else {
             if let Some(failure) = failures.into_iter().next() {
-                return Err(failure.into());
+                return Err(failure);
             }
             return Err(Problem::new("kubectl not found on PATH")
-                .with_hint(format!("install it: {}", cx.settings.platform.install_hint("kubectl")))
-                .into());
+                .with_hint(format!("install it: {}", cx.settings.platform.install_hint("kubectl"))));
         };
-        let best = found.iter().max_by_key(|f| f.version).cloned().unwrap_or_else(|| first.clone());
         let listing: Vec<String> = found.iter().map(|f| format!("{} ({})", f.path.display(), f.version)).collect();
-        if best.version > first.version {
+        if best.path != first.path {
             cx.warn(format!(
                 "the first kubectl on PATH, {} ({}), shadows a newer one, {} ({}); the wizard uses the newer one",
                 first.path.display(),
@@ -50,38 +53,17 @@ impl Stage for KubectlPath {
             ));
             cx.note(path_fix(cx.settings.platform, &first, &best));
         }
-        cx.tools.kubectl = Some(best.clone());
+        cx.use_kubectl(best.clone());
         Ok(Check::Done(format!("using {} ({}); on PATH: {}", best.path.display(), best.version, listing.join(", "))))
     }
 
-    fn apply(&self, _: &mut Context) -> anyhow::Result<()> {
+    fn apply(&self, _: &mut Context) -> Result<(), Problem> {
         Ok(())
     }
 
-    fn validate(&self, _: &mut Context) -> anyhow::Result<String> {
+    fn validate(&self, _: &mut Context) -> Result<String, Problem> {
         Ok(String::new())
     }
-}
-
-/// Each kubectl on PATH that answers with a readable version, in PATH order, and why the others did not.
-fn every_kubectl(cx: &Context) -> (Vec<Found>, Vec<Problem>) {
-    let mut found = Vec::new();
-    let mut failures = Vec::new();
-    for path in cx.runner.resolve_all("kubectl") {
-        let cmd = Kubectl::new(path.display().to_string(), None).client_version();
-        let version = cx.runner.run(&cmd).and_then(|output| {
-            parse_versions(&output.stdout).map(|v| v.client).map_err(|why| {
-                crate::runner::exit_problem(&cmd, &output)
-                    .reworded(format!("could not read the version of {}: {why}", path.display()))
-                    .with_hint("reinstall that kubectl, or take it off PATH")
-            })
-        });
-        match version {
-            Ok(version) => found.push(Found { path, version }),
-            Err(problem) => failures.push(problem),
-        }
-    }
-    (found, failures)
 }
 
 fn path_fix(platform: Platform, shadowing: &Found, better: &Found) -> String {

@@ -1,4 +1,5 @@
 //! The stages of `setup`, in run order, one file each. `releases` holds what the chart stages share.
+//! What a stage asks the cluster comes from the read side (`crate::cluster`), the same answers `verify` gets.
 
 mod adapter;
 mod autoscaler;
@@ -15,13 +16,7 @@ mod version_skew;
 
 use crate::engine::Stage;
 
-pub use adapter::{adapter_pod_state, apiservice_available, custom_metric_pods, exposes, installed_rules, APISERVICE};
-pub use autoscaler::{current_value, scaling_active};
-pub use grafana::decode_base64;
-pub use interlok::{get as get_object, pods as interlok_pods, stuck as stuck_pod};
-pub use prometheus::{discover as discover_endpoints, find_endpoints};
-
-/// Every stage of `setup`, in run order.
+/// Every stage of `setup`, in run order (the order of `StageId::ALL`).
 pub fn all() -> Vec<Box<dyn Stage>> {
     vec![
         Box::new(prerequisites::Prerequisites),
@@ -36,4 +31,38 @@ pub fn all() -> Vec<Box<dyn Stage>> {
         Box::new(autoscaler::Autoscaler),
         Box::new(grafana::Grafana),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::StageId;
+
+    #[test]
+    fn every_id_has_exactly_one_stage_in_run_order() {
+        let ids: Vec<StageId> = all().iter().map(|s| s.id()).collect();
+        assert_eq!(ids, StageId::ALL);
+    }
+
+    #[test]
+    fn every_link_check_is_a_verify_check() {
+        let known = crate::verify::check_ids();
+        for stage in all() {
+            for id in stage.link() {
+                assert!(known.contains(id), "stage {} names unknown check {id}", stage.id());
+            }
+        }
+    }
+
+    #[test]
+    fn predecessors_come_earlier_in_run_order() {
+        let settings = crate::settings::Settings::defaults();
+        let ui = crate::ui::Ui::plain_for_tests();
+        let cx = crate::context::Context::new(settings, crate::runner::Runner::new(ui.clone(), true), ui);
+        for stage in all() {
+            for before in stage.after(&cx) {
+                assert!(*before < stage.id(), "{} runs after {before}, which comes later", stage.id());
+            }
+        }
+    }
 }

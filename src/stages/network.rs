@@ -3,7 +3,7 @@
 //! switch and creates nothing.
 
 use crate::context::Context;
-use crate::engine::{Check, Stage};
+use crate::engine::{Check, Stage, StageId};
 use crate::platform::Platform;
 use crate::problem::Problem;
 use crate::settings::Settings;
@@ -14,12 +14,12 @@ pub const DEFAULT_SWITCH: &str = "Default Switch";
 pub struct Network;
 
 impl Stage for Network {
-    fn name(&self) -> &'static str {
-        "network"
+    fn id(&self) -> StageId {
+        StageId::Network
     }
 
-    fn after(&self, _cx: &Context) -> &'static [&'static str] {
-        &["prerequisites"]
+    fn after(&self, _cx: &Context) -> &'static [StageId] {
+        &[StageId::Prerequisites]
     }
 
     fn summary(&self) -> &'static str {
@@ -38,7 +38,7 @@ impl Stage for Network {
         }
     }
 
-    fn check(&self, cx: &mut Context) -> anyhow::Result<Check> {
+    fn check(&self, cx: &mut Context) -> Result<Check, Problem> {
         let driver = super::cluster::choose_driver(cx).0;
         if driver.as_deref() != Some("hyperv") {
             return Ok(Check::Done(format!(
@@ -51,14 +51,14 @@ impl Stage for Network {
             return Ok(Check::Done(format!("Hyper-V switch {name:?} exists")));
         }
         if name == DEFAULT_SWITCH {
-            return Err(Problem::new("Hyper-V's built-in \"Default Switch\" was not found")
-                .with_hint("it comes with Windows 10 1709 and later; pass --switch with another name to create an external switch")
-                .into());
+            return Err(Problem::new("Hyper-V's built-in \"Default Switch\" was not found").with_hint(
+                "it comes with Windows 10 1709 and later; pass --switch with another name to create an external switch",
+            ));
         }
         Ok(Check::Needed(format!("no Hyper-V switch named {name:?} yet")))
     }
 
-    fn apply(&self, cx: &mut Context) -> anyhow::Result<()> {
+    fn apply(&self, cx: &mut Context) -> Result<(), Problem> {
         let adapter = choose_adapter(cx)?;
         let name = cx.settings.switch.clone();
         cx.ui.warn(&format!(
@@ -73,7 +73,7 @@ impl Stage for Network {
         Ok(())
     }
 
-    fn validate(&self, cx: &mut Context) -> anyhow::Result<String> {
+    fn validate(&self, cx: &mut Context) -> Result<String, Problem> {
         let name = cx.settings.switch.clone();
         let cmd = powershell::get_switch(&name);
         let output = cx.runner.run(&cmd)?;
@@ -84,12 +84,11 @@ impl Stage for Network {
         }
         Err(crate::runner::exit_problem(&cmd, &output)
             .reworded(format!("New-VMSwitch finished but Get-VMSwitch does not show {name:?}"))
-            .with_hint("open Hyper-V Manager → Virtual Switch Manager to see what was created, then run this again")
-            .into())
+            .with_hint("open Hyper-V Manager → Virtual Switch Manager to see what was created, then run this again"))
     }
 }
 
-fn find_switch(cx: &Context, name: &str) -> anyhow::Result<bool> {
+fn find_switch(cx: &Context, name: &str) -> Result<bool, Problem> {
     let cmd = powershell::get_switch(name);
     let output = cx.runner.run(&cmd)?;
     let switches: Vec<Switch> = powershell::parse_list(&output.stdout)
@@ -98,7 +97,7 @@ fn find_switch(cx: &Context, name: &str) -> anyhow::Result<bool> {
 }
 
 /// `--adapter`, or a question listing the Up adapters with the default-route one preselected.
-fn choose_adapter(cx: &Context) -> anyhow::Result<String> {
+fn choose_adapter(cx: &Context) -> Result<String, Problem> {
     let cmd = powershell::up_adapters();
     let output = cx.runner.run(&cmd)?;
     let adapters: Vec<Adapter> = powershell::parse_list(&output.stdout)
@@ -109,13 +108,11 @@ fn choose_adapter(cx: &Context) -> anyhow::Result<String> {
         }
         let names: Vec<&str> = adapters.iter().map(|a| a.name.as_str()).collect();
         return Err(Problem::new(format!("--adapter {wanted:?} is not an Up physical adapter"))
-            .with_hint(format!("Up adapters: {}", names.join(", ")))
-            .into());
+            .with_hint(format!("Up adapters: {}", names.join(", "))));
     }
     if adapters.is_empty() {
         return Err(Problem::new("no physical network adapter is Up")
-            .with_hint("connect a network, or pass --switch \"Default Switch\" to use Hyper-V's NAT switch")
-            .into());
+            .with_hint("connect a network, or pass --switch \"Default Switch\" to use Hyper-V's NAT switch"));
     }
     let route =
         cx.runner.run(&powershell::default_route_adapter()).map(|o| o.stdout.trim().to_string()).unwrap_or_default();

@@ -2,18 +2,17 @@
 //! and report readable versions. What is missing is named with the command that installs it here.
 
 use crate::context::Context;
-use crate::engine::{Check, Stage, StageKind};
+use crate::engine::{Check, Stage, StageId, StageKind};
 use crate::platform::Platform;
 use crate::problem::Problem;
-use crate::runner::{exit_problem, Cmd, Output};
-use crate::tools::{choco, helm, kubectl, minikube, powershell, Found};
-use crate::version::Version;
+use crate::runner::exit_problem;
+use crate::tools::{self, choco, powershell};
 
 pub struct Prerequisites;
 
 impl Stage for Prerequisites {
-    fn name(&self) -> &'static str {
-        "prerequisites"
+    fn id(&self) -> StageId {
+        StageId::Prerequisites
     }
 
     fn summary(&self) -> &'static str {
@@ -24,14 +23,13 @@ impl Stage for Prerequisites {
         StageKind::Inspect
     }
 
-    fn check(&self, cx: &mut Context) -> anyhow::Result<Check> {
+    fn check(&self, cx: &mut Context) -> Result<Check, Problem> {
         let mut found = Vec::new();
         let mut missing = Vec::new();
         for tool in required_tools(cx) {
             match cx.runner.resolve(tool) {
                 Some(path) => {
-                    let version = read_version(cx, tool, &path.display().to_string())?;
-                    remember(cx, tool, Found { path: path.clone(), version });
+                    let version = tools::read_version(&cx.runner, tool, &path.display().to_string())?;
                     found.push(format!("{tool} {version}"));
                 }
                 None => missing.push(tool),
@@ -46,7 +44,7 @@ impl Stage for Prerequisites {
         Ok(Check::Needed(format!("missing: {}", missing.join(", "))))
     }
 
-    fn apply(&self, cx: &mut Context) -> anyhow::Result<()> {
+    fn apply(&self, cx: &mut Context) -> Result<(), Problem> {
         let missing: Vec<&str> = required_tools(cx).into_iter().filter(|t| cx.runner.resolve(t).is_none()).collect();
         let hints: Vec<String> =
             missing.iter().map(|t| format!("{t}: {}", cx.settings.platform.install_hint(t))).collect();
@@ -68,20 +66,20 @@ impl Stage for Prerequisites {
                 "; chocolatey itself: see https://chocolatey.org/install (or run scripts/install-prereqs.ps1)",
             );
         }
-        Err(Problem::new(format!("{} not found on PATH", missing.join(" and "))).with_hint(hint).into())
+        Err(Problem::new(format!("{} not found on PATH", missing.join(" and "))).with_hint(hint))
     }
 
-    fn validate(&self, cx: &mut Context) -> anyhow::Result<String> {
+    fn validate(&self, cx: &mut Context) -> Result<String, Problem> {
         match self.check(cx)? {
             Check::Done(evidence) => Ok(evidence),
-            Check::Needed(reason) => Err(Problem::new(reason).into()),
+            Check::Needed(reason) => Err(Problem::new(reason)),
         }
     }
 }
 
 /// Windows with minikube: an elevated shell (or Hyper-V Administrators membership) and, for the hyperv
 /// driver, Hyper-V itself. Fails before anything is changed, with the way out.
-fn windows_checks(cx: &mut Context) -> anyhow::Result<Vec<String>> {
+fn windows_checks(cx: &mut Context) -> Result<Vec<String>, Problem> {
     let wants_hyperv = matches!(cx.settings.driver.as_str(), "auto" | "hyperv");
     if !wants_hyperv {
         return Ok(Vec::new());
@@ -96,7 +94,7 @@ fn windows_checks(cx: &mut Context) -> anyhow::Result<Vec<String>> {
         if cx.settings.driver == "hyperv" {
             return Err(Problem::new("Hyper-V is not enabled, and --driver hyperv needs it")
                 .with_hint("in an elevated PowerShell run `Enable-WindowsOptionalFeature -Online -FeatureName Microsoft-Hyper-V -All`, reboot, and run this again (or choose --driver docker)")
-                .into());
+                );
         }
         return Ok(vec!["Hyper-V off (another driver will be used)".into()]);
     }
@@ -106,8 +104,7 @@ fn windows_checks(cx: &mut Context) -> anyhow::Result<Vec<String>> {
     let (admin, hyperv_admin) = (roles.first() == Some(&true), roles.get(1) == Some(&true));
     if !admin && !hyperv_admin {
         return Err(Problem::new("this shell is not elevated: minikube's Hyper-V driver needs Administrator rights (or membership of Hyper-V Administrators)")
-            .with_hint("close this window, right-click Windows PowerShell (or Windows Terminal), choose \"Run as administrator\", and run `interlok-k8s setup` again")
-            .into());
+            .with_hint("close this window, right-click Windows PowerShell (or Windows Terminal), choose \"Run as administrator\", and run `interlok-k8s setup` again"));
     }
     Ok(vec![format!("Hyper-V on, {}", if admin { "elevated" } else { "Hyper-V Administrators member" })])
 }
@@ -118,45 +115,4 @@ fn required_tools(cx: &Context) -> Vec<&'static str> {
         tools.push("minikube");
     }
     tools
-}
-
-fn remember(cx: &mut Context, tool: &str, found: Found) {
-    match tool {
-        "kubectl" => cx.tools.kubectl = Some(found),
-        "helm" => cx.tools.helm = Some(found),
-        _ => cx.tools.minikube = Some(found),
-    }
-}
-
-type VersionParser = fn(&str) -> Result<Version, String>;
-
-/// Runs the tool's version command and parses the real output format.
-fn read_version(cx: &Context, tool: &str, program: &str) -> Result<Version, Problem> {
-    let (cmd, parse): (Cmd, VersionParser) = match tool {
-        "kubectl" => (kubectl::Kubectl::new(program, None).client_version(), |out| {
-            kubectl::parse_versions(out).map(|v| v.client)
-        }),
-        "helm" => (helm::Helm::new(program, None).version_short(), helm::parse_short_version),
-        _ => (minikube::version_short(program), minikube::parse_version),
-    };
-    let mut output = cx.runner.run_unchecked(&cmd)?;
-    let mut cmd = cmd;
-    if tool == "minikube" && !output.success() && output.stderr.contains("unknown flag: --short") {
-        // minikube before v1.10 has no --short; its plain form prints `minikube version: vX.Y.Z`.
-        cmd = minikube::version_long(program);
-        output = cx.runner.run_unchecked(&cmd)?;
-    }
-    // Helm 2 prints its client version and then fails to reach tiller: the stdout still answers the question.
-    match parse(&output.stdout) {
-        Ok(version) if output.success() || tool == "helm" => Ok(version),
-        Ok(_) => Err(unreadable(&cmd, &output, tool, "exited with an error")),
-        Err(why) if output.success() => Err(unreadable(&cmd, &output, tool, &why)),
-        Err(_) => Err(unreadable(&cmd, &output, tool, "exited with an error")),
-    }
-}
-
-fn unreadable(cmd: &Cmd, output: &Output, tool: &str, why: &str) -> Problem {
-    exit_problem(cmd, output).reworded(format!("could not read {tool}'s version: {why}")).with_hint(format!(
-        "run `{cmd}` yourself; if it does not print a version, reinstall {tool} or put a working one first on PATH"
-    ))
 }

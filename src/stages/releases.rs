@@ -2,52 +2,13 @@
 //! it with the syntax the installed Helm speaks (v3/v4: `upgrade --install … --create-namespace`; v2: the
 //! archived stable charts, `--namespace`, integer `--timeout`).
 
+use crate::cluster::Reader;
 use crate::context::Context;
 use crate::problem::Problem;
 use crate::record::Created;
-use crate::runner::exit_problem;
-use crate::tools::helm::{self, Release, ReleaseStatus};
+use crate::tools::helm::Release;
 
-/// The archived stable repository's last versions, the only chart source on Helm 2.
-const STABLE_VERSIONS: [(&str, &str); 3] =
-    [("prometheus", "11.12.1"), ("prometheus-adapter", "2.5.1"), ("grafana", "5.5.7")];
-
-pub fn helm_major(cx: &Context) -> u32 {
-    cx.tools.helm.as_ref().map_or(3, |f| f.version.major)
-}
-
-/// The release of `chart` (prometheus, prometheus-adapter, grafana) for this Helm and these settings.
-pub fn release(cx: &Context, chart: &str) -> Release {
-    let namespace = cx.settings.monitoring_namespace.clone();
-    if helm_major(cx) == 2 {
-        let version = STABLE_VERSIONS.iter().find(|(c, _)| *c == chart).map(|(_, v)| v.to_string()).unwrap_or_default();
-        return Release { name: chart.into(), chart: format!("stable/{chart}"), version, namespace };
-    }
-    let repo = if chart == "grafana" { "grafana-community" } else { "prometheus-community" };
-    let version = cx.settings.chart_versions.get(chart).cloned().unwrap_or_default();
-    Release { name: chart.into(), chart: format!("{repo}/{chart}"), version, namespace }
-}
-
-/// The release's status, or None when it is not installed.
-pub fn status(cx: &Context, release: &Release) -> Result<Option<ReleaseStatus>, Problem> {
-    if helm_major(cx) == 2 {
-        let cmd = cx.helm().status_v2(&release.name);
-        let output = cx.runner.run_unchecked(&cmd)?;
-        if !output.success() {
-            return Ok(None);
-        }
-        let status = output
-            .stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("STATUS:"))
-            .map(|s| s.trim().to_ascii_lowercase())
-            .unwrap_or_default();
-        return Ok(Some(ReleaseStatus { status, chart_version: release.version.clone() }));
-    }
-    let cmd = cx.helm().list_release(&release.name, &release.namespace);
-    let output = cx.runner.run(&cmd)?;
-    helm::parse_release(&release.name, &output.stdout).map_err(|why| exit_problem(&cmd, &output).reworded(why))
-}
+pub use crate::cluster::releases::{release, status};
 
 /// Done when deployed at the wanted chart version; otherwise says what is needed.
 pub fn needs_install(cx: &Context, release: &Release) -> Result<Option<String>, Problem> {
@@ -66,10 +27,7 @@ pub fn needs_install(cx: &Context, release: &Release) -> Result<Option<String>, 
 /// namespace, when Helm created that too).
 pub fn install(cx: &mut Context, release: &Release, values: &str) -> Result<(), Problem> {
     let existed = status(cx, release).ok().flatten().is_some();
-    let namespace_existed = cx
-        .runner
-        .run_unchecked(&cx.kubectl().get_cluster_json("namespace", &release.namespace))
-        .is_ok_and(|o| o.success());
+    let namespace_existed = cx.get("namespace", "", &release.namespace).is_ok_and(|found| found.is_some());
     install_release(cx, release, values)?;
     if !namespace_existed {
         cx.created(Created::Namespace { name: release.namespace.clone() });
@@ -82,7 +40,7 @@ pub fn install(cx: &mut Context, release: &Release, values: &str) -> Result<(), 
 
 fn install_release(cx: &Context, release: &Release, values: &str) -> Result<(), Problem> {
     let wait = cx.settings.wait_timeout;
-    let cmd = if helm_major(cx) == 2 {
+    let cmd = if cx.helm_major() == 2 {
         cx.helm().upgrade_install_v2(release, values, wait)
     } else {
         cx.helm().upgrade_install(release, values, wait)

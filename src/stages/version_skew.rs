@@ -3,19 +3,19 @@
 //! `minikube kubectl --` (which fetches a matching kubectl).
 
 use crate::context::Context;
-use crate::engine::{Check, Stage, StageKind};
+use crate::engine::{Check, Stage, StageId, StageKind};
 use crate::problem::Problem;
 use crate::tools::kubectl::parse_versions;
 
 pub struct VersionSkew;
 
 impl Stage for VersionSkew {
-    fn name(&self) -> &'static str {
-        "version-skew"
+    fn id(&self) -> StageId {
+        StageId::VersionSkew
     }
 
-    fn after(&self, _cx: &Context) -> &'static [&'static str] {
-        &["cluster"]
+    fn after(&self, _cx: &Context) -> &'static [StageId] {
+        &[StageId::Cluster]
     }
 
     fn summary(&self) -> &'static str {
@@ -26,15 +26,15 @@ impl Stage for VersionSkew {
         StageKind::Inspect
     }
 
-    fn check(&self, cx: &mut Context) -> anyhow::Result<Check> {
+    fn check(&self, cx: &mut Context) -> Result<Check, Problem> {
         let cmd = cx.kubectl().version();
         let output = cx.runner.run_unchecked(&cmd)?;
         let versions =
             parse_versions(&output.stdout).map_err(|why| crate::runner::exit_problem(&cmd, &output).reworded(why))?;
         let Some(server) = versions.server else {
-            return Err(crate::runner::exit_problem(&cmd, &output)
-                .reworded("the Kubernetes API server does not answer")
-                .into());
+            return Err(
+                crate::runner::exit_problem(&cmd, &output).reworded("the Kubernetes API server does not answer")
+            );
         };
         let client = versions.client;
         let skew = client.minor.abs_diff(server.minor);
@@ -53,7 +53,7 @@ impl Stage for VersionSkew {
         let accept =
             cx.settings.uses_minikube() && (cx.settings.use_minikube_kubectl || cx.ui.confirm(&question, false)?);
         if accept {
-            cx.tools.kubectl_via_minikube = true;
+            cx.facts.kubectl_via_minikube = true;
             cx.note("the wizard runs kubectl as `minikube kubectl --`, which matches the cluster's version");
             return Ok(Check::Done(format!("{evidence}; using `minikube kubectl --`")));
         }
@@ -69,15 +69,14 @@ impl Stage for VersionSkew {
         Err(Problem::new(format!(
             "kubectl {client} is {skew} minor versions from the server {server}; kubectl supports ±1"
         ))
-        .with_hint(fix)
-        .into())
+        .with_hint(fix))
     }
 
-    fn apply(&self, _: &mut Context) -> anyhow::Result<()> {
+    fn apply(&self, _: &mut Context) -> Result<(), Problem> {
         Ok(())
     }
 
-    fn validate(&self, _: &mut Context) -> anyhow::Result<String> {
+    fn validate(&self, _: &mut Context) -> Result<String, Problem> {
         Ok(String::new())
     }
 }

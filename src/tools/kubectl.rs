@@ -3,8 +3,25 @@
 
 use serde::Deserialize;
 
-use crate::runner::Cmd;
+use super::Found;
+use crate::problem::Problem;
+use crate::runner::{Cmd, Runner};
 use crate::version::Version;
+
+/// Each kubectl on PATH that answers with a readable version, in PATH order, and why the others did not.
+pub fn every_on_path(runner: &Runner) -> (Vec<Found>, Vec<Problem>) {
+    let mut found = Vec::new();
+    let mut failures = Vec::new();
+    for path in runner.resolve_all("kubectl") {
+        match super::read_version(runner, "kubectl", &path.display().to_string()) {
+            Ok(version) => found.push(Found { path, version }),
+            Err(problem) => {
+                failures.push(problem.with_hint(format!("reinstall {}, or take it off PATH", path.display())))
+            }
+        }
+    }
+    (found, failures)
+}
 
 /// Builds kubectl commands against one binary (an absolute path once `kubectl on PATH` has chosen it).
 #[derive(Debug, Clone)]

@@ -9,8 +9,8 @@ pub mod powershell;
 
 use std::path::PathBuf;
 
-use crate::runner::Cmd;
-
+use crate::problem::Problem;
+use crate::runner::{exit_problem, Cmd, Output, Runner};
 use crate::version::Version;
 
 /// A program found on PATH and the version it reported.
@@ -18,6 +18,39 @@ use crate::version::Version;
 pub struct Found {
     pub path: PathBuf,
     pub version: Version,
+}
+
+type VersionParser = fn(&str) -> Result<Version, String>;
+
+/// Runs a tool's version command (kubectl, helm or minikube) and reads the real output format.
+pub fn read_version(runner: &Runner, tool: &str, program: &str) -> Result<Version, Problem> {
+    let (cmd, parse): (Cmd, VersionParser) = match tool {
+        "kubectl" => (kubectl::Kubectl::new(program, None).client_version(), |out| {
+            kubectl::parse_versions(out).map(|v| v.client)
+        }),
+        "helm" => (helm::Helm::new(program, None).version_short(), helm::parse_short_version),
+        _ => (minikube::version_short(program), minikube::parse_version),
+    };
+    let mut output = runner.run_unchecked(&cmd)?;
+    let mut cmd = cmd;
+    if tool == "minikube" && !output.success() && output.stderr.contains("unknown flag: --short") {
+        // minikube before v1.10 has no --short; its plain form prints `minikube version: vX.Y.Z`.
+        cmd = minikube::version_long(program);
+        output = runner.run_unchecked(&cmd)?;
+    }
+    // Helm 2 prints its client version and then fails to reach tiller: the stdout still answers the question.
+    match parse(&output.stdout) {
+        Ok(version) if output.success() || tool == "helm" => Ok(version),
+        Ok(_) => Err(unreadable(&cmd, &output, tool, "exited with an error")),
+        Err(why) if output.success() => Err(unreadable(&cmd, &output, tool, &why)),
+        Err(_) => Err(unreadable(&cmd, &output, tool, "exited with an error")),
+    }
+}
+
+fn unreadable(cmd: &Cmd, output: &Output, tool: &str, why: &str) -> Problem {
+    exit_problem(cmd, output).reworded(format!("could not read {tool}'s version: {why}")).with_hint(format!(
+        "run `{cmd}` yourself; if it does not print a version, reinstall {tool} or put a working one first on PATH"
+    ))
 }
 
 /// Every kubectl and helm (v3/v4) command the project builds, with sample values: the contract tests run each

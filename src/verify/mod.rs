@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::context::Context;
+
 pub use probe::Probe;
 pub use report::{print_human, to_json};
 
@@ -99,7 +101,42 @@ pub struct Outcome {
 /// whose dependency failed or was skipped is reported as skipped, whatever it found. The report is the same as
 /// running link by link; the time is that of the slowest check.
 pub fn run(probe: &Probe, only_pre: bool) -> Vec<Outcome> {
-    let all: Vec<Check> = checks::all().into_iter().filter(|c| !only_pre || checks::PRE.contains(&c.id)).collect();
+    run_checks(probe, |c| !only_pre || checks::PRE.contains(&c.id))
+}
+
+/// Only these checks (a stage's link, or the links a setup run set up), with checks outside them taken as passed.
+pub fn run_only(probe: &Probe, ids: &[&str]) -> Vec<Outcome> {
+    run_checks(probe, |c| ids.contains(&c.id))
+}
+
+/// The first failing check of these.
+pub fn first_failure(cx: &Context, ids: &[&str]) -> Option<Outcome> {
+    let probe = Probe::new(cx, None, None);
+    run_only(&probe, ids).into_iter().find(|o| o.status == Status::Fail)
+}
+
+/// How long a just-changed link may take to show in its checks: a scrape or two and an adapter relist.
+pub fn settle_time(cx: &Context) -> Duration {
+    let s = &cx.settings;
+    (s.scrape_interval * 2 + s.relist_interval).max(Duration::from_secs(30)).min(s.wait_timeout)
+}
+
+/// Runs these checks until none fails, for at most `settle_time`; the last report.
+pub fn settled(cx: &Context, ids: &[&str], what: &str) -> Vec<Outcome> {
+    let mut last = Vec::new();
+    let _ = crate::wait::until(&cx.ui, what, settle_time(cx), || {
+        let probe = Probe::new(cx, None, None);
+        last = run_only(&probe, ids);
+        match last.iter().find(|o| o.status == Status::Fail) {
+            None => crate::wait::Poll::Ready(()),
+            Some(failed) => crate::wait::Poll::Waiting(format!("{}: {}", failed.id, failed.message)),
+        }
+    });
+    last
+}
+
+fn run_checks(probe: &Probe, wanted: impl Fn(&Check) -> bool) -> Vec<Outcome> {
+    let all: Vec<Check> = checks::all().into_iter().filter(|c| wanted(c)).collect();
     let found: Vec<(Finding, Duration)> = std::thread::scope(|scope| {
         let handles: Vec<_> = all
             .iter()
@@ -110,7 +147,14 @@ pub fn run(probe: &Probe, only_pre: bool) -> Vec<Outcome> {
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("a check panicked")).collect()
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    (Finding::fail("this check crashed", "please report it: `interlok-k8s bundle`"), Duration::ZERO)
+                })
+            })
+            .collect()
     });
     let mut outcomes: Vec<Outcome> = Vec::with_capacity(all.len());
     for (check, (finding, took)) in all.iter().zip(found) {

@@ -8,10 +8,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use interlok_k8s::cli::GlobalArgs;
 use interlok_k8s::context::Context;
 use interlok_k8s::runner::Runner;
-use interlok_k8s::settings::Settings;
+use interlok_k8s::settings::{Flags, Settings};
 use interlok_k8s::ui::Ui;
 use testworld::prom::PromOptions;
 use testworld::world::{ClusterState, World};
@@ -41,7 +40,7 @@ fn main() {
         .latency("minikube", &["start"], secs(60.0))
         .latency("helm", &["repo", "add"], secs(5.0))
         .image_latency("quay.io/prometheus/prometheus", secs(40.0))
-        .image_latency("adaptris/interlok", secs(60.0))
+        .image_latency("interlok", secs(60.0)) // the default image and the stock ones
         .image_latency("prometheus-adapter", secs(30.0))
         .image_latency("grafana/grafana", secs(30.0))
         .start()
@@ -73,17 +72,13 @@ fn main() {
 
 /// The longest path through the stage graph, weighting each stage by its latency; and the plain sum.
 fn critical_path(latency: &BTreeMap<&str, f64>) -> (f64, f64) {
-    let args = GlobalArgs {
-        stack: interlok_k8s::cli::StackArgs { grafana: true, ..Default::default() },
-        ..Default::default()
-    };
-    let settings = Settings::resolve(&args).expect("settings");
+    let settings = Settings::from_flags([("grafana", "true")]).expect("settings");
     let cx = Context::new(settings, Runner::new(Ui::plain_for_tests(), true), Ui::plain_for_tests());
     let stages = interlok_k8s::stages::all();
-    let mut finish: BTreeMap<&str, f64> = BTreeMap::new();
+    let mut finish: BTreeMap<interlok_k8s::engine::StageId, f64> = BTreeMap::new();
     for stage in &stages {
         let start = stage.after(&cx).iter().filter_map(|d| finish.get(d)).copied().fold(0.0, f64::max);
-        finish.insert(stage.name(), start + latency.get(stage.name()).copied().unwrap_or(0.0));
+        finish.insert(stage.id(), start + latency.get(stage.id().name()).copied().unwrap_or(0.0));
     }
     (finish.values().copied().fold(0.0, f64::max), latency.values().sum())
 }
@@ -121,7 +116,7 @@ fn verify_timing(world: &World) -> (f64, f64, &'static str) {
         // the benchmark process stands in for the user's shell
         std::env::set_var(key, value);
     }
-    let settings = Settings::resolve(&GlobalArgs::default()).expect("settings");
+    let settings = Settings::resolve(&Flags::default()).expect("settings");
     let runner = Runner::new(Ui::plain_for_tests(), false).with_default_timeout(Duration::from_secs(60));
     let cx = Context::new(settings, runner, Ui::plain_for_tests());
     let probe = interlok_k8s::verify::Probe::new(&cx, None, None);

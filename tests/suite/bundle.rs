@@ -36,9 +36,8 @@ fn leaks<'a>(files: &[(String, String)], planted: &[&'a str]) -> Vec<(String, &'
 
 const JWT: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJwbDRudGVkIn0.bG9nLXBsNG50ZWQtc2ln";
 
-/// A set-up world with secrets planted where the bundle looks: a 4-character Secret value in Interlok's
-/// environment and log, a Bearer header and a JWT in Interlok's log, a password and URL credentials in the
-/// adapter's ConfigMap, a password in Interlok's environment.
+/// A set-up world with secrets planted where the bundle looks: a 4-character Secret value, a Bearer header
+/// and a JWT in Interlok's log, a password and URL credentials in the adapter's ConfigMap.
 fn world_with_planted_secrets() -> Option<World> {
     let world = monitoring_world(4)?;
     assert_eq!(setup(&world, &[]).code, 0);
@@ -49,33 +48,30 @@ fn world_with_planted_secrets() -> Option<World> {
         "kubectl",
         &["patch", "configmap", "prometheus-adapter", "-n", "monitoring", "--type", "merge", "-p", notes],
     );
-    // one change to the pod template (a rollout): the environment, and the log the world's pods print
+    // Interlok logs a message's metadata, as it does at DEBUG, with the caller's Authorization header
     let log = format!(
-        "INFO POST /in-box Authorization: Bearer log-pl4nted-b34rer\nINFO session {JWT} opened\nINFO login with Zq7x ok\n"
+        "DEBUG [jetty] message metadata {{Authorization=Bearer log-pl4nted-b34rer}}\nINFO session {JWT} opened\nINFO login with Zq7x ok\n"
     );
-    let template = serde_json::json!({"spec": {"template": {
-        "metadata": {"annotations": {"testworld/log": log}},
-        "spec": {"containers": [{"name": "interlok", "env": [
-            {"name": "PIN", "value": "Zq7x"},
-            {"name": "DB_PASSWORD", "value": "env-pl4nted-pw"},
-        ]}]},
-    }}});
-    ok(&world, "kubectl", &["patch", "deployment", "interlok", "-n", "default", "-p", &template.to_string()]);
-    ok(&world, "kubectl", &["rollout", "status", "deployment/interlok", "-n", "default", "--timeout=60s"]);
     world.wait_until("the planted log to be what kubectl logs shows", crate::support::LONG, || {
+        let pods = world.run("kubectl", &["get", "pods", "-n", "default", "-l", "app=interlok", "-o", "name"]);
+        for pod in pods.stdout.lines().filter_map(|p| p.strip_prefix("pod/")) {
+            if !world.pod_log("default", pod, "interlok").unwrap_or_default().contains("log-pl4nted-b34rer") {
+                world.append_pod_log("default", pod, "interlok", &log);
+            }
+        }
         world.run("kubectl", &["logs", "-n", "default", "deploy/interlok"]).stdout.contains("log-pl4nted-b34rer")
     });
     Some(world)
 }
 
-const PLANTED: [&str; 6] = ["Zq7x", "env-pl4nted-pw", "cm-pl4nted-pw", "url-pl4nted-pw", "log-pl4nted-b34rer", JWT];
+const PLANTED: [&str; 5] = ["Zq7x", "cm-pl4nted-pw", "url-pl4nted-pw", "log-pl4nted-b34rer", JWT];
 
 #[test]
 fn a_four_character_secret_a_bearer_header_and_a_jwt_are_redacted() {
     let Some(world) = world_with_planted_secrets() else { return };
     let (run, files) = bundle(&world, "readable");
     let log = &files.iter().find(|(n, _)| n == "interlok-logs.txt").expect("log").1;
-    assert!(log.contains("Authorization: [REDACTED]") && log.contains("login with [REDACTED] ok"), "{log}");
+    assert!(log.contains("Authorization=[REDACTED]") && log.contains("login with [REDACTED] ok"), "{log}");
     assert_eq!(leaks(&files, &PLANTED), vec![]);
     assert!(run.stdout.contains("(Secret values, tokens and passwords redacted)"), "{}", run.all());
     let note = &files.iter().find(|(n, _)| n == "REDACTION.txt").expect("the redaction note").1;
@@ -195,33 +191,4 @@ fn every_subcommand_help_has_examples() {
         let help = std::process::Command::new(PRODUCT).args([subcommand, "--help"]).output().expect("help");
         assert!(String::from_utf8_lossy(&help.stdout).contains("Examples:"), "{subcommand} --help has no examples");
     }
-}
-
-#[test]
-fn the_configuration_doc_names_every_flag_and_env_var() {
-    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md"))
-        .expect("docs/configuration.md");
-    use clap::CommandFactory;
-    let cli = interlok_k8s::cli::Cli::command();
-    let mut missing = Vec::new();
-    let mut commands = vec![cli.clone()];
-    commands.extend(cli.get_subcommands().cloned());
-    for command in commands {
-        for arg in command.get_arguments() {
-            if arg.is_hide_set() || arg.get_id() == "help" || arg.get_id() == "version" {
-                continue;
-            }
-            if let Some(long) = arg.get_long() {
-                if !docs.contains(&format!("--{long}")) {
-                    missing.push(format!("{} --{long}", command.get_name()));
-                }
-            }
-            if let Some(env) = arg.get_env() {
-                if !docs.contains(&*env.to_string_lossy()) {
-                    missing.push(env.to_string_lossy().into_owned());
-                }
-            }
-        }
-    }
-    assert!(missing.is_empty(), "docs/configuration.md lacks {missing:?}");
 }

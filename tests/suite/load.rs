@@ -93,6 +93,9 @@ fn bad_load_arguments_are_rejected_before_anything_is_sent() {
         vec!["--url", &url, "--rate", "4.9e-324"],
         vec!["--url", &url, "--rate", "NaN"],
         vec!["--url", &url, "--rate", "inf"],
+        vec!["--url", &url, "--rate", "0.0000000000000000000000001"],
+        vec!["--url", &url, "--duration", "9999999999999999h"],
+        vec!["--url", &url, "--timeout", "9999999999999999h"],
         vec!["--url", &url, "--body-file", "/dev/zero"],
     ] {
         let output = std::process::Command::new(PRODUCT).arg("load").args(&args).output().expect("load");
@@ -196,32 +199,6 @@ fn a_rate_slot_after_the_end_of_the_run_is_never_sent() {
     assert_eq!(summary["sent"], 1, "{summary}");
     assert!(seconds(&summary) < 4.0, "{summary}");
     assert_eq!(target.received(), 1);
-}
-
-#[test]
-fn limits_past_what_the_clock_can_count_run_until_ctrl_c_instead_of_panicking() {
-    for args in [["--duration", "9999999999999999h"], ["--timeout", "9999999999999999h"]] {
-        let target = LoadTarget::start(|_| Answer::Ok);
-        let url = target.url();
-        let mut all = vec!["load", "--json", "--url", &url, "--rate", "200"];
-        all.extend(args);
-        if args[0] == "--timeout" {
-            all.extend(["-n", "1000000"]);
-        }
-        let child = std::process::Command::new(PRODUCT)
-            .args(&all)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("load");
-        testworld::prom::wait_until("requests to arrive", Duration::from_secs(20), &mut || target.received() > 0);
-        assert!(std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
-        let output = child.wait_with_output().expect("wait");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(130), "{args:?}: {stderr}");
-        let summary: Value = serde_json::from_slice(&output.stdout).expect("partial summary");
-        assert_eq!(summary["sent"].as_u64().unwrap(), target.received(), "{args:?}");
-    }
 }
 
 #[test]

@@ -3,7 +3,9 @@
 
 mod bringup;
 mod bundle;
+mod cli;
 mod contracts;
+mod health;
 mod limits;
 mod load;
 mod monitoring;

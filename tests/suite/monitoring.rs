@@ -190,11 +190,11 @@ fn an_adapter_unavailable_for_good_fails_with_its_pod_state_and_the_logs_command
 #[test]
 fn an_image_that_cannot_be_pulled_fails_fast_with_the_image_name() {
     let Some(world) = monitoring_world(4) else { return };
-    world.image_failure("interlok:does-not-exist", testworld::controllers::PodFailure::ImagePullBackOff);
     let started = std::time::Instant::now();
-    let run = setup(&world, &["--image", "adaptris/interlok:does-not-exist", "--wait-timeout", "10m"]);
+    // a typo: no such repository, so the node cannot pull it
+    let run = setup(&world, &["--image", "adaptris/interlock:snapshot", "--wait-timeout", "10m"]);
     assert_eq!(run.code, 1, "{}", run.all());
-    assert!(run.stderr.contains("ImagePullBackOff for image adaptris/interlok:does-not-exist"), "{}", run.stderr);
+    assert!(run.stderr.contains("ImagePullBackOff for image adaptris/interlock:snapshot"), "{}", run.stderr);
     assert!(started.elapsed() < std::time::Duration::from_secs(120), "it failed fast instead of waiting the 10m bound");
 }
 
@@ -242,7 +242,7 @@ fn the_grafana_password_is_shown_only_when_asked() {
 }
 
 fn interlok_k8s_decode(text: &str) -> Vec<u8> {
-    interlok_k8s::stages::decode_base64(text).expect("base64")
+    interlok_k8s::cluster::views::decode_base64(text).expect("base64")
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

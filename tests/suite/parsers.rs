@@ -38,9 +38,17 @@ proptest! {
         if let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) {
             let _ = interlok_k8s::prometheus_api::parse_vector(&value);
             let _ = interlok_k8s::prometheus_api::parse_groups(&value);
-            let _ = interlok_k8s::stages::find_endpoints(value.as_array().map(Vec::as_slice).unwrap_or_default());
-            let _ = interlok_k8s::stages::stuck_pod(&value);
-            let _ = interlok_k8s::stages::current_value(&value);
+            let items = value.as_array().cloned().unwrap_or_default();
+            let services: Vec<interlok_k8s::cluster::views::Service> =
+                items.into_iter().filter_map(|v| interlok_k8s::cluster::view("service", v).ok()).collect();
+            let _ = interlok_k8s::cluster::monitoring::pick(&services);
+            if let Ok(pod) = interlok_k8s::cluster::view::<interlok_k8s::cluster::views::Pod>("pod", value.clone()) {
+                let _ = interlok_k8s::cluster::pods::stuck(&pod);
+                let _ = interlok_k8s::cluster::pods::describe(&pod);
+            }
+            if let Ok(hpa) = interlok_k8s::cluster::view::<interlok_k8s::cluster::views::Hpa>("hpa", value) {
+                let _ = (hpa.current_value(), hpa.metric().target(), hpa.blocking_conditions());
+            }
         }
     }
 
@@ -54,7 +62,7 @@ proptest! {
 
     #[test]
     fn secrets_and_rules(text in any::<String>(), matches in "[^\\x00]{0,20}", as_ in "[^\\x00]{0,10}") {
-        let _ = interlok_k8s::stages::decode_base64(&text);
+        let _ = interlok_k8s::cluster::views::decode_base64(&text);
         let _ = interlok_k8s::bundle::redact(&text, std::slice::from_ref(&text));
         let rule: Result<interlok_k8s::manifests::schema::AdapterRule, _> = serde_yaml::from_str(&format!(
             "seriesQuery: x\nresources: {{overrides: {{pod: {{resource: pod}}}}}}\nname: {{matches: {:?}, as: {:?}}}\nmetricsQuery: {:?}\n", matches, as_, text));

@@ -18,10 +18,26 @@ pub fn ok(world: &World, program: &str, args: &[&str]) -> Run {
     run
 }
 
-/// Writes the Interlok manifest with the given pushgateway address and namespace variable name.
+/// The 2019 guide's image: it pushes `MessageMetrics`.
+pub const GUIDE_IMAGE: &str = "aaronmcgrathadpx/interlok-kubernetes-scaling:latest";
+
+/// An Interlok 3.x build like the guide's whose pusher uses simpleclient 0.10: it pushes `MessageMetrics_total`.
+pub const INTERLOK_3_12: &str = "example.org/interlok-kubernetes-scaling-3.12";
+
+pub fn interlok_3_12() -> testworld::images::Image {
+    testworld::images::Image::guide().with_pusher(Some(testworld::images::Simpleclient::V0_10))
+}
+
+/// Writes the Interlok manifest (the guide's image) with the given pushgateway address and namespace variable name.
 pub fn interlok_manifest(world: &World, pushgateway: &str, namespace_variable: &str) -> String {
+    interlok_manifest_with(world, GUIDE_IMAGE, pushgateway, namespace_variable)
+}
+
+/// The Interlok manifest with another image.
+pub fn interlok_manifest_with(world: &World, image: &str, pushgateway: &str, namespace_variable: &str) -> String {
     let text = std::fs::read_to_string(fixture("interlok.yaml"))
         .expect("fixture")
+        .replace("IMAGE", image)
         .replace("PUSHGATEWAY", pushgateway)
         .replace("NAMESPACE_VARIABLE", namespace_variable);
     let path = world.dir.join("interlok.yaml");

@@ -1,37 +1,45 @@
-//! prometheus, pushgateway, interlok and metric: the path a message count takes from an Interlok pod,
-//! through the pushgateway, into Prometheus.
+//! prometheus, pushgateway and metric: the path a message count takes from an Interlok pod, through the
+//! pushgateway, into Prometheus.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde_json::Value;
-
-use crate::manifests;
-use crate::portforward::{http_get, PortForward};
+use crate::cluster::interlok;
+use crate::cluster::monitoring::{self, Scrape};
+use crate::cluster::pods;
+use crate::cluster::views::Service;
 use crate::prometheus_api;
 use crate::verify::{Finding, Probe};
 
-fn ready(probe: &Probe, namespace: &str, name: &str) -> Finding {
-    match probe.get("deployment", namespace, name) {
-        Ok(Some(d)) if d["status"]["availableReplicas"].as_u64().unwrap_or(0) > 0 => {
-            Finding::ok(format!("{name} is available"))
-        }
-        Ok(Some(_)) => Finding::fail(
-            format!("{name} has no available pod"),
-            format!("`kubectl get pods -n {namespace}` and `kubectl describe deploy {name} -n {namespace}`"),
+/// Whether pods serve one of the monitoring Services (the pushgateway, or the server).
+fn served(probe: &Probe, pick: fn(&monitoring::Found) -> Option<Service>, what: &str) -> Finding {
+    let found = match probe.monitoring() {
+        Ok(found) => found,
+        Err(problem) => return Finding::fail(problem.message, problem.hint.unwrap_or_default()),
+    };
+    let namespace = &probe.cx.settings.monitoring_namespace;
+    let Some(service) = pick(&found) else {
+        return Finding::fail(
+            format!("no {what} Service in {namespace}"),
+            format!(
+                "install Prometheus: `interlok-k8s setup --only prometheus` (see `kubectl get svc -n {namespace}`)"
+            ),
+        );
+    };
+    match pods::serving(probe, &service) {
+        Ok(Ok(evidence)) => Finding::ok(evidence),
+        Ok(Err(why)) => Finding::fail(
+            why,
+            format!(
+                "see `kubectl describe pods -n {namespace} -l {}`; reinstall: `interlok-k8s setup --only prometheus`",
+                service.selector_query()
+            ),
         ),
-        Ok(None) => Finding::fail(
-            format!("no Deployment {name} in {namespace}"),
-            "rerun `interlok-k8s setup --from prometheus`",
-        ),
-        Err(e) => Finding::fail(e, "check the cluster"),
+        Err(problem) => Finding::fail(problem.message, "`kubectl get pods -A`"),
     }
 }
 
 pub fn server(probe: &Probe) -> Finding {
-    match probe.endpoints() {
-        Ok(endpoints) => ready(probe, &probe.cx.settings.monitoring_namespace, &endpoints.prometheus.0),
-        Err(e) => Finding::fail(e, "rerun `interlok-k8s setup --from prometheus`"),
-    }
+    served(probe, |f| f.prometheus.clone(), "Prometheus server")
 }
 
 pub fn prometheus_api(probe: &Probe) -> Finding {
@@ -52,27 +60,24 @@ pub fn prometheus_api(probe: &Probe) -> Finding {
 
 pub fn pushgateway_target(probe: &Probe) -> Finding {
     let Ok(url) = probe.prometheus() else { return Finding::fail("Prometheus is unreachable", "see prometheus.api") };
-    let up = match prometheus_api::query(&url, "up") {
-        Ok(up) => up,
-        Err(e) => return Finding::fail(e, "check Prometheus"),
-    };
-    let target =
-        up.iter().find(|(labels, _)| labels.get("job").is_some_and(|j| j.to_ascii_lowercase().contains("pushgateway")));
-    match target {
-        Some((labels, value)) if *value == 1.0 => Finding::ok(format!("Prometheus scrapes the pushgateway (job {})", labels["job"])),
-        Some((labels, _)) => Finding::fail(format!("the pushgateway target {} is down", labels.get("instance").cloned().unwrap_or_default()), "check the pushgateway pod and its Service"),
-        None => Finding::fail(
-            "Prometheus does not scrape the pushgateway",
-            "the chart's scrape job keeps Services annotated `prometheus.io/probe: pushgateway`; check that annotation, or add a scrape job for it with honor_labels: true",
+    let namespace = &probe.cx.settings.monitoring_namespace;
+    let service = probe.monitoring().map(|f| f.endpoints.pushgateway.0).unwrap_or_else(|_| "<pushgateway>".into());
+    match monitoring::scrape(&url) {
+        Ok(Scrape::Up { job }) => Finding::ok(format!("Prometheus scrapes the pushgateway (job {job})")),
+        Ok(Scrape::Down { instance }) => Finding::fail(
+            format!("the pushgateway target {instance} is down"),
+            format!("see `kubectl describe pods -n {namespace}` for the pushgateway pod and `kubectl get endpoints {service} -n {namespace}`"),
         ),
+        Ok(Scrape::NotScraped) => Finding::fail(
+            "Prometheus does not scrape the pushgateway",
+            format!("the chart's scrape job keeps Services annotated `prometheus.io/probe: pushgateway`: `kubectl annotate service {service} -n {namespace} prometheus.io/probe=pushgateway --overwrite`"),
+        ),
+        Err(e) => Finding::fail(e, "check Prometheus: `interlok-k8s verify --prometheus-url URL` reaches it directly"),
     }
 }
 
 pub fn pushgateway_ready(probe: &Probe) -> Finding {
-    match probe.endpoints() {
-        Ok(endpoints) => ready(probe, &probe.cx.settings.monitoring_namespace, &endpoints.pushgateway.0),
-        Err(e) => Finding::fail(e, "rerun `interlok-k8s setup --from prometheus`"),
-    }
+    served(probe, |f| Some(f.pushgateway.clone()), "pushgateway")
 }
 
 pub fn pushgateway_api(probe: &Probe) -> Finding {
@@ -117,7 +122,7 @@ pub fn groups(probe: &Probe) -> Finding {
             "send a few: `interlok-k8s load -n 5`",
         );
     }
-    let live = probe.live_pods().unwrap_or_default();
+    let live = live_pods(probe).unwrap_or_default();
     let namespace = &probe.cx.settings.namespace;
     let stale: Vec<&&prometheus_api::Group> = interlok
         .iter()
@@ -144,164 +149,58 @@ pub fn groups(probe: &Probe) -> Finding {
             ages.join(", ")
         ));
     }
-    let deletes: Vec<String> = stale
-        .iter()
-        .map(|g| {
-            let path: Vec<String> =
-                g.labels.iter().filter(|(k, _)| *k != "job").map(|(k, v)| format!("{k}/{v}")).collect();
-            format!("curl -X DELETE {url}/metrics/job/{}/{}", g.labels["job"], path.join("/"))
-        })
-        .collect();
     Finding::warn(
         format!(
             "stale groups of pods that no longer exist (the pushgateway never forgets): {}",
             stale.iter().filter_map(|g| g.labels.get("k8s_pod_name").cloned()).collect::<Vec<_>>().join(", ")
         ),
-        format!("delete them: {}", deletes.join("; ")),
+        format!("delete them: {}", delete_groups(probe, &stale.iter().map(|g| &g.labels).collect::<Vec<_>>())),
     )
+}
+
+/// The commands that delete these pushgateway groups, runnable after verify has ended: with the URL verify
+/// was given, or through a port-forward the user opens.
+fn delete_groups(probe: &Probe, groups: &[&prometheus_api::Labels]) -> String {
+    let (first, base) = match probe.pushgateway_given() {
+        Some(url) => (String::new(), url.to_string()),
+        None => {
+            let (service, port) = probe.monitoring().map(|f| f.endpoints.pushgateway).unwrap_or_default();
+            let namespace = &probe.cx.settings.monitoring_namespace;
+            (
+                format!("in another terminal `kubectl port-forward -n {namespace} svc/{service} 9091:{port}`, then "),
+                "http://127.0.0.1:9091".to_string(),
+            )
+        }
+    };
+    let deletes: Vec<String> = groups
+        .iter()
+        .map(|labels| {
+            let job = labels.get("job").cloned().unwrap_or_default();
+            let path: String = labels.iter().filter(|(k, _)| *k != "job").map(|(k, v)| format!("/{k}/{v}")).collect();
+            format!("`curl -X DELETE {base}/metrics/job/{job}{path}`")
+        })
+        .collect();
+    format!("{first}{}", deletes.join(" and "))
 }
 
 pub fn exported_labels(probe: &Probe) -> Finding {
     let Ok(url) = probe.prometheus() else { return Finding::fail("Prometheus is unreachable", "see prometheus.api") };
-    match prometheus_api::series(&url, "{exported_job=~\"(?i)interlok\"}") {
-        Ok(series) if !series.is_empty() => Finding::fail(
+    match monitoring::labels_renamed(&url) {
+        Ok(true) => Finding::fail(
             "Interlok's labels arrive renamed exported_job/exported_k8s_* : the pushgateway scrape job has honor_labels off",
-            "set `honor_labels: true` on the pushgateway scrape job (the prometheus chart's job has it)",
+            "set `honor_labels: true` on the pushgateway scrape job (the prometheus chart's job has it): `interlok-k8s setup --only prometheus`",
         ),
-        Ok(_) => Finding::ok("pushed labels are kept as pushed (honor_labels)"),
+        Ok(false) => Finding::ok("pushed labels are kept as pushed (honor_labels)"),
         Err(e) => Finding::fail(e, "check Prometheus"),
     }
 }
 
-fn interlok_deployment(probe: &Probe) -> Result<Value, Finding> {
-    let (namespace, name) = (&probe.cx.settings.namespace, &probe.cx.settings.deployment);
-    match probe.get("deployment", namespace, name) {
-        Ok(Some(d)) => Ok(d),
-        Ok(None) => {
-            Err(Finding::fail(format!("no Deployment {name} in {namespace}"), "`interlok-k8s setup --from interlok`"))
-        }
-        Err(e) => Err(Finding::fail(e, "check the cluster")),
-    }
-}
-
-fn env<'v>(container: &'v Value, name: &str) -> Option<&'v Value> {
-    container["env"].as_array()?.iter().find(|e| e["name"] == name)
-}
-
-pub fn deployment(probe: &Probe) -> Finding {
-    let d = match interlok_deployment(probe) {
-        Ok(d) => d,
-        Err(f) => return f,
-    };
-    if d["status"]["availableReplicas"].as_u64().unwrap_or(0) > 0 {
-        return Finding::ok(format!(
-            "{} has {} available pod(s)",
-            probe.cx.settings.deployment, d["status"]["availableReplicas"]
-        ));
-    }
-    let selector = format!("app={}", probe.cx.settings.deployment);
-    let pods = probe.list("pods", &probe.cx.settings.namespace, Some(&selector)).unwrap_or_default();
-    let why = pods.iter().find_map(super::platform::stuck).unwrap_or_else(|| "no pod is ready".into());
-    Finding::fail(
-        format!("{} is not available: {why}", probe.cx.settings.deployment),
-        format!("`kubectl describe pods -l {selector} -n {}`", probe.cx.settings.namespace),
-    )
-}
-
-pub fn endpoint(probe: &Probe) -> Finding {
-    let d = match interlok_deployment(probe) {
-        Ok(d) => d,
-        Err(f) => return f,
-    };
-    let container = &d["spec"]["template"]["spec"]["containers"][0];
-    let java_opts = env(container, "JAVA_OPTS").and_then(|e| e["value"].as_str()).unwrap_or_default();
-    let Some(value) = java_opts.split_whitespace().find_map(|w| w.strip_prefix("-DprometheusEndpointUrl=")) else {
-        return Finding::fail(
-            "JAVA_OPTS has no -DprometheusEndpointUrl: Interlok never starts its metrics push",
-            "rerun `interlok-k8s setup --only interlok`",
-        );
-    };
-    let expected =
-        probe.endpoints().map(|e| manifests::pushgateway_address(&probe.cx.settings, &e)).unwrap_or_default();
-    let fix = format!("set -DprometheusEndpointUrl={expected} (rerun `interlok-k8s setup --only interlok`)");
-    if value.contains("://") {
-        return Finding::fail(format!("prometheusEndpointUrl {value:?} has a scheme: Interlok's client adds http:// itself and never connects"), fix);
-    }
-    let Some((host, port)) = value.rsplit_once(':') else {
-        return Finding::fail(format!("prometheusEndpointUrl {value:?} has no port"), fix);
-    };
-    let parts: Vec<&str> = host.split('.').collect();
-    let (service, namespace) = match parts.as_slice() {
-        [svc] => (svc.to_string(), probe.cx.settings.namespace.clone()),
-        [svc, ns, ..] => (svc.to_string(), ns.to_string()),
-        _ => return Finding::fail(format!("prometheusEndpointUrl {value:?} names no Service"), fix),
-    };
-    let svc = match probe.get("service", &namespace, &service) {
-        Ok(Some(s)) => s,
-        Ok(None) => return Finding::fail(format!("Interlok pushes to {value}, but there is no Service {service} in {namespace} (the pushgateway is {expected})"), fix),
-        Err(e) => return Finding::fail(e, "check the cluster"),
-    };
-    let has_port = svc["spec"]["ports"]
-        .as_array()
-        .is_some_and(|ps| ps.iter().any(|p| p["port"].as_u64().is_some_and(|n| n.to_string() == port)));
-    if has_port {
-        Finding::ok(format!("Interlok pushes to {value}"))
-    } else {
-        Finding::fail(format!("Service {service} has no port {port}"), fix)
-    }
-}
-
-pub fn downward_api(probe: &Probe) -> Finding {
-    let d = match interlok_deployment(probe) {
-        Ok(d) => d,
-        Err(f) => return f,
-    };
-    let container = &d["spec"]["template"]["spec"]["containers"][0];
-    let field = |name: &str| {
-        env(container, name).and_then(|e| e["valueFrom"]["fieldRef"]["fieldPath"].as_str()).map(String::from)
-    };
-    let fix = "add K8S_POD_NAME (metadata.name) and K8S_NAMESPACE (metadata.namespace) from the downward API: rerun `interlok-k8s setup --only interlok`";
-    if field("K8S_POD_NAME").as_deref() != Some("metadata.name") {
-        return Finding::fail(
-            "K8S_POD_NAME does not come from metadata.name: every pod pushes as pod \"interlok\"",
-            fix,
-        );
-    }
-    if field("K8S_NAMESPACE").as_deref() != Some("metadata.namespace") {
-        let old = if env(container, "K8S_POD_NAMESPACE").is_some() {
-            " (only the guide's K8S_POD_NAMESPACE is set, which Interlok does not read)"
-        } else {
-            ""
-        };
-        return Finding::fail(
-            format!("K8S_NAMESPACE does not come from metadata.namespace{old}: pods push as namespace \"default\""),
-            fix,
-        );
-    }
-    Finding::ok("K8S_POD_NAME and K8S_NAMESPACE come from the downward API")
-}
-
-pub fn in_box(probe: &Probe) -> Finding {
-    let forward = match PortForward::open(probe.cx, &probe.cx.settings.namespace, &probe.cx.settings.deployment, 8080) {
-        Ok(f) => f,
-        Err(p) => return Finding::fail(p.message, p.hint.unwrap_or_default()),
-    };
-    match http_get(&forward.url("/in-box"), Duration::from_secs(10)) {
-        Ok(200) => Finding::ok("/in-box answers 200"),
-        Ok(status) => Finding::fail(
-            format!("/in-box answers HTTP {status}"),
-            "check the Interlok configuration's /in-box consumer",
-        ),
-        Err(e) => Finding::fail(
-            format!("/in-box does not answer: {e}"),
-            format!("`kubectl logs deploy/{} -n {}`", probe.cx.settings.deployment, probe.cx.settings.namespace),
-        ),
-    }
-}
-
 fn metric_series(probe: &Probe) -> Result<Vec<prometheus_api::Labels>, String> {
-    let url = probe.prometheus()?;
-    prometheus_api::series(&url, &format!("{{__name__=~\"{}(_total)?\"}}", probe.cx.settings.metric))
+    monitoring::metric_series(&probe.prometheus()?, &probe.cx.settings.metric)
+}
+
+fn live_pods(probe: &Probe) -> Result<Vec<String>, String> {
+    interlok::live_pods(probe).map_err(|p| p.message)
 }
 
 pub fn series(probe: &Probe) -> Finding {
@@ -316,9 +215,18 @@ pub fn series(probe: &Probe) -> Finding {
     let unlabelled: Vec<&prometheus_api::Labels> =
         series.iter().filter(|s| !s.contains_key("k8s_pod_name") || !s.contains_key("k8s_namespace")).collect();
     if !unlabelled.is_empty() {
+        let groups = probe.pushgateway().and_then(|url| prometheus_api::pushgateway_groups(&url)).unwrap_or_default();
+        let unlabelled_groups: Vec<&prometheus_api::Labels> = groups
+            .iter()
+            .map(|g| &g.labels)
+            .filter(|l| !l.contains_key("k8s_pod_name") || !l.contains_key("k8s_namespace"))
+            .collect();
         return Finding::fail(
             format!("{metric} was pushed without k8s_namespace/k8s_pod_name labels: the adapter cannot tie it to a pod"),
-            "Interlok labels its push from K8S_NAMESPACE and K8S_POD_NAME; delete the unlabelled pushgateway group and fix the pusher",
+            format!(
+                "Interlok labels its push from K8S_NAMESPACE and K8S_POD_NAME: fix the pusher, and delete the unlabelled group: {}",
+                delete_groups(probe, &unlabelled_groups)
+            ),
         );
     }
     let names: std::collections::BTreeSet<&String> = series.iter().filter_map(|s| s.get("__name__")).collect();
@@ -332,7 +240,7 @@ pub fn series(probe: &Probe) -> Finding {
 pub fn fresh(probe: &Probe) -> Finding {
     let series = metric_series(probe).unwrap_or_default();
     let namespace = &probe.cx.settings.namespace;
-    let live = match probe.live_pods() {
+    let live = match live_pods(probe) {
         Ok(l) => l,
         Err(e) => return Finding::fail(e, "check the cluster"),
     };
@@ -360,8 +268,7 @@ pub fn fresh(probe: &Probe) -> Finding {
 /// Exposed so scaling checks can reuse the live-pod series lookup.
 pub fn live_pods_with_series(probe: &Probe) -> Vec<String> {
     let series = metric_series(probe).unwrap_or_default();
-    probe
-        .live_pods()
+    live_pods(probe)
         .unwrap_or_default()
         .into_iter()
         .filter(|p| series.iter().any(|s| s.get("k8s_pod_name") == Some(p)))

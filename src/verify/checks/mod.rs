@@ -1,5 +1,6 @@
 //! Every verify check, in chain order. Ids are stable (docs/troubleshooting.md has one entry each).
 
+mod interlok;
 mod metrics;
 mod platform;
 mod scaling;
@@ -36,10 +37,10 @@ pub fn all() -> Vec<Check> {
         check!("pushgateway.api", Pushgateway, ["pushgateway.ready"], metrics::pushgateway_api),
         check!("pushgateway.groups", Pushgateway, ["pushgateway.api"], metrics::groups),
         check!("pushgateway.labels", Pushgateway, ["prometheus.pushgateway-target"], metrics::exported_labels),
-        check!("interlok.deployment", Interlok, ["cluster.api"], metrics::deployment),
-        check!("interlok.endpoint", Interlok, ["interlok.deployment", "pushgateway.ready"], metrics::endpoint),
-        check!("interlok.downward-api", Interlok, ["interlok.deployment"], metrics::downward_api),
-        check!("interlok.in-box", Interlok, ["interlok.deployment"], metrics::in_box),
+        check!("interlok.deployment", Interlok, ["cluster.api"], interlok::deployment),
+        check!("interlok.endpoint", Interlok, ["interlok.deployment", "pushgateway.ready"], interlok::endpoint),
+        check!("interlok.downward-api", Interlok, ["interlok.deployment"], interlok::downward_api),
+        check!("interlok.in-box", Interlok, ["interlok.deployment"], interlok::in_box),
         check!(
             "metric.series",
             Metric,

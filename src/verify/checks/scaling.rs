@@ -1,8 +1,10 @@
 //! adapter, custom-metrics, hpa and grafana: how the metric becomes a scaling decision.
 
 use crate::adapter_rule;
+use crate::cluster::apiservice::{self, Availability};
+use crate::cluster::views::{ConfigMap, Deployment, Hpa};
+use crate::cluster::{self, adapter, interlok, pods};
 use crate::manifests::schema::AdapterRule;
-use crate::stages;
 use crate::verify::{Finding, Probe};
 
 use super::metrics::live_pods_with_series;
@@ -10,32 +12,29 @@ use super::metrics::live_pods_with_series;
 const GOOD_QUERY: &str = "sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)";
 
 pub fn adapter_pod(probe: &Probe) -> Finding {
-    let pods = probe
-        .list("pods", &probe.cx.settings.monitoring_namespace, Some("app.kubernetes.io/name=prometheus-adapter"))
-        .unwrap_or_default();
-    let Some(pod) = pods.first() else {
-        return Finding::fail(
-            "no prometheus-adapter pod",
-            format!("`kubectl get pods -n {}`", probe.cx.settings.monitoring_namespace),
-        );
+    let namespace = &probe.cx.settings.monitoring_namespace;
+    let pod = match adapter::pod(probe) {
+        Ok(Some(pod)) => pod,
+        Ok(None) => {
+            return Finding::fail(
+                "no prometheus-adapter pod",
+                format!("install it: `interlok-k8s setup --only adapter` (see `kubectl get pods -n {namespace}`)"),
+            )
+        }
+        Err(problem) => return Finding::fail(problem.message, format!("`kubectl get pods -n {namespace}`")),
     };
-    let status = &pod["status"]["containerStatuses"][0];
-    let (name, restarts) =
-        (pod["metadata"]["name"].as_str().unwrap_or("?"), status["restartCount"].as_u64().unwrap_or(0));
-    let logs = format!("`kubectl logs -n {} {name}`", probe.cx.settings.monitoring_namespace);
-    match (status["ready"] == true, restarts) {
+    let name = &pod.metadata.name;
+    let restarts: u64 = pod.status.container_statuses.iter().map(|c| c.restart_count).sum();
+    let logs = format!("`kubectl logs -n {namespace} {name}`");
+    match (pod.ready(), restarts) {
         (true, 0..=3) => Finding::ok(format!("{name} ready, {restarts} restarts")),
         (true, _) => Finding::warn(format!("{name} ready but restarted {restarts} times"), logs),
-        (false, _) => Finding::fail(
-            format!("{name} is not ready ({}, {restarts} restarts)", pod["status"]["phase"].as_str().unwrap_or("?")),
-            logs,
-        ),
+        (false, _) => Finding::fail(format!("{} is not ready", pods::describe(&pod)), logs),
     }
 }
 
 fn our_rule(probe: &Probe) -> Result<Option<AdapterRule>, String> {
-    let rules = stages::installed_rules(probe.cx).map_err(|p| p.message)?;
-    Ok(rules.into_iter().find(|r| stages::exposes(r, &probe.cx.settings.metric)))
+    adapter::rule_for_metric(probe).map_err(|p| p.message)
 }
 
 pub fn rule(probe: &Probe) -> Finding {
@@ -45,9 +44,12 @@ pub fn rule(probe: &Probe) -> Finding {
         }
         Ok(None) => Finding::fail(
             format!("the adapter's config has no rule for {}", probe.cx.settings.metric),
-            "rerun `interlok-k8s setup --only adapter` (it adds the rule to the chart's rules.custom)",
+            "add it: `interlok-k8s setup --only adapter` (it puts the rule in the chart's rules.custom)",
         ),
-        Err(e) => Finding::fail(e, "check the adapter's ConfigMap"),
+        Err(e) => Finding::fail(
+            e,
+            format!("`kubectl get configmap prometheus-adapter -n {} -o yaml`", probe.cx.settings.monitoring_namespace),
+        ),
     }
 }
 
@@ -91,47 +93,40 @@ pub fn evaluation(probe: &Probe) -> Finding {
 
 pub fn apiservices(probe: &Probe) -> Finding {
     let mut seen = Vec::new();
-    for name in ["v1beta1.metrics.k8s.io", stages::APISERVICE, "v1beta1.external.metrics.k8s.io"] {
-        let apiservice = match probe.get("apiservice", "", name) {
+    for name in [apiservice::RESOURCE_METRICS, apiservice::CUSTOM_METRICS, apiservice::EXTERNAL_METRICS] {
+        let availability = match apiservice::availability(probe, name) {
             Ok(a) => a,
-            Err(e) => return Finding::fail(e, "check the cluster"),
+            Err(problem) => return Finding::fail(problem.message, "`kubectl get apiservices`"),
         };
-        let Some(apiservice) = apiservice else {
-            if name == stages::APISERVICE {
+        match availability {
+            Availability::Missing if name == apiservice::CUSTOM_METRICS => {
                 return Finding::fail(
                     format!("APIService {name} does not exist"),
-                    "the adapter chart creates it when it has rules: rerun `interlok-k8s setup --only adapter`",
+                    "the adapter chart creates it when it has rules: `interlok-k8s setup --only adapter`",
+                )
+            }
+            Availability::Missing => {}
+            Availability::Unavailable { served_by, why } if name == apiservice::CUSTOM_METRICS => {
+                let namespace = &probe.cx.settings.monitoring_namespace;
+                let pod = match adapter::pod(probe) {
+                    Ok(Some(pod)) => pods::describe(&pod),
+                    _ => "no adapter pod".into(),
+                };
+                return Finding::fail(
+                    format!("APIService {name} (served by {served_by}) is not Available — {why}; adapter pod: {pod}"),
+                    format!("the API server cannot reach the adapter: see `kubectl logs -n {namespace} deploy/prometheus-adapter`; restart it: `kubectl rollout restart deployment/prometheus-adapter -n {namespace}`; check proxies (no_proxy)"),
                 );
             }
-            continue;
-        };
-        let service = &apiservice["spec"]["service"];
-        let owner = if service.is_null() {
-            "local".to_string()
-        } else {
-            format!("{}/{}", service["namespace"].as_str().unwrap_or("?"), service["name"].as_str().unwrap_or("?"))
-        };
-        let available = apiservice["status"]["conditions"]
-            .as_array()
-            .and_then(|cs| cs.iter().find(|c| c["type"] == "Available").cloned());
-        let ok = available.as_ref().is_some_and(|c| c["status"] == "True");
-        if name == stages::APISERVICE && !ok {
-            let why = available
-                .map(|c| format!("{}: {}", c["reason"].as_str().unwrap_or(""), c["message"].as_str().unwrap_or("")))
-                .unwrap_or_else(|| "no condition".into());
-            return Finding::fail(
-                format!("APIService {name} (served by {owner}) is not Available — {why}"),
-                format!("the API server cannot reach the adapter: `kubectl logs -n {} deploy/prometheus-adapter`; check proxies (no_proxy) and the adapter pod", probe.cx.settings.monitoring_namespace),
-            );
+            Availability::Unavailable { served_by, .. } => seen.push(format!("{name} → {served_by} (not Available)")),
+            Availability::Available { served_by } => seen.push(format!("{name} → {served_by}")),
         }
-        seen.push(format!("{name} → {owner}{}", if ok { "" } else { " (not Available)" }));
     }
     Finding::ok(seen.join("; "))
 }
 
 pub fn custom_metrics(probe: &Probe) -> Finding {
-    let live = probe.live_pods().unwrap_or_default();
-    let answered = stages::custom_metric_pods(probe.cx);
+    let live = live_pods(probe);
+    let answered: Vec<String> = adapter::values(probe).unwrap_or_default().into_iter().map(|(pod, _)| pod).collect();
     let missing: Vec<&String> = live.iter().filter(|p| !answered.contains(p)).collect();
     let metric = &probe.cx.settings.metric;
     if missing.is_empty() && !live.is_empty() {
@@ -141,8 +136,11 @@ pub fn custom_metrics(probe: &Probe) -> Finding {
         "custom.metrics.k8s.io has no {metric} for {}",
         missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
     );
-    let hint =
-        format!("the adapter relists every {}s: wait, or see its log", probe.cx.settings.relist_interval.as_secs());
+    let hint = format!(
+        "the adapter relists every {}s: wait with `interlok-k8s verify --wait 2m`, or see `kubectl logs -n {} deploy/prometheus-adapter`",
+        probe.cx.settings.relist_interval.as_secs(),
+        probe.cx.settings.monitoring_namespace
+    );
     if answered.is_empty() {
         Finding::fail(detail, hint)
     } else {
@@ -150,15 +148,19 @@ pub fn custom_metrics(probe: &Probe) -> Finding {
     }
 }
 
-fn hpa(probe: &Probe) -> Result<serde_json::Value, Finding> {
+fn live_pods(probe: &Probe) -> Vec<String> {
+    interlok::live_pods(probe).unwrap_or_default()
+}
+
+fn hpa(probe: &Probe) -> Result<Hpa, Finding> {
     let (namespace, name) = (&probe.cx.settings.namespace, &probe.cx.settings.deployment);
-    match probe.get("hpa", namespace, name) {
+    match cluster::get::<Hpa>(probe, "hpa", namespace, name) {
         Ok(Some(h)) => Ok(h),
         Ok(None) => Err(Finding::fail(
             format!("no HorizontalPodAutoscaler {name} in {namespace}"),
-            "`interlok-k8s setup --only autoscaler`",
+            "create it: `interlok-k8s setup --only autoscaler`",
         )),
-        Err(e) => Err(Finding::fail(e, "check the cluster")),
+        Err(problem) => Err(Finding::fail(problem.message, "`kubectl get hpa -A`")),
     }
 }
 
@@ -166,7 +168,7 @@ pub fn hpa_exists(probe: &Probe) -> Finding {
     match hpa(probe) {
         Ok(h) => Finding::ok(format!(
             "{} {} exists",
-            h["apiVersion"].as_str().unwrap_or("autoscaling"),
+            if h.api_version.is_empty() { "autoscaling" } else { &h.api_version },
             probe.cx.settings.deployment
         )),
         Err(f) => f,
@@ -178,20 +180,17 @@ pub fn hpa_target(probe: &Probe) -> Finding {
         Ok(h) => h,
         Err(f) => return f,
     };
-    let target = &h["spec"]["scaleTargetRef"];
-    let (kind, name) = (target["kind"].as_str().unwrap_or(""), target["name"].as_str().unwrap_or(""));
-    match probe.get("deployment", &probe.cx.settings.namespace, name) {
-        Ok(Some(_)) if kind == "Deployment" => {
-            Finding::ok(format!("targets {} Deployment {name}", target["apiVersion"].as_str().unwrap_or("")))
+    let target = &h.spec.scale_target_ref;
+    let s = &probe.cx.settings;
+    match cluster::get::<Deployment>(probe, "deployment", &s.namespace, &target.name) {
+        Ok(Some(_)) if target.kind == "Deployment" => {
+            Finding::ok(format!("targets {} Deployment {}", target.api_version, target.name))
         }
         Ok(_) => Finding::fail(
-            format!("targets {kind} {name}, which does not exist in {}", probe.cx.settings.namespace),
-            format!(
-                "point scaleTargetRef at Deployment {}: rerun `interlok-k8s setup --only autoscaler`",
-                probe.cx.settings.deployment
-            ),
+            format!("targets {} {}, which does not exist in {}", target.kind, target.name, s.namespace),
+            format!("point scaleTargetRef at Deployment {}: `interlok-k8s setup --only autoscaler`", s.deployment),
         ),
-        Err(e) => Finding::fail(e, "check the cluster"),
+        Err(problem) => Finding::fail(problem.message, "`kubectl get deployments -A`"),
     }
 }
 
@@ -200,25 +199,18 @@ pub fn hpa_metric(probe: &Probe) -> Finding {
         Ok(h) => h,
         Err(f) => return f,
     };
-    let metric = &h["spec"]["metrics"][0];
-    let name = metric["pods"]["metric"]["name"].as_str().or(metric["pods"]["metricName"].as_str()).unwrap_or("");
-    let wanted = &probe.cx.settings.metric;
-    if metric["type"] != "Pods" || name != wanted {
+    let metric = h.metric();
+    let (name, wanted) = (metric.name(), &probe.cx.settings.metric);
+    if metric.kind != "Pods" || &name != wanted {
         return Finding::fail(
             format!(
                 "the autoscaler reads {} metric {name:?}; the adapter exposes Pods metric {wanted:?}",
-                metric["type"].as_str().unwrap_or("?")
+                if metric.kind.is_empty() { "no" } else { &metric.kind }
             ),
-            "rerun `interlok-k8s setup --only autoscaler`",
+            "`interlok-k8s setup --only autoscaler`",
         );
     }
-    Finding::ok(format!(
-        "Pods metric {name}, target average {}",
-        metric["pods"]["target"]["averageValue"]
-            .as_str()
-            .or(metric["pods"]["targetAverageValue"].as_str())
-            .unwrap_or("?")
-    ))
+    Finding::ok(format!("Pods metric {name}, target average {}", metric.target().unwrap_or_else(|| "?".into())))
 }
 
 pub fn hpa_status(probe: &Probe) -> Finding {
@@ -226,34 +218,18 @@ pub fn hpa_status(probe: &Probe) -> Finding {
         Ok(h) => h,
         Err(f) => return f,
     };
-    let conditions: Vec<String> = h["status"]["conditions"]
-        .as_array()
-        .map(|cs| {
-            cs.iter()
-                .filter(|c| c["status"] != "True" && c["type"] != "ScalingLimited")
-                .map(|c| {
-                    format!(
-                        "{} {}: {}",
-                        c["type"].as_str().unwrap_or(""),
-                        c["reason"].as_str().unwrap_or(""),
-                        c["message"].as_str().unwrap_or("")
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let target = h["spec"]["metrics"][0]["pods"]["target"]["averageValue"].as_str().unwrap_or("?").to_string();
-    let replicas =
-        format!("replicas {}/{} (current/desired)", h["status"]["currentReplicas"], h["status"]["desiredReplicas"]);
-    match stages::current_value(&h) {
-        Some(current) if stages::scaling_active(&h) && conditions.is_empty() => {
+    let blocking: Vec<String> = h.blocking_conditions().iter().map(|c| format!("{} {}", c.kind, c.explain())).collect();
+    let target = h.metric().target().unwrap_or_else(|| "?".into());
+    let replicas = format!("replicas {}/{} (current/desired)", h.status.current_replicas, h.status.desired_replicas);
+    match h.current_value() {
+        Some(current) if h.scaling_active() && blocking.is_empty() => {
             Finding::ok(format!("{replicas}; average {current} vs target {target}"))
         }
         current => Finding::fail(
             format!(
                 "the autoscaler cannot scale: current value {}; {}",
                 current.unwrap_or_else(|| "<unknown>".into()),
-                if conditions.is_empty() { "ScalingActive not True".into() } else { conditions.join("; ") }
+                if blocking.is_empty() { "ScalingActive not True".into() } else { blocking.join("; ") }
             ),
             format!("`kubectl describe hpa {} -n {}`", probe.cx.settings.deployment, probe.cx.settings.namespace),
         ),
@@ -261,29 +237,29 @@ pub fn hpa_status(probe: &Probe) -> Finding {
 }
 
 pub fn grafana_ready(probe: &Probe) -> Finding {
-    match probe.get("deployment", &probe.cx.settings.monitoring_namespace, "grafana") {
+    let namespace = &probe.cx.settings.monitoring_namespace;
+    match cluster::get::<Deployment>(probe, "deployment", namespace, "grafana") {
         Ok(None) => Finding::ok("not installed (optional: setup --grafana)"),
-        Ok(Some(d)) if d["status"]["availableReplicas"].as_u64().unwrap_or(0) > 0 => {
-            Finding::ok("grafana is available")
-        }
+        Ok(Some(d)) if d.available() => Finding::ok("grafana is available"),
         Ok(Some(_)) => Finding::fail(
             "grafana has no available pod",
-            format!("`kubectl get pods -n {}`", probe.cx.settings.monitoring_namespace),
+            format!("`kubectl describe pods -n {namespace} -l app.kubernetes.io/name=grafana`"),
         ),
-        Err(e) => Finding::fail(e, "check the cluster"),
+        Err(problem) => Finding::fail(problem.message, format!("`kubectl get deployments -n {namespace}`")),
     }
 }
 
 pub fn grafana_datasource(probe: &Probe) -> Finding {
-    match probe.get("configmap", &probe.cx.settings.monitoring_namespace, "grafana") {
+    let namespace = &probe.cx.settings.monitoring_namespace;
+    match cluster::get::<ConfigMap>(probe, "configmap", namespace, "grafana") {
         Ok(None) => Finding::ok("not installed (optional)"),
-        Ok(Some(cm)) if cm["data"]["datasources.yaml"].as_str().is_some_and(|d| d.contains("prometheus")) => {
+        Ok(Some(cm)) if cm.data.get("datasources.yaml").is_some_and(|d| d.contains("prometheus")) => {
             Finding::ok("the Prometheus datasource is provisioned")
         }
         Ok(Some(_)) => Finding::fail(
             "Grafana has no Prometheus datasource provisioned",
-            "rerun `interlok-k8s setup --only grafana --grafana`",
+            "`interlok-k8s setup --only grafana --grafana`",
         ),
-        Err(e) => Finding::fail(e, "check the cluster"),
+        Err(problem) => Finding::fail(problem.message, format!("`kubectl get configmaps -n {namespace}`")),
     }
 }

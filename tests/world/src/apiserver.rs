@@ -24,6 +24,10 @@ pub trait Extensions: Send + Sync {
     fn aggregated(&self, state: &ApiState, request: &Request) -> Response;
     /// Where a pod's container port really listens (for port-forward).
     fn port_target(&self, state: &ApiState, namespace: &str, pod: &str, port: u16) -> Option<SocketAddr>;
+    /// What a pod's container printed, this run or the previous one (Err: why there is none).
+    fn pod_log(&self, _namespace: &str, _pod: &str, _container: &str, _previous: bool) -> Result<String, String> {
+        Ok(String::new())
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -328,7 +332,7 @@ fn route(state: &Arc<ApiState>, group: &str, version: &str, rest: &[&str], reque
         ("GET", None, _) if is_watch(&request) => return watch(state, &target, &request),
         ("GET", None, _) => list(state, &target, &request),
         ("GET", Some(name), None) => get(state, &target, name),
-        ("GET", Some(name), Some("log")) => return pod_log(state, &target, name),
+        ("GET", Some(name), Some("log")) => return pod_log(state, &target, name, &request),
         ("GET", Some(name), Some("scale")) => get(state, &target, name).map(|(code, d)| (code, scale_of(&d))),
         ("GET", Some(name), Some(_)) => get(state, &target, name),
         ("POST", None, _) => create(state, &target, &request),
@@ -584,14 +588,59 @@ fn delete(state: &ApiState, target: &Target, name: &str) -> ApiResult {
     Ok((200, present(target, deleted)))
 }
 
-fn pod_log(state: &ApiState, target: &Target, name: &str) -> Reply {
-    match state.store.get(&key(target), &ns_of(target), name) {
-        Some(pod) => {
-            let text = pod["metadata"]["annotations"]["testworld/log"].as_str().unwrap_or("").to_string();
-            Reply::Full(Response::bytes(200, "text/plain", text.into_bytes()))
+/// `pods/<name>/log` as the API server and kubelet answer it: the container named (or the only one),
+/// `previous`, `tailLines`, `limitBytes`; a container that has not started has no log yet.
+fn pod_log(state: &ApiState, target: &Target, name: &str, request: &Request) -> Reply {
+    let Some(pod) = state.store.get(&key(target), &ns_of(target), name) else {
+        return error(ApiError::not_found("pods", name));
+    };
+    let bad = |message: String| error(ApiError::new(400, "BadRequest", message));
+    let names: Vec<&str> =
+        pod["spec"]["containers"].as_array().into_iter().flatten().filter_map(|c| c["name"].as_str()).collect();
+    let container = match request.param("container") {
+        Some(c) if names.contains(&c) => c.to_string(),
+        Some(c) => return bad(format!("container {c} is not valid for pod {name}")),
+        None if names.len() == 1 => names[0].to_string(),
+        None => {
+            return bad(format!(
+                "a container name must be specified for pod {name}, choose one of: [{}]",
+                names.join(" ")
+            ))
         }
-        None => error(ApiError::not_found("pods", name)),
+    };
+    let previous = request.param("previous") == Some("true");
+    let statuses = pod["status"]["containerStatuses"].as_array().cloned().unwrap_or_default();
+    let waiting = statuses
+        .iter()
+        .find(|s| s["name"] == container.as_str())
+        .and_then(|s| s["state"]["waiting"]["reason"].as_str());
+    if let (Some(reason), false) = (waiting, previous) {
+        let why = match reason {
+            "ErrImagePull" | "ImagePullBackOff" => Some("trying and failing to pull image"),
+            "ContainerCreating" | "PodInitializing" | "CreateContainerConfigError" => Some(reason),
+            _ => None,
+        };
+        if let Some(why) = why {
+            return bad(format!("container \"{container}\" in pod \"{name}\" is waiting to start: {why}"));
+        }
     }
+    let text = match state.extensions().map(|ext| ext.pod_log(&ns_of(target), name, &container, previous)) {
+        Some(Ok(text)) => text,
+        Some(Err(message)) => return bad(message),
+        None => String::new(),
+    };
+    let text = match request.param("tailLines").and_then(|n| n.parse::<usize>().ok()) {
+        Some(n) => {
+            let lines: Vec<&str> = text.split_inclusive('\n').collect();
+            lines[lines.len().saturating_sub(n)..].concat()
+        }
+        None => text,
+    };
+    let mut bytes = text.into_bytes();
+    if let Some(limit) = request.param("limitBytes").and_then(|n| n.parse::<usize>().ok()) {
+        bytes.truncate(limit);
+    }
+    Reply::Full(Response::bytes(200, "text/plain", bytes))
 }
 
 fn watch(state: &Arc<ApiState>, target: &Target, request: &Request) -> Reply {

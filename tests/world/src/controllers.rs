@@ -1,5 +1,6 @@
-//! The controllers that matter to us. Deployments get Ready pods after a configurable latency (or sit in
-//! ImagePullBackOff / CrashLoopBackOff on demand); pods of deleted Deployments go away; the HPA controller
+//! The controllers that matter to us. Deployments get pods after a configurable latency, in the state the
+//! node (`Kubelet::admit`) finds them — Ready, ImagePullBackOff, ContainerCreating or CrashLoopBackOff, with
+//! the kubelet's events — or in a state a test forces on an image; pods of deleted Deployments go away; the HPA controller
 //! reads the custom metrics API and scales. All of it wakes on store changes and on its own timers, never on
 //! a fixed poll.
 
@@ -51,8 +52,72 @@ impl Default for Behaviour {
     }
 }
 
+/// What the node makes of a new pod, from its spec (see `Kubelet::admit`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Runs,
+    /// An image cannot be pulled: ImagePullBackOff, with the pull error in the events.
+    PullFails {
+        image: String,
+        error: String,
+    },
+    /// A volume cannot be mounted: ContainerCreating, with a FailedMount event; retried as the kubelet does.
+    MountFails {
+        message: String,
+    },
+    /// The container's process exits during start-up: CrashLoopBackOff.
+    Crashes {
+        container: String,
+    },
+}
+
+impl Verdict {
+    /// A failure a test forces on an image, whatever the node would make of it.
+    fn forced(failure: PodFailure, pod: &Value) -> Verdict {
+        let container = &pod["spec"]["containers"][0];
+        match failure {
+            PodFailure::ImagePullBackOff => {
+                let image = container["image"].as_str().unwrap_or_default().to_string();
+                Verdict::PullFails { error: crate::images::pull_error(&image), image }
+            }
+            PodFailure::CrashLoopBackOff => {
+                Verdict::Crashes { container: container["name"].as_str().unwrap_or_default().to_string() }
+            }
+        }
+    }
+
+    /// The kubelet's events for it: (type, reason, message).
+    fn events(&self, pod: &Value) -> Vec<(&'static str, &'static str, String)> {
+        match self {
+            Verdict::Runs => Vec::new(),
+            Verdict::PullFails { image, error } => vec![
+                ("Normal", "Pulling", format!("Pulling image \"{image}\"")),
+                ("Warning", "Failed", format!("Failed to pull image \"{image}\": {error}")),
+                ("Warning", "Failed", "Error: ErrImagePull".into()),
+                ("Normal", "BackOff", format!("Back-off pulling image \"{image}\"")),
+                ("Warning", "Failed", "Error: ImagePullBackOff".into()),
+            ],
+            Verdict::MountFails { message } => vec![("Warning", "FailedMount", message.clone())],
+            Verdict::Crashes { container } => vec![(
+                "Warning",
+                "BackOff",
+                format!(
+                    "Back-off restarting failed container {container} in pod {}_{}({})",
+                    name_of(pod),
+                    namespace_of(pod),
+                    pod["metadata"]["uid"].as_str().unwrap_or_default()
+                ),
+            )],
+        }
+    }
+}
+
 /// What happens on a node when a pod starts or stops: the world runs stand-ins for some images.
 pub trait Kubelet: Send + Sync {
+    /// What the node makes of a pod about to start (its volumes, its images, what they run).
+    fn admit(&self, _pod: &Value) -> Verdict {
+        Verdict::Runs
+    }
     fn pod_started(&self, pod: &Value);
     fn pod_stopped(&self, pod: &Value);
     /// Current value of a Pods metric for the HPA (what the custom metrics API answers), per pod name.
@@ -118,6 +183,7 @@ impl Controllers {
         let settled = current.len() == replicas && current.len() == pods.len();
         let generation = deployment["metadata"]["generation"].as_i64().unwrap_or(1);
         sync_replicasets(state, deployment, &hash, replicas, &current);
+        self.retry_mounts(state, kubelet, &current);
         if settled {
             self.pending.lock().expect("pending").remove(&(ns.clone(), name.clone(), hash.clone()));
             write_deployment_status(state, deployment, &current, generation);
@@ -142,14 +208,38 @@ impl Controllers {
             delete_pod(state, kubelet, pod);
         }
         for _ in current.len()..replicas {
-            let pod = new_pod(deployment, &hash, failure);
+            let mut pod = new_pod(deployment, &hash);
+            let verdict = failure.map_or_else(|| kubelet.admit(&pod), |f| Verdict::forced(f, &pod));
+            set_pod_status(&mut pod, &verdict);
             if let Ok(created) = state.store.create(PODS, pod) {
-                if failure.is_none() {
+                record_events(state, &created, &verdict);
+                if verdict == Verdict::Runs {
                     kubelet.pod_started(&created);
                 }
             }
         }
         Some(Instant::now())
+    }
+
+    /// Pods waiting for a volume start once it can be mounted (the kubelet keeps retrying).
+    fn retry_mounts(&self, state: &ApiState, kubelet: &dyn Kubelet, pods: &[&Value]) {
+        for pod in pods
+            .iter()
+            .filter(|p| p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "ContainerCreating")
+        {
+            let verdict = kubelet.admit(pod);
+            if matches!(verdict, Verdict::MountFails { .. }) {
+                continue;
+            }
+            let mut next = (*pod).clone();
+            set_pod_status(&mut next, &verdict);
+            if let Ok(updated) = state.store.update(PODS, next, None) {
+                record_events(state, &updated, &verdict);
+                if verdict == Verdict::Runs {
+                    kubelet.pod_started(&updated);
+                }
+            }
+        }
     }
 
     fn latency_for(&self, deployment: &Value) -> Duration {
@@ -265,47 +355,77 @@ fn suffix() -> String {
     (0..5).map(|i| alphabet[((n * 7919 + i * 31) % alphabet.len() as u64) as usize] as char).collect()
 }
 
-fn new_pod(deployment: &Value, hash: &str, failure: Option<PodFailure>) -> Value {
+fn new_pod(deployment: &Value, hash: &str) -> Value {
     let (ns, name) = (namespace_of(deployment), name_of(deployment));
     let template = &deployment["spec"]["template"];
     let mut labels = template["metadata"]["labels"].clone();
     labels["pod-template-hash"] = json!(hash);
     labels["testworld/deployment"] = json!(name);
     let pod_name = format!("{name}-{hash}-{}", suffix());
-    let containers = template["spec"]["containers"].as_array().cloned().unwrap_or_default();
-    let statuses: Vec<Value> = containers.iter().map(|c| container_status(c, failure)).collect();
-    let ready = failure.is_none();
-    let phase = if failure == Some(PodFailure::ImagePullBackOff) { "Pending" } else { "Running" };
     json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": pod_name, "namespace": ns, "labels": labels,
                      "annotations": template["metadata"]["annotations"].clone(),
                      "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": format!("{name}-{hash}"), "uid": "rs", "controller": true}]},
         "spec": template["spec"].clone(),
-        "status": {"phase": phase, "podIP": "10.244.0.10", "hostIP": "192.168.49.2", "startTime": now_rfc3339(),
-                   "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }},
-                                  {"type": "ContainersReady", "status": if ready { "True" } else { "False" }},
-                                  {"type": "PodScheduled", "status": "True"}],
-                   "containerStatuses": statuses}
+        "status": {"podIP": "10.244.0.10", "hostIP": "192.168.49.2", "startTime": now_rfc3339()}
     })
 }
 
-fn container_status(container: &Value, failure: Option<PodFailure>) -> Value {
-    let image = container["image"].clone();
-    match failure {
-        None => {
-            json!({"name": container["name"], "image": image, "ready": true, "restartCount": 0, "started": true,
-                       "state": {"running": {"startedAt": now_rfc3339()}}})
+/// The pod's phase, conditions and container states for what the node made of it.
+fn set_pod_status(pod: &mut Value, verdict: &Verdict) {
+    let containers = pod["spec"]["containers"].as_array().cloned().unwrap_or_default();
+    let statuses: Vec<Value> = containers.iter().map(|c| container_status(c, verdict)).collect();
+    let ready = *verdict == Verdict::Runs;
+    let phase = match verdict {
+        Verdict::PullFails { .. } | Verdict::MountFails { .. } => "Pending",
+        Verdict::Runs | Verdict::Crashes { .. } => "Running",
+    };
+    let flag = if ready { "True" } else { "False" };
+    pod["status"]["phase"] = json!(phase);
+    pod["status"]["conditions"] = json!([{"type": "Ready", "status": flag}, {"type": "ContainersReady", "status": flag},
+                                         {"type": "PodScheduled", "status": "True"}]);
+    pod["status"]["containerStatuses"] = json!(statuses);
+}
+
+fn container_status(container: &Value, verdict: &Verdict) -> Value {
+    let (name, image) = (container["name"].clone(), container["image"].clone());
+    let running = json!({"name": name, "image": image, "ready": true, "restartCount": 0, "started": true,
+                         "state": {"running": {"startedAt": now_rfc3339()}}});
+    match verdict {
+        Verdict::Runs => running,
+        Verdict::PullFails { image: failing, .. } if image == failing.as_str() => {
+            json!({"name": name, "image": image, "ready": false, "restartCount": 0,
+                   "state": {"waiting": {"reason": "ImagePullBackOff", "message": format!("Back-off pulling image \"{failing}\"")}}})
         }
-        Some(PodFailure::ImagePullBackOff) => {
-            json!({"name": container["name"], "image": image, "ready": false, "restartCount": 0,
-            "state": {"waiting": {"reason": "ImagePullBackOff", "message": format!("Back-off pulling image {}", image)}}})
+        Verdict::PullFails { .. } => running,
+        Verdict::MountFails { .. } => json!({"name": name, "image": image, "ready": false, "restartCount": 0,
+                                             "state": {"waiting": {"reason": "ContainerCreating"}}}),
+        Verdict::Crashes { container: crashed } if name == crashed.as_str() => {
+            json!({"name": name, "image": image, "ready": false, "restartCount": 4,
+                   "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 1m20s restarting failed container"}},
+                   "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}})
         }
-        Some(PodFailure::CrashLoopBackOff) => {
-            json!({"name": container["name"], "image": image, "ready": false, "restartCount": 4,
-            "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 1m20s restarting failed container"}},
-            "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}})
-        }
+        Verdict::Crashes { .. } => running,
+    }
+}
+
+/// Writes the kubelet's events for a pod, as `kubectl describe pod` and `kubectl get events` show them.
+fn record_events(state: &ApiState, pod: &Value, verdict: &Verdict) {
+    use std::sync::atomic::AtomicU64;
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let (ns, name) = (namespace_of(pod), name_of(pod));
+    for (kind, reason, message) in verdict.events(pod) {
+        let now = now_rfc3339();
+        let event = json!({"apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": format!("{name}.{:016x}", 0x17a0_0000_0000_0000u64 + NEXT.fetch_add(1, Ordering::SeqCst)), "namespace": ns},
+            "involvedObject": {"apiVersion": "v1", "kind": "Pod", "name": name, "namespace": ns,
+                               "uid": pod["metadata"]["uid"]},
+            "type": kind, "reason": reason, "message": message, "count": 1,
+            "firstTimestamp": now, "lastTimestamp": now,
+            "source": {"component": "kubelet", "host": "minikube"},
+            "reportingComponent": "kubelet", "reportingInstance": "minikube"});
+        let _ = state.store.create("/events", event);
     }
 }
 

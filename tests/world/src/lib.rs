@@ -12,6 +12,7 @@ pub mod fakeconfig;
 pub mod fakes;
 pub mod hpa;
 pub mod http;
+pub mod images;
 pub mod interlok;
 pub mod kubelet;
 pub mod loadtarget;

@@ -20,6 +20,7 @@ use crate::components;
 use crate::controllers::{Behaviour, Controllers, PodFailure};
 use crate::fakeconfig::{self, FakeConfig, Invocation, MinikubeConfig, ToolFault, WindowsConfig};
 use crate::http::{Reply, Response, Server};
+use crate::images::Image;
 use crate::interlok::InterlokOptions;
 use crate::kubelet::{WorldExtensions, WorldKubelet};
 use crate::prom::{PromOptions, PromStack};
@@ -42,6 +43,7 @@ pub struct WorldBuilder {
     charts: bool,
     behaviour: Behaviour,
     interlok: InterlokOptions,
+    images: Vec<(String, Image)>,
     shadow_kubectl: Option<String>,
     context: String,
     helm_on_path: bool,
@@ -61,6 +63,7 @@ impl Default for WorldBuilder {
             charts: false,
             behaviour: Behaviour::default(),
             interlok: InterlokOptions::default(),
+            images: Vec::new(),
             shadow_kubectl: None,
             context: "minikube".into(),
             helm_on_path: true,
@@ -149,8 +152,14 @@ impl WorldBuilder {
         self.context = name.into();
         self
     }
+    /// The stand-in Interlok's time scale (push interval, counting window).
     pub fn interlok(mut self, options: InterlokOptions) -> Self {
         self.interlok = options;
+        self
+    }
+    /// Adds an image to the catalogue (any tag of `repository`), or replaces what the catalogue says of it.
+    pub fn image(mut self, repository: &str, image: Image) -> Self {
+        self.images.push((repository.into(), image));
         self
     }
 
@@ -220,6 +229,9 @@ impl World {
         *kubelet.state.lock().expect("state") = Arc::downgrade(&state);
         *kubelet.me.lock().expect("me") = Arc::downgrade(&kubelet);
         *kubelet.interlok.lock().expect("interlok") = b.interlok.clone();
+        for (repository, image) in &b.images {
+            kubelet.catalogue.lock().expect("catalogue").register(repository, image.clone());
+        }
         *state.ext.write().expect("ext") = Some(Arc::new(WorldExtensions(kubelet.clone())));
         let (controllers, controller_thread) = Controllers::start(state.clone(), kubelet.clone(), b.behaviour.clone());
 
@@ -413,11 +425,13 @@ impl World {
         self.state.requests()
     }
 
-    /// Mutating API requests seen (POST, PUT, PATCH, DELETE).
+    /// Mutating API requests seen (POST, PUT, PATCH, DELETE), but for port-forwards: a POST that connects
+    /// (the `connect` verb in RBAC) and changes nothing.
     pub fn mutating_requests(&self) -> Vec<RequestRecord> {
         self.requests()
             .into_iter()
             .filter(|r| matches!(r.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE"))
+            .filter(|r| !r.path.ends_with("/portforward"))
             .collect()
     }
 
@@ -444,8 +458,19 @@ impl World {
         self.cluster.lock().expect("cluster").state
     }
 
+    /// Messages the running Interloks' workflows consumed.
     pub fn interlok_requests(&self) -> u64 {
         self.kubelet.interlok_pods().iter().map(|(_, _, n)| n).sum()
+    }
+
+    /// What `kubectl logs` shows for a pod's container (Err: the API server's reason there is none).
+    pub fn pod_log(&self, namespace: &str, pod: &str, container: &str) -> Result<String, String> {
+        self.kubelet.pod_log(namespace, pod, container, false)
+    }
+
+    /// Adds lines to what a pod's container printed, as if the program had printed them.
+    pub fn append_pod_log(&self, namespace: &str, pod: &str, container: &str, text: &str) {
+        self.kubelet.append_log(namespace, pod, container, text);
     }
 
     /// Waits (bounded, with backoff) for a condition on the world.

@@ -1,0 +1,41 @@
+//! Aggregated APIs: whether an APIService is Available, and why not (the API server cannot reach the
+//! adapter, its pod is not ready, …) — the first thing to ask before reading a metrics API.
+
+use super::views::{condition, ApiService};
+use super::{get, Reader};
+use crate::problem::Problem;
+
+/// prometheus-adapter's APIService.
+pub const CUSTOM_METRICS: &str = "v1beta1.custom.metrics.k8s.io";
+/// KEDA's (and other external-metrics providers') APIService.
+pub const EXTERNAL_METRICS: &str = "v1beta1.external.metrics.k8s.io";
+/// metrics-server's, when the cluster has it.
+pub const RESOURCE_METRICS: &str = "v1beta1.metrics.k8s.io";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Availability {
+    Missing,
+    Available { served_by: String },
+    Unavailable { served_by: String, why: String },
+}
+
+impl Availability {
+    pub fn is_available(&self) -> bool {
+        matches!(self, Availability::Available { .. })
+    }
+}
+
+pub fn availability(reader: &(impl Reader + ?Sized), name: &str) -> Result<Availability, Problem> {
+    let Some(apiservice) = get::<ApiService>(reader, "apiservice", "", name)? else {
+        return Ok(Availability::Missing);
+    };
+    let served_by = match &apiservice.spec.service {
+        Some(s) => format!("{}/{}", s.namespace, s.name),
+        None => "local".to_string(),
+    };
+    Ok(match condition(&apiservice.status.conditions, "Available") {
+        Some(c) if c.is_true() => Availability::Available { served_by },
+        Some(c) => Availability::Unavailable { served_by, why: c.explain() },
+        None => Availability::Unavailable { served_by, why: "no Available condition yet".into() },
+    })
+}

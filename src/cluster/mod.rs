@@ -1,0 +1,108 @@
+//! The read side: every question the wizard asks about the cluster, answered in one place, over typed
+//! views of what kubectl prints (`views`). Stages (is my link already working?) and `verify` (which link is
+//! broken?) ask the same functions, so they cannot disagree. Answers come through a `Reader`: the context
+//! itself asks kubectl each time; verify's `Probe` asks once per run and shares the answer between checks.
+
+pub mod adapter;
+pub mod apiservice;
+pub mod interlok;
+pub mod monitoring;
+pub mod pods;
+pub mod releases;
+pub mod views;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::context::Context;
+use crate::problem::Problem;
+use crate::runner::exit_problem;
+
+/// Where the answers come from. `namespace` is empty for cluster-scoped kinds (apiservice, node, namespace).
+pub trait Reader: Sync {
+    fn cx(&self) -> &Context;
+    /// One object, or None when it does not exist.
+    fn get(&self, kind: &str, namespace: &str, name: &str) -> Result<Option<Value>, Problem>;
+    /// Objects of a kind, optionally by label selector.
+    fn list(&self, kind: &str, namespace: &str, selector: Option<&str>) -> Result<Vec<Value>, Problem>;
+}
+
+impl Reader for Context {
+    fn cx(&self) -> &Context {
+        self
+    }
+
+    fn get(&self, kind: &str, namespace: &str, name: &str) -> Result<Option<Value>, Problem> {
+        fetch_one(self, kind, namespace, name)
+    }
+
+    fn list(&self, kind: &str, namespace: &str, selector: Option<&str>) -> Result<Vec<Value>, Problem> {
+        fetch_list(self, kind, namespace, selector)
+    }
+}
+
+/// `kubectl get KIND NAME -o json`; None when the server says it is not there.
+pub fn fetch_one(cx: &Context, kind: &str, namespace: &str, name: &str) -> Result<Option<Value>, Problem> {
+    let cmd = if namespace.is_empty() {
+        cx.kubectl().get_cluster_json(kind, name)
+    } else {
+        cx.kubectl().get_json(namespace, kind, name)
+    };
+    let output = cx.runner.run_unchecked(&cmd)?;
+    if !output.success() {
+        if output.stderr.contains("NotFound") || output.stderr.contains("not found") {
+            return Ok(None);
+        }
+        return Err(exit_problem(&cmd, &output));
+    }
+    serde_json::from_str(&output.stdout)
+        .map(Some)
+        .map_err(|e| exit_problem(&cmd, &output).reworded(format!("kubectl printed something that is not JSON ({e})")))
+}
+
+/// `kubectl get KIND -n NS [-l SELECTOR] -o json`, the items of the list.
+pub fn fetch_list(cx: &Context, kind: &str, namespace: &str, selector: Option<&str>) -> Result<Vec<Value>, Problem> {
+    let cmd = cx.kubectl().list_json(namespace, kind, selector);
+    let output = cx.runner.run(&cmd)?;
+    let list: Value = serde_json::from_str(&output.stdout).map_err(|e| {
+        exit_problem(&cmd, &output).reworded(format!("kubectl printed something that is not a JSON list ({e})"))
+    })?;
+    Ok(list["items"].as_array().cloned().unwrap_or_default())
+}
+
+/// One object as a typed view.
+pub fn get<T: DeserializeOwned>(
+    reader: &(impl Reader + ?Sized),
+    kind: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<T>, Problem> {
+    reader.get(kind, namespace, name)?.map(|value| view(kind, value)).transpose()
+}
+
+/// Objects of a kind as typed views.
+pub fn list<T: DeserializeOwned>(
+    reader: &(impl Reader + ?Sized),
+    kind: &str,
+    namespace: &str,
+    selector: Option<&str>,
+) -> Result<Vec<T>, Problem> {
+    reader.list(kind, namespace, selector)?.into_iter().map(|value| view(kind, value)).collect()
+}
+
+/// A typed view of one object as kubectl printed it.
+pub fn view<T: DeserializeOwned>(kind: &str, value: Value) -> Result<T, Problem> {
+    serde_json::from_value(without_nulls(value))
+        .map_err(|e| Problem::new(format!("the cluster returned a {kind} this wizard cannot read ({e})")))
+}
+
+/// Servers write `null` for empty fields (`"labels": null`); a view reads those as absent, i.e. empty.
+fn without_nulls(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, without_nulls(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(without_nulls).collect()),
+        other => other,
+    }
+}

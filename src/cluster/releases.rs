@@ -1,0 +1,44 @@
+//! Helm releases: which chart a release comes from on the installed Helm, and what state it is in
+//! (Helm 2 keeps releases in tiller and prints text; Helm 3/4 list them as JSON).
+
+use crate::context::Context;
+use crate::problem::Problem;
+use crate::runner::exit_problem;
+use crate::tools::helm::{self, Release, ReleaseStatus};
+
+/// The archived stable repository's last versions, the only chart source on Helm 2.
+const STABLE_VERSIONS: [(&str, &str); 3] =
+    [("prometheus", "11.12.1"), ("prometheus-adapter", "2.5.1"), ("grafana", "5.5.7")];
+
+/// The release of `chart` (prometheus, prometheus-adapter, grafana) for this Helm and these settings.
+pub fn release(cx: &Context, chart: &str) -> Release {
+    let namespace = cx.settings.monitoring_namespace.clone();
+    if cx.helm_major() == 2 {
+        let version = STABLE_VERSIONS.iter().find(|(c, _)| *c == chart).map(|(_, v)| v.to_string()).unwrap_or_default();
+        return Release { name: chart.into(), chart: format!("stable/{chart}"), version, namespace };
+    }
+    let repo = if chart == "grafana" { "grafana-community" } else { "prometheus-community" };
+    let version = cx.settings.chart_versions.get(chart).cloned().unwrap_or_default();
+    Release { name: chart.into(), chart: format!("{repo}/{chart}"), version, namespace }
+}
+
+/// The release's status, or None when it is not installed.
+pub fn status(cx: &Context, release: &Release) -> Result<Option<ReleaseStatus>, Problem> {
+    if cx.helm_major() == 2 {
+        let cmd = cx.helm().status_v2(&release.name);
+        let output = cx.runner.run_unchecked(&cmd)?;
+        if !output.success() {
+            return Ok(None);
+        }
+        let status = output
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("STATUS:"))
+            .map(|s| s.trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        return Ok(Some(ReleaseStatus { status, chart_version: release.version.clone() }));
+    }
+    let cmd = cx.helm().list_release(&release.name, &release.namespace);
+    let output = cx.runner.run(&cmd)?;
+    helm::parse_release(&release.name, &output.stdout).map_err(|why| exit_problem(&cmd, &output).reworded(why))
+}

@@ -1,0 +1,509 @@
+//! Typed views of the objects the wizard reads: only the fields it uses, each defaulted, so a field a server
+//! leaves out reads as empty instead of failing. Built from `kubectl -o json` (`Reader::get`/`list`).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Meta {
+    pub name: String,
+    pub namespace: String,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub owner_references: Vec<OwnerReference>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct OwnerReference {
+    pub kind: String,
+    pub name: String,
+    pub controller: bool,
+}
+
+impl Meta {
+    /// Whether the wizard's `app.kubernetes.io/managed-by` label is on the object.
+    pub fn managed_by_wizard(&self) -> bool {
+        let (key, value) = crate::settings::MANAGED_BY_LABEL;
+        self.labels.get(key).is_some_and(|v| v == value)
+    }
+}
+
+/// A status condition (Deployments, Pods, Nodes, APIServices, HPAs, ScaledObjects share the shape).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub status: String,
+    pub reason: String,
+    pub message: String,
+}
+
+impl Condition {
+    pub fn is_true(&self) -> bool {
+        self.status == "True"
+    }
+
+    /// "Reason: message", or whichever of the two is there.
+    pub fn explain(&self) -> String {
+        match (self.reason.is_empty(), self.message.is_empty()) {
+            (false, false) => format!("{}: {}", self.reason, self.message),
+            (false, true) => self.reason.clone(),
+            (true, false) => self.message.clone(),
+            (true, true) => {
+                format!("{} is {}", self.kind, if self.status.is_empty() { "unknown" } else { &self.status })
+            }
+        }
+    }
+}
+
+/// The condition of this type, if the object reports one.
+pub fn condition<'c>(conditions: &'c [Condition], kind: &str) -> Option<&'c Condition> {
+    conditions.iter().find(|c| c.kind == kind)
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct EnvVar {
+    pub name: String,
+    pub value: Option<String>,
+    pub value_from: Option<Value>,
+}
+
+impl EnvVar {
+    /// The downward-API field this variable comes from (`metadata.name`, …), if it does.
+    pub fn field_path(&self) -> Option<&str> {
+        self.value_from.as_ref()?["fieldRef"]["fieldPath"].as_str()
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Container {
+    pub name: String,
+    pub image: String,
+    pub env: Vec<EnvVar>,
+}
+
+impl Container {
+    pub fn env(&self, name: &str) -> Option<&EnvVar> {
+        self.env.iter().find(|e| e.name == name)
+    }
+
+    pub fn env_value(&self, name: &str) -> Option<&str> {
+        self.env(name)?.value.as_deref()
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct PodSpec {
+    pub containers: Vec<Container>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct PodTemplate {
+    pub metadata: Meta,
+    pub spec: PodSpec,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct LabelSelector {
+    pub match_labels: BTreeMap<String, String>,
+}
+
+impl LabelSelector {
+    /// As `kubectl -l` takes it: `a=b,c=d`.
+    pub fn to_query(&self) -> String {
+        self.match_labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct DeploymentSpec {
+    pub selector: LabelSelector,
+    pub template: PodTemplate,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct DeploymentStatus {
+    pub available_replicas: u64,
+    pub ready_replicas: u64,
+    pub conditions: Vec<Condition>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Deployment {
+    pub metadata: Meta,
+    pub spec: DeploymentSpec,
+    pub status: DeploymentStatus,
+}
+
+impl Deployment {
+    pub fn available(&self) -> bool {
+        self.status.available_replicas > 0
+    }
+
+    /// The first container: the wizard's Deployments have one.
+    pub fn container(&self) -> Container {
+        self.spec.template.spec.containers.first().cloned().unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Waiting {
+    pub reason: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ContainerState {
+    pub waiting: Option<Waiting>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ContainerStatus {
+    pub name: String,
+    pub image: String,
+    pub ready: bool,
+    pub restart_count: u64,
+    pub state: ContainerState,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct PodStatus {
+    pub phase: String,
+    pub conditions: Vec<Condition>,
+    pub container_statuses: Vec<ContainerStatus>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Pod {
+    pub metadata: Meta,
+    pub spec: PodSpec,
+    pub status: PodStatus,
+}
+
+impl Pod {
+    pub fn running(&self) -> bool {
+        self.status.phase == "Running"
+    }
+
+    pub fn ready(&self) -> bool {
+        condition(&self.status.conditions, "Ready").is_some_and(Condition::is_true)
+    }
+
+    pub fn phase(&self) -> &str {
+        if self.status.phase.is_empty() {
+            "Pending"
+        } else {
+            &self.status.phase
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ServicePort {
+    pub name: String,
+    pub port: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ServiceSpec {
+    pub selector: BTreeMap<String, String>,
+    pub ports: Vec<ServicePort>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Service {
+    pub metadata: Meta,
+    pub spec: ServiceSpec,
+}
+
+impl Service {
+    /// The first port, or `default` when the Service lists none.
+    pub fn port(&self, default: u16) -> u16 {
+        self.spec.ports.first().and_then(|p| u16::try_from(p.port).ok()).unwrap_or(default)
+    }
+
+    pub fn selector_query(&self) -> String {
+        self.spec.selector.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ServiceReference {
+    pub name: String,
+    pub namespace: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ApiServiceSpec {
+    pub service: Option<ServiceReference>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ApiServiceStatus {
+    pub conditions: Vec<Condition>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ApiService {
+    pub metadata: Meta,
+    pub spec: ApiServiceSpec,
+    pub status: ApiServiceStatus,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ConfigMap {
+    pub metadata: Meta,
+    pub data: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Secret {
+    pub metadata: Meta,
+    pub data: BTreeMap<String, String>,
+}
+
+impl Secret {
+    /// A value, decoded (Secret data is base64; Windows has no `base64 --decode` to do it by hand).
+    pub fn text(&self, key: &str) -> Option<String> {
+        String::from_utf8(decode_base64(self.data.get(key)?)?).ok()
+    }
+}
+
+/// Standard base64 (with or without padding); None for anything else.
+pub fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut buffer, mut bits) = (0u32, 0);
+    for byte in text.trim().bytes().filter(|b| *b != b'=') {
+        let value = TABLE.iter().position(|t| *t == byte)? as u32;
+        buffer = (buffer << 6) | value;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct NodeStatus {
+    pub conditions: Vec<Condition>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Node {
+    pub metadata: Meta,
+    pub status: NodeStatus,
+}
+
+impl Node {
+    pub fn ready(&self) -> bool {
+        condition(&self.status.conditions, "Ready").is_some_and(Condition::is_true)
+    }
+}
+
+/// A metric's target or current value: autoscaling/v2 nests it, v2beta1 names it flat (both are read).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct MetricTarget {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub average_value: Option<Value>,
+    pub value: Option<Value>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct MetricName {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct PodsMetric {
+    pub metric: MetricName,
+    pub target: MetricTarget,
+    pub current: MetricTarget,
+    /// v2beta1
+    pub metric_name: String,
+    pub target_average_value: Option<Value>,
+    pub current_average_value: Option<Value>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ExternalMetric {
+    pub metric: MetricName,
+    pub target: MetricTarget,
+    pub current: MetricTarget,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct MetricSpec {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub pods: Option<PodsMetric>,
+    pub external: Option<ExternalMetric>,
+}
+
+impl MetricSpec {
+    /// The metric's name, whichever autoscaling version wrote it.
+    pub fn name(&self) -> String {
+        match (&self.pods, &self.external) {
+            (Some(p), _) if !p.metric.name.is_empty() => p.metric.name.clone(),
+            (Some(p), _) => p.metric_name.clone(),
+            (None, Some(e)) => e.metric.name.clone(),
+            (None, None) => String::new(),
+        }
+    }
+
+    /// The target average (or value), as the server wrote it.
+    pub fn target(&self) -> Option<String> {
+        let quantity = match (&self.pods, &self.external) {
+            (Some(p), _) => p.target.average_value.clone().or(p.target_average_value.clone()),
+            (None, Some(e)) => e.target.average_value.clone().or(e.target.value.clone()),
+            (None, None) => None,
+        };
+        quantity.map(|q| quantity_text(&q))
+    }
+
+    /// The current average (or value), when the autoscaler has read one.
+    pub fn current(&self) -> Option<String> {
+        let quantity = match (&self.pods, &self.external) {
+            (Some(p), _) => p.current.average_value.clone().or(p.current_average_value.clone()),
+            (None, Some(e)) => e.current.average_value.clone().or(e.current.value.clone()),
+            (None, None) => None,
+        };
+        quantity.map(|q| quantity_text(&q))
+    }
+}
+
+/// A Quantity as written: a string (`"100"`, `"1500m"`) or, from some writers, a number.
+fn quantity_text(value: &Value) -> String {
+    value.as_str().map(String::from).unwrap_or_else(|| value.to_string())
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ScaleTargetRef {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct HpaSpec {
+    pub scale_target_ref: ScaleTargetRef,
+    pub min_replicas: Option<u64>,
+    pub max_replicas: u64,
+    pub metrics: Vec<MetricSpec>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct HpaStatus {
+    pub current_replicas: u64,
+    pub desired_replicas: u64,
+    pub current_metrics: Vec<MetricSpec>,
+    pub conditions: Vec<Condition>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Hpa {
+    pub api_version: String,
+    pub metadata: Meta,
+    pub spec: HpaSpec,
+    pub status: HpaStatus,
+}
+
+impl Hpa {
+    pub fn metric(&self) -> MetricSpec {
+        self.spec.metrics.first().cloned().unwrap_or_default()
+    }
+
+    /// The current value of its (first) metric, if it has read one.
+    pub fn current_value(&self) -> Option<String> {
+        self.status.current_metrics.first().and_then(MetricSpec::current)
+    }
+
+    pub fn scaling_active(&self) -> bool {
+        condition(&self.status.conditions, "ScalingActive").is_some_and(Condition::is_true)
+    }
+
+    /// Conditions that stop it from scaling (False ones, but for ScalingLimited which only says it is at a bound).
+    pub fn blocking_conditions(&self) -> Vec<&Condition> {
+        self.status.conditions.iter().filter(|c| !c.is_true() && c.kind != "ScalingLimited").collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_hpa_reads_the_same_in_v2_and_v2beta1() {
+        let v2: Hpa = serde_json::from_value(json!({"spec": {"metrics": [{"type": "Pods", "pods": {"metric": {"name": "M"}, "target": {"type": "AverageValue", "averageValue": "100"}}}]},
+            "status": {"currentMetrics": [{"type": "Pods", "pods": {"metric": {"name": "M"}, "current": {"averageValue": "1500m"}}}],
+            "conditions": [{"type": "ScalingActive", "status": "True"}]}}))
+        .unwrap();
+        let v2beta1: Hpa = serde_json::from_value(json!({"spec": {"metrics": [{"type": "Pods", "pods": {"metricName": "M", "targetAverageValue": "100"}}]},
+            "status": {"currentMetrics": [{"type": "Pods", "pods": {"metricName": "M", "currentAverageValue": "1500m"}}]}}))
+        .unwrap();
+        for hpa in [&v2, &v2beta1] {
+            assert_eq!(hpa.metric().name(), "M");
+            assert_eq!(hpa.metric().target().as_deref(), Some("100"));
+            assert_eq!(hpa.current_value().as_deref(), Some("1500m"));
+        }
+        assert!(v2.scaling_active() && !v2beta1.scaling_active());
+    }
+
+    #[test]
+    fn base64_decodes_and_rejects_garbage() {
+        assert_eq!(decode_base64("c2VjcmV0"), Some(b"secret".to_vec()));
+        assert_eq!(decode_base64("YQ=="), Some(b"a".to_vec()));
+        assert_eq!(decode_base64("!!"), None);
+    }
+
+    #[test]
+    fn missing_fields_read_as_empty() {
+        let pod: Pod = serde_json::from_value(json!({"metadata": {"name": "p"}})).unwrap();
+        assert_eq!((pod.phase(), pod.ready(), pod.running()), ("Pending", false, false));
+        let d: Deployment = serde_json::from_value(json!({})).unwrap();
+        assert!(!d.available());
+        assert_eq!(d.container().image, "");
+    }
+}
