@@ -68,9 +68,10 @@ pub fn scrape(prometheus: &str) -> Result<Scrape, String> {
     })
 }
 
-/// Whether pushed labels arrive renamed `exported_*` (the scrape job has honor_labels off).
+/// Whether pushed labels arrive renamed `exported_job` (the scrape job has honor_labels off): an instant
+/// query, so series from before a fix (stale now) do not count.
 pub fn labels_renamed(prometheus: &str) -> Result<bool, String> {
-    prometheus_api::series(prometheus, "{exported_job=~\"(?i)interlok\"}").map(|s| !s.is_empty())
+    prometheus_api::query(prometheus, "{exported_job=~\"(?i)interlok\"}").map(|s| !s.is_empty())
 }
 
 /// The metric's series (`M` or `M_total`) Prometheus has now: an instant query, so a series whose

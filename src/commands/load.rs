@@ -1,6 +1,6 @@
 //! `load`: the guide's JMeter step as one command. Exit 0 when every request got a 2xx, 1 when some did
-//! not, 130 when interrupted (after printing the partial summary).
-#![allow(clippy::print_stdout)]
+//! not (or none was answered, or the run could not go on), 130 when interrupted (after printing the partial
+//! summary).
 
 use std::sync::atomic::Ordering;
 
@@ -84,7 +84,7 @@ pub fn run(settings: Settings, ui: Ui, args: &LoadArgs) -> Exit {
     }
     let interrupted = stop.load(Ordering::SeqCst);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary.to_json(interrupted)).expect("json"));
+        ui.raw(&serde_json::to_string_pretty(&summary.to_json(interrupted)).expect("json"));
     } else {
         if interrupted {
             ui.warn("interrupted: a partial summary");

@@ -43,6 +43,10 @@ impl Stage for Prometheus {
         if let Some(reason) = releases::needs_install(cx, &release)? {
             return Ok(Check::Needed(reason));
         }
+        let values = manifests::prometheus_values(&cx.settings)?;
+        if let Some(reason) = releases::values_differ(cx, &release, &values.text)? {
+            return Ok(Check::Needed(reason));
+        }
         let endpoints = discover(cx)?;
         Ok(Check::Done(describe(cx, &release.chart, &release.version, &endpoints)))
     }

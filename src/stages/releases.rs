@@ -6,6 +6,7 @@ use crate::cluster::Reader;
 use crate::context::Context;
 use crate::problem::Problem;
 use crate::record::Created;
+use crate::runner::exit_problem;
 use crate::tools::helm::Release;
 
 pub use crate::cluster::releases::{release, status};
@@ -21,6 +22,21 @@ pub fn needs_install(cx: &Context, release: &Release) -> Result<Option<String>, 
         )),
         Some(_) => None,
     })
+}
+
+/// Whether the release runs with other values than the wizard's (someone changed them with `helm upgrade
+/// --set`, say): the settings are then not applied, whatever the chart version says.
+pub fn values_differ(cx: &Context, release: &Release, values_yaml: &str) -> Result<Option<String>, Problem> {
+    if cx.helm_major() == 2 {
+        return Ok(None); // Helm 2 prints values as YAML with no stable form to compare: the chart check stands
+    }
+    let cmd = cx.helm().get_values(&release.name, &release.namespace);
+    let output = cx.runner.run(&cmd)?;
+    let installed: serde_json::Value = serde_json::from_str(output.stdout.trim())
+        .map_err(|e| exit_problem(&cmd, &output).reworded(format!("helm printed values that are not JSON ({e})")))?;
+    let wanted: serde_json::Value = serde_yaml::from_str(values_yaml)
+        .map_err(|e| Problem::new(format!("the wizard's values for {} are not YAML ({e})", release.name)))?;
+    Ok((installed != wanted).then(|| format!("release {} runs with values other than the wizard's", release.name)))
 }
 
 /// Installs or upgrades; a release that did not exist before is recorded as the wizard's (with its

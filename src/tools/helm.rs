@@ -106,6 +106,11 @@ impl Helm {
             .timeout(wait + std::time::Duration::from_secs(60))
     }
 
+    /// The values the release was installed with (the user-supplied ones), as JSON (`null` when none).
+    pub fn get_values(&self, release: &str, namespace: &str) -> Cmd {
+        self.query(["get", "values", release, "-n", namespace, "-o", "json"])
+    }
+
     /// Helm 2's status (no -o json before v2.14; the text starts with STATUS lines).
     pub fn status_v2(&self, release: &str) -> Cmd {
         self.query(["status", release])

@@ -115,10 +115,11 @@ pub fn first_failure(cx: &Context, ids: &[&str]) -> Option<Outcome> {
     run_only(&probe, ids).into_iter().find(|o| o.status == Status::Fail)
 }
 
-/// How long a just-changed link may take to show in its checks: a scrape or two and an adapter relist.
+/// How long a just-changed link may take to show in its checks: a scrape or two and an adapter relist, and
+/// at least the 5 s in which Prometheus batches target updates, twice.
 pub fn settle_time(cx: &Context) -> Duration {
     let s = &cx.settings;
-    (s.scrape_interval * 2 + s.relist_interval).max(Duration::from_secs(30)).min(s.wait_timeout)
+    (s.scrape_interval * 2 + s.relist_interval).max(Duration::from_secs(10)).min(s.wait_timeout)
 }
 
 /// Runs these checks until none fails, for at most `settle_time`; the last report.

@@ -6,6 +6,7 @@ mod bundle;
 mod cli;
 mod contracts;
 mod health;
+mod house;
 mod limits;
 mod load;
 mod monitoring;

@@ -26,6 +26,10 @@ pub fn setup(world: &World, extra: &[&str]) -> testworld::world::Run {
     if !extra.contains(&"--wait-timeout") {
         args.extend(["--wait-timeout", "60s"]);
     }
+    if !extra.contains(&"--scrape-interval") {
+        // the world's Prometheus scrapes every second: a just-changed link shows within a few
+        args.extend(["--scrape-interval", "1s", "--relist-interval", "2s"]);
+    }
     args.extend(extra);
     args.extend(["setup", "--yes"]);
     world.run(PRODUCT, &args)

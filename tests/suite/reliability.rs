@@ -541,38 +541,73 @@ fn a_flapping_apiservice_is_waited_through() {
     assert_eq!(run.code, 0, "{}", run.all());
 }
 
-#[test]
-fn every_fault_in_every_stage_ends_in_the_documented_error_form() {
-    for (stage, tool, args, extra) in STAGE_FAULTS {
-        for (kind, effect) in fault_kinds() {
-            let mut builder = World::builder().helm(4);
-            if extra.contains(&"windows") {
-                builder = builder.windows(testworld::fakeconfig::WindowsConfig::workstation());
-            }
-            let Some(world) = builder.start() else { return };
-            world.fault(tool, args, effect, None);
-            let mut command_args: Vec<&str> = vec!["--command-timeout", "2"];
-            command_args.extend(*extra);
-            command_args.extend(["setup", "--yes", "--only", stage]);
-            let run = world.run(PRODUCT, &command_args);
-            let what = format!("{stage} with {tool} {args:?} → {kind}");
-            assert_eq!(run.code, 1, "{what}: not a failure:\n{}", run.all());
-            assert!(!run.all().contains("panicked"), "{what}: panicked");
-            assert!(run.stderr.contains(&format!("error: {stage}:")), "{what}: no stage in\n{}", run.stderr);
-            assert!(run.stderr.contains("command:"), "{what}: no command line in\n{}", run.stderr);
-            assert!(
-                run.stderr.contains("exit code:") || run.stderr.contains("timed out:"),
-                "{what}: no exit code in\n{}",
-                run.stderr
-            );
-            assert!(
-                run.stderr.contains("hint:") || run.stderr.contains("stderr:") || run.stderr.contains("stdout:"),
-                "{what}: no evidence or hint in\n{}",
-                run.stderr
-            );
+/// One stage under every fault kind: the failure names the stage, the command, its exit or timeout, and
+/// evidence or a hint.
+fn every_fault_in(stage: &str) {
+    let (_, tool, args, extra) = STAGE_FAULTS.iter().find(|(s, ..)| *s == stage).expect("a stage");
+    for (kind, effect) in fault_kinds() {
+        let mut builder = World::builder().helm(4);
+        if extra.contains(&"windows") {
+            builder = builder.windows(testworld::fakeconfig::WindowsConfig::workstation());
         }
+        let Some(world) = builder.start() else { return };
+        world.fault(tool, args, effect, None);
+        let mut command_args: Vec<&str> = vec!["--command-timeout", "2"];
+        command_args.extend(*extra);
+        command_args.extend(["setup", "--yes", "--only", stage]);
+        let run = world.run(PRODUCT, &command_args);
+        let what = format!("{stage} with {tool} {args:?} → {kind}");
+        assert_eq!(run.code, 1, "{what}: not a failure:\n{}", run.all());
+        assert!(!run.all().contains("panicked"), "{what}: panicked");
+        assert!(run.stderr.contains(&format!("error: {stage}:")), "{what}: no stage in\n{}", run.stderr);
+        assert!(run.stderr.contains("command:"), "{what}: no command line in\n{}", run.stderr);
+        assert!(
+            run.stderr.contains("exit code:") || run.stderr.contains("timed out:"),
+            "{what}: no exit code in\n{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("hint:") || run.stderr.contains("stderr:") || run.stderr.contains("stdout:"),
+            "{what}: no evidence or hint in\n{}",
+            run.stderr
+        );
     }
 }
+
+/// One test per stage for each of the stage tables, so they run side by side.
+macro_rules! per_stage {
+    ($($test:ident: $stage:literal),* $(,)?) => {
+        mod every_fault_ends_in_the_documented_error_form {
+            $(#[test] fn $test() { super::every_fault_in($stage) })*
+        }
+        mod ctrl_c_leaves_no_child_and_a_rerun_converges {
+            $(#[test] fn $test() { super::interrupt($stage, "-INT") })*
+        }
+        mod kill_9_leaves_no_child_and_a_rerun_converges {
+            $(#[test] fn $test() { super::interrupt($stage, "-KILL") })*
+        }
+        #[test]
+        fn every_stage_has_its_per_stage_tests() {
+            let tested = [$($stage),*];
+            let stages: Vec<&str> = interlok_k8s::stages::all().iter().map(|s| s.id().name()).collect();
+            assert_eq!(stages, tested, "every stage, in order, has its fault and interruption tests");
+        }
+    };
+}
+
+per_stage!(
+    prerequisites: "prerequisites",
+    kubectl_path: "kubectl-path",
+    network: "network",
+    cluster: "cluster",
+    version_skew: "version-skew",
+    helm: "helm",
+    prometheus: "prometheus",
+    interlok: "interlok",
+    adapter: "adapter",
+    autoscaler: "autoscaler",
+    grafana: "grafana",
+);
 
 #[test]
 fn new_vmswitch_failing_once_is_not_retried() {
@@ -640,84 +675,69 @@ fn leftovers(world: &World) -> Vec<String> {
         .collect()
 }
 
-fn interrupt_each_stage(signal: &str) {
-    for (stage, tool, args) in STAGE_HANGS {
-        let mut builder = World::builder().helm(4).with_charts().with_prometheus(Default::default());
-        if *stage == "network" {
-            builder = builder.windows(testworld::fakeconfig::WindowsConfig::workstation());
-        }
-        if *stage == "cluster" {
-            builder = builder.cluster(testworld::world::ClusterState::Stopped);
-        }
-        let Some(world) = builder.start() else { return };
-        let mut global: Vec<String> = crate::monitoring::repo_flags(&world);
-        global.extend([
-            "--grafana".into(),
-            "--wait-timeout".into(),
-            "60s".into(),
-            "--command-timeout".into(),
-            "120".into(),
-        ]);
-        if *stage == "network" {
-            global.extend(["--platform".into(), "windows".into()]);
-        }
-        let stages: Vec<&str> = STAGE_HANGS.iter().map(|(s, ..)| *s).collect();
-        let before: Vec<&str> = stages[..stages.iter().position(|s| s == stage).unwrap()].to_vec();
-        if !before.is_empty() {
-            let mut args: Vec<&str> = global.iter().map(String::as_str).collect();
-            let only = before.join(",");
-            args.extend(["setup", "--yes", "--only", &only]);
-            assert_eq!(world.run(PRODUCT, &args).code, 0, "{stage}: the earlier stages");
-        }
-        world.clear_logs();
-        world.fault(tool, args, testworld::fakeconfig::Effect::Hang, None);
-        let mut args: Vec<&str> = global.iter().map(String::as_str).collect();
-        args.extend(["setup", "--yes", "--only", stage]);
-        let child = world
-            .command(PRODUCT, &args)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("setup");
-        world.wait_until(&format!("{stage} to hang in {tool}"), crate::support::LONG, || {
-            world.invocations().iter().any(|i| i.fault.is_some())
-        });
-        assert!(std::process::Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap().success());
-        let status = child.wait_with_output().expect("wait").status;
-        if signal == "-INT" {
-            assert_eq!(status.code(), Some(130), "{stage}: Ctrl-C ends with 130");
-        }
-        world.wait_until(
-            &format!("{stage}: no process of the world left after {signal}"),
-            crate::support::LONG,
-            || leftovers(&world).is_empty(),
-        );
-        world.clear_faults();
-        let mut args: Vec<&str> = global.iter().map(String::as_str).collect();
-        args.extend(["setup", "--yes"]);
-        let rerun = world.run(PRODUCT, &args);
-        assert_eq!(rerun.code, 0, "{stage}: the rerun after {signal} does not converge:\n{}", rerun.all());
-        let releases = world.run("helm", &["list", "-A", "-o", "json"]);
-        let releases: serde_json::Value = serde_json::from_str(&releases.stdout).unwrap();
-        let names: Vec<&str> = releases.as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
-        assert_eq!(names.len(), 3, "{stage}: one release each: {names:?}");
-        assert!(releases.as_array().unwrap().iter().all(|r| r["status"] == "deployed"), "{stage}: {releases}");
-        assert_eq!(
-            world.objects("apps", "deployments").iter().filter(|d| d["metadata"]["name"] == "interlok").count(),
-            1
-        );
-        assert!(leftovers(&world).is_empty(), "{stage}: {:?}", leftovers(&world));
+/// Interrupts setup while one stage hangs in its tool: no process is left, and a rerun converges.
+fn interrupt(stage: &str, signal: &str) {
+    let (stage, tool, args) = STAGE_HANGS.iter().find(|(s, ..)| *s == stage).expect("a stage");
+    let mut builder = World::builder().helm(4).with_charts().with_prometheus(Default::default());
+    if *stage == "network" {
+        builder = builder.windows(testworld::fakeconfig::WindowsConfig::workstation());
     }
-}
-
-#[test]
-fn ctrl_c_during_each_stage_leaves_no_child_and_a_rerun_converges() {
-    interrupt_each_stage("-INT");
-}
-
-#[test]
-fn kill_9_during_each_stage_leaves_no_child_and_a_rerun_converges() {
-    interrupt_each_stage("-KILL");
+    if *stage == "cluster" {
+        builder = builder.cluster(testworld::world::ClusterState::Stopped);
+    }
+    let Some(world) = builder.start() else { return };
+    let mut global: Vec<String> = crate::monitoring::repo_flags(&world);
+    global.extend([
+        "--grafana".into(),
+        "--wait-timeout".into(),
+        "60s".into(),
+        "--command-timeout".into(),
+        "120".into(),
+    ]);
+    if *stage == "network" {
+        global.extend(["--platform".into(), "windows".into()]);
+    }
+    let stages: Vec<&str> = STAGE_HANGS.iter().map(|(s, ..)| *s).collect();
+    let before: Vec<&str> = stages[..stages.iter().position(|s| s == stage).unwrap()].to_vec();
+    if !before.is_empty() {
+        let mut args: Vec<&str> = global.iter().map(String::as_str).collect();
+        let only = before.join(",");
+        args.extend(["setup", "--yes", "--only", &only]);
+        assert_eq!(world.run(PRODUCT, &args).code, 0, "{stage}: the earlier stages");
+    }
+    world.clear_logs();
+    world.fault(tool, args, testworld::fakeconfig::Effect::Hang, None);
+    let mut args: Vec<&str> = global.iter().map(String::as_str).collect();
+    args.extend(["setup", "--yes", "--only", stage]);
+    let child = world
+        .command(PRODUCT, &args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("setup");
+    world.wait_until(&format!("{stage} to hang in {tool}"), crate::support::LONG, || {
+        world.invocations().iter().any(|i| i.fault.is_some())
+    });
+    assert!(std::process::Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap().success());
+    let status = child.wait_with_output().expect("wait").status;
+    if signal == "-INT" {
+        assert_eq!(status.code(), Some(130), "{stage}: Ctrl-C ends with 130");
+    }
+    world.wait_until(&format!("{stage}: no process of the world left after {signal}"), crate::support::LONG, || {
+        leftovers(&world).is_empty()
+    });
+    world.clear_faults();
+    let mut args: Vec<&str> = global.iter().map(String::as_str).collect();
+    args.extend(["setup", "--yes"]);
+    let rerun = world.run(PRODUCT, &args);
+    assert_eq!(rerun.code, 0, "{stage}: the rerun after {signal} does not converge:\n{}", rerun.all());
+    let releases = world.run("helm", &["list", "-A", "-o", "json"]);
+    let releases: serde_json::Value = serde_json::from_str(&releases.stdout).unwrap();
+    let names: Vec<&str> = releases.as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 3, "{stage}: one release each: {names:?}");
+    assert!(releases.as_array().unwrap().iter().all(|r| r["status"] == "deployed"), "{stage}: {releases}");
+    assert_eq!(world.objects("apps", "deployments").iter().filter(|d| d["metadata"]["name"] == "interlok").count(), 1);
+    assert!(leftovers(&world).is_empty(), "{stage}: {:?}", leftovers(&world));
 }
 
 #[test]

@@ -81,4 +81,13 @@ pub fn install_adapter(world: &World, values: &str) {
     ok(world, "helm", &[&args[..], &rest[..]].concat());
 }
 
+/// helm repo add kedacore + install of the stand-in KEDA chart into a namespace with --wait, as KEDA's docs
+/// install it (into `keda`).
+pub fn install_keda(world: &World, namespace: &str) {
+    let repo = world.charts.as_ref().expect("world with charts").repo_url("kedacore");
+    ok(world, "helm", &["repo", "add", "kedacore", &repo]);
+    let args = ["upgrade", "--install", "keda", "kedacore/keda", "--version", "2.20.2"];
+    ok(world, "helm", &[&args[..], &["-n", namespace, "--create-namespace", "--wait", "--timeout", "2m"]].concat());
+}
+
 pub const LONG: Duration = Duration::from_secs(60);

@@ -120,18 +120,28 @@ fn a_skew_of_six_minors_fails_at_tools() {
     broken_at(&report, "tools.skew", "kubectl v1.32–v1.34", &[]);
 }
 
+/// The command a hint names (its last `…` quote), as an argument vector.
+fn hint_command(report: &Value, id: &str) -> Vec<String> {
+    let hint = hint(report, id);
+    let quoted = hint.rsplit('`').nth(1).unwrap_or_else(|| panic!("no `command` in the hint of {id}: {hint:?}"));
+    quoted.split_whitespace().map(String::from).collect()
+}
+
+/// Waits until Prometheus's pushgateway target is `expected` (up: Some(1), down: Some(0), none: None).
+fn wait_for_pushgateway_target(world: &World, expected: Option<&str>) {
+    let prom = world.prom.as_ref().unwrap();
+    world.wait_until(&format!("the pushgateway target to be {expected:?}"), crate::support::LONG, || {
+        let up = prom.query("up{job=\"prometheus-pushgateway\"}");
+        up.len() <= 1 && up.first().and_then(|s| s["value"][1].as_str()) == expected
+    });
+}
+
 #[test]
-fn an_unscraped_pushgateway_fails_at_the_scrape_target() {
-    let options = testworld::prom::PromOptions { scrape_pushgateway: false, ..Default::default() };
-    let Some(world) = World::builder().helm(4).with_charts().with_prometheus(options).start() else { return };
-    let run = setup(&world, &["--wait-timeout", "3s"]);
-    assert_eq!(run.code, 1, "setup stops at the link it cannot make work: {}", run.all());
-    assert!(
-        run.stdout.contains("✘ prometheus") && run.all().contains("Prometheus does not scrape the pushgateway"),
-        "{}",
-        run.all()
-    );
-    crate::support::install_adapter(&world, "adapter-values-wizard.yaml");
+fn an_unannotated_pushgateway_service_fails_at_the_scrape_target_until_the_hints_command_runs() {
+    let Some(world) = healthy_world() else { return };
+    let service = ["service", "prometheus-prometheus-pushgateway", "-n", "monitoring"];
+    crate::support::ok(&world, "kubectl", &[&["annotate"], &service[..], &["prometheus.io/probe-"]].concat());
+    wait_for_pushgateway_target(&world, None);
     let (_, report) = verify(&world, &[]);
     broken_at(
         &report,
@@ -139,6 +149,56 @@ fn an_unscraped_pushgateway_fails_at_the_scrape_target() {
         "prometheus.io/probe: pushgateway",
         &["metric.series", "pushgateway.labels"],
     );
+    // issue #14: the hint's command changes what the check reads
+    let command = hint_command(&report, "prometheus.pushgateway-target");
+    assert_eq!(command[..4], ["kubectl", "annotate", "service", "prometheus-prometheus-pushgateway"], "{command:?}");
+    let args: Vec<&str> = command[1..].iter().map(String::as_str).collect();
+    crate::support::ok(&world, "kubectl", &args);
+    wait_for_pushgateway_target(&world, Some("1"));
+    let (_, report) = verify(&world, &[]);
+    assert_eq!(status(&report, "prometheus.pushgateway-target"), "ok", "{report:#}");
+}
+
+/// honor_labels off renames only `job` (the rule's k8s_* labels stay): a warning, which the hint's command
+/// clears by reinstalling the wizard's values.
+#[test]
+fn honor_labels_turned_off_by_the_user_warns_at_the_labels_until_the_hints_command_runs() {
+    let Some(world) = healthy_world() else { return };
+    crate::support::ok(
+        &world,
+        "helm",
+        &[
+            "upgrade",
+            "prometheus",
+            "prometheus-community/prometheus",
+            "--version",
+            "29.27.0",
+            "-n",
+            "monitoring",
+            "--reuse-values",
+            "--set",
+            "scrapeConfigs.prometheus-pushgateway.honor_labels=false",
+            "--wait",
+        ],
+    );
+    let pod = world.kubelet.interlok_pods()[0].1.clone();
+    let group = format!("/metrics/job/interlok/k8s_namespace/default/k8s_pod_name/{pod}");
+    push(&world, &group, "# TYPE MessageMetrics counter\nMessageMetrics 5\n");
+    wait_for_series(&world, "MessageMetrics{exported_job=\"interlok\"}");
+    let (_, report) = verify(&world, &[]);
+    assert_eq!(status(&report, "pushgateway.labels"), "warn", "{report:#}");
+    assert!(hint(&report, "pushgateway.labels").contains("honor_labels: true"), "{report:#}");
+    // issue #14: the hint's command changes what the check reads
+    let command = hint_command(&report, "pushgateway.labels");
+    assert_eq!(command[..2], ["interlok-k8s", "setup"], "{command:?}");
+    let mut args = crate::monitoring::repo_flags(&world);
+    args.extend(command[1..].iter().cloned());
+    args.push("--yes".into());
+    let run = world.run(PRODUCT, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(run.code, 0, "{}", run.all());
+    wait_for_series(&world, "MessageMetrics{job=\"interlok\"}");
+    let (_, report) = verify(&world, &[]);
+    assert_eq!(status(&report, "pushgateway.labels"), "ok", "{report:#}");
 }
 
 #[test]

@@ -186,9 +186,10 @@ fn delete_groups(probe: &Probe, groups: &[&prometheus_api::Labels]) -> String {
 pub fn exported_labels(probe: &Probe) -> Finding {
     let Ok(url) = probe.prometheus() else { return Finding::fail("Prometheus is unreachable", "see prometheus.api") };
     match monitoring::labels_renamed(&url) {
-        Ok(true) => Finding::fail(
-            "Interlok's labels arrive renamed exported_job/exported_k8s_* : the pushgateway scrape job has honor_labels off",
-            "set `honor_labels: true` on the pushgateway scrape job (the prometheus chart's job has it): `interlok-k8s setup --only prometheus`",
+        // the rule matches on k8s_namespace/k8s_pod_name, which stay: the chain works, queries by job do not
+        Ok(true) => Finding::warn(
+            "Interlok's pushes arrive with their job renamed exported_job: the pushgateway scrape job has honor_labels off",
+            "put the chart's `honor_labels: true` back: `interlok-k8s setup --only prometheus` reinstalls the wizard's values",
         ),
         Ok(false) => Finding::ok("pushed labels are kept as pushed (honor_labels)"),
         Err(e) => Finding::fail(e, "check Prometheus"),

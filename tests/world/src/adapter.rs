@@ -126,19 +126,7 @@ impl AdapterEmulation {
             Availability::Flap if flapped_down() => return Err(failing),
             _ => {}
         }
-        let svc = state
-            .store
-            .get("/services", ns, name)
-            .ok_or_else(|| format!("service/{name} in \"{ns}\" is not present"))?;
-        let ready = state.store.list("/pods", Some(ns)).iter().any(|p| {
-            selectors::selector_map_matches(&svc["spec"]["selector"], p)
-                && p["status"]["conditions"][0]["status"] == "True"
-        });
-        if ready {
-            Ok(())
-        } else {
-            Err(format!("endpoints for service/{name} in \"{ns}\" have no addresses with port name \"https\""))
-        }
+        backing_service_ready(state, apiservice)
     }
 
     /// Answers a request under /apis/custom.metrics.k8s.io/v1beta1.
@@ -328,6 +316,25 @@ impl AdapterEmulation {
             }
         }
         Ok(values)
+    }
+}
+
+/// Whether the Service behind an APIService has a ready pod (what the aggregator's availability check sees).
+pub fn backing_service_ready(state: &ApiState, apiservice: &Value) -> Result<(), String> {
+    let service = &apiservice["spec"]["service"];
+    if service.is_null() {
+        return Ok(());
+    }
+    let (ns, name) = (service["namespace"].as_str().unwrap_or_default(), service["name"].as_str().unwrap_or_default());
+    let svc =
+        state.store.get("/services", ns, name).ok_or_else(|| format!("service/{name} in \"{ns}\" is not present"))?;
+    let ready = state.store.list("/pods", Some(ns)).iter().any(|p| {
+        selectors::selector_map_matches(&svc["spec"]["selector"], p) && p["status"]["conditions"][0]["status"] == "True"
+    });
+    if ready {
+        Ok(())
+    } else {
+        Err(format!("endpoints for service/{name} in \"{ns}\" have no addresses with port name \"https\""))
     }
 }
 

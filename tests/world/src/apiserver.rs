@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::admission::{self, Verdict};
+use crate::crd;
 use crate::http::{Reply, Request, Response};
 use crate::patch;
 use crate::resources::{self, Resource};
@@ -27,6 +29,10 @@ pub trait Extensions: Send + Sync {
     /// What a pod's container printed, this run or the previous one (Err: why there is none).
     fn pod_log(&self, _namespace: &str, _pod: &str, _container: &str, _previous: bool) -> Result<String, String> {
         Ok(String::new())
+    }
+    /// What the webhook server in this pod answers to an AdmissionReview request sent to `path`.
+    fn webhook(&self, _state: &ApiState, _pod: &Value, _path: &str, _request: &Value) -> Verdict {
+        Verdict::Unreachable
     }
 }
 
@@ -69,7 +75,8 @@ pub struct ApiState {
     pub stopping: AtomicBool,
 }
 
-pub const AGGREGATED_GROUPS: [(&str, &str); 1] = [("custom.metrics.k8s.io", "v1beta1")];
+pub const AGGREGATED_GROUPS: [(&str, &str); 2] =
+    [("custom.metrics.k8s.io", "v1beta1"), ("external.metrics.k8s.io", "v1beta1")];
 
 impl ApiState {
     pub fn new(git_version: &str) -> Arc<ApiState> {
@@ -160,7 +167,7 @@ pub fn handle(state: &Arc<ApiState>, request: Request) -> Reply {
         ["apis", group, version, ..] if AGGREGATED_GROUPS.iter().any(|(g, v)| g == group && v == version) => {
             aggregated(state, group, version, &request)
         }
-        ["apis", group, version] => match resources::groups(state.minor()).iter().find(|(g, _)| g == group) {
+        ["apis", group, version] => match served_groups(state).iter().find(|(g, _)| g == group) {
             Some((_, versions)) if versions.contains(version) => full(200, resource_list(state, group, version)),
             _ => error(ApiError::new(404, "NotFound", "the server could not find the requested resource")),
         },
@@ -199,7 +206,7 @@ fn version_info(state: &ApiState) -> Value {
 
 fn group_list(state: &ApiState) -> Value {
     let mut groups: Vec<Value> =
-        resources::groups(state.minor()).into_iter().map(|(name, versions)| group_entry(name, &versions)).collect();
+        served_groups(state).into_iter().map(|(name, versions)| group_entry(name, &versions)).collect();
     for (group, version) in AGGREGATED_GROUPS {
         if state.aggregated_available(group, version, false) {
             groups.push(group_entry(group, &[version]));
@@ -214,9 +221,23 @@ fn group_entry(name: &str, versions: &[&str]) -> Value {
     json!({"name": name, "versions": versions, "preferredVersion": versions[0]})
 }
 
+/// Every resource served: the compiled-in ones and those the CustomResourceDefinitions define.
+fn served(state: &ApiState) -> Vec<&'static Resource> {
+    resources::RESOURCES.iter().chain(crd::resources(state)).collect()
+}
+
+fn served_groups(state: &ApiState) -> Vec<(&'static str, Vec<&'static str>)> {
+    resources::groups_of(served(state), state.minor())
+}
+
+/// A resource by group and plural, compiled-in or from a CustomResourceDefinition.
+pub fn lookup(state: &ApiState, group: &str, plural: &str) -> Option<&'static Resource> {
+    resources::find(group, plural).or_else(|| crd::find(state, group, plural))
+}
+
 fn resources_in(state: &ApiState, group: &str, version: &str) -> Vec<&'static Resource> {
     let minor = state.minor();
-    resources::RESOURCES.iter().filter(|r| r.group == group && r.served_versions(minor).contains(&version)).collect()
+    served(state).into_iter().filter(|r| r.group == group && r.served_versions(minor).contains(&version)).collect()
 }
 
 fn resource_list(state: &ApiState, group: &str, version: &str) -> Value {
@@ -224,7 +245,7 @@ fn resource_list(state: &ApiState, group: &str, version: &str) -> Value {
     for r in resources_in(state, group, version) {
         let verbs = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
         list.push(json!({"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced, "kind": r.kind,
-                         "verbs": verbs, "shortNames": r.short, "categories": ["all"]}));
+                         "verbs": verbs, "shortNames": r.short, "categories": r.categories}));
         for sub in r.subresources {
             let kind = if *sub == "scale" { "Scale" } else { r.kind };
             list.push(json!({"name": format!("{}/{sub}", r.plural), "singularName": "", "namespaced": r.namespaced,
@@ -253,7 +274,7 @@ fn openapi_v2(request: &Request) -> Reply {
 fn openapi_v3_index(state: &ApiState) -> Value {
     let mut paths = serde_json::Map::new();
     paths.insert("api/v1".into(), json!({"serverRelativeURL": "/openapi/v3/api/v1?hash=0"}));
-    for (group, versions) in resources::groups(state.minor()) {
+    for (group, versions) in served_groups(state) {
         for version in versions {
             let key = format!("apis/{group}/{version}");
             paths.insert(key.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{key}?hash=0")}));
@@ -300,7 +321,7 @@ struct Target<'a> {
     sub: Option<&'a str>,
 }
 
-fn parse_target<'a>(group: &str, version: &'a str, rest: &[&'a str]) -> Option<Target<'a>> {
+fn parse_target<'a>(state: &ApiState, group: &str, version: &'a str, rest: &[&'a str]) -> Option<Target<'a>> {
     let (namespace, rest) = match rest {
         ["namespaces", ns, resource, tail @ ..]
             if !(group.is_empty() && (*resource == "status" || *resource == "finalize")) =>
@@ -309,12 +330,12 @@ fn parse_target<'a>(group: &str, version: &'a str, rest: &[&'a str]) -> Option<T
         }
         other => (None, other.to_vec()),
     };
-    let resource = resources::find(group, rest.first()?)?;
+    let resource = lookup(state, group, rest.first()?)?;
     Some(Target { resource, version, namespace, name: rest.get(1).copied(), sub: rest.get(2).copied() })
 }
 
 fn route(state: &Arc<ApiState>, group: &str, version: &str, rest: &[&str], request: Request) -> Reply {
-    let Some(target) = parse_target(group, version, rest) else {
+    let Some(target) = parse_target(state, group, version, rest) else {
         return error(ApiError::new(404, "NotFound", "the server could not find the requested resource"));
     };
     if !target.resource.served_versions(state.minor()).contains(&version) {
@@ -447,6 +468,7 @@ fn create(state: &ApiState, target: &Target, request: &Request) -> ApiResult {
     let mut object = parse_body(request)?;
     prepare_new(target, &mut object)?;
     ensure_namespace(state, target)?;
+    admit(state, target, request, &mut object, None)?;
     if dry_run(request) {
         return Ok((201, present(target, object)));
     }
@@ -502,6 +524,7 @@ fn put(state: &ApiState, target: &Target, name: &str, sub: Option<&str>, request
             if next["status"].is_null() {
                 next["status"] = current["status"].clone();
             }
+            admit(state, target, request, &mut next, Some(&current))?;
             next
         }
     };
@@ -522,6 +545,7 @@ fn patch_object(state: &ApiState, target: &Target, name: &str, sub: Option<&str>
             let mut object = body;
             prepare_new(target, &mut object)?;
             ensure_namespace(state, target)?;
+            admit(state, target, request, &mut object, None)?;
             if dry_run(request) {
                 return Ok((201, present(target, object)));
             }
@@ -550,6 +574,7 @@ fn patch_object(state: &ApiState, target: &Target, name: &str, sub: Option<&str>
                 next = crate::hpa::convert(&next, "v2");
             }
             next["metadata"]["name"] = json!(name);
+            admit(state, target, request, &mut next, Some(&current))?;
             next
         }
     };
@@ -577,7 +602,7 @@ fn with_scale(mut deployment: Value, scale: &Value) -> Value {
 
 fn delete(state: &ApiState, target: &Target, name: &str) -> ApiResult {
     let ns = ns_of(target);
-    let deleted = state.store.delete(&key(target), &ns, name)?;
+    let deleted = state.store.request_delete(&key(target), &ns, name)?;
     if target.resource.plural == "namespaces" {
         for (resource, namespace, object_name, _) in state.store.dump() {
             if namespace == name {
@@ -586,6 +611,90 @@ fn delete(state: &ApiState, target: &Target, name: &str) -> ApiResult {
         }
     }
     Ok((200, present(target, deleted)))
+}
+
+/// What the API server does to a new or changed object before storing it: CRD bookkeeping, custom
+/// resources' schema and status subresource, then the validating admission webhooks.
+fn admit(
+    state: &ApiState,
+    target: &Target,
+    request: &Request,
+    object: &mut Value,
+    old: Option<&Value>,
+) -> Result<(), ApiError> {
+    let resource = target.resource;
+    if resource.key() == crd::CRDS {
+        match old {
+            None => crd::on_create(object)?,
+            Some(old) => {
+                object["status"] = old["status"].clone();
+                crd::refresh_status(object);
+            }
+        }
+    }
+    if !resources::is_builtin(resource) {
+        if old.is_none() && crd::terminating(state, resource) {
+            return Err(ApiError::new(
+                405,
+                "MethodNotAllowed",
+                "create not allowed while custom resource definition is terminating",
+            ));
+        }
+        if resource.subresources.contains(&"status") {
+            // with a status subresource, only /status sets the status
+            match old.map(|o| &o["status"]) {
+                None | Some(Value::Null) => drop(object.as_object_mut().and_then(|o| o.remove("status"))),
+                Some(status) => object["status"] = status.clone(),
+            }
+        }
+        crd::validate(state, resource, target.version, object, request.param("fieldValidation") == Some("Strict"))?;
+    }
+    let Some(ext) = state.extensions() else { return Ok(()) };
+    let review = admission::Review {
+        resource,
+        version: target.version,
+        operation: if old.is_some() { "UPDATE" } else { "CREATE" },
+        object,
+        old,
+        dry_run: dry_run(request),
+    };
+    admission::validate(state, &review, &|pod, path, review| ext.webhook(state, pod, path, review))
+}
+
+/// A GET under an aggregated API on behalf of a controller (the HPA reading external metrics): the same
+/// answer a client would get through the API server, without appearing in the request log.
+pub fn aggregated_get(state: &ApiState, path: &str, query: &[(&str, &str)]) -> Result<Value, ApiError> {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let (group, version) = match segments.as_slice() {
+        ["apis", group, version, ..] => (*group, *version),
+        _ => return Err(ApiError::new(404, "NotFound", "the server could not find the requested resource")),
+    };
+    let unavailable =
+        || ApiError::new(503, "ServiceUnavailable", "the server is currently unable to handle the request");
+    if !state.aggregated_available(group, version, false) {
+        return Err(unavailable());
+    }
+    let ext = state.extensions().ok_or_else(unavailable)?;
+    let request = Request {
+        method: "GET".into(),
+        path: path.into(),
+        query: query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        headers: BTreeMap::new(),
+        body: Vec::new(),
+    };
+    let response = ext.aggregated(state, &request);
+    let body: Value = serde_json::from_slice(&response.body)
+        .map_err(|e| ApiError::new(500, "InternalError", format!("the server returned an unreadable answer: {e}")))?;
+    if (200..300).contains(&response.status) {
+        return Ok(body);
+    }
+    let reason = match body["reason"].as_str().unwrap_or("") {
+        "NotFound" => "NotFound",
+        "ServiceUnavailable" => "ServiceUnavailable",
+        "InternalError" => "InternalError",
+        _ => "",
+    };
+    Err(ApiError::new(response.status, reason, body["message"].as_str().unwrap_or_default()))
 }
 
 /// `pods/<name>/log` as the API server and kubelet answer it: the container named (or the only one),
@@ -708,7 +817,7 @@ fn line(event: &Value) -> Vec<u8> {
 
 /// For tests: find objects of a kind by name.
 pub fn find_object(state: &ApiState, group: &str, plural: &str, namespace: &str, name: &str) -> Option<Value> {
-    let resource = resources::find(group, plural)?;
+    let resource = lookup(state, group, plural)?;
     state.store.get(&resource.key(), if resource.namespaced { namespace } else { "" }, name)
 }
 

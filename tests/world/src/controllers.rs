@@ -122,6 +122,12 @@ pub trait Kubelet: Send + Sync {
     fn pod_stopped(&self, pod: &Value);
     /// Current value of a Pods metric for the HPA (what the custom metrics API answers), per pod name.
     fn pod_metrics(&self, namespace: &str, metric: &str, pods: &[String]) -> Option<HashMap<String, f64>>;
+    /// One pass of the operators whose pods run on the node (KEDA); returns when they want to look again.
+    fn run_operators(&self, _state: &ApiState) -> Option<Instant> {
+        None
+    }
+    /// After each pass: what watches the cluster from a pod (Prometheus's service discovery) catches up.
+    fn observe(&self, _state: &ApiState) {}
 }
 
 /// When each recommendation was made, newest last.
@@ -161,6 +167,12 @@ impl Controllers {
                 }
             }
             self.collect_orphans(state, kubelet);
+            collect_garbage(state);
+            crate::crd::finish_deletions(state);
+            if let Some(due) = kubelet.run_operators(state) {
+                wake = wake.min(due);
+            }
+            kubelet.observe(state);
             if Instant::now() >= next_hpa {
                 for hpa in state.store.list(HPAS, None) {
                     self.reconcile_hpa(state, kubelet, &hpa);
@@ -279,6 +291,19 @@ impl Controllers {
             if state.store.get(DEPLOYMENTS, &namespace_of(&pod), owner).is_none() {
                 delete_pod(state, kubelet, &pod);
             }
+        }
+    }
+}
+
+/// The garbage collector: an object whose owners (by UID) are all gone is deleted, finalizers honoured.
+/// Pods and ReplicaSets follow their Deployment through `collect_orphans`, which also stops their stand-ins.
+fn collect_garbage(state: &ApiState) {
+    let (uids, dependents) = state.store.owner_scan(&[PODS, REPLICASETS]);
+    for (resource, object) in dependents {
+        let owners = object["metadata"]["ownerReferences"].as_array().cloned().unwrap_or_default();
+        let orphaned = owners.iter().all(|owner| owner["uid"].as_str().is_none_or(|uid| !uids.contains(uid)));
+        if orphaned && object["metadata"]["deletionTimestamp"].is_null() {
+            let _ = state.store.request_delete(&resource, &namespace_of(&object), &name_of(&object));
         }
     }
 }
@@ -495,8 +520,25 @@ impl Controllers {
     }
 }
 
-/// The HPA algorithm for a Pods metric with an AverageValue target: desired = ceil(current × avg / target),
-/// with the 10 % tolerance, clamped to min/max, then stabilized.
+/// What one metric asks for: replicas (before min/max), its `currentMetrics` entry, and how the
+/// ScalingActive condition names it.
+struct Reading {
+    desired: u64,
+    status: Value,
+    described: String,
+}
+
+/// Why a metric could not be read: the ScalingActive condition's reason and message.
+struct Unreadable {
+    reason: &'static str,
+    message: String,
+}
+
+const TOLERANCE: f64 = 0.1;
+
+/// The HPA algorithm for its first metric (Pods or External, AverageValue or Value): the replicas the
+/// metric asks for, with the 10 % tolerance, clamped to min/max, then stabilized — as the real controller
+/// does, also refusing to scale from zero and when another HPA scales the same target.
 fn reconcile_hpa(state: &ApiState, kubelet: &dyn Kubelet, hpa: &Value, stabilize: &dyn Fn(u64) -> u64) {
     let ns = namespace_of(hpa);
     let spec = &hpa["spec"];
@@ -510,30 +552,116 @@ fn reconcile_hpa(state: &ApiState, kubelet: &dyn Kubelet, hpa: &Value, stabilize
         return;
     };
     let current = deployment["spec"]["replicas"].as_u64().unwrap_or(1);
+    let able = json!({"type": "AbleToScale", "status": "True", "reason": "SucceededGetScale",
+                      "message": "the HPA controller was able to get the target's current scale"});
+    let inactive = |reason: &str, message: String, desired: u64| {
+        let conditions =
+            json!([able, {"type": "ScalingActive", "status": "False", "reason": reason, "message": message}]);
+        update_status(
+            state,
+            HPAS,
+            hpa,
+            json!({"currentReplicas": current, "desiredReplicas": desired, "conditions": conditions}),
+        );
+    };
+    if current == 0 && min != 0 {
+        inactive("ScalingDisabled", "scaling is disabled since the replica count of the target is zero".into(), 0);
+        return;
+    }
+    if let Some(others) = sharing_hpas(state, hpa) {
+        let selector = selector_text(&deployment["spec"]["selector"]);
+        let message = format!("pods by selector {selector} are controlled by multiple HPAs: [{}]", others.join(" "));
+        inactive("AmbiguousSelector", message, current);
+        return;
+    }
     let metric = &spec["metrics"][0];
+    let reading = match metric["type"].as_str() {
+        Some("External") => external_reading(state, &ns, metric, current, &deployment),
+        _ => pods_reading(state, kubelet, &ns, metric, current, &deployment),
+    };
+    let reading = match reading {
+        Ok(reading) => reading,
+        Err(unreadable) => return inactive(unreadable.reason, unreadable.message, current),
+    };
+    let limited = if reading.desired > max {
+        json!({"type": "ScalingLimited", "status": "True", "reason": "TooManyReplicas", "message": "the desired replica count is more than the maximum replica count"})
+    } else if reading.desired < min {
+        json!({"type": "ScalingLimited", "status": "True", "reason": "TooFewReplicas", "message": "the desired replica count is less than the minimum replica count"})
+    } else {
+        json!({"type": "ScalingLimited", "status": "False", "reason": "DesiredWithinRange", "message": "the desired count is within the acceptable range"})
+    };
+    let desired = stabilize(reading.desired.clamp(min, max));
+    let conditions = json!([
+        {"type": "AbleToScale", "status": "True", "reason": "ReadyForNewScale"},
+        {"type": "ScalingActive", "status": "True", "reason": "ValidMetricFound",
+         "message": format!("the HPA was able to successfully calculate a replica count from {}", reading.described)},
+        limited]);
+    let status = json!({"currentReplicas": current, "desiredReplicas": desired,
+        "currentMetrics": [reading.status], "conditions": conditions});
+    update_status(state, HPAS, hpa, status);
+    if desired != current {
+        let mut scaled = deployment.clone();
+        scaled["spec"]["replicas"] = json!(desired);
+        let _ = state.store.update(DEPLOYMENTS, scaled, None);
+    }
+}
+
+/// The other HPAs (as `namespace/name`, this one included) that scale the same target, on servers that
+/// refuse to scale then (1.26+); None when this HPA is alone.
+fn sharing_hpas(state: &ApiState, hpa: &Value) -> Option<Vec<String>> {
+    if state.minor() < 26 {
+        return None;
+    }
+    let target = &hpa["spec"]["scaleTargetRef"];
+    let mut names: Vec<String> = state
+        .store
+        .list(HPAS, Some(&namespace_of(hpa)))
+        .iter()
+        .filter(|other| other["spec"]["scaleTargetRef"]["name"] == target["name"])
+        .filter(|other| other["spec"]["scaleTargetRef"]["kind"] == target["kind"])
+        .map(|other| format!("{}/{}", namespace_of(other), name_of(other)))
+        .collect();
+    names.sort();
+    (names.len() > 1).then_some(names)
+}
+
+/// A `matchLabels` selector as a label-selector string (`app=interlok`).
+fn selector_text(selector: &Value) -> String {
+    let labels = selector.get("matchLabels").unwrap_or(selector);
+    let mut pairs: Vec<String> = labels
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect())
+        .unwrap_or_default();
+    pairs.sort();
+    pairs.join(",")
+}
+
+/// A Pods metric with an AverageValue target: desired = ceil(current × average / target), pods without a
+/// metric counted as the real controller counts them.
+fn pods_reading(
+    state: &ApiState,
+    kubelet: &dyn Kubelet,
+    ns: &str,
+    metric: &Value,
+    current: u64,
+    deployment: &Value,
+) -> Result<Reading, Unreadable> {
     let metric_name = metric["pods"]["metric"]["name"].as_str().unwrap_or_default().to_string();
     let target = parse_quantity(&metric["pods"]["target"]["averageValue"]).unwrap_or(0.0);
     let selector = &deployment["spec"]["selector"];
     let pods: Vec<String> = state
         .store
-        .list(PODS, Some(&ns))
+        .list(PODS, Some(ns))
         .into_iter()
         .filter(|p| selectors::selector_map_matches(selector, p))
         .map(|p| name_of(&p))
         .collect();
-    let values = kubelet.pod_metrics(&ns, &metric_name, &pods).filter(|v| !v.is_empty());
+    let values = kubelet.pod_metrics(ns, &metric_name, &pods).filter(|v| !v.is_empty());
     let Some(values) = values.filter(|_| target > 0.0) else {
-        let conditions = json!([
-            {"type": "AbleToScale", "status": "True", "reason": "SucceededGetScale"},
-            {"type": "ScalingActive", "status": "False", "reason": "FailedGetPodsMetric",
-             "message": format!("the HPA was unable to compute the replica count: unable to get metric {metric_name}: unable to fetch metrics from custom metrics API")}]);
-        update_status(
-            state,
-            HPAS,
-            hpa,
-            json!({"currentReplicas": current, "desiredReplicas": current, "conditions": conditions}),
-        );
-        return;
+        return Err(Unreadable {
+            reason: "FailedGetPodsMetric",
+            message: format!("the HPA was unable to compute the replica count: unable to get metric {metric_name}: unable to fetch metrics from custom metrics API"),
+        });
     };
     let average = values.values().sum::<f64>() / values.len() as f64;
     // as the real controller does: pods without a metric count as 0 when scaling up, as on target when scaling down
@@ -543,22 +671,81 @@ fn reconcile_hpa(state: &ApiState, kubelet: &dyn Kubelet, hpa: &Value, stabilize
     } else {
         (values.values().sum::<f64>() + missing * target) / (values.len() as f64 + missing) / target
     };
-    let mut desired = if (ratio - 1.0).abs() <= 0.1 { current } else { (current as f64 * ratio).ceil() as u64 };
-    desired = stabilize(desired.clamp(min, max));
-    let conditions = json!([
-        {"type": "AbleToScale", "status": "True", "reason": "ReadyForNewScale"},
-        {"type": "ScalingActive", "status": "True", "reason": "ValidMetricFound",
-         "message": format!("the HPA was able to successfully calculate a replica count from pods metric {metric_name}")},
-        {"type": "ScalingLimited", "status": "False", "reason": "DesiredWithinRange"}]);
-    let status = json!({"currentReplicas": current, "desiredReplicas": desired,
-        "currentMetrics": [{"type": "Pods", "pods": {"metric": {"name": metric_name}, "current": {"averageValue": format_quantity(average)}}}],
-        "conditions": conditions});
-    update_status(state, HPAS, hpa, status);
-    if desired != current {
-        let mut scaled = deployment.clone();
-        scaled["spec"]["replicas"] = json!(desired);
-        let _ = state.store.update(DEPLOYMENTS, scaled, None);
+    let desired = if (ratio - 1.0).abs() <= TOLERANCE { current } else { (current as f64 * ratio).ceil() as u64 };
+    Ok(Reading {
+        desired,
+        status: json!({"type": "Pods", "pods": {"metric": {"name": metric_name}, "current": {"averageValue": format_quantity(average)}}}),
+        described: format!("pods metric {metric_name}"),
+    })
+}
+
+/// An External metric, read through the external metrics API as the real controller reads it: an
+/// AverageValue target divides the sum by the current replicas, a Value target compares the sum.
+fn external_reading(
+    state: &ApiState,
+    ns: &str,
+    metric: &Value,
+    current: u64,
+    deployment: &Value,
+) -> Result<Reading, Unreadable> {
+    let external = &metric["external"];
+    let name = external["metric"]["name"].as_str().unwrap_or_default();
+    let selector = &external["metric"]["selector"];
+    let shown = go_label_selector(selector);
+    let unreadable = |why: String| Unreadable {
+        reason: "FailedGetExternalMetric",
+        message: format!(
+            "the HPA was unable to compute the replica count: unable to get external metric {ns}/{name}/{shown}: {why}"
+        ),
+    };
+    let path = format!("/apis/external.metrics.k8s.io/v1beta1/namespaces/{ns}/{name}");
+    let list = crate::apiserver::aggregated_get(state, &path, &[("labelSelector", &selector_text(selector))])
+        .map_err(|e| unreadable(format!("unable to fetch metrics from external metrics API: {}", e.message)))?;
+    let items = list["items"].as_array().cloned().unwrap_or_default();
+    if items.is_empty() {
+        return Err(unreadable("no metrics returned from external metrics API".into()));
     }
+    let usage: f64 = items.iter().filter_map(|item| parse_quantity(&item["value"])).sum();
+    let target = &external["target"];
+    let (desired, current_value) = if target["type"] == "Value" {
+        let goal = parse_quantity(&target["value"]).unwrap_or(0.0);
+        let ratio = usage / goal;
+        let ready = state
+            .store
+            .list(PODS, Some(ns))
+            .iter()
+            .filter(|p| selectors::selector_map_matches(&deployment["spec"]["selector"], p))
+            .filter(|p| p["status"]["conditions"][0]["status"] == "True")
+            .count() as f64;
+        let desired = if (ratio - 1.0).abs() <= TOLERANCE { current } else { (ratio * ready).ceil() as u64 };
+        (desired, json!({"value": format_quantity(usage)}))
+    } else {
+        let goal = parse_quantity(&target["averageValue"]).unwrap_or(0.0);
+        let ratio = usage / (goal * current as f64);
+        let desired = if (ratio - 1.0).abs() <= TOLERANCE { current } else { (usage / goal).ceil() as u64 };
+        (desired, json!({"averageValue": format_quantity(usage / current as f64)}))
+    };
+    Ok(Reading {
+        desired,
+        status: json!({"type": "External", "external": {"metric": {"name": name, "selector": selector}, "current": current_value}}),
+        described: format!("external metric {name}({shown})"),
+    })
+}
+
+/// A label selector as Go's `%+v` prints a `*metav1.LabelSelector` (the real controller's messages).
+fn go_label_selector(selector: &Value) -> String {
+    if selector.is_null() {
+        return "nil".into();
+    }
+    let mut labels: Vec<(String, String)> = selector["matchLabels"]
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+        .unwrap_or_default();
+    labels.sort();
+    let pairs: String = labels.iter().map(|(k, v)| format!("{k}: {v},")).collect();
+    format!(
+        "&LabelSelector{{MatchLabels:map[string]string{{{pairs}}},MatchExpressions:[]LabelSelectorRequirement{{}},}}"
+    )
 }
 
 /// Parses a Kubernetes quantity as the HPA reads metric values: "100", "1500m", "1k", "2Ki".
@@ -604,5 +791,68 @@ mod tests {
         assert_eq!(parse_quantity(&json!("x")), None);
         assert_eq!(format_quantity(150.0), "150");
         assert_eq!(format_quantity(1.5), "1500m");
+    }
+
+    struct NoMetrics;
+
+    impl Kubelet for NoMetrics {
+        fn pod_started(&self, _pod: &Value) {}
+        fn pod_stopped(&self, _pod: &Value) {}
+        fn pod_metrics(&self, _namespace: &str, _metric: &str, _pods: &[String]) -> Option<HashMap<String, f64>> {
+            None
+        }
+    }
+
+    fn scaling_active(state: &ApiState, name: &str) -> Value {
+        let hpa = state.store.get(HPAS, "default", name).expect("hpa");
+        hpa["status"]["conditions"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["type"] == "ScalingActive").cloned())
+            .unwrap_or(Value::Null)
+    }
+
+    #[test]
+    fn the_hpa_stands_aside_at_zero_replicas_and_when_another_hpa_scales_the_target() {
+        for (version, ambiguous) in [("v1.33.1", true), ("v1.25.0", false)] {
+            let state = ApiState::new(version);
+            let deployment = json!({"metadata": {"name": "interlok", "namespace": "default"},
+                "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "interlok"}}}});
+            state.store.create(DEPLOYMENTS, deployment).expect("deployment");
+            for name in ["interlok", "keda-hpa-interlok"] {
+                let hpa = json!({"metadata": {"name": name, "namespace": "default"},
+                    "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "interlok"},
+                             "minReplicas": 1, "maxReplicas": 5,
+                             "metrics": [{"type": "Pods", "pods": {"metric": {"name": "M"}, "target": {"type": "AverageValue", "averageValue": "100"}}}]}});
+                state.store.create(HPAS, hpa).expect("hpa");
+            }
+            let hpa = state.store.get(HPAS, "default", "interlok").expect("hpa");
+            reconcile_hpa(&state, &NoMetrics, &hpa, &|r| r);
+            assert_eq!(scaling_active(&state, "interlok")["reason"], "ScalingDisabled");
+            let mut one = state.store.get(DEPLOYMENTS, "default", "interlok").expect("deployment");
+            one["spec"]["replicas"] = json!(1);
+            state.store.update(DEPLOYMENTS, one, None).expect("scale");
+            reconcile_hpa(&state, &NoMetrics, &hpa, &|r| r);
+            let active = scaling_active(&state, "interlok");
+            if ambiguous {
+                assert_eq!(active["reason"], "AmbiguousSelector");
+                assert_eq!(
+                    active["message"],
+                    "pods by selector app=interlok are controlled by multiple HPAs: [default/interlok default/keda-hpa-interlok]"
+                );
+            } else {
+                assert_eq!(active["reason"], "FailedGetPodsMetric", "servers before 1.26 do not check");
+            }
+        }
+    }
+
+    #[test]
+    fn selectors_print_as_the_real_controller_prints_them() {
+        let selector = json!({"matchLabels": {"scaledobject.keda.sh/name": "interlok"}});
+        assert_eq!(
+            go_label_selector(&selector),
+            "&LabelSelector{MatchLabels:map[string]string{scaledobject.keda.sh/name: interlok,},MatchExpressions:[]LabelSelectorRequirement{},}"
+        );
+        assert_eq!(go_label_selector(&Value::Null), "nil");
+        assert_eq!(selector_text(&json!({"matchLabels": {"b": "2", "a": "1"}})), "a=1,b=2");
     }
 }

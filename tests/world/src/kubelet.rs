@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use serde_json::Value;
 
+use crate::admission;
 use crate::apiserver::{ApiState, Extensions};
 use crate::controllers::{Kubelet, Verdict};
 use crate::http::{Request, Response};
@@ -40,8 +41,11 @@ pub struct WorldKubelet {
     logs: Mutex<HashMap<PodKey, HashMap<String, ContainerLog>>>,
     pub interlok: Mutex<InterlokOptions>,
     pub adapter: crate::adapter::AdapterEmulation,
+    pub keda: crate::keda::KedaEmulation,
     pub state: Mutex<Weak<ApiState>>,
     pub me: Mutex<Weak<WorldKubelet>>,
+    /// The real Prometheus's view of the cluster, when the world runs one.
+    pub discovery: Mutex<Option<Arc<crate::scrape::Discovery>>>,
 }
 
 impl WorldKubelet {
@@ -203,6 +207,17 @@ impl Kubelet for WorldKubelet {
         let state = self.state()?;
         self.adapter.pod_values(&state, self, namespace, metric, pods).ok()
     }
+
+    fn run_operators(&self, state: &ApiState) -> Option<std::time::Instant> {
+        self.keda.reconcile(state, self)
+    }
+
+    fn observe(&self, state: &ApiState) {
+        let discovery = self.discovery.lock().expect("discovery").clone();
+        if let Some(discovery) = discovery {
+            discovery.sync(state, self);
+        }
+    }
 }
 
 /// Every ConfigMap and Secret volume must exist (unless optional) before any container starts.
@@ -303,11 +318,24 @@ pub struct WorldExtensions(pub Arc<WorldKubelet>);
 
 impl Extensions for WorldExtensions {
     fn apiservice_available(&self, state: &ApiState, apiservice: &Value, counted: bool) -> Result<(), String> {
-        self.0.adapter.apiservice_available(state, apiservice, counted)
+        match apiservice["spec"]["group"].as_str() {
+            Some("external.metrics.k8s.io") => crate::adapter::backing_service_ready(state, apiservice),
+            _ => self.0.adapter.apiservice_available(state, apiservice, counted),
+        }
     }
 
     fn aggregated(&self, state: &ApiState, request: &Request) -> Response {
+        if request.path.starts_with("/apis/external.metrics.k8s.io/") {
+            return crate::keda::metrics::serve(state, &self.0, request);
+        }
         self.0.adapter.serve(state, &self.0, request)
+    }
+
+    fn webhook(&self, state: &ApiState, pod: &Value, path: &str, request: &Value) -> admission::Verdict {
+        if crate::keda::runs(pod, crate::keda::WEBHOOKS_IMAGE) {
+            return crate::keda::webhook::review(state, path, request);
+        }
+        admission::Verdict::Unreachable
     }
 
     fn port_target(&self, _state: &ApiState, namespace: &str, pod: &str, port: u16) -> Option<SocketAddr> {

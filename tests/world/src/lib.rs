@@ -3,10 +3,12 @@
 //! Helm 2). Test-support code only; never part of the released binary.
 
 pub mod adapter;
+pub mod admission;
 pub mod apiserver;
 pub mod charts;
 pub mod components;
 pub mod controllers;
+pub mod crd;
 pub mod dns;
 pub mod fakeconfig;
 pub mod fakes;
@@ -14,6 +16,7 @@ pub mod hpa;
 pub mod http;
 pub mod images;
 pub mod interlok;
+pub mod keda;
 pub mod kubelet;
 pub mod loadtarget;
 pub mod patch;
@@ -21,6 +24,13 @@ pub mod portforward;
 pub mod prom;
 pub mod protobuf;
 pub mod resources;
+pub mod scrape;
 pub mod selectors;
 pub mod store;
 pub mod world;
+
+/// "1.33" out of "v1.33.1".
+pub fn version_minor(version: &str) -> Option<String> {
+    let mut parts = version.trim_start_matches('v').split('.');
+    Some(format!("{}.{}", parts.next()?, parts.next()?))
+}

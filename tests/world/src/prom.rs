@@ -1,30 +1,41 @@
-//! Real Prometheus and Pushgateway (Debian's binaries), started on free loopback ports with a 1 s scrape of
-//! the Pushgateway (`honor_labels: true` unless a test wants the `exported_*` failure), stopped on drop.
+//! Real Prometheus and Pushgateway (Debian's binaries), started on free loopback ports, stopped on drop.
+//! Prometheus scrapes what the cluster tells it to, as the chart's Prometheus does (`scrape`): no jobs until a
+//! Prometheus pod runs, then the jobs of its mounted config, at the world's time scale (1 s).
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::components;
+use crate::scrape::Discovery;
+
+/// Pods of images containing these run the real servers.
+pub const PROMETHEUS_IMAGE: &str = "prometheus/prometheus";
+pub const PUSHGATEWAY_IMAGE: &str = "pushgateway";
 
 pub struct PromStack {
     pub prometheus: SocketAddr,
     pub pushgateway: SocketAddr,
+    /// Keeps Prometheus's jobs and targets in step with the cluster (the controller loop drives it).
+    pub discovery: Arc<Discovery>,
     children: Vec<Child>,
 }
 
+/// What a user could not change: the world's time scale.
 #[derive(Debug, Clone, Copy)]
 pub struct PromOptions {
-    pub honor_labels: bool,
-    pub scrape_pushgateway: bool,
+    /// The global scrape and evaluation interval, in place of the chart's `server.global` (1m by default,
+    /// the wizard's 15s): a job's own `scrape_interval` still stands.
+    pub scrape_interval: Duration,
 }
 
 impl Default for PromOptions {
     fn default() -> Self {
-        PromOptions { honor_labels: true, scrape_pushgateway: true }
+        PromOptions { scrape_interval: Duration::from_secs(1) }
     }
 }
 
@@ -40,17 +51,10 @@ impl PromStack {
         let pushgateway: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
         let prometheus: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
         std::fs::create_dir_all(dir).expect("prometheus dir");
-        let mut config =
-            String::from("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs: []\n");
-        if options.scrape_pushgateway {
-            config = format!(
-                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: prometheus-pushgateway\n    honor_labels: {}\n    static_configs:\n      - targets: ['{pushgateway}']\n",
-                options.honor_labels
-            );
-        }
-        let config_path = dir.join("prometheus.yml");
-        std::fs::write(&config_path, config).expect("prometheus config");
+        let discovery = Arc::new(Discovery::new(dir, prometheus, options.scrape_interval));
+        discovery.write_initial_config();
         let quiet = || Stdio::null();
+        let log = std::fs::File::create(dir.join("prometheus.log")).expect("prometheus log");
         let pgw = Command::new(pushgateway_bin)
             .arg(format!("--web.listen-address={pushgateway}"))
             .stdout(quiet())
@@ -58,14 +62,15 @@ impl PromStack {
             .spawn()
             .expect("start pushgateway");
         let prom = Command::new(prometheus_bin)
-            .arg(format!("--config.file={}", config_path.display()))
+            .arg(format!("--config.file={}", discovery.config_path().display()))
             .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
             .arg(format!("--web.listen-address={prometheus}"))
+            .arg("--web.enable-lifecycle")
             .stdout(quiet())
-            .stderr(quiet())
+            .stderr(log)
             .spawn()
             .expect("start prometheus");
-        let stack = PromStack { prometheus, pushgateway, children: vec![pgw, prom] };
+        let stack = PromStack { prometheus, pushgateway, discovery, children: vec![pgw, prom] };
         stack.wait_until("both servers ready", Duration::from_secs(30), || {
             ready(&stack.prometheus) && ready(&stack.pushgateway)
         });
@@ -100,7 +105,8 @@ impl PromStack {
             .unwrap_or_default()
     }
 
-    /// Waits (bounded) until Prometheus has scraped the Pushgateway at least once.
+    /// Waits (bounded) until Prometheus scrapes the Pushgateway (a chart's Prometheus pod runs and its job
+    /// finds the pushgateway Service).
     pub fn wait_scraped(&self) {
         self.wait_until("the first scrape of the pushgateway", Duration::from_secs(30), || {
             self.query("up{job=\"prometheus-pushgateway\"} == 1").len() == 1

@@ -10,6 +10,8 @@ pub struct Resource {
     pub namespaced: bool,
     pub short: &'static [&'static str],
     pub subresources: &'static [&'static str],
+    /// Discovery categories (`kubectl get all` lists the resources in "all").
+    pub categories: &'static [&'static str],
     /// Versions served, with the minimum (inclusive) and maximum (exclusive) server minor for each.
     pub versions: &'static [(&'static str, u32, u32)],
 }
@@ -45,12 +47,14 @@ macro_rules! res {
             namespaced: $ns,
             short: $short,
             subresources: $sub,
+            categories: &["all"],
             versions: $versions,
         }
     };
 }
 
 const V1: &[(&str, u32, u32)] = &[("v1", 0, ALL)];
+const EXTENSIONS: &[&str] = &["api-extensions"];
 
 pub static RESOURCES: &[Resource] = &[
     res!("", "namespaces", "namespace", "Namespace", false, &["ns"], &["status"], V1),
@@ -89,7 +93,49 @@ pub static RESOURCES: &[Resource] = &[
     ),
     res!("rbac.authorization.k8s.io", "roles", "role", "Role", true, &[], &[], V1),
     res!("rbac.authorization.k8s.io", "rolebindings", "rolebinding", "RoleBinding", true, &[], &[], V1),
-    res!("apiregistration.k8s.io", "apiservices", "apiservice", "APIService", false, &[], &["status"], V1),
+    Resource {
+        categories: EXTENSIONS,
+        ..res!("apiregistration.k8s.io", "apiservices", "apiservice", "APIService", false, &[], &["status"], V1)
+    },
+    Resource {
+        categories: EXTENSIONS,
+        ..res!(
+            "apiextensions.k8s.io",
+            "customresourcedefinitions",
+            "customresourcedefinition",
+            "CustomResourceDefinition",
+            false,
+            &["crd", "crds"],
+            &["status"],
+            V1
+        )
+    },
+    Resource {
+        categories: EXTENSIONS,
+        ..res!(
+            "admissionregistration.k8s.io",
+            "validatingwebhookconfigurations",
+            "validatingwebhookconfiguration",
+            "ValidatingWebhookConfiguration",
+            false,
+            &[],
+            &[],
+            V1
+        )
+    },
+    Resource {
+        categories: EXTENSIONS,
+        ..res!(
+            "admissionregistration.k8s.io",
+            "mutatingwebhookconfigurations",
+            "mutatingwebhookconfiguration",
+            "MutatingWebhookConfiguration",
+            false,
+            &[],
+            &[],
+            V1
+        )
+    },
     res!(
         "policy",
         "poddisruptionbudgets",
@@ -116,14 +162,27 @@ pub fn find(group: &str, plural: &str) -> Option<&'static Resource> {
     RESOURCES.iter().find(|r| r.group == group && r.plural == plural)
 }
 
+/// Whether a resource is compiled in (rather than defined by a CustomResourceDefinition).
+pub fn is_builtin(resource: &Resource) -> bool {
+    RESOURCES.iter().any(|r| std::ptr::eq(r, resource))
+}
+
 pub fn find_kind(group: &str, kind: &str) -> Option<&'static Resource> {
     RESOURCES.iter().find(|r| r.group == group && r.kind == kind)
 }
 
 /// The groups in discovery order, each with its served versions (preferred first).
 pub fn groups(minor: u32) -> Vec<(&'static str, Vec<&'static str>)> {
+    groups_of(RESOURCES.iter(), minor)
+}
+
+/// The groups of these resources, in order, each with its served versions (preferred first).
+pub fn groups_of<'a>(
+    resources: impl IntoIterator<Item = &'a Resource>,
+    minor: u32,
+) -> Vec<(&'static str, Vec<&'static str>)> {
     let mut groups: Vec<(&'static str, Vec<&'static str>)> = Vec::new();
-    for resource in RESOURCES.iter().filter(|r| !r.group.is_empty()) {
+    for resource in resources.into_iter().filter(|r| !r.group.is_empty()) {
         let versions = resource.served_versions(minor);
         match groups.iter_mut().find(|(g, _)| *g == resource.group) {
             Some((_, existing)) => {

@@ -12,11 +12,18 @@ pub struct ApiError {
     pub code: u16,
     pub reason: &'static str,
     pub message: String,
+    /// `Status.details` (kind, name, causes), which kubectl prints for Invalid errors.
+    pub details: Option<Value>,
 }
 
 impl ApiError {
     pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
-        ApiError { code, reason, message: message.into() }
+        ApiError { code, reason, message: message.into(), details: None }
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
     }
 
     pub fn not_found(resource: &str, name: &str) -> Self {
@@ -25,8 +32,12 @@ impl ApiError {
     }
 
     pub fn status(&self) -> Value {
-        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-               "message": self.message, "reason": self.reason, "code": self.code})
+        let mut status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+               "message": self.message, "reason": self.reason, "code": self.code});
+        if let Some(details) = &self.details {
+            status["details"] = details.clone();
+        }
+        status
     }
 }
 
@@ -150,8 +161,21 @@ impl Store {
         }
         inner.rv += 1;
         let rv = inner.rv;
-        for field in ["uid", "creationTimestamp"] {
+        for field in ["uid", "creationTimestamp", "deletionTimestamp"] {
             object["metadata"][field] = current["metadata"][field].clone();
+        }
+        if object["metadata"]["deletionTimestamp"].is_null() {
+            if let Some(meta) = object["metadata"].as_object_mut() {
+                meta.remove("deletionTimestamp");
+            }
+        } else if finalizers(&object).is_empty() {
+            // the last finalizer is gone: a deletion that was waiting for it completes
+            inner.objects.remove(&key);
+            object["metadata"]["resourceVersion"] = json!(rv.to_string());
+            record(&mut inner, EventKind::Deleted, resource, &object);
+            drop(inner);
+            self.changed.notify_all();
+            return Ok(object);
         }
         // generation moves only when the spec (or anything but status and metadata) changes
         let mut generation = current["metadata"]["generation"].as_i64().unwrap_or(1);
@@ -178,6 +202,50 @@ impl Store {
         drop(inner);
         self.changed.notify_all();
         Ok(object)
+    }
+
+    /// Deletes as the API server does for a client: an object with finalizers only gets its
+    /// `deletionTimestamp` and goes when the last finalizer is removed (see `update`).
+    pub fn request_delete(&self, resource: &str, namespace: &str, name: &str) -> Result<Value, ApiError> {
+        let Some(mut object) = self.get(resource, namespace, name) else {
+            return Err(ApiError::not_found(resource, name));
+        };
+        if finalizers(&object).is_empty() {
+            return self.delete(resource, namespace, name);
+        }
+        if object["metadata"]["deletionTimestamp"].is_null() {
+            object["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
+            object["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+            let mut inner = self.lock();
+            let key = (resource.to_string(), namespace.to_string(), name.to_string());
+            if inner.objects.contains_key(&key) {
+                inner.rv += 1;
+                object["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
+                inner.objects.insert(key, object.clone());
+                record(&mut inner, EventKind::Modified, resource, &object);
+            }
+            drop(inner);
+            self.changed.notify_all();
+        }
+        Ok(object)
+    }
+
+    /// For the garbage collector: every object's UID, and the objects (with their resource) that name
+    /// owners, leaving out the resources in `skip`.
+    pub fn owner_scan(&self, skip: &[&str]) -> (std::collections::HashSet<String>, Vec<(String, Value)>) {
+        let inner = self.lock();
+        let mut uids = std::collections::HashSet::new();
+        let mut dependents = Vec::new();
+        for ((resource, _, _), object) in &inner.objects {
+            if let Some(uid) = object["metadata"]["uid"].as_str() {
+                uids.insert(uid.to_string());
+            }
+            let owned = object["metadata"]["ownerReferences"].as_array().is_some_and(|refs| !refs.is_empty());
+            if owned && !skip.contains(&resource.as_str()) {
+                dependents.push((resource.clone(), object.clone()));
+            }
+        }
+        (uids, dependents)
     }
 
     /// Events of `resource` after resource version `since`.
@@ -222,6 +290,13 @@ impl Store {
     pub fn dump(&self) -> Vec<(String, String, String, Value)> {
         self.lock().objects.iter().map(|((r, ns, n), v)| (r.clone(), ns.clone(), n.clone(), v.clone())).collect()
     }
+}
+
+pub fn finalizers(object: &Value) -> Vec<String> {
+    object["metadata"]["finalizers"]
+        .as_array()
+        .map(|f| f.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .unwrap_or_default()
 }
 
 fn record(inner: &mut Inner, kind: EventKind, resource: &str, object: &Value) {

@@ -48,6 +48,7 @@ pub struct WorldBuilder {
     context: String,
     helm_on_path: bool,
     latencies: Vec<crate::fakeconfig::ToolLatency>,
+    keda_polling: Option<Duration>,
 }
 
 impl Default for WorldBuilder {
@@ -68,6 +69,7 @@ impl Default for WorldBuilder {
             context: "minikube".into(),
             helm_on_path: true,
             latencies: Vec::new(),
+            keda_polling: None,
         }
     }
 }
@@ -162,6 +164,11 @@ impl WorldBuilder {
         self.images.push((repository.into(), image));
         self
     }
+    /// KEDA polls every ScaledObject's triggers this often instead of its `pollingInterval` (30 s by default).
+    pub fn keda_polling(mut self, interval: Duration) -> Self {
+        self.keda_polling = Some(interval);
+        self
+    }
 
     /// Starts the world, or returns None (a loud skip, or a failure under CI) when a real component is missing.
     pub fn start(self) -> Option<World> {
@@ -205,6 +212,10 @@ impl World {
                 components::require(&format!("kubectl {minor}"), components::kubectl(minor))?,
             );
         }
+        // `minikube kubectl --` fetches a kubectl of the cluster's own version
+        if let Some(matching) = crate::version_minor(&b.server_version).and_then(|m| components::kubectl(&m)) {
+            real.insert("minikube-kubectl".into(), matching);
+        }
         match b.helm {
             Some(major @ (3 | 4)) => {
                 real.insert("helm".into(), components::require(&format!("helm v{major}"), components::helm(major))?);
@@ -232,6 +243,7 @@ impl World {
         for (repository, image) in &b.images {
             kubelet.catalogue.lock().expect("catalogue").register(repository, image.clone());
         }
+        *kubelet.keda.polling.lock().expect("polling") = b.keda_polling;
         *state.ext.write().expect("ext") = Some(Arc::new(WorldExtensions(kubelet.clone())));
         let (controllers, controller_thread) = Controllers::start(state.clone(), kubelet.clone(), b.behaviour.clone());
 
@@ -246,8 +258,9 @@ impl World {
             None => None,
         };
         if let Some(prom) = &prom {
-            kubelet.serve_image("prometheus/prometheus", HashMap::from([(9090, prom.prometheus)]));
-            kubelet.serve_image("pushgateway", HashMap::from([(9091, prom.pushgateway)]));
+            kubelet.serve_image(crate::prom::PROMETHEUS_IMAGE, HashMap::from([(9090, prom.prometheus)]));
+            kubelet.serve_image(crate::prom::PUSHGATEWAY_IMAGE, HashMap::from([(9091, prom.pushgateway)]));
+            *kubelet.discovery.lock().expect("discovery") = Some(prom.discovery.clone());
         }
         let config = FakeConfig {
             real,
@@ -440,13 +453,13 @@ impl World {
     }
 
     pub fn objects(&self, group: &str, plural: &str) -> Vec<Value> {
-        let key = crate::resources::find(group, plural).map(|r| r.key()).unwrap_or_default();
+        let key = apiserver::lookup(&self.state, group, plural).map(|r| r.key()).unwrap_or_default();
         self.state.store.list(&key, None)
     }
 
     /// Puts an object straight into the cluster (as if created before the test).
     pub fn create(&self, group: &str, plural: &str, object: Value) -> Value {
-        let key = crate::resources::find(group, plural).expect("known resource").key();
+        let key = apiserver::lookup(&self.state, group, plural).expect("known resource").key();
         self.state.store.create(&key, object).expect("create object")
     }
 

@@ -87,7 +87,7 @@ pub fn run(env: &Env, args: &[String]) -> i32 {
             println!("192.168.49.2");
             0
         }
-        "kubectl" => match env.config.real.get("kubectl") {
+        "kubectl" => match env.config.real.get("minikube-kubectl").or(env.config.real.get("kubectl")) {
             Some(real) => {
                 std::process::Command::new(real).args(&parsed.rest).status().map(|s| s.code().unwrap_or(1)).unwrap_or(1)
             }
