@@ -257,7 +257,7 @@ impl Driver<'_, '_> {
         conn.slot = None;
         conn.began = now;
         conn.due = self.shared.due(now);
-        conn.response = Response::default();
+        conn.response.reset();
         conn.close_after = false;
         let step = begin(&mut self.poll, self.shared, i, conn);
         self.settle(i, step);
@@ -519,6 +519,16 @@ impl Response {
                 }
             }
         }
+    }
+
+    /// Ready for the next response on the same connection, keeping a small head's buffer.
+    pub fn reset(&mut self) {
+        if self.head.capacity() > 4096 {
+            self.head = Vec::new(); // a huge head is not kept for the next response
+        }
+        let head = std::mem::take(&mut self.head);
+        *self = Response { head, ..Response::default() };
+        self.head.clear();
     }
 
     /// The connection closed: complete if the response ends with it, else a reset.

@@ -52,8 +52,13 @@ fn only_the_read_side_asks_kubectl_for_objects() {
 
 #[test]
 fn only_the_commands_reach_the_stages() {
-    let found = offenders(&["crate::stages"], |file| file.starts_with("src/commands/") || file.starts_with("src/stages/"));
-    assert!(found.is_empty(), "the engine is given the stage list; nothing else reaches into stages:\n{}", found.join("\n"));
+    let found =
+        offenders(&["crate::stages"], |file| file.starts_with("src/commands/") || file.starts_with("src/stages/"));
+    assert!(
+        found.is_empty(),
+        "the engine is given the stage list; nothing else reaches into stages:\n{}",
+        found.join("\n")
+    );
 }
 
 #[test]
