@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::problem::Problem;
-use crate::record::{Created, Record};
+use crate::record::{Created, Record, State};
 use crate::runner::Runner;
 use crate::settings::Settings;
 use crate::tools::helm::Helm;
@@ -116,19 +116,34 @@ impl Context {
         self.minikube_found().map_or("minikube".into(), |f| f.path.display().to_string())
     }
 
-    /// Remembers that setup created this (not under --dry-run), for teardown.
-    pub fn created(&mut self, item: Created) {
+    /// Records, before the command that makes it runs, that setup is about to make this (not under
+    /// --dry-run). An error here stops the stage before it changes anything: nothing is made unrecorded.
+    pub fn intend(&mut self, item: Created) -> Result<(), Problem> {
+        if self.runner.dry_run() {
+            return Ok(());
+        }
+        self.record.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).intend(item)
+    }
+
+    /// Records what became of something setup made or took over (not under --dry-run).
+    pub fn confirm(&mut self, item: Created, state: State) {
         if self.runner.dry_run() {
             return;
         }
-        let saved = {
-            let mut record = self.record.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            record.add(item);
-            record.save()
-        };
+        let saved = self.record.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).confirm(item, state);
         if let Err(why) = saved {
-            self.warn(format!("could not save the record of what setup created: {why}"));
+            self.warn(format!("could not update the record of what setup made: {}", why.message));
         }
+    }
+
+    /// Records that setup made this, for what it makes without a write-ahead intent of its own.
+    pub fn created(&mut self, item: Created) {
+        self.confirm(item, State::Created);
+    }
+
+    /// What the record says of this, if anything.
+    pub fn recorded(&self, item: &Created) -> Option<State> {
+        self.record.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).state(item)
     }
 
     /// A copy for a stage that runs alongside others: its own UI, the same settings, tools, facts and record.

@@ -1,21 +1,37 @@
-//! What teardown removes: the things setup recorded as its own that still exist — Kubernetes objects only
-//! when they also carry `app.kubernetes.io/managed-by: interlok-k8s` — in the reverse of setup's order. A
-//! namespace is kept when it holds anything the wizard did not create.
+//! What teardown removes: what setup recorded — made, or about to be made when a run was interrupted — that
+//! still exists and is still the wizard's (Kubernetes objects and namespaces only while they carry
+//! `app.kubernetes.io/managed-by: interlok-k8s`; switches by their exact name), in the reverse of setup's
+//! order. What `--adopt` took over stays unless `--include-adopted`. With `--from-labels` the list comes from
+//! the labels instead of the record (when the record is lost or damaged). A namespace is kept when it holds
+//! anything the wizard did not make.
 
 use serde_json::Value;
 
+use crate::cluster::ownership::{self, ADOPTED_ANNOTATION};
+use crate::cluster::Reader;
 use crate::context::Context;
-use crate::record::Created;
-use crate::runner::Cmd;
+use crate::problem::Problem;
+use crate::record::{Created, Entry, State};
+use crate::runner::{exit_problem, Cmd};
 use crate::settings::MANAGED_BY_LABEL;
-use crate::tools::minikube;
-use crate::tools::powershell;
+use crate::tools::{helm, minikube, powershell};
+
+/// The kinds setup applies, as kubectl names them: what `--from-labels` looks for in the wizard's
+/// namespaces. A stage that applies a new kind adds it here.
+pub const LABELLED_KINDS: [&str; 4] = ["hpa", "deployment", "service", "configmap"];
 
 /// One removal: what it is, and the commands that remove it.
 pub struct Removal {
     pub item: Option<Created>,
     pub what: String,
     pub commands: Vec<Cmd>,
+}
+
+/// What teardown will remove, and what it leaves on purpose (with why).
+#[derive(Default)]
+pub struct Plan {
+    pub removals: Vec<Removal>,
+    pub kept: Vec<String>,
 }
 
 fn order(item: &Created) -> u8 {
@@ -33,56 +49,71 @@ fn order(item: &Created) -> u8 {
     }
 }
 
-pub fn plan(cx: &Context, delete_cluster: bool, remove_switch: bool) -> Vec<Removal> {
-    let mut items = cx.record.lock().expect("record").entries();
-    items.sort_by_key(order);
-    let mut removals: Vec<Removal> =
-        items.into_iter().filter_map(|item| removal(cx, item, delete_cluster, remove_switch)).collect();
+pub fn plan(cx: &Context, delete_cluster: bool, remove_switch: bool) -> Result<Plan, Problem> {
+    let mut plan = if cx.settings.from_labels {
+        from_labels(cx)?
+    } else {
+        let record = cx.record.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(problem) = record.damaged() {
+            return Err(problem.clone());
+        }
+        from_record(cx, record.entries(), delete_cluster, remove_switch)
+    };
+    plan.removals.sort_by_key(|r| r.item.as_ref().map_or(u8::MAX, order));
     if delete_cluster
         && cx.settings.uses_minikube()
-        && !removals.iter().any(|r| r.item == Some(Created::Cluster))
+        && !plan.removals.iter().any(|r| r.item == Some(Created::Cluster))
         && cluster_exists(cx)
     {
-        removals.push(Removal {
+        plan.removals.push(Removal {
             item: None,
             what: "the minikube cluster".into(),
             commands: vec![Cmd::change(cx.minikube()).arg("delete")],
         });
     }
-    removals
+    Ok(plan)
+}
+
+fn from_record(cx: &Context, entries: Vec<Entry>, delete_cluster: bool, remove_switch: bool) -> Plan {
+    let mut plan = Plan::default();
+    for Entry { item, state } in entries {
+        if state == State::Adopted && !cx.settings.include_adopted {
+            plan.kept.push(format!("kept {item}: setup --adopt took it over (teardown --include-adopted removes it)"));
+            continue;
+        }
+        if let Some(removal) = removal(cx, item, delete_cluster, remove_switch) {
+            plan.removals.push(removal);
+        }
+    }
+    plan
 }
 
 fn removal(cx: &Context, item: Created, delete_cluster: bool, remove_switch: bool) -> Option<Removal> {
     let helm2 = cx.helm_major() == 2;
     let (what, commands) = match &item {
         Created::Object { kind, name, namespace } => {
-            let object = get(cx, kind, Some(namespace), name)?;
-            if object["metadata"]["labels"][MANAGED_BY_LABEL.0] != MANAGED_BY_LABEL.1 {
-                return None; // not labelled as ours any more: someone else owns it now
-            }
+            // not labelled as the wizard's any more: someone else owns it now
+            get(cx, kind, namespace, name).filter(ownership::labelled)?;
             (format!("{kind} {name} in {namespace}"), vec![cx.kubectl().delete(kind, name, Some(namespace))])
         }
         Created::Release { name, namespace } => {
             let listed = cx.runner.run(&cx.helm().list_release(name, namespace)).ok()?;
-            crate::tools::helm::parse_release(name, &listed.stdout).ok().flatten()?;
+            helm::parse_release(name, &listed.stdout).ok().flatten()?;
             let cmd = if helm2 { cx.helm().delete_v2(name) } else { cx.helm().uninstall(name, namespace) };
             (format!("Helm release {name} in {namespace}"), vec![cmd])
         }
         Created::Namespace { name } => {
-            get(cx, "namespace", None, name)?;
-            (
-                format!("namespace {name} (when nothing else is left in it)"),
-                vec![cx.kubectl().delete("namespace", name, None)],
-            )
+            get(cx, "namespace", "", name).filter(ownership::labelled)?;
+            namespace_removal(cx, name)
         }
         Created::Repository { name } => {
             let listed = cx.runner.run_unchecked(&cx.helm().repo_list()).ok()?;
-            let repos = crate::tools::helm::parse_repo_list(listed.code, &listed.stdout, &listed.stderr).ok()?;
+            let repos = helm::parse_repo_list(listed.code, &listed.stdout, &listed.stderr).ok()?;
             repos.iter().find(|r| &r.name == name)?;
             (format!("chart repository {name}"), vec![cx.helm().repo_remove(name)])
         }
         Created::Tiller => {
-            get(cx, "deployment", Some("kube-system"), "tiller-deploy")?;
+            get(cx, "deployment", "kube-system", "tiller-deploy")?;
             let k = cx.kubectl();
             let commands = vec![
                 k.delete("deployment", "tiller-deploy", Some("kube-system")),
@@ -96,20 +127,93 @@ fn removal(cx: &Context, item: Created, delete_cluster: bool, remove_switch: boo
             ("the minikube cluster".into(), vec![Cmd::change(cx.minikube()).arg("delete")])
         }
         Created::Switch { name } if remove_switch => {
-            (format!("Hyper-V switch {name}"), vec![powershell::remove_switch(name)])
+            if !powershell::switch_exists(&cx.runner, name).ok()? {
+                return None;
+            }
+            (format!("Hyper-V switch {name:?}"), vec![powershell::remove_switch(name)])
         }
         Created::Cluster | Created::Switch { .. } => return None,
     };
     Some(Removal { item: Some(item), what, commands })
 }
 
-fn get(cx: &Context, kind: &str, namespace: Option<&str>, name: &str) -> Option<Value> {
-    let cmd = match namespace {
-        Some(ns) => cx.kubectl().get_json(ns, kind, name),
-        None => cx.kubectl().get_cluster_json(kind, name),
-    };
-    let output = cx.runner.run(&cmd).ok()?;
-    serde_json::from_str(&output.stdout).ok()
+fn namespace_removal(cx: &Context, name: &str) -> (String, Vec<Cmd>) {
+    (format!("namespace {name} (when nothing else is left in it)"), vec![cx.kubectl().delete("namespace", name, None)])
+}
+
+/// The plan from the wizard's labels: its objects in its namespaces, the namespaces it labelled, and (Helm
+/// 3.13+) the releases it labelled. The record is not read.
+fn from_labels(cx: &Context) -> Result<Plan, Problem> {
+    let mut plan = Plan::default();
+    let selector = format!("{}={}", MANAGED_BY_LABEL.0, MANAGED_BY_LABEL.1);
+    let labelled_namespaces = cx.list("namespaces", "", Some(&selector))?;
+    let mut namespaces = vec![cx.settings.namespace.clone(), cx.settings.monitoring_namespace.clone()];
+    namespaces.extend(labelled_namespaces.iter().map(name_of));
+    namespaces.sort();
+    namespaces.dedup();
+    for namespace in &namespaces {
+        for kind in LABELLED_KINDS {
+            for object in cx.list(kind, namespace, Some(&selector))? {
+                let name = name_of(&object);
+                // a controller's child is removed with its owner
+                if object["metadata"]["ownerReferences"].as_array().is_some_and(|o| !o.is_empty()) {
+                    continue;
+                }
+                let item = Created::Object { kind: kind.into(), name: name.clone(), namespace: namespace.clone() };
+                if ownership::marked_adopted(&object) && !cx.settings.include_adopted {
+                    plan.kept.push(format!("kept {item}: adopted (teardown --include-adopted removes it)"));
+                    continue;
+                }
+                let commands = vec![cx.kubectl().delete(kind, &name, Some(namespace))];
+                plan.removals.push(Removal {
+                    item: Some(item),
+                    what: format!("{kind} {name} in {namespace}"),
+                    commands,
+                });
+            }
+        }
+    }
+    if cx.helm_found().is_some_and(|f| helm::keeps_labels(f.version)) {
+        let selector = match cx.settings.include_adopted {
+            true => selector.clone(),
+            false => format!("{selector},{ADOPTED_ANNOTATION}!=true"),
+        };
+        let cmd = cx.helm().list_labelled(&selector);
+        let output = cx.runner.run(&cmd)?;
+        for (name, namespace, _) in
+            helm::parse_list(&output.stdout).map_err(|why| exit_problem(&cmd, &output).reworded(why))?
+        {
+            let commands = vec![cx.helm().uninstall(&name, &namespace)];
+            let what = format!("Helm release {name} in {namespace}");
+            plan.removals.push(Removal { item: Some(Created::Release { name, namespace }), what, commands });
+        }
+    } else {
+        plan.kept.push(
+            "Helm releases are not found by label with this Helm (3.13 or later keeps labels): remove the wizard's with `helm uninstall`"
+                .into(),
+        );
+    }
+    for namespace in labelled_namespaces {
+        let name = name_of(&namespace);
+        if ownership::marked_adopted(&namespace) && !cx.settings.include_adopted {
+            continue;
+        }
+        let (what, commands) = namespace_removal(cx, &name);
+        plan.removals.push(Removal { item: Some(Created::Namespace { name }), what, commands });
+    }
+    if cx.settings.platform == crate::platform::Platform::Windows && cx.settings.uses_minikube() {
+        plan.kept.push("a Hyper-V switch carries no label: remove it in Hyper-V Manager if the wizard made it".into());
+    }
+    Ok(plan)
+}
+
+fn name_of(object: &Value) -> String {
+    object["metadata"]["name"].as_str().unwrap_or_default().to_string()
+}
+
+/// The object, when it exists and can be read (teardown skips what it cannot see).
+fn get(cx: &Context, kind: &str, namespace: &str, name: &str) -> Option<Value> {
+    cx.get(kind, namespace, name).ok().flatten()
 }
 
 fn cluster_exists(cx: &Context) -> bool {
@@ -119,8 +223,7 @@ fn cluster_exists(cx: &Context) -> bool {
 /// Whether a namespace still holds workloads or configuration the wizard did not create.
 pub fn namespace_in_use(cx: &Context, namespace: &str) -> bool {
     ["deployments", "statefulsets", "daemonsets", "services", "configmaps"].iter().any(|kind| {
-        let Ok(output) = cx.runner.run(&cx.kubectl().list_json(namespace, kind, None)) else { return true };
-        let list: Value = serde_json::from_str(&output.stdout).unwrap_or(Value::Null);
-        list["items"].as_array().is_some_and(|items| items.iter().any(|i| i["metadata"]["name"] != "kube-root-ca.crt"))
+        let Ok(items) = cx.list(kind, namespace, None) else { return true };
+        items.iter().any(|i| i["metadata"]["name"] != "kube-root-ca.crt")
     })
 }

@@ -7,6 +7,7 @@ pub mod adapter;
 pub mod apiservice;
 pub mod interlok;
 pub mod monitoring;
+pub mod ownership;
 pub mod pods;
 pub mod releases;
 pub mod views;
@@ -61,8 +62,13 @@ pub fn fetch_one(cx: &Context, kind: &str, namespace: &str, name: &str) -> Resul
 }
 
 /// `kubectl get KIND -n NS [-l SELECTOR] -o json`, the items of the list.
+/// With an empty namespace, the cluster-scoped objects of the kind (namespaces, say).
 pub fn fetch_list(cx: &Context, kind: &str, namespace: &str, selector: Option<&str>) -> Result<Vec<Value>, Problem> {
-    let cmd = cx.kubectl().list_json(namespace, kind, selector);
+    let cmd = if namespace.is_empty() {
+        cx.kubectl().list_cluster_json(kind, selector)
+    } else {
+        cx.kubectl().list_json(namespace, kind, selector)
+    };
     let output = cx.runner.run(&cmd)?;
     let list: Value = serde_json::from_str(&output.stdout).map_err(|e| {
         exit_problem(&cmd, &output).reworded(format!("kubectl printed something that is not a JSON list ({e})"))

@@ -22,7 +22,8 @@ pub fn release(cx: &Context, chart: &str) -> Release {
     Release { name: chart.into(), chart: format!("{repo}/{chart}"), version, namespace }
 }
 
-/// The release's status, or None when it is not installed.
+/// The release's status (deployed, failed, pending-install, pending-upgrade, …), or None when it is not
+/// installed.
 pub fn status(cx: &Context, release: &Release) -> Result<Option<ReleaseStatus>, Problem> {
     if cx.helm_major() == 2 {
         let cmd = cx.helm().status_v2(&release.name);
@@ -34,7 +35,8 @@ pub fn status(cx: &Context, release: &Release) -> Result<Option<ReleaseStatus>, 
             .stdout
             .lines()
             .find_map(|l| l.strip_prefix("STATUS:"))
-            .map(|s| s.trim().to_ascii_lowercase())
+            // Helm 2 writes PENDING_INSTALL where Helm 3 writes pending-install
+            .map(|s| s.trim().to_ascii_lowercase().replace('_', "-"))
             .unwrap_or_default();
         return Ok(Some(ReleaseStatus { status, chart_version: release.version.clone() }));
     }

@@ -60,6 +60,14 @@ pub fn run(mut settings: Settings, ui: Ui, args: &SetupArgs) -> Exit {
         return EXIT_USAGE;
     }
     let mut cx = Context::new(settings, runner, ui.clone());
+    if let Some(problem) = cx.record.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).damaged() {
+        // everything setup makes is recorded first: without a record it would make things teardown cannot find
+        if !args.dry_run {
+            ui.problem(None, problem);
+            return EXIT_FAILED;
+        }
+        ui.warn(&problem.message);
+    }
     let reports = engine::run(&plan, &mut cx);
     if !engine::summarize(&cx, &reports) {
         return if crate::runner::interrupted() { Exit::Interrupted } else { EXIT_FAILED };

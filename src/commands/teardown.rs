@@ -14,7 +14,17 @@ use super::{Exit, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 pub fn run(settings: Settings, ui: Ui, args: &TeardownArgs) -> Exit {
     let runner = super::runner(&settings, &ui, args.dry_run);
     let mut cx = Context::new(settings, runner, ui.clone());
-    let removals = teardown::plan(&cx, args.delete_cluster, args.remove_switch);
+    let plan = match teardown::plan(&cx, args.delete_cluster, args.remove_switch) {
+        Ok(plan) => plan,
+        Err(problem) => {
+            ui.problem(Some("teardown"), &problem);
+            return EXIT_FAILED;
+        }
+    };
+    for kept in &plan.kept {
+        ui.note(kept);
+    }
+    let removals = plan.removals;
     if removals.is_empty() {
         ui.line("Nothing to remove: nothing that setup created is left.");
         return EXIT_OK;
@@ -62,15 +72,14 @@ pub fn run(settings: Settings, ui: Ui, args: &TeardownArgs) -> Exit {
     EXIT_OK
 }
 
+/// Takes a removed thing off the record (a damaged record, read past with --from-labels, is left alone).
 fn forget(cx: &mut Context, item: Option<&Created>) {
-    if let Some(item) = item {
-        let saved = {
-            let mut record = cx.record.lock().expect("record");
-            record.remove(item);
-            record.save()
-        };
-        if let Err(why) = saved {
-            cx.ui.warn(&format!("could not update the record: {why}"));
-        }
+    let Some(item) = item else { return };
+    let mut record = cx.record.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if record.damaged().is_some() {
+        return;
+    }
+    if let Err(why) = record.remove(item) {
+        cx.ui.warn(&format!("could not update the record: {}", why.message));
     }
 }

@@ -459,8 +459,8 @@ pub fn duration(text: &str, min: Duration, max: Duration) -> Result<Duration, In
 pub fn show(duration: Duration) -> String {
     let s = duration.as_secs();
     match s {
-        _ if s > 0 && s % 3600 == 0 => format!("{}h", s / 3600),
-        _ if s > 0 && s % 60 == 0 => format!("{}m", s / 60),
+        _ if s > 0 && s.is_multiple_of(3600) => format!("{}h", s / 3600),
+        _ if s > 0 && s.is_multiple_of(60) => format!("{}m", s / 60),
         _ => format!("{s}s"),
     }
 }

@@ -58,13 +58,9 @@ impl Stage for Autoscaler {
         let endpoints = super::interlok::endpoints(cx)?;
         let mut hpa = manifests::autoscaler(&cx.settings, &endpoints, manifests::version_for_api(&api_version))?;
         hpa.text = hpa.text.replace("apiVersion: autoscaling/v2\n", &format!("apiVersion: {api_version}\n"));
-        cx.runner.run(&cx.kubectl().apply(&manifests::to_json(&hpa)?))?;
-        cx.created(crate::record::Created::Object {
-            kind: "hpa".into(),
-            name: cx.settings.deployment.clone(),
-            namespace: cx.settings.namespace.clone(),
-        });
-        Ok(())
+        let hpa: serde_json::Value = serde_json::from_str(&manifests::to_json(&hpa)?)
+            .map_err(|e| Problem::new(format!("the rendered autoscaler is not JSON ({e})")))?;
+        super::owned::apply(cx, vec![hpa])
     }
 
     fn validate(&self, cx: &mut Context) -> Result<String, Problem> {

@@ -59,6 +59,9 @@ impl Stage for Cluster {
         let cmd = start_command(cx, driver.as_deref());
         let status = cx.runner.run_unchecked(&minikube::status(&cx.minikube()));
         let existed = status.is_ok_and(|o| !matches!(minikube::parse_status(o.code, ""), Ok(ClusterStatus::Missing)));
+        if !existed {
+            cx.intend(crate::record::Created::Cluster)?;
+        }
         cx.runner.run(&cmd).map_err(|p| start_hint(p, driver.as_deref()))?;
         if !existed {
             cx.created(crate::record::Created::Cluster);

@@ -58,6 +58,9 @@ impl Stage for Helm {
         for (name, url) in &missing {
             // same name with another URL: the settings win
             let taken = present.iter().any(|r| &r.name == name);
+            if !taken {
+                cx.intend(crate::record::Created::Repository { name: name.clone() })?;
+            }
             cx.runner.run(&cx.helm().repo_add(name, url, taken))?;
             if !taken {
                 cx.created(crate::record::Created::Repository { name: name.clone() });
@@ -160,6 +163,7 @@ fn helm2_apply(cx: &mut Context) -> Result<(), Problem> {
         return Err(Problem::new("Helm 2 needs tiller with cluster-admin rights, and that was not accepted")
             .with_hint("install Helm 3 or 4 (choco install kubernetes-helm), or pass --allow-helm2 to accept tiller"));
     }
+    cx.intend(crate::record::Created::Tiller)?;
     cx.runner.run(&cx.kubectl().apply(TILLER_RBAC))?;
     cx.runner.run(&cx.helm().init_tiller(&stable))?;
     cx.created(crate::record::Created::Tiller);

@@ -8,13 +8,12 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::cluster::views::Service;
-use crate::cluster::{self, interlok, monitoring, pods, Reader};
+use crate::cluster::{self, interlok, monitoring, pods};
 use crate::context::Context;
 use crate::engine::{Check, Stage, StageId};
 use crate::manifests::{self, Endpoints};
 use crate::portforward::{http_get, PortForward};
 use crate::problem::Problem;
-use crate::record::Created;
 use crate::wait::{self, Poll};
 
 pub struct Interlok;
@@ -67,7 +66,8 @@ impl Stage for Interlok {
     }
 
     fn apply(&self, cx: &mut Context) -> Result<(), Problem> {
-        ensure_namespace(cx)?;
+        let namespace = cx.settings.namespace.clone();
+        super::owned::ensure_namespace(cx, &namespace)?;
         let endpoints = endpoints(cx)?;
         let docs = manifests::interlok(&cx.settings, &endpoints)?;
         let items: Vec<Value> = docs
@@ -75,16 +75,7 @@ impl Stage for Interlok {
             .map(|d| serde_yaml::from_str(&d.text))
             .collect::<Result<_, _>>()
             .map_err(|e| Problem::new(format!("a rendered Interlok manifest is not YAML ({e})")))?;
-        let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
-        cx.runner.run(&cx.kubectl().apply(&list.to_string()))?;
-        for kind in ["deployment", "service"] {
-            cx.created(Created::Object {
-                kind: kind.into(),
-                name: cx.settings.deployment.clone(),
-                namespace: cx.settings.namespace.clone(),
-            });
-        }
-        Ok(())
+        super::owned::apply(cx, items)
     }
 
     fn validate(&self, cx: &mut Context) -> Result<String, Problem> {
@@ -92,25 +83,6 @@ impl Stage for Interlok {
         let status = in_box_status(cx)?;
         Ok(format!("pod {pod} is ready and /in-box answers {status}"))
     }
-}
-
-/// Creates Interlok's namespace when it does not exist yet (labelled, so teardown knows it made it).
-fn ensure_namespace(cx: &mut Context) -> Result<(), Problem> {
-    let namespace = cx.settings.namespace.clone();
-    let exists = match cx.get("namespace", "", &namespace) {
-        Ok(found) => found.is_some(),
-        // a dry run may have no cluster yet: show the namespace it would create
-        Err(_) if cx.runner.dry_run() => false,
-        Err(problem) => return Err(problem),
-    };
-    if exists {
-        return Ok(());
-    }
-    let (label, value) = crate::settings::MANAGED_BY_LABEL;
-    let manifest = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": {label: value}}});
-    cx.runner.run(&cx.kubectl().apply(&manifest.to_string()))?;
-    cx.created(Created::Namespace { name: namespace.clone() });
-    Ok(())
 }
 
 /// The endpoints the prometheus stage found (or finds now, when it was skipped).

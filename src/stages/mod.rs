@@ -9,6 +9,7 @@ mod helm;
 mod interlok;
 mod kubectl_path;
 mod network;
+pub mod owned;
 mod prerequisites;
 mod prometheus;
 mod releases;

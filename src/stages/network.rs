@@ -6,6 +6,7 @@ use crate::context::Context;
 use crate::engine::{Check, Stage, StageId};
 use crate::platform::Platform;
 use crate::problem::Problem;
+use crate::record::{Created, State};
 use crate::settings::Settings;
 use crate::tools::powershell::{self, Adapter, Switch};
 
@@ -47,7 +48,13 @@ impl Stage for Network {
             )));
         }
         let name = cx.settings.switch.clone();
-        if find_switch(cx, &name)? {
+        if powershell::switch_exists(&cx.runner, &name)? {
+            let item = Created::Switch { name: name.clone() };
+            if cx.recorded(&item) == Some(State::Intended) {
+                // an interrupted run made it after recording its intent: it is the wizard's
+                cx.confirm(item, State::Created);
+                cx.note(format!("found the Hyper-V switch {name:?} an interrupted run created, and recorded it"));
+            }
             return Ok(Check::Done(format!("Hyper-V switch {name:?} exists")));
         }
         if name == DEFAULT_SWITCH {
@@ -64,12 +71,14 @@ impl Stage for Network {
         cx.ui.warn(&format!(
             "creating the external switch {name:?} on {adapter:?}: this computer's network drops for a few seconds"
         ));
+        let item = Created::Switch { name: name.clone() };
+        cx.intend(item.clone())?;
         cx.runner.run(&powershell::new_switch(&name, &adapter)).map_err(|p| {
             p.reworded(format!("could not create the Hyper-V switch {name:?} on adapter {adapter:?}")).with_hint(
                 "Windows allows one external switch per adapter: if another switch already uses it, pass --switch with that switch's name",
             )
         })?;
-        cx.created(crate::record::Created::Switch { name });
+        cx.confirm(item, State::Created);
         Ok(())
     }
 
@@ -86,14 +95,6 @@ impl Stage for Network {
             .reworded(format!("New-VMSwitch finished but Get-VMSwitch does not show {name:?}"))
             .with_hint("open Hyper-V Manager → Virtual Switch Manager to see what was created, then run this again"))
     }
-}
-
-fn find_switch(cx: &Context, name: &str) -> Result<bool, Problem> {
-    let cmd = powershell::get_switch(name);
-    let output = cx.runner.run(&cmd)?;
-    let switches: Vec<Switch> = powershell::parse_list(&output.stdout)
-        .map_err(|why| crate::runner::exit_problem(&cmd, &output).reworded(why))?;
-    Ok(switches.iter().any(|s| s.name == name))
 }
 
 /// `--adapter`, or a question listing the Up adapters with the default-route one preselected.

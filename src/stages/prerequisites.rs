@@ -53,6 +53,7 @@ impl Stage for Prerequisites {
             let question =
                 format!("Install {} with chocolatey (choco install {})?", missing.join(", "), packages.join(" "));
             if cx.ui.confirm(&question, true)? {
+                require_administrator(cx, &packages)?;
                 cx.runner.run(&choco::install(&packages)).map_err(|p| {
                     p.reworded(format!("choco could not install {}", packages.join(" ")))
                         .with_hint("run the shell as administrator, or install them by hand, then run this again")
@@ -90,11 +91,20 @@ fn windows_checks(cx: &mut Context) -> Result<Vec<String>, Problem> {
         powershell::parse_bools(&output.stdout).map_err(|why| exit_problem(&cmd, &output).reworded(why))?.first()
             == Some(&true);
     cx.facts.hyperv_enabled = Some(hyperv);
+    let state = if hyperv { None } else { feature_state(cx) };
+    if state.as_deref() == Some("EnablePending") {
+        return Err(Problem::new("Hyper-V is enabled but not running yet: Windows waits for a reboot to start it")
+            .with_hint("restart Windows, then run this again (or pass --driver docker to use Docker instead)"));
+    }
     if !hyperv {
         if cx.settings.driver == "hyperv" {
-            return Err(Problem::new("Hyper-V is not enabled, and --driver hyperv needs it")
-                .with_hint("in an elevated PowerShell run `Enable-WindowsOptionalFeature -Online -FeatureName Microsoft-Hyper-V -All`, reboot, and run this again (or choose --driver docker)")
-                );
+            let enable = "in an elevated PowerShell run `Enable-WindowsOptionalFeature -Online -FeatureName Microsoft-Hyper-V -All`, reboot, and run this again (or choose --driver docker)";
+            let hint = match state {
+                Some(_) => enable.to_string(),
+                // unelevated, Windows does not say whether it is enabled and waits for a reboot
+                None => format!("{enable}; if you enabled it already, Windows starts it only after a reboot"),
+            };
+            return Err(Problem::new("Hyper-V is not running, and --driver hyperv needs it").with_hint(hint));
         }
         return Ok(vec!["Hyper-V off (another driver will be used)".into()]);
     }
@@ -107,6 +117,35 @@ fn windows_checks(cx: &mut Context) -> Result<Vec<String>, Problem> {
             .with_hint("close this window, right-click Windows PowerShell (or Windows Terminal), choose \"Run as administrator\", and run `interlok-k8s setup` again"));
     }
     Ok(vec![format!("Hyper-V on, {}", if admin { "elevated" } else { "Hyper-V Administrators member" })])
+}
+
+/// The Hyper-V feature's state (`Enabled`, `Disabled`, `EnablePending`), when Windows tells (it needs an
+/// elevated shell; unelevated, None).
+fn feature_state(cx: &Context) -> Option<String> {
+    let output = cx.runner.run(&powershell::hyperv_feature_state()).ok()?;
+    let state = output.stdout.trim().trim_start_matches('\u{feff}').to_string();
+    (!state.is_empty()).then_some(state)
+}
+
+/// chocolatey installs for the whole machine: that needs Administrator, which membership of Hyper-V
+/// Administrators (enough for minikube) is not. Asked before choco runs, so nothing half-installs.
+fn require_administrator(cx: &Context, packages: &[&str]) -> Result<(), Problem> {
+    let cmd = powershell::elevation();
+    let output = cx.runner.run(&cmd)?;
+    let roles = powershell::parse_bools(&output.stdout).map_err(|why| exit_problem(&cmd, &output).reworded(why))?;
+    if roles.first() == Some(&true) {
+        return Ok(());
+    }
+    Err(Problem::new(format!(
+        "`choco install {}` needs an elevated shell (Administrator), and this one is not elevated{}",
+        packages.join(" "),
+        if roles.get(1) == Some(&true) {
+            " — membership of Hyper-V Administrators lets minikube use Hyper-V, but installing software needs Administrator"
+        } else {
+            ""
+        }
+    ))
+    .with_hint("right-click Windows PowerShell (or Windows Terminal), choose \"Run as administrator\", and run `interlok-k8s setup` again — or install the tools yourself and rerun"))
 }
 
 fn required_tools(cx: &Context) -> Vec<&'static str> {

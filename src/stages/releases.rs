@@ -1,13 +1,16 @@
 //! What the chart stages share: which chart a release comes from on this Helm, and installing or checking
 //! it with the syntax the installed Helm speaks (v3/v4: `upgrade --install … --create-namespace`; v2: the
-//! archived stable charts, `--namespace`, integer `--timeout`).
+//! archived stable charts, `--namespace`, integer `--timeout`). A release that exists and is not in the
+//! record is someone else's: setup stops (unless `--adopt`). One the wizard recorded that an interrupted run
+//! left pending or failed is repaired first, as Helm itself advises.
 
-use crate::cluster::Reader;
+use crate::cluster::ownership::{self, Owner, ADOPTED_ANNOTATION};
 use crate::context::Context;
 use crate::problem::Problem;
-use crate::record::Created;
+use crate::record::{Created, State};
 use crate::runner::exit_problem;
-use crate::tools::helm::Release;
+use crate::settings::MANAGED_BY_LABEL;
+use crate::tools::helm::{self, Release, ReleaseStatus};
 
 pub use crate::cluster::releases::{release, status};
 
@@ -39,28 +42,118 @@ pub fn values_differ(cx: &Context, release: &Release, values_yaml: &str) -> Resu
     Ok((installed != wanted).then(|| format!("release {} runs with values other than the wizard's", release.name)))
 }
 
-/// Installs or upgrades; a release that did not exist before is recorded as the wizard's (with its
-/// namespace, when Helm created that too).
+/// Installs or upgrades a release the wizard owns (recorded as intended first, created after), in a
+/// namespace it makes when missing; repairs one an interrupted run left pending or failed.
 pub fn install(cx: &mut Context, release: &Release, values: &str) -> Result<(), Problem> {
-    let existed = status(cx, release).ok().flatten().is_some();
-    let namespace_existed = cx.get("namespace", "", &release.namespace).is_ok_and(|found| found.is_some());
-    install_release(cx, release, values)?;
-    if !namespace_existed {
-        cx.created(Created::Namespace { name: release.namespace.clone() });
+    let found = match status(cx, release) {
+        Ok(found) => found,
+        Err(_) if cx.runner.dry_run() => None,
+        Err(problem) => return Err(problem),
+    };
+    let owner = ownership::release(cx, release, found.is_some());
+    let item = Created::Release { name: release.name.clone(), namespace: release.namespace.clone() };
+    let what = format!("Helm release {} in namespace {}", release.name, release.namespace);
+    if owner == Owner::Foreign && !cx.settings.adopt {
+        return Err(super::owned::foreign_problem(&[what], "--monitoring-namespace NS"));
     }
-    if !existed {
-        cx.created(Created::Release { name: release.name.clone(), namespace: release.namespace.clone() });
+    if let (Owner::Foreign | Owner::Adopted, Some(found)) = (owner, &found) {
+        if unfinished(&found.status) {
+            return Err(Problem::new(format!("{what} is {} and is not the wizard's to repair", found.status))
+                .with_hint(format!(
+                    "see `helm history {} -n {}`: roll it back (`helm rollback`) or uninstall it, then run this again",
+                    release.name, release.namespace
+                )));
+        }
+    }
+    let namespace = release.namespace.clone();
+    super::owned::ensure_namespace(cx, &namespace)?;
+    match owner {
+        Owner::Absent => cx.intend(item.clone())?,
+        Owner::Foreign => {
+            // write-ahead: an adoption is recorded before the release is changed
+            cx.confirm(item.clone(), State::Adopted);
+            cx.note(format!("adopted {what} (--adopt): teardown leaves it in place unless --include-adopted"));
+        }
+        Owner::Ours => {
+            if let Some(found) = &found {
+                recover(cx, release, found)?;
+            }
+        }
+        Owner::Adopted => {}
+    }
+    install_release(cx, release, values, matches!(owner, Owner::Foreign | Owner::Adopted))?;
+    if matches!(owner, Owner::Absent | Owner::Ours) && cx.recorded(&item) != Some(State::Created) {
+        cx.confirm(item, State::Created);
     }
     Ok(())
 }
 
-fn install_release(cx: &Context, release: &Release, values: &str) -> Result<(), Problem> {
+/// A state Helm refuses to upgrade from (pending) or that an interrupted or failed run left.
+fn unfinished(status: &str) -> bool {
+    status.starts_with("pending-") || status == "failed"
+}
+
+/// Repairs a release of the wizard's that a run left unfinished, as Helm advises: a pending install (or a
+/// failed one) is uninstalled and installed again; a pending upgrade or rollback is rolled back to the last
+/// deployed revision; a failed upgrade is simply upgraded again.
+fn recover(cx: &mut Context, release: &Release, found: &ReleaseStatus) -> Result<(), Problem> {
+    if !unfinished(&found.status) {
+        return Ok(());
+    }
+    let (name, namespace) = (release.name.as_str(), release.namespace.as_str());
+    let earlier = last_good_revision(cx, release)?;
+    let left = format!("release {name} was left {} by an earlier run", found.status);
+    match (found.status.as_str(), earlier) {
+        ("failed", Some(_)) => {
+            cx.note(format!("{left}: upgrading it again"));
+        }
+        ("pending-upgrade" | "pending-rollback", Some(revision)) => {
+            let cmd = cx.helm().rollback(name, namespace, revision, cx.settings.wait_timeout);
+            cx.runner.run(&cmd).map_err(|p| {
+                p.reworded(format!("{left}, and rolling it back to revision {revision} failed"))
+                    .with_hint(format!("see `helm history {name} -n {namespace}`"))
+            })?;
+            cx.note(format!("{left}: rolled it back to revision {revision} (as Helm advises), then upgraded it"));
+        }
+        _ => {
+            let cmd =
+                if cx.helm_major() == 2 { cx.helm().delete_v2(name) } else { cx.helm().uninstall(name, namespace) };
+            cx.runner.run(&cmd).map_err(|p| {
+                p.reworded(format!("{left}, and uninstalling it to install it again failed"))
+                    .with_hint(format!("see `helm status {name} -n {namespace}`"))
+            })?;
+            cx.note(format!("{left}: uninstalled it and installed it again (as Helm advises)"));
+        }
+    }
+    Ok(())
+}
+
+/// The newest revision that was deployed (superseded counts: it was deployed before the failed one).
+fn last_good_revision(cx: &Context, release: &Release) -> Result<Option<u64>, Problem> {
+    if cx.helm_major() == 2 {
+        return Ok(None); // Helm 2 (end-of-life) is only reinstalled
+    }
+    let cmd = cx.helm().history(&release.name, &release.namespace);
+    let output = cx.runner.run(&cmd)?;
+    let revisions = helm::parse_history(&output.stdout).map_err(|why| exit_problem(&cmd, &output).reworded(why))?;
+    Ok(revisions.iter().filter(|r| matches!(r.status.as_str(), "deployed" | "superseded")).map(|r| r.revision).max())
+}
+
+fn install_release(cx: &Context, release: &Release, values: &str, adopted: bool) -> Result<(), Problem> {
     let wait = cx.settings.wait_timeout;
-    let cmd = if cx.helm_major() == 2 {
+    let mut cmd = if cx.helm_major() == 2 {
         cx.helm().upgrade_install_v2(release, values, wait)
     } else {
         cx.helm().upgrade_install(release, values, wait)
     };
+    if cx.helm_found().is_some_and(|f| helm::keeps_labels(f.version)) {
+        // on the release's own record, so `teardown --from-labels` finds it without the wizard's record
+        let mut labels = format!("{}={}", MANAGED_BY_LABEL.0, MANAGED_BY_LABEL.1);
+        if adopted {
+            labels.push_str(&format!(",{ADOPTED_ANNOTATION}=true"));
+        }
+        cmd = cmd.args(["--labels", &labels]);
+    }
     cx.runner.run(&cmd).map_err(|p| {
         let text = p.output_text();
         let hint = if text.contains("timed out") || text.contains("context deadline exceeded") {

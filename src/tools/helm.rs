@@ -116,6 +116,25 @@ impl Helm {
         self.query(["status", release])
     }
 
+    /// A release's revisions as JSON (`revision` a number, `status` deployed, superseded, failed, pending-…).
+    pub fn history(&self, release: &str, namespace: &str) -> Cmd {
+        self.query(["history", release, "-n", namespace, "--max", "20", "-o", "json"])
+    }
+
+    /// Rolls a release back to a revision, waiting until it is ready (Helm 3/4).
+    pub fn rollback(&self, release: &str, namespace: &str, revision: u64, wait: std::time::Duration) -> Cmd {
+        let timeout = format!("{}s", wait.as_secs());
+        self.change(["rollback", release, &revision.to_string(), "-n", namespace, "--wait", "--timeout", &timeout])
+            .timeout(wait + std::time::Duration::from_secs(60))
+    }
+
+    /// Every release carrying these labels, in every namespace, deployed, failed or pending, as JSON (Helm
+    /// 3.13+; the status flags because Helm 3 lists only deployed and failed ones by default, and Helm 4 has
+    /// no `--all`).
+    pub fn list_labelled(&self, selector: &str) -> Cmd {
+        self.query(["list", "-A", "--deployed", "--failed", "--pending", "-l", selector, "-o", "json"])
+    }
+
     pub fn uninstall(&self, release: &str, namespace: &str) -> Cmd {
         self.change(["uninstall", release, "-n", namespace, "--wait"]).timeout(std::time::Duration::from_secs(600))
     }
@@ -195,6 +214,11 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Helm 3.13 and later keep labels on a release's own record (`--labels`, `list -l`).
+pub fn keeps_labels(version: Version) -> bool {
+    version >= Version::new(3, 13, 0)
+}
+
 /// A chart release the wizard manages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Release {
@@ -220,6 +244,43 @@ pub fn parse_release(release: &str, stdout: &str) -> Result<Option<ReleaseStatus
     let chart = item["chart"].as_str().unwrap_or_default();
     let chart_version = chart.rsplit_once('-').map(|(_, v)| v.to_string()).unwrap_or_default();
     Ok(Some(ReleaseStatus { status, chart_version }))
+}
+
+/// One revision of `helm history -o json`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revision {
+    pub revision: u64,
+    pub status: String,
+}
+
+/// Parses `helm history -o json` (the revision is a number there; read a string too).
+pub fn parse_history(stdout: &str) -> Result<Vec<Revision>, String> {
+    let items: Vec<serde_json::Value> = serde_json::from_str(stdout.trim())
+        .map_err(|e| format!("helm history printed something that is not a JSON list ({e})"))?;
+    items
+        .iter()
+        .map(|item| {
+            let revision = item["revision"]
+                .as_u64()
+                .or_else(|| item["revision"].as_str().and_then(|s| s.parse().ok()))
+                .ok_or("helm history JSON has no revision")?;
+            let status = item["status"].as_str().ok_or("helm history JSON has no status")?.to_string();
+            Ok(Revision { revision, status })
+        })
+        .collect()
+}
+
+/// The releases in `helm list -o json`: (name, namespace, status).
+pub fn parse_list(stdout: &str) -> Result<Vec<(String, String, String)>, String> {
+    let items: Vec<serde_json::Value> = serde_json::from_str(stdout.trim())
+        .map_err(|e| format!("helm list printed something that is not a JSON list ({e})"))?;
+    Ok(items
+        .iter()
+        .map(|i| {
+            let text = |key: &str| i[key].as_str().unwrap_or_default().to_string();
+            (text("name"), text("namespace"), text("status"))
+        })
+        .collect())
 }
 
 /// Reads the client version from `helm version --short` output. Helm 2 prints its client line even when
@@ -324,5 +385,15 @@ mod release_tests {
         assert_eq!(parse_release("grafana", json).unwrap(), None);
         assert_eq!(parse_release("x", "[]").unwrap(), None);
         assert!(parse_release("x", "NAME NAMESPACE").is_err());
+    }
+
+    #[test]
+    fn history_reads_numbers_and_strings() {
+        let json = r#"[{"revision":1,"status":"superseded"},{"revision":"2","status":"deployed"},{"revision":3,"status":"pending-upgrade"}]"#;
+        let revisions = parse_history(json).unwrap();
+        assert_eq!(revisions[1], Revision { revision: 2, status: "deployed".into() });
+        assert_eq!(revisions.len(), 3);
+        assert!(parse_history("[{}]").is_err());
+        assert!(parse_history("REVISION UPDATED").is_err());
     }
 }

@@ -72,6 +72,12 @@ impl Kubectl {
         self.change(["apply", "-f", "-"]).stdin(manifest)
     }
 
+    /// `kubectl replace --save-config -f -`: the object becomes exactly the manifest (what `apply` would
+    /// merge into a list, such as another container, is gone), and later `apply`s work on it.
+    pub fn replace(&self, manifest: &str) -> Cmd {
+        self.change(["replace", "--save-config", "-f", "-"]).stdin(manifest)
+    }
+
     /// The context names in the kubeconfig (a kubeconfig question: never through --context).
     pub fn context_names(&self) -> Cmd {
         Cmd::query(&self.program).args(self.prefix.iter().cloned()).args(["config", "get-contexts", "-o", "name"])
@@ -115,6 +121,15 @@ impl Kubectl {
     /// Objects of a kind in a namespace as a JSON List, optionally by label selector.
     pub fn list_json(&self, namespace: &str, kind: &str, selector: Option<&str>) -> Cmd {
         let cmd = self.query(["get", kind, "-n", namespace, "-o", "json"]);
+        match selector {
+            Some(selector) => cmd.args(["-l", selector]),
+            None => cmd,
+        }
+    }
+
+    /// Cluster-scoped objects of a kind as a JSON List, optionally by label selector.
+    pub fn list_cluster_json(&self, kind: &str, selector: Option<&str>) -> Cmd {
+        let cmd = self.query(["get", kind, "-o", "json"]);
         match selector {
             Some(selector) => cmd.args(["-l", selector]),
             None => cmd,

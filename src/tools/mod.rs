@@ -72,6 +72,13 @@ pub fn every_command() -> Vec<Cmd> {
         helm.repo_list(),
         helm.repo_add("sample", "http://127.0.0.1:9/charts", true),
         helm.repo_update(&["sample".to_string()]),
+        kubectl.replace(
+            r#"{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "sample", "namespace": "default"}}"#,
+        ),
+        kubectl.list_cluster_json("namespaces", Some("app.kubernetes.io/managed-by=interlok-k8s")),
+        helm.history("sample", "default"),
+        helm.rollback("sample", "default", 1, std::time::Duration::from_secs(60)),
+        helm.list_labelled("app.kubernetes.io/managed-by=interlok-k8s,interlok-k8s/adopted!=true"),
         kubectl.get_json("default", "deployment", "sample"),
         kubectl.list_json("default", "pods", Some("app=sample")),
         kubectl.get_cluster_json("apiservice", "v1beta1.custom.metrics.k8s.io"),
@@ -93,7 +100,8 @@ pub fn every_command() -> Vec<Cmd> {
             },
             "a: 1\n",
             std::time::Duration::from_secs(60),
-        ),
+        )
+        .args(["--labels", "app.kubernetes.io/managed-by=interlok-k8s,interlok-k8s/adopted=true"]),
     ]
 }
 

@@ -43,9 +43,19 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
+/// Windows PowerShell 5.1 writes redirected output in the console's OEM code page, which turns a name like
+/// `Bob’s Wi-Fi` into `Bob?s Wi-Fi`; every script first switches its output to UTF-8 (without a BOM).
+const UTF8_OUTPUT: &str = "[Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false; ";
+
 fn script(text: &str, mutating: bool) -> Cmd {
     let cmd = if mutating { Cmd::change(PROGRAM) } else { Cmd::query(PROGRAM) };
-    cmd.args(["-NoProfile", "-NonInteractive", "-EncodedCommand"]).arg(encode(text))
+    cmd.args(["-NoProfile", "-NonInteractive", "-EncodedCommand"]).arg(encode(&format!("{UTF8_OUTPUT}{text}")))
+}
+
+/// The switches named exactly `name`, for a pipeline: Hyper-V's `-Name` is a wildcard pattern (`*`, `?`,
+/// `[…]`), so a switch is selected by comparing its name, case and all, with a literal instead.
+fn switches_named(name: &str) -> String {
+    format!("Hyper-V\\Get-VMSwitch | Where-Object {{ $_.Name -ceq {} }}", literal(name))
 }
 
 /// Prints `True True` / `True False` …: Administrator, then member of Hyper-V Administrators (S-1-5-32-578).
@@ -81,16 +91,25 @@ pub fn default_route_adapter() -> Cmd {
     )
 }
 
-/// The switch of that name as a JSON array (empty when there is none).
+/// The switches named exactly `name` as a JSON array (empty when there is none).
 pub fn get_switch(name: &str) -> Cmd {
     script(
         &format!(
-            "ConvertTo-Json -Compress -InputObject @(Hyper-V\\Get-VMSwitch -Name {} -ErrorAction SilentlyContinue | \
+            "ConvertTo-Json -Compress -InputObject @({} | \
              Select-Object -Property Name, SwitchType, NetAdapterInterfaceDescription)",
-            literal(name)
+            switches_named(name)
         ),
         false,
     )
+}
+
+/// Whether a switch of exactly this name exists.
+pub fn switch_exists(runner: &crate::runner::Runner, name: &str) -> Result<bool, crate::problem::Problem> {
+    let cmd = get_switch(name);
+    let output = runner.run(&cmd)?;
+    let switches: Vec<Switch> =
+        parse_list(&output.stdout).map_err(|why| crate::runner::exit_problem(&cmd, &output).reworded(why))?;
+    Ok(switches.iter().any(|s| s.name == name))
 }
 
 /// Creates an external switch bound to an adapter, shared with the host (the host's network blips).
@@ -105,8 +124,15 @@ pub fn new_switch(name: &str, adapter: &str) -> Cmd {
     )
 }
 
+/// Removes the switches named exactly `name` (never what `-Name` would match as a pattern).
 pub fn remove_switch(name: &str) -> Cmd {
-    script(&format!("Hyper-V\\Remove-VMSwitch -Name {} -Force", literal(name)), true)
+    script(&format!("{} | Hyper-V\\Remove-VMSwitch -Force", switches_named(name)), true)
+}
+
+/// Prints the state of the Hyper-V feature: `Enabled`, `Disabled`, or `EnablePending` (enabled, waiting for
+/// a reboot). Needs an elevated shell.
+pub fn hyperv_feature_state() -> Cmd {
+    script("(Get-WindowsOptionalFeature -Online -FeatureName Microsoft-Hyper-V).State", false)
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -145,7 +171,7 @@ pub fn parse_list<T: for<'de> Deserialize<'de>>(stdout: &str) -> Result<Vec<T>, 
 
 /// Parses PowerShell's `True`/`False` words.
 pub fn parse_bools(stdout: &str) -> Result<Vec<bool>, String> {
-    let words: Vec<&str> = stdout.split_whitespace().collect();
+    let words: Vec<&str> = stdout.trim_start_matches('\u{feff}').split_whitespace().collect();
     if words.is_empty() {
         return Err("PowerShell printed nothing".into());
     }
@@ -169,6 +195,30 @@ mod tests {
         assert_eq!(literal("it's"), "'it''s'");
         assert_eq!(literal("a\u{2019}b"), "'a\u{2019}\u{2019}b'");
         assert_eq!(literal("$(x); `y`"), "'$(x); `y`'");
+    }
+
+    #[test]
+    fn switches_are_selected_by_exact_name_never_by_pattern() {
+        for cmd in [get_switch("mini*"), remove_switch("mini*")] {
+            let script = decoded(&cmd);
+            assert!(script.contains("Where-Object { $_.Name -ceq 'mini*' }"), "{script}");
+            assert!(!script.contains("-Name 'mini*'"), "{script}");
+        }
+        assert!(decoded(&remove_switch("[lab]")).contains("-ceq '[lab]' } | Hyper-V\\Remove-VMSwitch -Force"));
+    }
+
+    #[test]
+    fn every_script_writes_utf8() {
+        for cmd in [elevation(), hypervisor_present(), up_adapters(), default_route_adapter(), get_switch("s")] {
+            assert!(decoded(&cmd).starts_with(UTF8_OUTPUT), "{}", decoded(&cmd));
+        }
+    }
+
+    fn decoded(cmd: &Cmd) -> String {
+        let encoded = &cmd.arguments()[3];
+        let bytes = crate::cluster::views::decode_base64(encoded).unwrap();
+        let units: Vec<u16> = bytes.chunks(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+        String::from_utf16(&units).unwrap()
     }
 
     #[test]

@@ -266,3 +266,78 @@ fn helm3_and_helm4_worlds_make_no_tiller_call() {
         assert!(!world.requests().iter().any(|r| r.path.contains("tiller")), "no tiller API request");
     }
 }
+
+/// issue #14: "`choco install` runs when the user is only in Hyper-V Administrators, not elevated (it must
+/// stop and say so)". chocolatey installs machine-wide: setup stops before running it.
+#[test]
+fn choco_is_not_run_for_a_hyperv_administrator_who_is_not_elevated() {
+    let mut config = testworld::fakeconfig::WindowsConfig::workstation();
+    config.admin = false;
+    config.hyperv_admin_group = true;
+    let Some(world) = World::builder().helm_installable(4).windows(config).start() else { return };
+    let run = world.run(PRODUCT, &["--platform", "windows", "setup", "--yes", "--only", "prerequisites"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains("`choco install kubernetes-helm` needs an elevated shell (Administrator)")
+            && run.stderr.contains("Hyper-V Administrators")
+            && run.stderr.contains("Run as administrator"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(mutating_calls(&world), Vec::<String>::new(), "choco never ran");
+}
+
+/// issue #14: "Hyper-V in `EnablePending` is reported as "not enabled" and the user is told to enable it
+/// again (it is enabled and waits for a reboot)".
+#[test]
+fn hyperv_waiting_for_a_reboot_asks_for_the_reboot_not_to_enable_it_again() {
+    for driver in ["hyperv", "auto"] {
+        let mut config = testworld::fakeconfig::WindowsConfig::workstation();
+        config.hyperv_enabled = false;
+        config.hyperv_enable_pending = true;
+        let Some(world) = World::builder().helm(4).windows(config).start() else { return };
+        let run = world
+            .run(PRODUCT, &["--platform", "windows", "--driver", driver, "setup", "--yes", "--only", "prerequisites"]);
+        assert_eq!(run.code, 1, "{driver}: {}", run.all());
+        assert!(run.stderr.contains("Hyper-V is enabled but not running yet"), "{driver}: {}", run.stderr);
+        assert!(run.stderr.contains("restart Windows"), "{driver}: {}", run.stderr);
+        assert!(!run.stderr.contains("Enable-WindowsOptionalFeature"), "{driver}: not told to enable it again");
+    }
+}
+
+/// issue #14: "`setup --only cluster` on minikube v1.7.3 passes `--driver` (the version must be read
+/// whenever a stage needs it)".
+#[test]
+fn setup_only_cluster_on_minikube_1_7_sends_vm_driver() {
+    let Some(world) = World::builder().helm(4).minikube("v1.7.3").cluster(ClusterState::Stopped).start() else {
+        return;
+    };
+    let run = world.run(PRODUCT, &["--driver", "docker", "setup", "--yes", "--only", "cluster"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let start = world.invocations().into_iter().find(|i| i.tool == "minikube" && i.args[0] == "start").expect("start");
+    assert!(start.args.contains(&"--vm-driver=docker".to_string()), "{:?}", start.args);
+    assert!(!start.args.iter().any(|a| a.starts_with("--driver")), "{:?}", start.args);
+}
+
+/// issue #14: "adapter names with non-ASCII characters (e.g. `’`) come back mangled from Windows PowerShell
+/// 5.1's redirected output". Chosen by name and by the default route, they reach New-VMSwitch intact.
+#[test]
+fn adapter_names_with_non_ascii_characters_come_back_intact() {
+    let wifi = "Bob\u{2019}s Wi-Fi";
+    let wired = "Ethernet \u{2013} B\u{fc}ro";
+    for (adapter, expected) in [(Some(wifi), wifi), (None, wired)] {
+        let mut config = testworld::fakeconfig::WindowsConfig::workstation();
+        config.adapters[0].name = wired.into();
+        config.adapters[1].name = wifi.into();
+        let Some(world) = World::builder().helm(4).windows(config).start() else { return };
+        let mut args = vec!["--platform", "windows"];
+        if let Some(adapter) = adapter {
+            args.extend(["--adapter", adapter]);
+        }
+        args.extend(["setup", "--yes", "--only", "prerequisites,network"]);
+        let run = world.run(PRODUCT, &args);
+        assert_eq!(run.code, 0, "{adapter:?}: {}", run.all());
+        let created = powershell_calls(&world, "New-VMSwitch");
+        assert_eq!(created[0]["New-VMSwitch.NetAdapterName"], expected, "{adapter:?}");
+    }
+}

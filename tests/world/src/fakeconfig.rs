@@ -43,10 +43,17 @@ pub struct ToolLatency {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Effect {
-    Exit { code: i32, stderr: String },
+    Exit {
+        code: i32,
+        stderr: String,
+    },
     Garbage,
     Empty,
+    /// Hangs before doing anything (until the caller's timeout or the user stops it).
     Hang,
+    /// Does its work, then hangs: stopping it now leaves the change made and the caller not told (a
+    /// `kill -9` right after `New-VMSwitch`).
+    HangAfter,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -61,6 +68,10 @@ pub struct WindowsConfig {
     pub admin: bool,
     pub hyperv_admin_group: bool,
     pub hyperv_enabled: bool,
+    /// Hyper-V was enabled and Windows waits for a reboot to start it: the feature reads `EnablePending`,
+    /// the hypervisor is not present yet.
+    #[serde(default)]
+    pub hyperv_enable_pending: bool,
     pub adapters: Vec<Adapter>,
     pub switches: Vec<Switch>,
     pub choco_installed: bool,
@@ -105,6 +116,19 @@ pub fn log_path(dir: &Path) -> PathBuf {
     dir.join("invocations.jsonl")
 }
 
+/// Where the fakes keep the Windows machine's state once a command changed it (switches made, removed).
+pub fn windows_state_path(dir: &Path) -> PathBuf {
+    dir.join("windows-state.json")
+}
+
+/// The Windows machine as it is now: its state after the last change, else as the world began.
+pub fn windows_state(dir: &Path) -> Option<WindowsConfig> {
+    std::fs::read_to_string(windows_state_path(dir)).ok().and_then(|t| serde_json::from_str(&t).ok()).or_else(|| {
+        let config: FakeConfig = serde_json::from_str(&std::fs::read_to_string(config_path(dir)).ok()?).ok()?;
+        config.windows
+    })
+}
+
 pub fn append(dir: &Path, invocation: &Invocation) {
     let line = serde_json::to_string(invocation).expect("json") + "\n";
     if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(log_path(dir)) {
@@ -127,6 +151,7 @@ impl WindowsConfig {
             admin: true,
             hyperv_admin_group: false,
             hyperv_enabled: true,
+            hyperv_enable_pending: false,
             adapters: vec![
                 Adapter {
                     name: "Ethernet".into(),

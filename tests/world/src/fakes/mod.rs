@@ -54,7 +54,7 @@ pub fn run(tool: &str, args: &[String]) -> i32 {
     if tool == "kubectl" && invoked_from_docker {
         return old_kubectl(&env, args);
     }
-    match tool {
+    let code = match tool {
         "kubectl" | "helm" if env.config.real.contains_key(tool) => wrapper::exec_real(&env, tool, args),
         "helm" => helm2::run(&env, args),
         "minikube" => minikube::run(&env, args),
@@ -65,7 +65,8 @@ pub fn run(tool: &str, args: &[String]) -> i32 {
             eprintln!("{other}: not faked by the test world");
             127
         }
-    }
+    };
+    wrapper::hang_after(&env, tool, args, code)
 }
 
 /// chocolatey: `--version`, and `install <ids> -y`, which puts the tool on the world's PATH.
@@ -78,6 +79,13 @@ fn choco(env: &Env, args: &[String]) -> i32 {
         }
         Some("install") => {
             let packages: Vec<&String> = args[1..].iter().filter(|a| !a.starts_with('-')).collect();
+            if env.config.windows.is_some() && !powershell::load_state(env).admin {
+                // chocolatey installs machine-wide, under C:\ProgramData: that needs Administrator
+                println!("Chocolatey v2.4.3\nChocolatey detected you are not running from an elevated command shell\n (cmd/powershell).");
+                eprintln!("Access to the path 'C:\\ProgramData\\chocolatey\\lib-bad' is denied.");
+                println!("Chocolatey installed 0/{} packages. {0} packages failed.", packages.len());
+                return 1;
+            }
             println!(
                 "Chocolatey v2.4.3\nInstalling the following packages:\n{}",
                 packages.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(";")
