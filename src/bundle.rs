@@ -1,7 +1,9 @@
 //! `bundle`: one archive for a bug report — tool versions and PATH order, the verify report, the adapter's
 //! config and log, the APIServices, the autoscaler, Interlok's pods and log, Prometheus targets and series,
-//! pushgateway groups, minikube's log. Every Secret value in the cluster, and anything that looks like a
-//! password or token, is replaced by `[REDACTED]` before a byte is written.
+//! pushgateway groups, minikube's log. Every Secret value the wizard can read, and anything that looks like a
+//! password or token (`PATTERNS`), is replaced by `[REDACTED]` before a byte is written. Redaction fails
+//! closed: when Secrets cannot be listed the patterns still apply, and REDACTION.txt (and the screen) says
+//! what could not be checked.
 
 use std::io::Write;
 use std::path::Path;
@@ -74,50 +76,219 @@ fn output_of(cx: &Context, cmd: &Cmd) -> String {
     }
 }
 
+/// The most of one HTTP answer kept in the bundle.
+const HTTP_LIMIT: u64 = 16 << 20;
+
 fn http(base: &Result<String, String>, path: &str) -> String {
+    use std::io::Read;
     let Ok(base) = base else { return format!("could not collect: {}\n", base.clone().err().unwrap_or_default()) };
     let client = reqwest::blocking::Client::builder().timeout(std::time::Duration::from_secs(15)).build();
-    match client.and_then(|c| c.get(format!("{base}{path}")).send()).and_then(|r| r.text()) {
-        Ok(text) => text,
-        Err(e) => format!("could not collect: {e}\n"),
+    let response = match client.and_then(|c| c.get(format!("{base}{path}")).send()) {
+        Ok(response) => response,
+        Err(e) => return format!("could not collect: {e}\n"),
+    };
+    let mut bytes = Vec::new();
+    if let Err(e) = response.take(HTTP_LIMIT + 1).read_to_end(&mut bytes) {
+        return format!("could not collect: {e}\n");
+    }
+    let cut = bytes.len() as u64 > HTTP_LIMIT;
+    bytes.truncate(HTTP_LIMIT as usize);
+    let mut text = String::from_utf8_lossy(&bytes).into_owned();
+    if cut {
+        text.push_str(&format!("\n[cut here: the answer was longer than {} MiB]\n", HTTP_LIMIT >> 20));
+    }
+    text
+}
+
+/// The Secret values to scrub, and what could not be read: redaction fails closed, so what was not checked
+/// is said in the bundle and on screen.
+#[derive(Debug, Default)]
+pub struct Secrets {
+    /// Values (and their base64 forms), longest first.
+    pub values: Vec<String>,
+    /// Where the values came from: "all namespaces", or namespaces one by one.
+    pub checked: Vec<String>,
+    /// What could not be read, each with why.
+    pub unchecked: Vec<String>,
+    /// Secret keys (`namespace/name:key`) whose values are not searched for: too short or a plain word.
+    pub skipped: Vec<String>,
+}
+
+impl Secrets {
+    pub fn complete(&self) -> bool {
+        self.unchecked.is_empty()
+    }
+
+    /// REDACTION.txt: what was redacted and how, and what could not be checked.
+    pub fn note(&self) -> String {
+        let mut text = String::from("How the files in this bundle were redacted\n\n");
+        let from = if self.checked.is_empty() { "no Secrets".to_string() } else { self.checked.join(", ") };
+        text.push_str(&format!(
+            "Secret values replaced by [REDACTED] wherever they appear: {} (from {from}).\n",
+            self.values.len()
+        ));
+        for what in &self.unchecked {
+            text.push_str(&format!("NOT CHECKED: {what}\n"));
+        }
+        if !self.skipped.is_empty() {
+            text.push_str(&format!(
+                "Not searched for (1-2 characters, or a plain word like true/false): the values of {}\n",
+                self.skipped.join(", ")
+            ));
+        }
+        text.push_str(&format!(
+            "Also replaced everywhere, by pattern: {PATTERNS}.\n\n{}\n",
+            if self.complete() {
+                "Read the files before you share them all the same: a secret kept outside Kubernetes Secrets that matches none of these patterns is not redacted."
+            } else {
+                "Secret values that could not be read above were redacted only where a pattern matches: read the files before you share them."
+            }
+        ));
+        text
     }
 }
 
-/// Every Secret value in the cluster, decoded, to scrub wherever it appears.
-pub fn secret_values(cx: &Context) -> Vec<String> {
-    let Ok(output) = cx.runner.run(&cx.kubectl().query(["get", "secrets", "-A", "-o", "json"])) else {
-        return Vec::new();
-    };
-    let list: Value = serde_json::from_str(&output.stdout).unwrap_or(Value::Null);
-    let mut values: Vec<String> = list["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|s| s["data"].as_object().cloned().unwrap_or_default().into_values())
-        .filter_map(|v| v.as_str().and_then(crate::cluster::views::decode_base64))
-        .filter_map(|bytes| String::from_utf8(bytes).ok())
-        .map(|v| v.trim().to_string())
-        .filter(|v| v.len() >= 6 && v.len() <= 4096)
-        .collect();
-    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
-    values.dedup();
-    values
+/// What pattern redaction covers, in words.
+pub const PATTERNS: &str = "values named like a password, token, secret, key or credential (password=…, \"token\": …, --password …, env entries), Authorization headers and Bearer/Basic credentials, JWTs, user:password@ in URLs, PEM private keys";
+
+/// Every Secret value the cluster lets the wizard read, decoded, to scrub wherever it appears. All
+/// namespaces when allowed; otherwise the namespaces the bundle collects from, one by one.
+pub fn secret_values(cx: &Context) -> Secrets {
+    let mut secrets = Secrets::default();
+    let everywhere = cx.kubectl().query(["get", "secrets", "-A", "-o", "json"]);
+    match read_secrets(cx, &everywhere, &mut secrets) {
+        Ok(()) => secrets.checked.push("all namespaces".into()),
+        Err(why) => {
+            secrets.unchecked.push(format!("Secrets in all namespaces: `{everywhere}` failed: {why}"));
+            let s = &cx.settings;
+            let mut namespaces = vec![s.namespace.clone(), s.monitoring_namespace.clone()];
+            namespaces.dedup();
+            for namespace in namespaces {
+                let one = cx.kubectl().query(["get", "secrets", "-n", &namespace, "-o", "json"]);
+                match read_secrets(cx, &one, &mut secrets) {
+                    Ok(()) => secrets.checked.push(format!("namespace {namespace}")),
+                    Err(why) => {
+                        secrets.unchecked.push(format!("Secrets in namespace {namespace}: `{one}` failed: {why}"))
+                    }
+                }
+            }
+        }
+    }
+    secrets.values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    secrets.values.dedup();
+    secrets
 }
 
-/// Replaces secret values, and the value of anything named like a password, token or key.
+/// Adds the values of one Secret list; Err(why) when it cannot be listed or read.
+fn read_secrets(cx: &Context, cmd: &Cmd, secrets: &mut Secrets) -> Result<(), String> {
+    let output = cx.runner.run(cmd).map_err(|problem| {
+        let said = problem.command.as_ref().map(|c| c.stderr_tail.trim().to_string()).unwrap_or_default();
+        said.lines().last().map_or(problem.message.clone(), str::to_string)
+    })?;
+    let list: Value =
+        serde_json::from_str(&output.stdout).map_err(|e| format!("its output is not a JSON list ({e})"))?;
+    let items = list["items"].as_array().ok_or("its output has no items")?;
+    for item in items {
+        let name = format!(
+            "{}/{}",
+            item["metadata"]["namespace"].as_str().unwrap_or_default(),
+            item["metadata"]["name"].as_str().unwrap_or_default()
+        );
+        for (key, encoded) in item["data"].as_object().into_iter().flatten() {
+            let Some(encoded) = encoded.as_str().filter(|e| !e.is_empty()) else { continue };
+            let Some(bytes) = crate::cluster::views::decode_base64(encoded) else { continue };
+            let text = String::from_utf8_lossy(&bytes);
+            let value = text.trim();
+            if value.chars().count() < 3 || PLAIN_WORDS.contains(&value.to_ascii_lowercase().as_str()) {
+                secrets.skipped.push(format!("{name}:{key}"));
+                continue;
+            }
+            secrets.values.push(value.to_string());
+            secrets.values.push(encoded.to_string());
+            // a multi-line value (a key, a config file) may be shown a line at a time
+            let lines = value.lines().map(str::trim).filter(|l| l.len() >= 16 && !l.contains(char::is_whitespace));
+            secrets.values.extend(lines.map(str::to_string));
+        }
+    }
+    Ok(())
+}
+
+/// Values no one keeps secret, which would match all over the bundle.
+const PLAIN_WORDS: [&str; 7] = ["true", "false", "null", "yes", "no", "on", "off"];
+
+/// Values shorter than this are replaced only as whole words (a 4-character password, not the letters of
+/// every word that contains them).
+const SHORT: usize = 6;
+
+/// Replaces secret values, and everything the patterns recognise (see `PATTERNS`).
 pub fn redact(text: &str, secrets: &[String]) -> String {
     let mut out = text.to_string();
-    for secret in secrets {
-        out = out.replace(secret.as_str(), "[REDACTED]");
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        if !out.contains(secret.as_str()) {
+            continue;
+        }
+        out = if secret.chars().count() < SHORT {
+            replace_words(&out, secret)
+        } else {
+            out.replace(secret.as_str(), "[REDACTED]")
+        };
     }
-    let named =
-        Regex::new(r#"(?i)((?:password|passwd|token|secret|api[-_]?key|credential)[\w.-]*"?\s*[:=]\s*"?)([^\s",}]+)"#)
-            .expect("static regex");
-    let out = named.replace_all(&out, "${1}[REDACTED]").into_owned();
-    // `- name: API_TOKEN` followed by `value: …` (Kubernetes env in YAML)
-    let env = Regex::new(r#"(?im)(name:\s*\S*(?:password|token|secret|key)\S*\s*\n\s*value:\s*)(\S.*)$"#)
-        .expect("static regex");
-    env.replace_all(&out, "${1}[REDACTED]").into_owned()
+    for (pattern, replacement) in patterns() {
+        if let std::borrow::Cow::Owned(changed) = pattern.replace_all(&out, *replacement) {
+            out = changed;
+        }
+    }
+    out
+}
+
+/// Replaces `word` where it stands alone: not inside a longer run of letters and digits.
+fn replace_words(text: &str, word: &str) -> String {
+    let alone = |c: Option<char>| !c.is_some_and(char::is_alphanumeric);
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for (at, _) in text.match_indices(word) {
+        let before = text[..at].chars().next_back();
+        let after = text[at + word.len()..].chars().next();
+        if alone(before) && alone(after) {
+            out.push_str(&text[last..at]);
+            out.push_str("[REDACTED]");
+            last = at + word.len();
+        }
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
+/// The redaction patterns, compiled once: (what, what it becomes).
+fn patterns() -> &'static [(Regex, &'static str)] {
+    static PATTERNS: std::sync::LazyLock<Vec<(Regex, &'static str)>> = std::sync::LazyLock::new(|| {
+        let names = r"(?:password|passwd|pwd|passphrase|token|secret|api[-_]?key|access[-_]?key|private[-_]?key|client[-_]?key[-_]?data|credentials?)";
+        [
+            // PEM private keys, whole
+            (r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----", "[REDACTED PRIVATE KEY]"),
+            // Authorization: Bearer …, Proxy-Authorization: Basic …, "authorization": "…"; then Bearer anywhere
+            (r#"(?i)(\b(?:proxy-)?authorization"?[ \t]*[:=][ \t]*"?)[^"\r\n]+"#, "${1}[REDACTED]"),
+            (r"(?i)\b(bearer[ \t]+)[A-Za-z0-9._~+/-]{4,}=*", "${1}[REDACTED]"),
+            // JWTs: three base64url parts, the first a JSON object (`{"` is `eyJ`)
+            (r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*", "[REDACTED]"),
+            // scheme://user:password@host
+            (r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@", "${1}[REDACTED]@"),
+            // password=…, "token": "…", api_key: …, on one line: quoted (the quotes stay), then bare
+            (&format!(r#"(?i)({names}[\w.-]*"?[ \t]*[:=][ \t]*)(["'])[^"'\r\n]*(["'])"#), "${1}${2}[REDACTED]${3}"),
+            (&format!(r#"(?i)({names}[\w.-]*"?[ \t]*[:=][ \t]*)[^\s"',}}\[{{][^\s"',}}]*"#), "${1}[REDACTED]"),
+            // --password VALUE, --token VALUE (a flag and its value as two words)
+            (&format!(r"(?i)(--[\w-]*{names}[\w-]*[ \t]+)[^\s-]\S*"), "${1}[REDACTED]"),
+            // `- name: API_TOKEN` followed by `value: …` (Kubernetes env in YAML)
+            (
+                &format!(r"(?im)(name:[ \t]*\S*(?:{names}|key)\S*[ \t]*\r?\n[ \t]*value:[ \t]*)(\S.*)$"),
+                "${1}[REDACTED]",
+            ),
+        ]
+        .into_iter()
+        .map(|(pattern, replacement)| (Regex::new(pattern).expect("static regex"), replacement))
+        .collect()
+    });
+    &PATTERNS
 }
 
 /// Writes the files as a tar.gz, atomically; returns the names written.
@@ -157,6 +328,56 @@ mod tests {
         for leaked in ["hunter22", "abc123", "eyJhbGci", "s3cr3t"] {
             assert!(!out.contains(leaked), "{leaked} leaked: {out}");
         }
+        assert!(out.contains("\"token\": \"[REDACTED]\""), "quotes stay: {out}");
         assert_eq!(redact("replicas: 2", &secrets), "replicas: 2");
+    }
+
+    #[test]
+    fn short_secret_values_are_redacted_as_whole_words() {
+        let secrets = vec!["Zq7x".to_string()];
+        assert_eq!(redact("login Zq7x ok, pin=Zq7x;", &secrets), "login [REDACTED] ok, pin=[REDACTED];");
+        assert_eq!(redact("aZq7xb stays", &secrets), "aZq7xb stays");
+    }
+
+    #[test]
+    fn patterns_redact_without_knowing_the_secrets() {
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJib2IifQ.c2lnbmF0dXJl";
+        let cases = [
+            ("POST /in-box Authorization: Bearer abc.def-123", "abc.def-123"),
+            ("header authorization=Basic dXNlcjpwdw==", "dXNlcjpwdw=="),
+            ("sent bearer tok_live_5f9a2 upstream", "tok_live_5f9a2"),
+            (&format!("session {jwt} accepted"), jwt),
+            ("jdbc:postgresql://bob:s3cr3t-pw@db.example.com:5432/x", "s3cr3t-pw"),
+            ("url: https://alice:p%40ss@charts.example.com/path", "p%40ss"),
+            ("db-password: pl4nted", "pl4nted"),
+            ("args: [--token, t0k3n] --token t0k3nB --password=pw9", "t0k3nB"),
+            ("args: --password=pw9", "pw9"),
+            ("{\"client_secret\":\"cs-77\"}", "cs-77"),
+            ("-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAK\n-----END RSA PRIVATE KEY-----", "MIIBOgIBAAJBAK"),
+            ("- name: ENCRYPTION_KEY\n  value: k3y-v4lue", "k3y-v4lue"),
+        ];
+        for (text, secret) in cases {
+            let out = redact(text, &[]);
+            assert!(!out.contains(secret), "{secret} leaked from {text:?}: {out}");
+            assert!(out.contains("[REDACTED"), "{out}");
+        }
+        for plain in ["replicas: 2", "see https://charts.example.com/a@b", "basic checks passed", "tokens left: 5%"] {
+            assert_eq!(redact(plain, &[]), plain);
+        }
+    }
+
+    #[test]
+    fn the_note_says_what_could_not_be_checked() {
+        let secrets = Secrets {
+            values: vec![],
+            checked: vec!["namespace default".into()],
+            unchecked: vec!["Secrets in all namespaces: `kubectl get secrets -A -o json` failed: Forbidden".into()],
+            skipped: vec!["default/x:flag".into()],
+        };
+        let note = secrets.note();
+        assert!(!secrets.complete());
+        assert!(note.contains("NOT CHECKED: Secrets in all namespaces"), "{note}");
+        assert!(note.contains("default/x:flag"), "{note}");
+        assert!(note.contains("redacted only where a pattern matches"), "{note}");
     }
 }

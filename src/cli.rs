@@ -441,6 +441,9 @@ fn concurrency(text: &str) -> Result<u16, String> {
 fn rate(text: &str) -> Result<f64, String> {
     let plain = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit() || b == b'.');
     match text.parse::<f64>() {
+        Ok(rate) if plain && rate > 0.0 && !crate::load::representable_rate(rate) => Err(
+            "at this rate one request would wait longer than the clock can count; write a rate like 0.5 (a request every 2s)".into(),
+        ),
         Ok(rate) if plain && rate > 0.0 && rate <= 1_000_000.0 => Ok(rate),
         _ => {
             Err("it is not a number of requests per second; write a number above 0 and at most 1000000, e.g. 20 or 0.5"

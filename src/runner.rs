@@ -1,25 +1,44 @@
 //! The only place an external process starts. Every command is an argument vector (never a shell string),
 //! resolved to a full path before it runs, bounded by a timeout, and captured (stdout, stderr, exit code).
 //! A command is a value that displays as a line a user could paste; `--dry-run` prints mutating commands
-//! instead of running them, `--verbose` echoes every command before it runs.
+//! instead of running them, `--verbose` echoes every command before it runs (a secret input never shows).
+//! Capture is bounded: stdout whole up to `STDOUT_LIMIT` (a tool printing more is stopped and reported),
+//! stderr as its last `STDERR_KEPT` bytes; a caller may also watch the lines as they come.
 
 use std::ffi::OsString;
 use std::fmt;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::problem::{tail, CommandFailure, Problem};
+use crate::supervise::tree;
 use crate::ui::Ui;
 
 const STDERR_TAIL_LINES: usize = 12;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// The most of one command's stdout the wizard reads (kubectl's JSON lists can be several MB).
+pub const STDOUT_LIMIT: usize = 64 << 20;
+/// How much of the end of a command's stderr is kept: the end is where a tool says why it failed.
+const STDERR_KEPT: usize = 256 << 10;
+/// The longest line handed to a line observer or a background command's reader; the rest of it is cut.
+const LINE_LIMIT: usize = 8 << 10;
+/// Lines of a background command kept until someone reads them; later ones are dropped.
+const BACKGROUND_LINES: usize = 256;
+/// Shown instead of a secret input under `--dry-run` and `--verbose`.
+const SECRET_INPUT: &str = "(a secret, not shown)";
 
 /// An external command as data.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Cmd {
     program: String,
     args: Vec<String>,
     stdin: Option<String>,
+    /// The input is a secret (a password): never printed, not even by `--verbose`.
+    secret_input: bool,
     timeout: Option<Duration>,
     mutating: bool,
 }
@@ -27,7 +46,14 @@ pub struct Cmd {
 impl Cmd {
     /// A read-only command (a query): it runs even under `--dry-run`.
     pub fn query(program: impl Into<String>) -> Self {
-        Cmd { program: program.into(), args: Vec::new(), stdin: None, timeout: None, mutating: false }
+        Cmd {
+            program: program.into(),
+            args: Vec::new(),
+            stdin: None,
+            secret_input: false,
+            timeout: None,
+            mutating: false,
+        }
     }
 
     /// A command that changes something: under `--dry-run` it is printed, not run.
@@ -54,6 +80,12 @@ impl Cmd {
         self
     }
 
+    /// Input that is a secret (a password for `--password-stdin`): it reaches the program, never the screen.
+    pub fn secret_stdin(mut self, input: impl Into<String>) -> Self {
+        self.secret_input = true;
+        self.stdin(input)
+    }
+
     /// A timeout for this command (a long wait); others get the runner's default.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
@@ -72,8 +104,21 @@ impl Cmd {
         self.stdin.as_deref()
     }
 
+    pub fn input_is_secret(&self) -> bool {
+        self.secret_input
+    }
+
     pub fn is_mutating(&self) -> bool {
         self.mutating
+    }
+
+    /// The input as it may be shown on screen.
+    fn shown_input(&self) -> Option<&str> {
+        if self.secret_input {
+            self.stdin.as_ref().map(|_| SECRET_INPUT)
+        } else {
+            self.stdin.as_deref()
+        }
     }
 }
 
@@ -83,10 +128,24 @@ impl fmt::Display for Cmd {
         for arg in &self.args {
             write!(f, " {}", quote(arg))?;
         }
-        if self.stdin.is_some() {
-            f.write_str(" (with input on stdin)")?;
+        match (&self.stdin, self.secret_input) {
+            (Some(_), false) => f.write_str(" (with input on stdin)"),
+            (Some(_), true) => f.write_str(" (with a secret on stdin)"),
+            (None, _) => Ok(()),
         }
-        Ok(())
+    }
+}
+
+/// As derived, except that a secret input is not shown.
+impl fmt::Debug for Cmd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cmd")
+            .field("program", &self.program)
+            .field("args", &self.args)
+            .field("stdin", &self.shown_input())
+            .field("timeout", &self.timeout)
+            .field("mutating", &self.mutating)
+            .finish()
     }
 }
 
@@ -120,6 +179,17 @@ impl Output {
     }
 }
 
+/// Which stream a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Sees each line a command prints, as it comes (live progress); what the command's `Output` holds is the
+/// same with or without one. Lines longer than 8 KiB are cut.
+pub type LineObserver = Arc<dyn Fn(Stream, &str) + Send + Sync>;
+
 /// Runs commands for one invocation of the tool, with its dry-run and verbosity settings.
 #[derive(Clone)]
 pub struct Runner {
@@ -131,6 +201,7 @@ pub struct Runner {
     supervisor: Option<PathBuf>,
     /// Refuses commands that change something (a stage's check only reads).
     read_only: bool,
+    observer: Option<LineObserver>,
 }
 
 impl Runner {
@@ -142,6 +213,7 @@ impl Runner {
             search_path: std::env::var_os("PATH"),
             supervisor: None,
             read_only: false,
+            observer: None,
         }
     }
 
@@ -170,6 +242,11 @@ impl Runner {
     /// The same runner printing through another UI (a stage's buffered one).
     pub fn with_ui(&self, ui: Ui) -> Runner {
         Runner { ui, ..self.clone() }
+    }
+
+    /// The same runner, showing `observer` every line its commands print while they run.
+    pub fn observing(&self, observer: LineObserver) -> Runner {
+        Runner { observer: Some(observer), ..self.clone() }
     }
 
     /// Finds a program on PATH, or returns an absolute path unchanged if it exists.
@@ -210,21 +287,141 @@ impl Runner {
                 .with_hint("this is a bug in interlok-k8s: please report it with `interlok-k8s bundle`"));
         }
         if cmd.mutating && self.dry_run {
-            self.ui.would_run(&cmd.to_string(), cmd.stdin.as_deref());
+            self.ui.would_run(&cmd.to_string(), cmd.shown_input());
             return Ok(Output::default());
         }
         let path = self.resolve(&cmd.program).ok_or_else(|| not_found(cmd))?;
         if self.ui.verbose() {
-            self.ui.echo_command(&cmd.to_string(), cmd.stdin.as_deref());
+            self.ui.echo_command(&cmd.to_string(), cmd.shown_input());
         }
-        execute(self.supervisor.as_deref(), &path, cmd, cmd.timeout.unwrap_or(self.default_timeout))
+        self.execute(&path, cmd, cmd.timeout.unwrap_or(self.default_timeout))
     }
+
+    fn execute(&self, path: &Path, cmd: &Cmd, timeout: Duration) -> Result<Output, Problem> {
+        let started = self.spawn(path, cmd, Stdio::piped(), Stdio::piped())?;
+        let Started { mut child, lifeline } = started;
+        let (events_tx, events) = mpsc::channel();
+        let stdout = child.stdout.take().map(|out| {
+            capture(out, Keep::Head(STDOUT_LIMIT), Stream::Stdout, self.observer.clone(), events_tx.clone())
+        });
+        let stderr = child
+            .stderr
+            .take()
+            .map(|err| capture(err, Keep::Tail(STDERR_KEPT), Stream::Stderr, self.observer.clone(), events_tx.clone()));
+        drop(events_tx);
+        let printed = |kept: &Option<Arc<Mutex<Kept>>>| {
+            let bytes = kept.as_ref().map(|k| std::mem::take(&mut k.lock().expect("capture").bytes));
+            text(bytes.unwrap_or_default())
+        };
+        let deadline = Instant::now().checked_add(timeout);
+        let mut open = usize::from(stdout.is_some()) + usize::from(stderr.is_some());
+        let (mut idle, mut exited) = (Duration::from_millis(1), None::<(ExitStatus, Instant)>);
+        let status = loop {
+            // waits on the output (a closed stream usually means the end) in slices, so Ctrl-C stops promptly
+            let wait = if open == 0 { idle } else { WAIT_SLICE };
+            match events.recv_timeout(wait) {
+                Ok(Event::Closed) => open -= 1,
+                Ok(Event::Overflow) => {
+                    stop(&mut child, lifeline);
+                    return Err(overflow_problem(cmd, &printed(&stderr)));
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    std::thread::sleep(wait);
+                    idle = (idle * 2).min(WAIT_SLICE);
+                }
+            }
+            if exited.is_none() {
+                let status = child.try_wait().map_err(|e| spawn_problem(cmd, &e))?;
+                exited = status.map(|s| (s, Instant::now()));
+            }
+            if let Some((status, at)) = exited {
+                // something it started in the background may hold its output open: do not wait for that
+                if open == 0 || at.elapsed() >= OUTPUT_GRACE {
+                    break status;
+                }
+                continue;
+            }
+            let interrupted = interrupted();
+            if interrupted || deadline.is_some_and(|d| Instant::now() >= d) {
+                stop(&mut child, lifeline);
+                let (out, err) = (printed(&stdout), printed(&stderr));
+                return Err(if interrupted {
+                    interrupted_problem(cmd)
+                } else {
+                    timeout_problem(cmd, timeout, &out, &err)
+                });
+            }
+        };
+        drop(lifeline);
+        Ok(Output {
+            // A process killed by a signal has no code; report it as a failure all the same.
+            code: status.code().unwrap_or(-1),
+            stdout: printed(&stdout),
+            stderr: printed(&stderr),
+        })
+    }
+
+    /// Starts the program (under the supervisor when there is one) in a process group of its own, and sends
+    /// its input; returns the child and, under a supervisor, the lifeline that keeps it alive.
+    fn spawn(&self, path: &Path, cmd: &Cmd, stdout: Stdio, stderr: Stdio) -> Result<Started, Problem> {
+        let (program, args) = launch(self.supervisor.as_deref(), path, &cmd.args);
+        let (stdin, writer) = os_pipe::pipe().map_err(|e| spawn_problem(cmd, &e))?;
+        let mut command = Command::new(program);
+        command.args(args).stdin(stdin).stdout(stdout).stderr(stderr);
+        tree::own_group(&mut command);
+        let spawned = command.spawn();
+        drop(command); // our copies of the child's ends of its pipes
+        let child = spawned.map_err(|e| spawn_problem(cmd, &e))?;
+        let lifeline = send_input(writer, self.supervisor.is_some(), cmd.stdin.as_deref());
+        Ok(Started { child, lifeline })
+    }
+
+    /// Starts a long-running query (stdout and stderr merged, line by line); it stops when dropped.
+    pub fn start_background(&self, cmd: &Cmd) -> Result<Background, Problem> {
+        let path = self.resolve(&cmd.program).ok_or_else(|| not_found(cmd))?;
+        if self.ui.verbose() {
+            self.ui.echo_command(&cmd.to_string(), None);
+        }
+        let (reader, writer) = os_pipe::pipe().map_err(|e| spawn_problem(cmd, &e))?;
+        let merged = writer.try_clone().map_err(|e| spawn_problem(cmd, &e))?;
+        let Started { child, lifeline } = self.spawn(&path, cmd, writer.into(), merged.into())?;
+        let (tx, lines) = mpsc::sync_channel(BACKGROUND_LINES);
+        let observer = self.observer.clone();
+        std::thread::spawn(move || {
+            let mut split = Lines::new(|line: &str| {
+                if let Some(observer) = &observer {
+                    observer(Stream::Stdout, line);
+                }
+                // nobody may be reading any more: then the line is dropped, never queued without bound
+                let _ = tx.try_send(line.to_string());
+            });
+            let mut reader = reader;
+            let mut chunk = [0u8; 8192];
+            loop {
+                match reader.read(&mut chunk) {
+                    Ok(0) => break,
+                    Ok(n) => split.feed(&chunk[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+            split.finish();
+        });
+        Ok(Background { child, lines, command_line: cmd.to_string(), lifeline })
+    }
+}
+
+/// A started command: the child (the program, or the supervisor running it) and its lifeline.
+struct Started {
+    child: Child,
+    lifeline: Option<os_pipe::PipeWriter>,
 }
 
 /// A long-running command (a port-forward) whose output lines arrive on a channel; stopped on drop.
 pub struct Background {
-    handle: std::sync::Arc<duct::ReaderHandle>,
-    lines: std::sync::mpsc::Receiver<String>,
+    child: Child,
+    lines: mpsc::Receiver<String>,
     command_line: String,
     lifeline: Option<os_pipe::PipeWriter>,
 }
@@ -232,18 +429,21 @@ pub struct Background {
 impl Background {
     /// Waits for the first line `accept` returns Some for, up to `limit`; the process's own words on failure.
     pub fn wait_for_line<T>(&self, limit: Duration, accept: impl Fn(&str) -> Option<T>) -> Result<T, Problem> {
-        let deadline = std::time::Instant::now() + limit;
+        let deadline = Instant::now() + limit;
         let mut seen = Vec::new();
         loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
                 Ok(line) => {
                     if let Some(found) = accept(&line) {
                         return Ok(found);
                     }
                     seen.push(line);
+                    if seen.len() > STDERR_TAIL_LINES {
+                        seen.remove(0);
+                    }
                 }
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                Err(RecvTimeoutError::Timeout) => {
                     return Err(Problem::new(format!(
                         "`{}` did not get ready within {}s",
                         self.command_line,
@@ -252,17 +452,17 @@ impl Background {
                     .with_command(CommandFailure {
                         command_line: self.command_line.clone(),
                         exit_code: None,
-                        stderr_tail: tail(&seen.join("\n"), STDERR_TAIL_LINES),
+                        stderr_tail: seen.join("\n"),
                         stdout_tail: String::new(),
                         timed_out_after: Some(limit),
                     }));
                 }
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                Err(RecvTimeoutError::Disconnected) => {
                     return Err(Problem::new(format!("`{}` ended before it was ready", self.command_line))
                         .with_command(CommandFailure {
                             command_line: self.command_line.clone(),
                             exit_code: None,
-                            stderr_tail: tail(&seen.join("\n"), STDERR_TAIL_LINES),
+                            stderr_tail: seen.join("\n"),
                             stdout_tail: String::new(),
                             timed_out_after: None,
                         }));
@@ -274,48 +474,11 @@ impl Background {
 
 impl Drop for Background {
     fn drop(&mut self) {
-        if self.lifeline.take().is_some() {
-            // the supervisor kills the command once its lifeline closes; give it a moment
-            let deadline = std::time::Instant::now() + Duration::from_secs(5);
-            while std::time::Instant::now() < deadline {
-                if matches!(self.handle.try_wait(), Ok(Some(_))) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
+        // the supervisor ends the command's tree once its lifeline closes; give it a moment
+        if self.lifeline.take().is_some() && exits_within(&mut self.child, Duration::from_secs(5)) {
+            return;
         }
-        let _ = self.handle.kill();
-    }
-}
-
-impl Runner {
-    /// Starts a long-running query (stdout and stderr merged, line by line); it stops when dropped.
-    pub fn start_background(&self, cmd: &Cmd) -> Result<Background, Problem> {
-        let path = self.resolve(&cmd.program).ok_or_else(|| not_found(cmd))?;
-        if self.ui.verbose() {
-            self.ui.echo_command(&cmd.to_string(), None);
-        }
-        let (program, args) = launch(self.supervisor.as_deref(), &path, &cmd.args);
-        let (pipe, writer) = lifeline(self.supervisor.is_some(), None).map_err(|e| spawn_problem(cmd, &e))?;
-        let handle = duct::cmd(program, args)
-            .stderr_to_stdout()
-            .stdin_file(pipe)
-            .unchecked()
-            .reader()
-            .map_err(|e| spawn_problem(cmd, &e))?;
-        let handle = std::sync::Arc::new(handle);
-        let (tx, lines) = std::sync::mpsc::channel();
-        let reader = handle.clone();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(&*reader).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Ok(Background { handle, lines, command_line: cmd.to_string(), lifeline: writer })
+        kill(&mut self.child);
     }
 }
 
@@ -331,66 +494,178 @@ fn launch(supervisor: Option<&Path>, path: &Path, args: &[String]) -> (PathBuf, 
     }
 }
 
-/// Opens the stdin pipe: under a supervisor the framed input goes first and the pipe stays open as the
-/// lifeline; without one the input is written and the pipe closed.
-fn lifeline(
-    supervised: bool,
-    input: Option<&str>,
-) -> std::io::Result<(os_pipe::PipeReader, Option<os_pipe::PipeWriter>)> {
-    use std::io::Write;
-    let (reader, mut writer) = os_pipe::pipe()?;
-    if supervised {
-        writer.write_all(&crate::supervise::frame(input))?;
-        return Ok((reader, Some(writer)));
-    }
-    let bytes = input.unwrap_or_default().as_bytes().to_vec();
+/// Sends the input from a thread (a large input never blocks the runner): under a supervisor the framed input
+/// goes first and a copy of the pipe stays open as the lifeline; without one the input is written and the
+/// pipe closed.
+fn send_input(writer: os_pipe::PipeWriter, supervised: bool, input: Option<&str>) -> Option<os_pipe::PipeWriter> {
+    let (bytes, lifeline) = if supervised {
+        match writer.try_clone() {
+            Ok(copy) => (crate::supervise::frame(input), Some(copy)),
+            // without a second handle the pipe cannot stay open: the supervisor sees it close and stops
+            Err(_) => (Vec::new(), None),
+        }
+    } else {
+        (input.unwrap_or_default().as_bytes().to_vec(), None)
+    };
     std::thread::spawn(move || {
+        let mut writer = writer;
         let _ = writer.write_all(&bytes);
     });
-    Ok((reader, None))
+    lifeline
 }
 
 const WAIT_SLICE: Duration = Duration::from_millis(100);
+/// How long output may stay open after the program exited (held by something it left running).
+const OUTPUT_GRACE: Duration = Duration::from_secs(2);
 
-fn execute(supervisor: Option<&Path>, path: &Path, cmd: &Cmd, timeout: Duration) -> Result<Output, Problem> {
-    let (program, args) = launch(supervisor, path, &cmd.args);
-    let (reader, writer) = lifeline(supervisor.is_some(), cmd.stdin.as_deref()).map_err(|e| spawn_problem(cmd, &e))?;
-    let handle = duct::cmd(program, args)
-        .stdin_file(reader)
-        .stdout_capture()
-        .stderr_capture()
-        .unchecked()
-        .start()
-        .map_err(|e| spawn_problem(cmd, &e))?;
-    let deadline = std::time::Instant::now() + timeout;
-    let output = loop {
-        // waits in slices so that Ctrl-C stops the command promptly
-        if let Some(output) = handle.wait_timeout(WAIT_SLICE).map_err(|e| spawn_problem(cmd, &e))? {
-            break output.clone();
-        }
-        let interrupted = interrupted();
-        if interrupted || std::time::Instant::now() >= deadline {
-            stop(&handle, writer);
-            return Err(if interrupted { interrupted_problem(cmd) } else { timeout_problem(cmd, timeout) });
-        }
-    };
-    drop(writer);
-    Ok(Output {
-        // A process killed by a signal has no code; report it as a failure all the same.
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    })
+/// What a reader thread kept of one stream.
+#[derive(Default)]
+struct Kept {
+    bytes: Vec<u8>,
 }
 
-/// Cuts the lifeline (the supervisor then kills the command and exits), and kills as a last resort.
-fn stop(handle: &duct::Handle, writer: Option<os_pipe::PipeWriter>) {
-    let supervised = writer.is_some();
-    drop(writer);
-    if supervised && handle.wait_timeout(Duration::from_secs(5)).ok().flatten().is_some() {
+#[derive(Clone, Copy)]
+enum Keep {
+    /// Everything up to this many bytes; more is an overflow.
+    Head(usize),
+    /// The last this many bytes.
+    Tail(usize),
+}
+
+enum Event {
+    Closed,
+    Overflow,
+}
+
+/// Reads one stream to its end on a thread, keeping what `keep` says and never more.
+fn capture(
+    mut source: impl Read + Send + 'static,
+    keep: Keep,
+    stream: Stream,
+    observer: Option<LineObserver>,
+    events: mpsc::Sender<Event>,
+) -> Arc<Mutex<Kept>> {
+    let kept = Arc::new(Mutex::new(Kept::default()));
+    let shared = kept.clone();
+    std::thread::spawn(move || {
+        let mut lines = observer.map(|observer| Lines::new(move |line: &str| observer(stream, line)));
+        let mut chunk = vec![0u8; 64 << 10];
+        let mut overflowed = false;
+        loop {
+            let n = match source.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            };
+            if let Some(lines) = &mut lines {
+                lines.feed(&chunk[..n]);
+            }
+            let mut kept = shared.lock().expect("capture");
+            let bytes = &mut kept.bytes;
+            match keep {
+                Keep::Head(limit) if bytes.len() + n > limit => {
+                    // keeps reading (and dropping) so the program is not blocked until the runner stops it
+                    if !overflowed {
+                        overflowed = true;
+                        let _ = events.send(Event::Overflow);
+                    }
+                }
+                Keep::Head(limit) => {
+                    if bytes.capacity() < bytes.len() + n {
+                        // grows as Vec would, but never past the limit
+                        let want = (bytes.capacity() * 2).clamp(bytes.len() + n, limit);
+                        bytes.reserve_exact(want - bytes.len());
+                    }
+                    bytes.extend_from_slice(&chunk[..n]);
+                }
+                Keep::Tail(limit) => {
+                    bytes.extend_from_slice(&chunk[..n]);
+                    if bytes.len() > 2 * limit {
+                        bytes.drain(..bytes.len() - limit);
+                    }
+                }
+            }
+        }
+        if let Some(lines) = &mut lines {
+            lines.finish();
+        }
+        let _ = events.send(Event::Closed);
+    });
+    kept
+}
+
+/// Splits a byte stream into lines (without their `\r\n`), each cut at `LINE_LIMIT` bytes.
+struct Lines<F: FnMut(&str)> {
+    sink: F,
+    partial: Vec<u8>,
+}
+
+impl<F: FnMut(&str)> Lines<F> {
+    fn new(sink: F) -> Self {
+        Lines { sink, partial: Vec::new() }
+    }
+
+    fn feed(&mut self, mut bytes: &[u8]) {
+        while let Some(end) = bytes.iter().position(|&b| b == b'\n') {
+            self.push(&bytes[..end]);
+            self.emit();
+            bytes = &bytes[end + 1..];
+        }
+        self.push(bytes);
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        let room = LINE_LIMIT.saturating_sub(self.partial.len());
+        self.partial.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+
+    fn emit(&mut self) {
+        let line = String::from_utf8_lossy(&self.partial);
+        (self.sink)(line.trim_end_matches('\r'));
+        self.partial.clear();
+    }
+
+    fn finish(&mut self) {
+        if !self.partial.is_empty() {
+            self.emit();
+        }
+    }
+}
+
+fn text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// Cuts the lifeline (the supervisor then ends the command's whole tree and exits), and ends the tree itself
+/// as a last resort.
+fn stop(child: &mut Child, lifeline: Option<os_pipe::PipeWriter>) {
+    let supervised = lifeline.is_some();
+    drop(lifeline);
+    if supervised && exits_within(child, Duration::from_secs(5)) {
         return;
     }
-    let _ = handle.kill();
+    kill(child);
+}
+
+/// Kills a child started in a group of its own, with its group, and reaps it.
+fn kill(child: &mut Child) {
+    if matches!(child.try_wait(), Ok(None)) {
+        tree::kill_group(child);
+        let _ = child.kill();
+    }
+    let _ = child.wait();
+}
+
+fn exits_within(child: &mut Child, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
 }
 
 static INTERRUPTED: std::sync::OnceLock<std::sync::Arc<std::sync::atomic::AtomicBool>> = std::sync::OnceLock::new();
@@ -459,12 +734,24 @@ fn spawn_problem(cmd: &Cmd, error: &std::io::Error) -> Problem {
     Problem::new(format!("could not run `{}`: {error}", cmd.program)).with_command(failure(cmd, None, "", ""))
 }
 
-fn timeout_problem(cmd: &Cmd, timeout: Duration) -> Problem {
-    let mut evidence = failure(cmd, None, "", "");
+fn timeout_problem(cmd: &Cmd, timeout: Duration, stdout: &str, stderr: &str) -> Problem {
+    let mut evidence = failure(cmd, None, stdout, stderr);
     evidence.timed_out_after = Some(timeout);
     Problem::new(format!("`{}` did not finish within {}s and was stopped", cmd.program, timeout.as_secs()))
         .with_command(evidence)
         .with_hint("the tool may be waiting on an unreachable cluster or a slow network; check it, or raise --command-timeout, and run this again")
+}
+
+fn overflow_problem(cmd: &Cmd, stderr: &str) -> Problem {
+    Problem::new(format!(
+        "`{}` printed more than {} MiB, more than the wizard reads from one command, and was stopped",
+        cmd.program,
+        STDOUT_LIMIT >> 20
+    ))
+    .with_command(failure(cmd, None, "", stderr))
+    .with_hint(format!(
+        "run `{cmd}` yourself to see why it prints so much (a tool stuck in a loop, or a cluster with very many objects), fix that, and run this again"
+    ))
 }
 
 /// Drops repeats of the same file on PATH (a folder listed twice, or reached through a linked folder); two
@@ -521,6 +808,63 @@ mod tests {
         let evidence = err.command.expect("evidence");
         assert_eq!(evidence.timed_out_after, Some(Duration::from_millis(200)));
         assert_eq!(evidence.command_line, "sleep 30");
+    }
+
+    #[test]
+    fn a_command_printing_without_end_is_stopped_at_the_limit_and_named() {
+        let runner = Runner::new(Ui::plain_for_tests(), false);
+        let err = runner.run(&Cmd::query("yes").arg("endless")).expect_err("more than the limit");
+        assert!(err.message.contains("`yes` printed more than 64 MiB"), "{}", err.message);
+        assert_eq!(err.command.expect("evidence").command_line, "yes endless");
+        assert!(err.hint.expect("hint").contains("run `yes endless` yourself"));
+    }
+
+    #[test]
+    fn an_observer_sees_each_line_as_it_comes_and_the_output_is_unchanged() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = seen.clone();
+        let runner = Runner::new(Ui::plain_for_tests(), false)
+            .observing(Arc::new(move |stream, line: &str| record.lock().unwrap().push((stream, line.to_string()))));
+        let out = runner.run(&Cmd::query("printf").arg("one\\r\\ntwo\\nlast")).expect("printf");
+        assert_eq!(out.stdout, "one\r\ntwo\nlast");
+        let lines = seen.lock().unwrap().clone();
+        let expected = ["one", "two", "last"].map(|l| (Stream::Stdout, l.to_string()));
+        assert_eq!(lines, expected);
+        let err = runner.run(&Cmd::query("ls").arg("/definitely/not/here")).expect_err("ls fails");
+        assert!(err.command.unwrap().stderr_tail.contains("/definitely/not/here"));
+        assert!(seen.lock().unwrap().iter().any(|(s, l)| *s == Stream::Stderr && l.contains("/definitely/not/here")));
+    }
+
+    #[test]
+    fn a_secret_input_reaches_the_program_and_never_the_screen() {
+        let cmd = Cmd::change("cat").secret_stdin("hunter2");
+        assert_eq!(cmd.to_string(), "cat (with a secret on stdin)");
+        assert!(!format!("{cmd:?}").contains("hunter2"), "{cmd:?}");
+        assert_eq!(cmd.shown_input(), Some(SECRET_INPUT));
+        assert_eq!(Cmd::change("cat").stdin("plain").shown_input(), Some("plain"));
+        let out = Runner::new(Ui::plain_for_tests(), false).run(&cmd).expect("cat");
+        assert_eq!(out.stdout, "hunter2");
+    }
+
+    #[test]
+    fn a_large_input_does_not_block_the_runner() {
+        let input = "x".repeat(1 << 20);
+        let out =
+            Runner::new(Ui::plain_for_tests(), false).run(&Cmd::query("wc").arg("--bytes").stdin(input)).expect("wc");
+        assert_eq!(out.stdout.trim(), (1 << 20).to_string());
+    }
+
+    #[test]
+    fn lines_are_split_across_chunks_and_cut_at_the_limit() {
+        let mut got = Vec::new();
+        let mut split = Lines::new(|l: &str| got.push(l.len()));
+        split.feed(b"ab");
+        split.feed(b"c\n");
+        split.feed(&vec![b'x'; LINE_LIMIT * 3]);
+        split.feed(b"\nend");
+        split.finish();
+        drop(split);
+        assert_eq!(got, vec![3, LINE_LIMIT, 3]);
     }
 
     #[test]

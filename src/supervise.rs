@@ -1,32 +1,37 @@
 //! The lifeline every external command runs under: `interlok-k8s __supervise PROGRAM ARGS…` starts the
 //! program, hands it the input the wizard sent (a length line, then the bytes), and then keeps reading its own
 //! stdin. That pipe's other end is held by the wizard; when the wizard is done with the command, stops it (a
-//! timeout, Ctrl-C), or dies — even by `kill -9` — the pipe closes and the supervisor kills the program. So no
-//! port-forward, helm or kubectl ever outlives the wizard, on any platform, without signals or `unsafe`.
+//! timeout, Ctrl-C), or dies — even by `kill -9` — the pipe closes and the supervisor ends the program's whole
+//! process tree: its own process group on Unix (so a wrapper script's children go too), a job object on Windows.
+//! So no port-forward, helm or kubectl, nor anything they started, outlives the wizard.
 
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 pub const MARKER: &str = "__supervise";
 
 /// Runs the supervisor; returns the program's exit code.
-pub fn main(args: &[String]) -> i32 {
+pub fn main(args: &[OsString]) -> i32 {
     let Some((program, rest)) = args.split_first() else { return 127 };
     let mut lifeline = BufReader::new(std::io::stdin());
     let input = read_input(&mut lifeline);
-    let mut child = match Command::new(program)
-        .args(rest)
-        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
-        .spawn()
-    {
+    let mut command = Command::new(program);
+    command.args(rest).stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() });
+    tree::own_group(&mut command);
+    let mut child = match command.spawn() {
         Ok(child) => child,
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "could not run {program}: {e}");
+            let _ = writeln!(std::io::stderr(), "could not run {}: {e}", program.to_string_lossy());
             return 127;
         }
     };
+    let tree = tree::Tree::adopt(&child);
     if let (Some(bytes), Some(mut stdin)) = (input, child.stdin.take()) {
-        let _ = stdin.write_all(&bytes);
+        // in a thread: a program that does not read its input must not keep us from watching the lifeline
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&bytes);
+        });
     }
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -42,7 +47,7 @@ pub fn main(args: &[String]) -> i32 {
             Err(_) => return 1,
         }
         if rx.recv_timeout(std::time::Duration::from_millis(50)).is_ok() {
-            let _ = child.kill();
+            tree.kill(&mut child);
             let _ = child.wait();
             return 130;
         }
@@ -54,8 +59,8 @@ fn read_input(lifeline: &mut impl BufRead) -> Option<Vec<u8>> {
     let mut line = String::new();
     lifeline.read_line(&mut line).ok()?;
     let length: usize = line.trim().parse().ok()?;
-    let mut bytes = vec![0; length];
-    lifeline.read_exact(&mut bytes).ok()?;
+    let mut bytes = Vec::new();
+    lifeline.take(length as u64).read_to_end(&mut bytes).ok()?;
     Some(bytes)
 }
 
@@ -68,5 +73,83 @@ pub fn frame(input: Option<&str>) -> Vec<u8> {
             bytes
         }
         None => b"-\n".to_vec(),
+    }
+}
+
+/// A started program and everything it starts, ended together.
+pub mod tree {
+    use super::*;
+
+    /// Starts the program as the leader of a new process group (Unix), so that the group is its whole tree
+    /// and a Ctrl-C meant for the wizard does not reach it behind the wizard's back.
+    pub fn own_group(command: &mut Command) {
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::CommandExt;
+            command.process_group(0);
+        }
+        #[cfg(not(unix))]
+        let _ = command;
+    }
+
+    /// The process tree of a child started with `own_group`.
+    pub struct Tree {
+        #[cfg(windows)]
+        job: Option<win32job::Job>,
+    }
+
+    impl Tree {
+        /// On Windows the child joins a job object that kills every process in it when closed (a process the
+        /// child starts in the instant before it joins escapes; nothing safer exists without `unsafe`).
+        pub fn adopt(child: &Child) -> Tree {
+            #[cfg(windows)]
+            {
+                use std::os::windows::io::AsRawHandle;
+                let job = win32job::Job::create().ok().filter(|job| {
+                    let Ok(mut info) = job.query_extended_limit_info() else { return false };
+                    info.limit_kill_on_job_close();
+                    job.set_extended_limit_info(&info).is_ok()
+                        && job.assign_process(child.as_raw_handle() as isize).is_ok()
+                });
+                Tree { job }
+            }
+            #[cfg(not(windows))]
+            {
+                let _ = child;
+                Tree {}
+            }
+        }
+
+        /// Kills the child's whole tree, then the child itself (if it is still there to be killed).
+        pub fn kill(self, child: &mut Child) {
+            kill_group(child);
+            #[cfg(windows)]
+            drop(self.job);
+            let _ = child.kill();
+        }
+    }
+
+    /// Kills the process group a child leads (started with `own_group`; not yet waited for).
+    pub fn kill_group(child: &Child) {
+        #[cfg(unix)]
+        if let Ok(pid) = i32::try_from(child.id()) {
+            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+        #[cfg(not(unix))]
+        let _ = child;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_frames_round_trip() {
+        let framed = frame(Some("a: 1\nb: 2\n"));
+        assert_eq!(read_input(&mut BufReader::new(&framed[..])), Some(b"a: 1\nb: 2\n".to_vec()));
+        assert_eq!(read_input(&mut BufReader::new(&frame(None)[..])), None);
+        // a header promising more than arrives gives what arrived, never a huge allocation
+        assert_eq!(read_input(&mut BufReader::new(&b"99999999999999\nab"[..])), Some(b"ab".to_vec()));
     }
 }

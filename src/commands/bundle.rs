@@ -16,13 +16,27 @@ pub fn run(settings: Settings, ui: Ui, args: &BundleArgs) -> Exit {
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let path = args.out.clone().unwrap_or_else(|| PathBuf::from(format!("interlok-k8s-bundle-{stamp}.tar.gz")));
     let secrets = bundle::secret_values(&cx);
-    let files: Vec<(String, String)> =
-        bundle::collect(&cx).into_iter().map(|(name, text)| (name, bundle::redact(&text, &secrets))).collect();
+    let mut files: Vec<(String, String)> =
+        bundle::collect(&cx).into_iter().map(|(name, text)| (name, bundle::redact(&text, &secrets.values))).collect();
+    files.push(("REDACTION.txt".into(), secrets.note()));
     match bundle::write(&path, &files) {
         Ok(names) => {
-            ui.heading(&format!("wrote {} (secrets and tokens redacted):", path.display()));
+            if secrets.complete() {
+                ui.heading(&format!("wrote {} (Secret values, tokens and passwords redacted):", path.display()));
+            } else {
+                ui.heading(&format!("wrote {}:", path.display()));
+            }
             for name in names {
                 ui.line(&format!("  {name}"));
+            }
+            for what in &secrets.unchecked {
+                ui.warn(&format!("not checked: {what}"));
+            }
+            if !secrets.complete() {
+                ui.warn(&format!(
+                    "Secret values that could not be read were redacted only where a pattern matches ({}); read REDACTION.txt and the files before you share them",
+                    bundle::PATTERNS
+                ));
             }
             EXIT_OK
         }

@@ -1,6 +1,6 @@
 //! `load`: the guide's JMeter step as one command. Exit 0 when every request got a 2xx, 1 when some did
-//! not, 130 when interrupted (after printing the partial summary).
-#![allow(clippy::print_stdout)]
+//! not (or none was answered, or the run could not go on), 130 when interrupted (after printing the partial
+//! summary).
 
 use std::sync::atomic::Ordering;
 
@@ -19,10 +19,10 @@ use super::{Exit, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 pub fn run(settings: Settings, ui: Ui, args: &LoadArgs) -> Exit {
     let body = match (&args.body, &args.body_file) {
         (Some(text), _) => text.clone().into_bytes(),
-        (None, Some(file)) => match std::fs::read(file) {
+        (None, Some(file)) => match read_body(file) {
             Ok(bytes) => bytes,
-            Err(e) => {
-                ui.problem(None, &Problem::new(format!("cannot read --body-file {}: {e}", file.display())));
+            Err(problem) => {
+                ui.problem(None, &problem);
                 return EXIT_USAGE;
             }
         },
@@ -84,7 +84,7 @@ pub fn run(settings: Settings, ui: Ui, args: &LoadArgs) -> Exit {
     }
     let interrupted = stop.load(Ordering::SeqCst);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary.to_json(interrupted)).expect("json"));
+        ui.raw(&serde_json::to_string_pretty(&summary.to_json(interrupted)).expect("json"));
     } else {
         if interrupted {
             ui.warn("interrupted: a partial summary");
@@ -93,11 +93,40 @@ pub fn run(settings: Settings, ui: Ui, args: &LoadArgs) -> Exit {
             ui.line(&line);
         }
     }
+    if let Some(why) = &summary.aborted {
+        let hint = format!(
+            "lower --concurrency (now {}), or raise the limit (`ulimit -n 4096` in this shell), and run this again",
+            args.concurrency
+        );
+        ui.problem(Some("load"), &Problem::new(why.clone()).with_hint(hint));
+    }
     match (interrupted, summary.failed()) {
         (true, _) => Exit::Interrupted,
-        (false, 0) => EXIT_OK,
+        // every request sent was answered 2xx (or was still in flight when the time was up), and some were
+        (false, 0) if summary.aborted.is_none() && summary.ok() > 0 => EXIT_OK,
         _ => EXIT_FAILED,
     }
+}
+
+/// The most `--body-file` may hold: the body goes with every request.
+const MAX_BODY: u64 = crate::settings::rules::BODY_FILE_MAX;
+
+/// Reads `--body-file` (checked when the arguments were read), never more than `MAX_BODY` of it even if it
+/// grew since.
+fn read_body(file: &std::path::Path) -> Result<Vec<u8>, Problem> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| Problem::new(format!("cannot read --body-file {}: {e}", file.display()));
+    let mut bytes = Vec::new();
+    std::fs::File::open(file).and_then(|f| f.take(MAX_BODY + 1).read_to_end(&mut bytes)).map_err(cannot)?;
+    if bytes.len() as u64 > MAX_BODY {
+        return Err(Problem::new(format!(
+            "--body-file {} holds more than {} MiB, and load sends the body with every request",
+            file.display(),
+            MAX_BODY >> 20
+        ))
+        .with_hint("use a smaller file (a typical message is a few KiB)"));
+    }
+    Ok(bytes)
 }
 
 fn progress_bar(ui: &Ui, args: &LoadArgs) -> Option<ProgressBar> {

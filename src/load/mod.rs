@@ -1,13 +1,14 @@
 //! `load`: sends exactly N requests (or runs for a duration) to Interlok's inbox path (`/in-box`), like the
-//! guide's JMeter plan but exact and fast: plain HTTP/1.1 with keep-alive on one thread per connection, an
-//! atomic ticket per request so the count is exact, an optional rate cap, per-request timeouts, and a summary
-//! of statuses, error kinds and latency percentiles.
+//! 2019 guide's JMeter plan but exact and fast: plain HTTP/1.1 with keep-alive on a few event-loop threads, an
+//! atomic ticket per request so the count is exact, an optional rate cap, hard per-request deadlines, and a
+//! summary of statuses, error kinds and latency percentiles. Nothing a server sends can make it run longer than
+//! its limits or hold more than a response head per connection.
 
 mod client;
 mod summary;
 
 use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 pub use client::{parse as parse_response, Target};
@@ -31,6 +32,7 @@ pub fn run(plan: &Plan, stop: &AtomicBool, progress: &(dyn Fn(u64) + Sync)) -> S
     let tickets = AtomicU64::new(0);
     let done = AtomicU64::new(0);
     let started = Instant::now();
+    let aborted = OnceLock::new();
     let request = plan.target.request_bytes();
     let shared = client::Shared {
         target: &plan.target,
@@ -38,11 +40,13 @@ pub fn run(plan: &Plan, stop: &AtomicBool, progress: &(dyn Fn(u64) + Sync)) -> S
         timeout: plan.timeout,
         tickets: &tickets,
         limit: plan.duration.is_none().then_some(plan.requests),
-        deadline: plan.duration.map(|d| started + d),
+        // a duration past what the clock can represent has no end but Ctrl-C
+        deadline: plan.duration.and_then(|d| started.checked_add(d)),
         rate: plan.rate,
         started,
         stop,
         done: &done,
+        aborted: &aborted,
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let connections = plan.concurrency.max(1);
@@ -60,7 +64,23 @@ pub fn run(plan: &Plan, stop: &AtomicBool, progress: &(dyn Fn(u64) + Sync)) -> S
     });
     let mut summary = summary.into_inner().expect("summary");
     summary.elapsed = started.elapsed();
+    summary.aborted = aborted.into_inner();
     summary
+}
+
+/// Why a run stopped when no descriptor was left for a connection, with the limit that was hit.
+fn out_of_descriptors_message() -> String {
+    #[cfg(unix)]
+    let limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_or_else(|_| "ulimit -n unknown".to_string(), |(soft, _)| format!("ulimit -n {soft}"));
+    #[cfg(not(unix))]
+    let limit = "no sockets left".to_string();
+    format!("out of file descriptors ({limit}): load could not open all of its connections")
+}
+
+/// Whether the time between two requests at `rate` per second is one the clock can count (`--rate`).
+pub fn representable_rate(rate: f64) -> bool {
+    Duration::try_from_secs_f64(1.0 / rate).is_ok_and(|interval| Instant::now().checked_add(interval).is_some())
 }
 
 /// A stop flag that Ctrl-C raises (the runner's, shared process-wide).

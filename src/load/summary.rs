@@ -23,6 +23,12 @@ pub struct Summary {
     pub errors: BTreeMap<ErrorKind, u64>,
     pub latency: Histogram<u64>,
     pub elapsed: Duration,
+    /// Requests still in flight when a `--duration` run ended: sent, neither answered nor failed.
+    pub unfinished: u64,
+    /// Response body bytes received (counted, not kept).
+    pub body_bytes: u64,
+    /// Why the run stopped before its plan was done (out of file descriptors).
+    pub aborted: Option<String>,
 }
 
 impl Summary {
@@ -32,6 +38,9 @@ impl Summary {
             errors: BTreeMap::new(),
             latency: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("bounds"),
             elapsed: Duration::ZERO,
+            unfinished: 0,
+            body_bytes: 0,
+            aborted: None,
         }
     }
 
@@ -51,18 +60,21 @@ impl Summary {
             *self.errors.entry(*kind).or_default() += n;
         }
         let _ = self.latency.add(&other.latency);
+        self.unfinished += other.unfinished;
+        self.body_bytes += other.body_bytes;
     }
 
     pub fn sent(&self) -> u64 {
-        self.statuses.values().sum::<u64>() + self.errors.values().sum::<u64>()
+        self.statuses.values().sum::<u64>() + self.errors.values().sum::<u64>() + self.unfinished
     }
 
     pub fn ok(&self) -> u64 {
         self.statuses.iter().filter(|(s, _)| (200..300).contains(*s)).map(|(_, n)| n).sum()
     }
 
+    /// Answered other than 2xx, or failed (the unfinished are neither).
     pub fn failed(&self) -> u64 {
-        self.sent() - self.ok()
+        self.sent() - self.ok() - self.unfinished
     }
 
     pub fn rate(&self) -> f64 {
@@ -84,8 +96,11 @@ impl Summary {
             "errors": self.errors,
             "seconds": self.elapsed.as_secs_f64(),
             "requests_per_second": self.rate(),
+            "unfinished": self.unfinished,
+            "body_bytes": self.body_bytes,
             "latency_ms": {"p50": self.millis(0.5), "p90": self.millis(0.9), "p99": self.millis(0.99), "max": self.latency.max() as f64 / 1000.0},
             "interrupted": interrupted,
+            "aborted": self.aborted,
         })
     }
 
@@ -97,8 +112,17 @@ impl Summary {
             .map(|(s, n)| format!("{n} × HTTP {s}"))
             .collect();
         let errors: Vec<String> = self.errors.iter().map(|(k, n)| format!("{n} × {k:?}").to_lowercase()).collect();
+        let unfinished = match self.unfinished {
+            0 => String::new(),
+            n => format!(", {n} still in flight when the time was up"),
+        };
         vec![
-            format!("sent {} requests in {:.2}s: {} answered 2xx", self.sent(), self.elapsed.as_secs_f64(), self.ok()),
+            format!(
+                "sent {} requests in {:.2}s: {} answered 2xx{unfinished}",
+                self.sent(),
+                self.elapsed.as_secs_f64(),
+                self.ok()
+            ),
             format!("non-2xx: {}", if non_2xx.is_empty() { "none".into() } else { non_2xx.join(", ") }),
             format!("errors: {}", if errors.is_empty() { "none".into() } else { errors.join(", ") }),
             format!("throughput: {:.0} requests/s", self.rate()),

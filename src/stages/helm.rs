@@ -124,7 +124,9 @@ fn repo_list(cx: &Context) -> Result<Vec<RepoEntry>, Problem> {
 
 fn missing_repos(cx: &Context) -> Result<Vec<(String, String)>, Problem> {
     let present = repo_list(cx)?;
-    let same = |a: &str, b: &str| a.trim_end_matches('/') == b.trim_end_matches('/');
+    // compared without credentials: helm lists the bare URL (and used to list what it was given)
+    let bare = |u: &str| helm_tool::RepoUrl::parse(u).url.trim_end_matches('/').to_string();
+    let same = |a: &str, b: &str| bare(a) == bare(b);
     Ok(wanted_repos(cx).into_iter().filter(|(n, u)| !present.iter().any(|r| &r.name == n && same(&r.url, u))).collect())
 }
 
@@ -150,6 +152,11 @@ fn helm2_check(cx: &mut Context) -> Result<Check, Problem> {
 }
 
 fn helm2_apply(cx: &mut Context) -> Result<(), Problem> {
+    let stable = cx.settings.chart_repos.get("stable").cloned().unwrap_or_default();
+    if helm_tool::RepoUrl::parse(&stable).credentials.is_some() {
+        return Err(Problem::new("Helm 2's `helm init --stable-repo-url` takes credentials only inside the URL, on its command line, where anyone on this machine can read them")
+            .with_hint("give --chart-repo stable=URL without user:password@ (a mirror that needs no login), or use Helm 3 or 4, which read the password from stdin"));
+    }
     let consent = cx.settings.allow_helm2
         || cx.ui.confirm("Install tiller (Helm 2's server side) with cluster-admin rights in kube-system?", false)?;
     if !consent {
@@ -158,7 +165,6 @@ fn helm2_apply(cx: &mut Context) -> Result<(), Problem> {
     }
     cx.intend(crate::record::Created::Tiller)?;
     cx.runner.run(&cx.kubectl().apply(TILLER_RBAC))?;
-    let stable = cx.settings.chart_repos.get("stable").cloned().unwrap_or_default();
     cx.runner.run(&cx.helm().init_tiller(&stable))?;
     cx.created(crate::record::Created::Tiller);
     Ok(())

@@ -41,9 +41,15 @@ impl Helm {
         self.query(["repo", "list", "-o", "json"])
     }
 
-    /// `helm repo add`; `force` replaces a repository of the same name with another URL.
+    /// `helm repo add`; `force` replaces a repository of the same name with another URL. Credentials in the
+    /// URL (`https://user:password@host/…`) never reach the command line: the bare URL, `--username`, and
+    /// the password on stdin (`--password-stdin`, never shown).
     pub fn repo_add(&self, name: &str, url: &str, force: bool) -> Cmd {
-        let cmd = Cmd::change(&self.program).args(["repo", "add", name, url]);
+        let repo = RepoUrl::parse(url);
+        let mut cmd = Cmd::change(&self.program).args(["repo", "add", name, &repo.url]);
+        if let Some((username, password)) = &repo.credentials {
+            cmd = cmd.args(["--username", username, "--password-stdin"]).secret_stdin(password.as_str());
+        }
         let cmd = if force { cmd.arg("--force-update") } else { cmd };
         cmd.timeout(std::time::Duration::from_secs(120))
     }
@@ -154,6 +160,58 @@ impl Helm {
             None => cmd,
         }
     }
+}
+
+/// A chart repository URL with its `user:password@` taken out: the bare URL is what is shown, compared and
+/// given to helm; the credentials go to helm by other ways.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RepoUrl {
+    pub url: String,
+    /// Username and password, percent-decoded as in any URL.
+    pub credentials: Option<(String, String)>,
+}
+
+impl RepoUrl {
+    pub fn parse(url: &str) -> RepoUrl {
+        let bare = |url: &str| RepoUrl { url: url.to_string(), credentials: None };
+        let Some((scheme, rest)) = url.split_once("://") else { return bare(url) };
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let Some(at) = rest[..authority_end].rfind('@') else { return bare(url) };
+        let (username, password) = rest[..at].split_once(':').unwrap_or((&rest[..at], ""));
+        RepoUrl {
+            url: format!("{scheme}://{}", &rest[at + 1..]),
+            credentials: Some((percent_decode(username), percent_decode(password))),
+        }
+    }
+}
+
+/// The password stays out of `{:?}` too.
+impl std::fmt::Debug for RepoUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let user = self.credentials.as_ref().map(|(user, _)| user.as_str());
+        f.debug_struct("RepoUrl").field("url", &self.url).field("username", &user).finish_non_exhaustive()
+    }
+}
+
+/// `%40` → `@`; an incomplete or invalid escape stays as written.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Helm 3.13 and later keep labels on a release's own record (`--labels`, `list -l`).
@@ -282,6 +340,27 @@ pub fn parse_repo_list(code: i32, stdout: &str, stderr: &str) -> Result<Vec<Repo
 #[cfg(test)]
 mod repo_tests {
     use super::*;
+
+    #[test]
+    fn credentials_in_a_repository_url_go_to_stdin_never_the_command_line() {
+        let helm = Helm::new("helm", None);
+        let cmd = helm.repo_add("corp", "https://bob:p%40ss:w0rd@charts.example.com/helm?x=1", false);
+        assert_eq!(
+            cmd.to_string(),
+            "helm repo add corp 'https://charts.example.com/helm?x=1' --username bob --password-stdin (with a secret on stdin)"
+        );
+        assert_eq!(cmd.input(), Some("p@ss:w0rd"));
+        assert!(cmd.input_is_secret());
+        assert!(!format!("{cmd:?}").contains("w0rd"));
+        let plain = helm.repo_add("corp", "https://charts.example.com/a@b", true);
+        assert_eq!(plain.to_string(), "helm repo add corp https://charts.example.com/a@b --force-update");
+        assert_eq!(plain.input(), None);
+        let user_only = RepoUrl::parse("http://token123@127.0.0.1:8080/charts");
+        assert_eq!(user_only.url, "http://127.0.0.1:8080/charts");
+        assert_eq!(user_only.credentials, Some(("token123".into(), String::new())));
+        assert!(!format!("{:?}", RepoUrl::parse("https://u:secret@h/")).contains("secret"));
+        assert_eq!(percent_decode("a%2"), "a%2");
+    }
 
     #[test]
     fn repo_lists_of_every_helm() {

@@ -1,7 +1,103 @@
 //! bundle, completions and the documentation of the CLI.
 
+use testworld::world::{Run, World};
+
 use crate::monitoring::{monitoring_world, setup};
 use crate::support::{ok, PRODUCT};
+
+/// Unpacks a bundle; returns its files by name.
+fn unpack(world: &World, archive: &std::path::Path) -> Vec<(String, String)> {
+    let out = world.dir.join(format!("unpacked-{}", archive.file_stem().unwrap().to_string_lossy()));
+    std::fs::create_dir_all(&out).unwrap();
+    assert!(std::process::Command::new("tar").arg("-xzf").arg(archive).arg("-C").arg(&out).status().unwrap().success());
+    let mut files: Vec<(String, String)> = std::fs::read_dir(out.join("interlok-k8s-bundle"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read_to_string(&p).unwrap()))
+        .collect();
+    files.sort();
+    files
+}
+
+fn bundle(world: &World, name: &str) -> (Run, Vec<(String, String)>) {
+    let archive = world.dir.join(format!("{name}.tar.gz"));
+    let run = world.run(PRODUCT, &["bundle", "--out", &archive.display().to_string()]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let files = unpack(world, &archive);
+    (run, files)
+}
+
+fn leaks<'a>(files: &[(String, String)], planted: &[&'a str]) -> Vec<(String, &'a str)> {
+    files
+        .iter()
+        .flat_map(|(name, text)| planted.iter().filter(|p| text.contains(**p)).map(move |p| (name.clone(), *p)))
+        .collect()
+}
+
+const JWT: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJwbDRudGVkIn0.bG9nLXBsNG50ZWQtc2ln";
+
+/// A set-up world with secrets planted where the bundle looks: a 4-character Secret value, a Bearer header
+/// and a JWT in Interlok's log, a password and URL credentials in the adapter's ConfigMap.
+fn world_with_planted_secrets() -> Option<World> {
+    let world = monitoring_world(4)?;
+    assert_eq!(setup(&world, &[]).code, 0);
+    ok(&world, "kubectl", &["create", "secret", "generic", "pin", "-n", "default", "--from-literal=pin=Zq7x"]);
+    let notes = r#"{"data": {"notes": "db-password: cm-pl4nted-pw\\nupstream https://bob:url-pl4nted-pw@metrics.example.com/"}}"#;
+    ok(
+        &world,
+        "kubectl",
+        &["patch", "configmap", "prometheus-adapter", "-n", "monitoring", "--type", "merge", "-p", notes],
+    );
+    // Interlok logs a message's metadata, as it does at DEBUG, with the caller's Authorization header
+    let log = format!(
+        "DEBUG [jetty] message metadata {{Authorization=Bearer log-pl4nted-b34rer}}\nINFO session {JWT} opened\nINFO login with Zq7x ok\n"
+    );
+    world.wait_until("the planted log to be what kubectl logs shows", crate::support::LONG, || {
+        let pods = world.run("kubectl", &["get", "pods", "-n", "default", "-l", "app=interlok", "-o", "name"]);
+        for pod in pods.stdout.lines().filter_map(|p| p.strip_prefix("pod/")) {
+            if !world.pod_log("default", pod, "interlok").unwrap_or_default().contains("log-pl4nted-b34rer") {
+                world.append_pod_log("default", pod, "interlok", &log);
+            }
+        }
+        world.run("kubectl", &["logs", "-n", "default", "deploy/interlok"]).stdout.contains("log-pl4nted-b34rer")
+    });
+    Some(world)
+}
+
+const PLANTED: [&str; 5] = ["Zq7x", "cm-pl4nted-pw", "url-pl4nted-pw", "log-pl4nted-b34rer", JWT];
+
+#[test]
+fn a_four_character_secret_a_bearer_header_and_a_jwt_are_redacted() {
+    let Some(world) = world_with_planted_secrets() else { return };
+    let (run, files) = bundle(&world, "readable");
+    let log = &files.iter().find(|(n, _)| n == "interlok-logs.txt").expect("log").1;
+    assert!(log.contains("Authorization=[REDACTED]") && log.contains("login with [REDACTED] ok"), "{log}");
+    assert_eq!(leaks(&files, &PLANTED), vec![]);
+    assert!(run.stdout.contains("(Secret values, tokens and passwords redacted)"), "{}", run.all());
+    let note = &files.iter().find(|(n, _)| n == "REDACTION.txt").expect("the redaction note").1;
+    assert!(note.contains("from all namespaces"), "{note}");
+    assert!(!note.contains("NOT CHECKED"), "{note}");
+}
+
+#[test]
+fn when_secrets_cannot_be_listed_the_bundle_redacts_by_pattern_and_says_what_it_could_not_check() {
+    let Some(world) = world_with_planted_secrets() else { return };
+    world.api_fault("GET", "/secrets", testworld::apiserver::ApiEffect::Status(403), None);
+    let (run, files) = bundle(&world, "forbidden");
+    // Zq7x is known only from its Secret: where nothing names it a password, it cannot be found
+    let by_pattern: Vec<&str> = PLANTED.iter().copied().filter(|p| *p != "Zq7x").collect();
+    assert_eq!(leaks(&files, &by_pattern), vec![]);
+    let screen = run.all();
+    assert!(!screen.contains("(Secret values, tokens and passwords redacted)"), "no claim it cannot keep: {screen}");
+    assert!(screen.contains("not checked: Secrets in all namespaces: `"), "{screen}");
+    assert!(screen.contains("get secrets -A -o json` failed"), "names the command: {screen}");
+    assert!(screen.contains("read REDACTION.txt and the files before you share them"), "what to do: {screen}");
+    let note = &files.iter().find(|(n, _)| n == "REDACTION.txt").expect("the redaction note").1;
+    for namespace in ["all namespaces", "namespace default", "namespace monitoring"] {
+        assert!(note.contains(&format!("NOT CHECKED: Secrets in {namespace}")), "{note}");
+    }
+    assert!(note.contains("redacted only where a pattern matches"), "{note}");
+}
 
 #[test]
 fn the_bundle_holds_every_item_with_a_planted_secret_redacted() {

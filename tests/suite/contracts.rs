@@ -138,3 +138,52 @@ fn every_helm2_command_is_accepted_by_the_helm2_fake() {
         assert!(!usage_error(&run.all()), "Helm 2 rejects `{cmd}`:\n{}", run.all());
     }
 }
+
+#[test]
+fn a_repository_with_credentials_is_added_by_the_real_helm_3_and_4_with_the_password_from_stdin() {
+    use std::sync::{Arc, Mutex};
+    use testworld::http::{Reply, Response, Server};
+    // a repository that answers only with the right Basic credentials, and remembers what it was sent
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let record = seen.clone();
+    let server = Server::start(Arc::new(move |request| {
+        let given = request.header("authorization").and_then(|h| h.strip_prefix("Basic ")).unwrap_or_default();
+        let decoded =
+            interlok_k8s::cluster::views::decode_base64(given).map(|b| String::from_utf8_lossy(&b).into_owned());
+        record.lock().unwrap().push(decoded.clone().unwrap_or_default());
+        match decoded.as_deref() {
+            Some("bob:p@ss w0rd") => {
+                Reply::Full(Response::bytes(200, "text/yaml", b"apiVersion: v1\nentries: {}\n".to_vec()))
+            }
+            _ => Reply::Full(Response::bytes(401, "text/plain", b"unauthorized".to_vec())),
+        }
+    }))
+    .expect("server");
+    let url = format!("http://bob:p%40ss%20w0rd@{}/corp", server.addr);
+    let cmd = helm::Helm::new("helm", None).repo_add("corp", &url, false);
+    assert!(!cmd.arguments().iter().any(|a| a.contains("w0rd")), "{cmd}");
+    for major in [3, 4] {
+        let Some(binary) = components::require(&format!("helm v{major}"), components::helm(major)) else { continue };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut child = Command::new(&binary)
+            .args(cmd.arguments())
+            .env("HOME", dir.path())
+            .env("HELM_CONFIG_HOME", dir.path().join("helm"))
+            .env("HELM_CACHE_HOME", dir.path().join("helm-cache"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("real helm");
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(cmd.input().unwrap_or_default().as_bytes()).unwrap();
+        }
+        let output = child.wait_with_output().expect("helm");
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert!(output.status.success(), "helm v{major} rejects `{cmd}`:\n{text}");
+        assert_eq!(seen.lock().unwrap().last().map(String::as_str), Some("bob:p@ss w0rd"), "helm v{major}");
+        assert!(!text.contains("w0rd"), "helm v{major} printed the password: {text}");
+    }
+}

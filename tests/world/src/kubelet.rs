@@ -109,6 +109,13 @@ impl WorldKubelet {
         logs.entry(key.clone()).or_default().entry(container.to_string()).or_default().current.clone()
     }
 
+    /// Adds lines to what a container printed (a test's stand-in for lines the real program prints, e.g.
+    /// Interlok logging a message's metadata at DEBUG).
+    pub fn append_log(&self, namespace: &str, pod: &str, container: &str, text: &str) {
+        let sink = self.log_sink(&(namespace.to_string(), pod.to_string()), container);
+        sink.lock().expect("log").push_str(text);
+    }
+
     /// What `kubectl logs` shows for a container (Err: the API server's message).
     pub fn pod_log(&self, namespace: &str, pod: &str, container: &str, previous: bool) -> Result<String, String> {
         let logs = self.logs.lock().expect("logs");

@@ -1,5 +1,8 @@
 //! A local HTTP server for load tests that counts the requests it receives and answers each by its number:
-//! 200, 500, a reset (closes the connection without answering), or a stall (never answers).
+//! 200, 500, a reset (closes the connection without answering), a stall (never answers), or one of the ways a
+//! broken server misbehaves: a body without end, headers without end, a huge Content-Length it never
+//! fulfils, endless chunks, or a response trickled a byte at a time (slowloris). Those stream until the
+//! client hangs up.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -13,6 +16,16 @@ pub enum Answer {
     Error500,
     Reset,
     Stall,
+    /// `200 OK` with no length, then body bytes as fast as they go.
+    EndlessBody,
+    /// `Content-Length: 99999999999`, then body bytes as fast as they go.
+    HugeLength,
+    /// Header lines as fast as they go, never the blank line that ends them.
+    EndlessHeaders,
+    /// `Transfer-Encoding: chunked`, then chunks, never the last one.
+    EndlessChunks,
+    /// A 100-byte response, one byte every 100 ms.
+    Slowloris,
 }
 
 pub struct LoadTarget {
@@ -80,6 +93,31 @@ fn serve(stream: TcpStream, counter: &AtomicU64, answer: fn(u64) -> Answer) {
                 let _ = writer.write_all(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 5\r\n\r\nerror");
             }
             Answer::Reset => return, // drops the connection without a word
+            Answer::EndlessBody => return stream_forever(&mut writer, b"HTTP/1.1 200 OK\r\n\r\n", &[b'x'; 16384]),
+            Answer::HugeLength => {
+                let head = b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n";
+                return stream_forever(&mut writer, head, &[b'x'; 16384]);
+            }
+            Answer::EndlessHeaders => {
+                let line =
+                    b"X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+                return stream_forever(&mut writer, b"HTTP/1.1 200 OK\r\n", &line.repeat(128));
+            }
+            Answer::EndlessChunks => {
+                let head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+                let chunk = [&b"4000\r\n"[..], &[b'x'; 0x4000], b"\r\n"].concat();
+                return stream_forever(&mut writer, head, &chunk);
+            }
+            Answer::Slowloris => {
+                let response = [&b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"[..], &[b'x'; 100]].concat();
+                for byte in response.chunks(1) {
+                    if writer.write_all(byte).is_err() {
+                        return;
+                    }
+                    // the server's pace, not a test's wait
+                    thread::sleep(std::time::Duration::from_millis(100));
+                }
+            }
             Answer::Stall => {
                 // never answers; waits for the client to give up and close
                 let mut rest = Vec::new();
@@ -88,4 +126,12 @@ fn serve(stream: TcpStream, counter: &AtomicU64, answer: fn(u64) -> Answer) {
             }
         }
     }
+}
+
+/// Writes `head`, then `piece` again and again until the client hangs up.
+fn stream_forever(writer: &mut TcpStream, head: &[u8], piece: &[u8]) {
+    if writer.write_all(head).is_err() {
+        return;
+    }
+    while writer.write_all(piece).is_ok() {}
 }

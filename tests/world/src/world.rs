@@ -481,6 +481,11 @@ impl World {
         self.kubelet.pod_log(namespace, pod, container, false)
     }
 
+    /// Adds lines to what a pod's container printed, as if the program had printed them.
+    pub fn append_pod_log(&self, namespace: &str, pod: &str, container: &str, text: &str) {
+        self.kubelet.append_log(namespace, pod, container, text);
+    }
+
     /// Waits (bounded, with backoff) for a condition on the world.
     pub fn wait_until(&self, what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
         crate::prom::wait_until(what, limit, &mut done);
