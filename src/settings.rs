@@ -148,7 +148,7 @@ pub struct Raw {
 impl Raw {
     /// The value as the user wrote it, where they wrote it.
     pub fn label(&self) -> String {
-        let value = quote(&self.text);
+        let value = quote(&rules::mask_credentials(&self.text));
         match &self.source {
             Source::Flag => format!("--{} {value}", self.flag),
             Source::Env(var) => format!("{var}={value}"),
@@ -359,7 +359,7 @@ impl<'a> Layers<'a> {
             memory_mib: self.value("memory", |t| {
                 minikube_minimum(rules::number(t, 1800, 1_048_576), "MiB (a number, no unit), at least 1800")
             })?,
-            chart_repos: self.pairs("chart-repo", &DEFAULT_CHART_REPOS, "chart repository", rules::http_url)?,
+            chart_repos: self.pairs("chart-repo", &DEFAULT_CHART_REPOS, "chart repository", rules::chart_repo_url)?,
             chart_versions: self.pairs("chart-version", &DEFAULT_CHART_VERSIONS, "chart", rules::chart_version)?,
             grafana: self.switch("grafana")?,
             allow_helm2: self.switch("allow-helm2")?,

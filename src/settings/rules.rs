@@ -324,6 +324,48 @@ pub fn kubernetes_version(text: &str) -> Result<String, Invalid> {
 
 /// A URL the wizard reaches over HTTP: `http://` or `https://`, a host, an optional port and path; no
 /// credentials (they would be echoed with every command), no query or fragment.
+/// A chart repository's URL: an http(s) URL that may carry a login (`https://user:password@host/path`); the
+/// password then goes to helm on its stdin, never on a command line (see `tools::helm::Helm::repo_add`).
+pub fn chart_repo_url(text: &str) -> Result<String, Invalid> {
+    let (scheme, rest) = text.split_once("://").unwrap_or(("", text));
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((login, host)) => {
+            if login.is_empty() || login.starts_with(':') {
+                return invalid(
+                    "its login has no user name",
+                    "write https://USER:PASSWORD@host/path, or no login at all",
+                );
+            }
+            http_url(&format!("{scheme}://{host}{}", &rest[authority_end..]))?;
+            Ok(text.to_string())
+        }
+        None => http_url(text),
+    }
+}
+
+/// Text with the password of any `scheme://user:password@` in it replaced by `***` (for messages).
+pub fn mask_credentials(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let authority_end = tail.find(['/', ' ', '"']).unwrap_or(tail.len());
+        match tail[..authority_end].rsplit_once('@') {
+            Some((login, host)) => {
+                let user = login.split(':').next().unwrap_or_default();
+                let masked = if login.contains(':') { format!("{user}:***") } else { user.to_string() };
+                out.push_str(&format!("{masked}@{host}"));
+            }
+            None => out.push_str(&tail[..authority_end]),
+        }
+        rest = &tail[authority_end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 pub fn http_url(text: &str) -> Result<String, Invalid> {
     let fix = "write a URL like http://127.0.0.1:9090 or https://mirror.example.com/charts";
     let Some(rest) = text.strip_prefix("http://").or_else(|| text.strip_prefix("https://")) else {
@@ -572,6 +614,25 @@ pub fn interlok_config(path: &Path) -> Result<PathBuf, Invalid> {
         return invalid(format!("its files hold {total} bytes; a ConfigMap holds under 1 MiB"), fix);
     }
     Ok(path.to_path_buf())
+}
+
+#[cfg(test)]
+mod credential_tests {
+    use super::*;
+
+    #[test]
+    fn a_chart_repository_may_carry_a_login_and_messages_never_show_its_password() {
+        assert!(chart_repo_url("https://bob:s3cr3t@mirror.example/charts").is_ok());
+        assert!(chart_repo_url("https://:s3cr3t@mirror.example/charts").is_err());
+        assert!(chart_repo_url("https://bob:s3cr3t@").is_err());
+        assert!(http_url("https://bob:s3cr3t@mirror.example").is_err(), "other URLs stay without logins");
+        assert_eq!(
+            mask_credentials("prometheus-community=https://bob:s3cr3t@mirror.example/charts"),
+            "prometheus-community=https://bob:***@mirror.example/charts"
+        );
+        assert_eq!(mask_credentials("no url here"), "no url here");
+        assert_eq!(mask_credentials("http://host:80/x"), "http://host:80/x");
+    }
 }
 
 #[cfg(test)]
