@@ -20,7 +20,7 @@ pub struct Removal {
 
 fn order(item: &Created) -> u8 {
     match item {
-        Created::Object { kind, .. } if kind == "hpa" => 0,
+        Created::Object { kind, .. } if kind == "hpa" || kind == crate::cluster::keda::KIND => 0,
         Created::Release { name, .. } if name == "prometheus-adapter" => 1,
         Created::Object { .. } => 2,
         Created::Release { name, .. } if name == "grafana" => 3,
@@ -66,6 +66,18 @@ fn removal(cx: &Context, item: Created, delete_cluster: bool, remove_switch: boo
             let listed = cx.runner.run(&cx.helm().list_release(name, namespace)).ok()?;
             crate::tools::helm::parse_release(name, &listed.stdout).ok().flatten()?;
             let cmd = if helm2 { cx.helm().delete_v2(name) } else { cx.helm().uninstall(name, namespace) };
+            if name == crate::cluster::keda::RELEASE {
+                // its CRDs go with it, and every KEDA object with them: kept while others use KEDA
+                if !crate::cluster::keda::foreign_objects(cx).ok()?.is_empty() {
+                    return None;
+                }
+                let commands = crate::stages::keda::uninstall_commands(cx, namespace);
+                return Some(Removal {
+                    item: Some(item.clone()),
+                    what: format!("KEDA (Helm release {name}) in {namespace}"),
+                    commands,
+                });
+            }
             (format!("Helm release {name} in {namespace}"), vec![cmd])
         }
         Created::Namespace { name } => {

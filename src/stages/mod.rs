@@ -7,11 +7,13 @@ mod cluster;
 mod grafana;
 mod helm;
 mod interlok;
+pub mod keda;
 mod kubectl_path;
 mod network;
 mod prerequisites;
 mod prometheus;
 mod releases;
+mod scaledobject;
 mod version_skew;
 
 use crate::engine::Stage;
@@ -27,6 +29,8 @@ pub fn all() -> Vec<Box<dyn Stage>> {
         Box::new(helm::Helm),
         Box::new(prometheus::Prometheus),
         Box::new(interlok::Interlok),
+        Box::new(keda::Keda),
+        Box::new(scaledobject::ScaledObject),
         Box::new(adapter::Adapter),
         Box::new(autoscaler::Autoscaler),
         Box::new(grafana::Grafana),

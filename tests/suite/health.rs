@@ -8,33 +8,40 @@ use testworld::world::{Run, World};
 use crate::monitoring::{monitoring_world, setup};
 use crate::support::{ok, PRODUCT};
 
-fn verify(world: &World, extra: &[&str]) -> Value {
+pub(crate) fn verify(world: &World, extra: &[&str]) -> Value {
     let mut args = vec!["verify", "--json"];
     args.extend(extra);
     let run = world.run(PRODUCT, &args);
     serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", run.all()))
 }
 
-fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
+pub(crate) fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
     report["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap_or_else(|| panic!("no check {id}"))
 }
 
-fn first_failure(report: &Value) -> Option<String> {
-    report["checks"].as_array().unwrap().iter().find(|c| c["status"] == "fail").map(|c| c["id"].as_str().unwrap().into())
+pub(crate) fn first_failure(report: &Value) -> Option<String> {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["status"] == "fail")
+        .map(|c| c["id"].as_str().unwrap().into())
 }
 
 /// The commands a hint names (its `backticked` parts that start with a program the user has).
-fn commands(hint: &str) -> Vec<Vec<String>> {
+pub(crate) fn commands(hint: &str) -> Vec<Vec<String>> {
     hint.split('`')
         .skip(1)
         .step_by(2)
         .map(|c| c.split_whitespace().map(String::from).collect::<Vec<_>>())
-        .filter(|words| words.first().is_some_and(|w| ["interlok-k8s", "kubectl", "curl", "minikube"].contains(&w.as_str())))
+        .filter(|words| {
+            words.first().is_some_and(|w| ["interlok-k8s", "kubectl", "curl", "minikube"].contains(&w.as_str()))
+        })
         .collect()
 }
 
 /// Runs a hint's command in the world, as the user would in their shell.
-fn follow(world: &World, command: &[String]) -> Run {
+pub(crate) fn follow(world: &World, command: &[String]) -> Run {
     let mut args: Vec<&str> = command[1..].iter().map(String::as_str).collect();
     match command[0].as_str() {
         "interlok-k8s" => {
@@ -296,12 +303,8 @@ fn only_the_chosen_kubectl(world: &World, what: &str) {
 
 #[test]
 fn a_shadowed_kubectl_is_never_used_by_setup_dry_run_or_verify() {
-    let Some(world) = World::builder()
-        .helm(4)
-        .with_charts()
-        .with_prometheus(Default::default())
-        .shadowing_kubectl("v1.14.8")
-        .start()
+    let Some(world) =
+        World::builder().helm(4).with_charts().with_prometheus(Default::default()).shadowing_kubectl("v1.14.8").start()
     else {
         return;
     };

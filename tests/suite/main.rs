@@ -6,6 +6,7 @@ mod bundle;
 mod cli;
 mod contracts;
 mod health;
+mod keda;
 mod load;
 mod monitoring;
 mod parsers;
