@@ -224,7 +224,7 @@ pub fn quantity(text: &str) -> Option<f64> {
 
 /// KEDA objects anywhere in the cluster that the wizard did not create (as `Kind namespace/name`).
 pub fn foreign_objects(cx: &Context) -> Result<Vec<String>, Problem> {
-    let cmd = cx.kubectl().query(["get", ALL_KINDS, "-A", "-o", "json"]);
+    let cmd = cx.kubectl().list_everywhere_json(ALL_KINDS);
     let output = cx.runner.run_unchecked(&cmd)?;
     // kubectl prints what it found even when one of the kinds is not served (an older chart's CRDs)
     let list: Value = match serde_json::from_str(&output.stdout) {
