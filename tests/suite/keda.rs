@@ -24,10 +24,9 @@ fn keda_world() -> Option<World> {
         .start()
 }
 
-/// `setup` with this scaler and the world's kedacore repository (and the monitoring helper's own flags).
+/// `setup` with this scaler (and the monitoring helper's flags: the world's chart repositories, short waits).
 fn setup(world: &World, scaler: &str) -> Run {
-    let repo = format!("--chart-repo=kedacore={}", world.charts.as_ref().expect("charts").repo_url("kedacore"));
-    crate::monitoring::setup(world, &[&repo, "--scaler", scaler])
+    crate::monitoring::setup(world, &["--scaler", scaler])
 }
 
 fn stage_line<'a>(run: &'a Run, stage: &str) -> &'a str {
@@ -195,11 +194,44 @@ fn setup_with_keda_then_demo_wants_two_replicas_through_keda_against_real_promet
     assert!(frames[0].contains("→ 1 (current → desired)"), "the first frame is before the demo: {frames:#?}");
     assert!(frames.last().unwrap().contains("→ 2 (current → desired)"), "{frames:#?}");
 
+    let archive = world.dir.join("support.tar.gz");
+    ok(&world, PRODUCT, &["bundle", "--out", &archive.display().to_string()]);
+    let unpacked = world.dir.join("unpacked");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    let tar = std::process::Command::new("tar").arg("-xzf").arg(&archive).arg("-C").arg(&unpacked).status();
+    assert!(tar.expect("tar").success());
+    let bundled = |file: &str| std::fs::read_to_string(unpacked.join("interlok-k8s-bundle").join(file)).unwrap();
+    assert!(bundled("scaledobject.yaml").contains("kind: ScaledObject"), "{}", bundled("scaledobject.yaml"));
+    assert!(bundled("keda-hpa-describe.txt").contains("keda-hpa-interlok"));
+    assert!(bundled("verify.json").contains("scaledobject.ready"), "the bundled report walks KEDA's chain");
+
     let teardown = world.run(PRODUCT, &["teardown", "--yes"]);
     assert_eq!(teardown.code, 0, "{}", teardown.all());
     assert_eq!(keda_left(&world), Vec::<String>::new(), "{}", teardown.stdout);
     assert_eq!(autoscalers(&world), Vec::<String>::new());
     assert_eq!(ok(&world, "helm", &["list", "-A", "-o", "json"]).stdout.trim(), "[]");
+}
+
+/// `setup --scaler keda --dry-run` without a cluster shows KEDA's install and the ScaledObject it applies,
+/// and nothing of the adapter's path; nothing changes.
+#[test]
+fn a_dry_run_of_the_keda_path_without_a_cluster_shows_kedas_commands() {
+    let Some(world) = World::builder().helm(4).cluster(testworld::world::ClusterState::Nonexistent).start() else {
+        return;
+    };
+    let run = world.run(PRODUCT, &["setup", "--scaler", "keda", "--dry-run"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    for expected in [
+        "helm repo add kedacore https://kedacore.github.io/charts",
+        "helm upgrade --install keda kedacore/keda --version 2.20.2 -n keda --create-namespace -f - --wait",
+        "\"kind\":\"ScaledObject\"",
+        "\"ignoreNullValues\":\"false\"",
+    ] {
+        assert!(run.stdout.contains(expected), "missing {expected:?} in\n{}", run.stdout);
+    }
+    assert!(!run.stdout.contains("prometheus-adapter --version"), "{}", run.stdout);
+    assert!(!run.stdout.contains("\"kind\":\"HorizontalPodAutoscaler\""), "{}", run.stdout);
+    assert_eq!(mutating_calls(&world), Vec::<String>::new());
 }
 
 /// Breaks a healthy KEDA world, checks verify's first ✘ and what it says, follows its hint as a user
