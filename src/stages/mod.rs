@@ -59,6 +59,21 @@ mod tests {
     }
 
     #[test]
+    fn a_stage_proves_its_link_with_the_checks_of_its_own_path() {
+        use crate::settings::Scaler;
+        for scaler in [Scaler::Adapter, Scaler::Keda] {
+            let mut settings = crate::settings::Settings::defaults();
+            settings.scaler = scaler;
+            let path = crate::verify::check_ids_on(scaler);
+            for stage in all().iter().filter(|s| s.not_applicable(&settings).is_none()) {
+                for id in stage.link() {
+                    assert!(path.contains(id), "stage {} on the {scaler} path names {id}, not on it", stage.id());
+                }
+            }
+        }
+    }
+
+    #[test]
     fn predecessors_come_earlier_in_run_order() {
         let settings = crate::settings::Settings::defaults();
         let ui = crate::ui::Ui::plain_for_tests();

@@ -203,3 +203,8 @@ pub fn healthy(outcomes: &[Outcome]) -> bool {
 pub fn check_ids() -> Vec<&'static str> {
     checks::all().iter().map(|c| c.id).collect()
 }
+
+/// The ids of the checks verify runs when this scaler's path is installed.
+pub fn check_ids_on(scaler: crate::settings::Scaler) -> Vec<&'static str> {
+    checks::all().iter().filter(|c| checks::on_path(c, scaler)).map(|c| c.id).collect()
+}

@@ -106,3 +106,30 @@ pub fn on_path(check: &Check, scaler: Scaler) -> bool {
     };
     path == scaler
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_path_has_its_own_checks_shares_the_rest_and_never_needs_the_others() {
+        let all = all();
+        let on = |scaler| all.iter().filter(|c| on_path(c, scaler)).map(|c| c.id).collect::<Vec<_>>();
+        let (adapter, keda) = (on(Scaler::Adapter), on(Scaler::Keda));
+        for id in ["helm.adapter", "adapter.rule", "custom-metrics.items", "hpa.status"] {
+            assert!(adapter.contains(&id) && !keda.contains(&id), "{id}");
+        }
+        for id in ["helm.keda", "keda.operator", "scaledobject.ready", "external-metrics.value", "keda-hpa.status"] {
+            assert!(keda.contains(&id) && !adapter.contains(&id), "{id}");
+        }
+        for check in &all {
+            for path in [&adapter, &keda] {
+                if path.contains(&check.id) {
+                    for need in check.needs {
+                        assert!(path.contains(need), "{} needs {need}, which its path does not run", check.id);
+                    }
+                }
+            }
+        }
+    }
+}
