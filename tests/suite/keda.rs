@@ -132,6 +132,7 @@ fn setup_with_keda_then_demo_wants_two_replicas_through_keda_against_real_promet
     assert_eq!(trigger["metadata"]["ignoreNullValues"], "false");
     let hpa = world.object("autoscaling", "horizontalpodautoscalers", "default", "keda-hpa-interlok").expect("hpa");
     assert_eq!(hpa["metadata"]["ownerReferences"][0]["kind"], "ScaledObject");
+    assert_eq!(hpa["metadata"]["labels"]["app.kubernetes.io/managed-by"], "keda-operator", "KEDA's, not the wizard's");
     assert_eq!(hpa["spec"]["metrics"][0]["external"]["metric"]["name"], "s0-prometheus");
     assert_eq!(hpa["spec"]["metrics"][0]["external"]["target"]["averageValue"], "100");
 

@@ -321,7 +321,10 @@ pub fn hpa_status(probe: &Probe) -> Finding {
                 current.unwrap_or_else(|| "<unknown>".into()),
                 if blocking.is_empty() { "ScalingActive not True".into() } else { blocking.join("; ") }
             ),
-            format!("`kubectl describe hpa {} -n {}`", hpa.metadata.name, probe.cx.settings.namespace),
+            format!(
+                "`kubectl describe hpa {} -n {}` shows the condition's message; the HPA reads the metric every 15 s: `interlok-k8s verify --wait 2m`",
+                hpa.metadata.name, probe.cx.settings.namespace
+            ),
         ),
     }
 }
