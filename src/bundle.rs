@@ -1,9 +1,9 @@
 //! `bundle`: one archive for a bug report — tool versions and PATH order, the verify report, the adapter's
-//! config and log, the APIServices, the autoscaler, Interlok's pods and log, Prometheus targets and series,
-//! pushgateway groups, minikube's log. Every Secret value the wizard can read, and anything that looks like a
-//! password or token (`PATTERNS`), is replaced by `[REDACTED]` before a byte is written. Redaction fails
-//! closed: when Secrets cannot be listed the patterns still apply, and REDACTION.txt (and the screen) says
-//! what could not be checked.
+//! config and log, the APIServices, the autoscaler (and KEDA's ScaledObject, HPA, pods and logs), Interlok's
+//! pods and log, Prometheus targets and series, pushgateway groups, minikube's log. Every Secret value the wizard
+//! can read, and anything that looks like a password or token (`PATTERNS`), is replaced by `[REDACTED]` before a
+//! byte is written. Redaction fails closed: when Secrets cannot be listed the patterns still apply, and
+//! REDACTION.txt (and the screen) says what could not be checked.
 
 use std::io::Write;
 use std::path::Path;
@@ -20,6 +20,7 @@ use crate::verify::{self, Probe};
 pub fn collect(cx: &Context) -> Vec<(String, String)> {
     let s = &cx.settings;
     let (ns, mon, name) = (s.namespace.as_str(), s.monitoring_namespace.as_str(), s.deployment.as_str());
+    let keda = s.keda_namespace.as_str();
     let k = cx.kubectl();
     let selector = format!("app={name}");
     let mut files = vec![("versions.txt".to_string(), versions(cx))];
@@ -33,6 +34,16 @@ pub fn collect(cx: &Context) -> Vec<(String, String)> {
         ("events.txt", k.query(["get", "events", "-n", ns, "-o", "wide"])),
         ("interlok-pods.yaml", k.query(["get", "pods", "-n", ns, "-l", &selector, "-o", "yaml"])),
         ("interlok-logs.txt", k.query(["logs", "-n", ns, &format!("deploy/{name}"), "--tail=500"])),
+        // KEDA's path
+        ("scaledobject.yaml", k.query(["get", crate::cluster::keda::KIND, name, "-n", ns, "-o", "yaml"])),
+        ("keda-hpa-describe.txt", k.query(["describe", "hpa", &format!("keda-hpa-{name}"), "-n", ns])),
+        ("keda-apiservice.yaml", k.query(["get", "apiservice", "v1beta1.external.metrics.k8s.io", "-o", "yaml"])),
+        ("keda-pods.txt", k.query(["get", "pods", "-n", keda, "-o", "wide"])),
+        ("keda-operator-logs.txt", k.query(["logs", "-n", keda, "deploy/keda-operator", "--tail=500"])),
+        (
+            "keda-metrics-server-logs.txt",
+            k.query(["logs", "-n", keda, "deploy/keda-operator-metrics-apiserver", "--tail=500"]),
+        ),
     ];
     for (file, cmd) in commands {
         files.push((file.into(), output_of(cx, &cmd)));

@@ -141,6 +141,17 @@ impl Context {
         self.confirm(item, State::Created);
     }
 
+    /// Takes something the wizard removed out of its record (not under --dry-run).
+    pub fn forget(&mut self, item: &Created) {
+        if self.runner.dry_run() {
+            return;
+        }
+        let saved = self.record.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(item);
+        if let Err(why) = saved {
+            self.warn(format!("could not update the record of what setup made: {}", why.message));
+        }
+    }
+
     /// What the record says of this, if anything.
     pub fn recorded(&self, item: &Created) -> Option<State> {
         self.record.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).state(item)

@@ -1,15 +1,16 @@
-//! The autoscaling proof: fire the guide's 150 messages at the inbox path (`/in-box`), then follow them link by link —
-//! Prometheus has them, the custom metrics API serves them, the autoscaler wants 2 replicas — and report
+//! The autoscaling proof: fire the 2019 guide's 150 messages at the inbox path (`/in-box`), then follow them link
+//! by link — Prometheus has them, the custom (or on KEDA's path the external) metrics API serves them, the
+//! autoscaler wants 2 replicas — and report
 //! how long each link took. When a link does not come, verify explains why.
 
 use std::time::{Duration, Instant};
 
-use crate::cluster::views::Hpa;
-use crate::cluster::{self, adapter};
+use crate::cluster::{adapter, autoscaler, keda};
 use crate::context::Context;
 use crate::load::{self, Plan, Target};
 use crate::portforward::PortForward;
 use crate::problem::Problem;
+use crate::settings::Scaler;
 use crate::verify::{self, Probe, Status};
 use crate::wait::{self, Poll};
 
@@ -44,10 +45,16 @@ pub fn run(cx: &Context) -> Result<Vec<String>, Problem> {
     let probe = Probe::new(cx, None, None);
     let limit = s.wait_timeout;
     let replicas_before = hpa_replicas(cx).0;
+    let keda = autoscaler::scaler_in_use(cx) == Scaler::Keda;
+    let (served, wants) = if keda {
+        ("KEDA's external metrics API serves them", "KEDA's autoscaler wants 2 replicas")
+    } else {
+        ("the custom metrics API serves them", "the autoscaler wants 2 replicas")
+    };
     let links: [(&str, &dyn Fn() -> bool); 3] = [
         ("Prometheus has the messages", &|| in_prometheus(&probe)),
-        ("the custom metrics API serves them", &|| adapter::values(cx).is_ok_and(|v| !v.is_empty())),
-        ("the autoscaler wants 2 replicas", &|| hpa_replicas(cx).1 >= 2),
+        (served, &|| if keda { external_value(cx) > 0.0 } else { adapter::values(cx).is_ok_and(|v| !v.is_empty()) }),
+        (wants, &|| hpa_replicas(cx).1 >= 2),
     ];
     for (what, reached) in links {
         let at = wait::until(&cx.ui, what, limit.saturating_sub(started.elapsed()), || {
@@ -74,13 +81,19 @@ fn in_prometheus(probe: &Probe) -> bool {
         .is_ok_and(|v| v.first().is_some_and(|(_, value)| *value >= MESSAGES as f64 / 2.0))
 }
 
-/// (current, desired) replicas of the autoscaler.
+/// (current, desired) replicas of the autoscaler, whichever path made it.
 fn hpa_replicas(cx: &Context) -> (u64, u64) {
-    let hpa = cluster::get::<Hpa>(cx, "hpa", &cx.settings.namespace, &cx.settings.deployment)
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+    let hpa = autoscaler::hpa(cx).ok().flatten().unwrap_or_default();
     (hpa.status.current_replicas, hpa.status.desired_replicas)
+}
+
+/// What KEDA's external metrics API serves for the wizard's ScaledObject now (0 when nothing).
+fn external_value(cx: &Context) -> f64 {
+    let Ok(Some(so)) = keda::scaled_object(cx) else { return 0.0 };
+    match keda::external_value(cx, &so) {
+        Ok(Ok(value)) => keda::quantity(&value).unwrap_or(0.0),
+        _ => 0.0,
+    }
 }
 
 fn explain(probe: &Probe, what: &str) -> Problem {

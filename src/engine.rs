@@ -23,13 +23,15 @@ pub enum StageId {
     Helm,
     Prometheus,
     Interlok,
+    Keda,
+    ScaledObject,
     Adapter,
     Autoscaler,
     Grafana,
 }
 
 impl StageId {
-    pub const ALL: [StageId; 11] = [
+    pub const ALL: [StageId; 13] = [
         StageId::Prerequisites,
         StageId::KubectlPath,
         StageId::Network,
@@ -38,6 +40,8 @@ impl StageId {
         StageId::Helm,
         StageId::Prometheus,
         StageId::Interlok,
+        StageId::Keda,
+        StageId::ScaledObject,
         StageId::Adapter,
         StageId::Autoscaler,
         StageId::Grafana,
@@ -53,6 +57,8 @@ impl StageId {
             StageId::Helm => "helm",
             StageId::Prometheus => "prometheus",
             StageId::Interlok => "interlok",
+            StageId::Keda => "keda",
+            StageId::ScaledObject => "scaledobject",
             StageId::Adapter => "adapter",
             StageId::Autoscaler => "autoscaler",
             StageId::Grafana => "grafana",

@@ -88,6 +88,8 @@ pub struct Settings {
     /// The HTTP path Interlok receives messages on.
     pub inbox_path: String,
     pub scaler: Scaler,
+    /// Whether the scaler was given (flag, environment, config file): otherwise the interactive wizard asks.
+    pub scaler_given: bool,
     pub keda_namespace: String,
     /// The Prometheus KEDA's trigger queries, from inside the cluster; `None`: the one setup installs.
     pub prometheus_url: Option<String>,
@@ -371,6 +373,7 @@ impl<'a> Layers<'a> {
             interlok_config: self.path("interlok-config", rules::interlok_config)?,
             inbox_path: self.value("inbox-path", rules::inbox_path)?,
             scaler: self.value("scaler", choice::<Scaler>)?,
+            scaler_given: self.given("scaler")?.is_some(),
             keda_namespace: self.value("keda-namespace", rules::dns_label)?,
             prometheus_url: self.optional("prometheus-url", rules::http_url)?,
             adopt: self.switch("adopt")?,

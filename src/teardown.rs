@@ -18,7 +18,7 @@ use crate::tools::{helm, minikube, powershell};
 
 /// The kinds setup applies, as kubectl names them: what `--from-labels` looks for in the wizard's
 /// namespaces. A stage that applies a new kind adds it here.
-pub const LABELLED_KINDS: [&str; 4] = ["hpa", "deployment", "service", "configmap"];
+pub const LABELLED_KINDS: [&str; 5] = [crate::cluster::keda::KIND, "hpa", "deployment", "service", "configmap"];
 
 /// One removal: what it is, and the commands that remove it.
 pub struct Removal {
@@ -36,7 +36,7 @@ pub struct Plan {
 
 fn order(item: &Created) -> u8 {
     match item {
-        Created::Object { kind, .. } if kind == "hpa" => 0,
+        Created::Object { kind, .. } if kind == "hpa" || kind == crate::cluster::keda::KIND => 0,
         Created::Release { name, .. } if name == "prometheus-adapter" => 1,
         Created::Object { .. } => 2,
         Created::Release { name, .. } if name == "grafana" => 3,
@@ -100,6 +100,18 @@ fn removal(cx: &Context, item: Created, delete_cluster: bool, remove_switch: boo
             let listed = cx.runner.run(&cx.helm().list_release(name, namespace)).ok()?;
             helm::parse_release(name, &listed.stdout).ok().flatten()?;
             let cmd = if helm2 { cx.helm().delete_v2(name) } else { cx.helm().uninstall(name, namespace) };
+            if name == crate::cluster::keda::RELEASE {
+                // its CRDs go with it, and every KEDA object with them: kept while others use KEDA
+                if !crate::cluster::keda::foreign_objects(cx).ok()?.is_empty() {
+                    return None;
+                }
+                let commands = crate::stages::keda::uninstall_commands(cx, namespace);
+                return Some(Removal {
+                    item: Some(item.clone()),
+                    what: format!("KEDA (Helm release {name}) in {namespace}"),
+                    commands,
+                });
+            }
             (format!("Helm release {name} in {namespace}"), vec![cmd])
         }
         Created::Namespace { name } => {
@@ -153,7 +165,13 @@ fn from_labels(cx: &Context) -> Result<Plan, Problem> {
     namespaces.dedup();
     for namespace in &namespaces {
         for kind in LABELLED_KINDS {
-            for object in cx.list(kind, namespace, Some(&selector))? {
+            let objects = match cx.list(kind, namespace, Some(&selector)) {
+                Ok(objects) => objects,
+                // KEDA's kind is served only while its CRDs are installed
+                Err(_) if kind == crate::cluster::keda::KIND => Vec::new(),
+                Err(problem) => return Err(problem),
+            };
+            for object in objects {
                 let name = name_of(&object);
                 // a controller's child is removed with its owner
                 if object["metadata"]["ownerReferences"].as_array().is_some_and(|o| !o.is_empty()) {

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::cluster::views::{Hpa, Pod};
-use crate::cluster::{self, interlok, pods};
+use crate::cluster::{autoscaler, interlok, pods};
 use crate::context::Context;
 use crate::verify::Probe;
 use console::Term;
@@ -22,11 +22,12 @@ pub struct Frame {
 }
 
 impl Frame {
+    /// Reads the cluster afresh through the context (the probe's answers are cached for its lifetime; it is
+    /// kept for its Prometheus port-forward).
     pub fn look(probe: &Probe) -> Frame {
         let cx = probe.cx;
-        let s = &cx.settings;
-        let hpa: Hpa = cluster::get(probe, "hpa", &s.namespace, &s.deployment).ok().flatten().unwrap_or_default();
-        let pods = interlok::pods(probe).unwrap_or_default();
+        let hpa: Hpa = autoscaler::hpa(cx).ok().flatten().unwrap_or_default();
+        let pods = interlok::pods(cx).unwrap_or_default();
         Frame {
             current_replicas: hpa.status.current_replicas,
             desired_replicas: hpa.status.desired_replicas,

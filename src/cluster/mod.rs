@@ -5,7 +5,9 @@
 
 pub mod adapter;
 pub mod apiservice;
+pub mod autoscaler;
 pub mod interlok;
+pub mod keda;
 pub mod monitoring;
 pub mod ownership;
 pub mod pods;

@@ -39,6 +39,7 @@ pub fn item(kind: &str, namespace: &str, name: &str) -> Created {
 pub fn resource(kind: &str) -> String {
     match kind.to_ascii_lowercase().as_str() {
         "horizontalpodautoscaler" => "hpa".into(),
+        "scaledobject" => super::keda::KIND.into(),
         other => other.into(),
     }
 }

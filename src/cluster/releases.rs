@@ -10,8 +10,13 @@ use crate::tools::helm::{self, Release, ReleaseStatus};
 const STABLE_VERSIONS: [(&str, &str); 3] =
     [("prometheus", "11.12.1"), ("prometheus-adapter", "2.5.1"), ("grafana", "5.5.7")];
 
-/// The release of `chart` (prometheus, prometheus-adapter, grafana) for this Helm and these settings.
+/// The release of `chart` (prometheus, prometheus-adapter, grafana, keda) for this Helm and these settings.
 pub fn release(cx: &Context, chart: &str) -> Release {
+    if chart == "keda" {
+        let version = cx.settings.chart_versions.get(chart).cloned().unwrap_or_default();
+        let namespace = cx.settings.keda_namespace.clone();
+        return Release { name: chart.into(), chart: "kedacore/keda".into(), version, namespace };
+    }
     let namespace = cx.settings.monitoring_namespace.clone();
     if cx.helm_major() == 2 {
         let version = STABLE_VERSIONS.iter().find(|(c, _)| *c == chart).map(|(_, v)| v.to_string()).unwrap_or_default();

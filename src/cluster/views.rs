@@ -160,6 +160,7 @@ impl LabelSelector {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct DeploymentSpec {
+    pub replicas: Option<u64>,
     pub selector: LabelSelector,
     pub template: PodTemplate,
 }

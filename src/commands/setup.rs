@@ -5,7 +5,7 @@ use crate::cli::SetupArgs;
 use crate::context::Context;
 use crate::engine::{self, Plan, Selection, Stage, StageId};
 use crate::problem::Problem;
-use crate::settings::Settings;
+use crate::settings::{Scaler, Settings};
 use crate::stages;
 use crate::ui::Ui;
 use crate::verify::{self, Status};
@@ -27,6 +27,16 @@ pub fn run(mut settings: Settings, ui: Ui, args: &SetupArgs) -> Exit {
         }
     };
     let plan = Plan { all: &all, chosen, resume: resume_command(!args.only.is_empty()) };
+    if !args.yes && !args.dry_run && ui.interactive() && !settings.scaler_given && chooses_a_scaler(&plan) {
+        match ask_scaler(&ui, &settings) {
+            Ok(scaler) => settings.scaler = scaler,
+            Err(problem) => {
+                let cancelled = problem.message == crate::ui::CANCELLED;
+                ui.problem(None, &problem);
+                return if cancelled { Exit::Interrupted } else { EXIT_FAILED };
+            }
+        }
+    }
     loop {
         if let Err(problem) = interlok_input(&ui, &plan, &settings) {
             ui.problem(None, &problem);
@@ -79,7 +89,9 @@ pub fn run(mut settings: Settings, ui: Ui, args: &SetupArgs) -> Exit {
     if args.dry_run {
         return EXIT_OK;
     }
-    let links: Vec<&'static str> = plan.chosen.iter().flat_map(|id| plan.stage(*id).link()).copied().collect();
+    let applies = |id: &&StageId| plan.stage(**id).not_applicable(&cx.settings).is_none();
+    let links: Vec<&'static str> =
+        plan.chosen.iter().filter(applies).flat_map(|id| plan.stage(*id).link()).copied().collect();
     if !prove(&cx, &links) {
         return EXIT_FAILED;
     }
@@ -200,14 +212,39 @@ fn show_plan(ui: &Ui, plan: &Plan, settings: &Settings, dry_run: bool) {
         "  platform {}, Interlok in namespace {}, monitoring in {}, image {}{config}",
         settings.platform, settings.namespace, settings.monitoring_namespace, settings.image
     ));
+    let through = match settings.scaler {
+        Scaler::Adapter => "prometheus-adapter and an HPA".to_string(),
+        Scaler::Keda => format!("a KEDA ScaledObject (KEDA in namespace {})", settings.keda_namespace),
+    };
     ui.line(&format!(
-        "  autoscale {} on {} between {} and {} replicas at an average of {} per pod",
+        "  autoscale {} on {} between {} and {} replicas at an average of {} per pod, through {through}",
         settings.deployment, settings.metric, settings.min_replicas, settings.max_replicas, settings.target_average
     ));
     for (i, id) in plan.chosen.iter().enumerate() {
         let stage = plan.stage(*id);
         let note = stage.not_applicable(settings).map(|r| format!(" (skipped: {r})")).unwrap_or_default();
         ui.line(&format!("  {:>2}. {:<14} {}{note}", i + 1, id.name(), stage.summary()));
+    }
+}
+
+/// Whether the chosen stages include one that depends on the scaler.
+fn chooses_a_scaler(plan: &Plan) -> bool {
+    plan.chosen
+        .iter()
+        .any(|id| matches!(id, StageId::Adapter | StageId::Autoscaler | StageId::Keda | StageId::ScaledObject))
+}
+
+/// Asks which path scales Interlok; the guide's stays the default.
+fn ask_scaler(ui: &Ui, settings: &Settings) -> Result<Scaler, Problem> {
+    ui.line("KEDA is the forward path: SIG Instrumentation plans to deprecate prometheus-adapter and points to KEDA's Prometheus scaler.");
+    let choices = [
+        "adapter: prometheus-adapter and an HPA (the 2019 guide's path)".to_string(),
+        "keda: a KEDA ScaledObject with a Prometheus trigger".to_string(),
+    ];
+    let default = usize::from(settings.scaler == Scaler::Keda);
+    match ui.select("What should scale Interlok?", &choices, Some(default), "--scaler")? {
+        1 => Ok(Scaler::Keda),
+        _ => Ok(Scaler::Adapter),
     }
 }
 

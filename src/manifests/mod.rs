@@ -16,6 +16,8 @@ const HPA_V2BETA1: &str = include_str!("../../templates/hpa-v2beta1.yaml");
 const PROMETHEUS_VALUES: &str = include_str!("../../templates/prometheus-values.yaml");
 const ADAPTER_VALUES: &str = include_str!("../../templates/adapter-values.yaml");
 const GRAFANA_VALUES: &str = include_str!("../../templates/grafana-values.yaml");
+const SCALED_OBJECT: &str = include_str!("../../templates/scaledobject.yaml");
+const KEDA_VALUES: &str = include_str!("../../templates/keda-values.yaml");
 
 /// Where the monitoring Services are (found in the cluster by the prometheus stage; today's names before).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +64,16 @@ pub fn version_for_api(api_version: &str) -> Version {
     }
 }
 
+/// The Prometheus KEDA's trigger queries, from inside the cluster: `--prometheus-url`, else the server setup installs.
+pub fn keda_prometheus(settings: &Settings, endpoints: &Endpoints) -> String {
+    let (service, port) = &endpoints.prometheus;
+    settings
+        .prometheus_url
+        .as_deref()
+        .map(|u| u.trim_end_matches('/').to_string())
+        .unwrap_or_else(|| format!("http://{service}.{}.svc.cluster.local:{port}", settings.monitoring_namespace))
+}
+
 /// The pushgateway address Interlok is given: host:port, no scheme (its client adds `http://`).
 pub fn pushgateway_address(settings: &Settings, endpoints: &Endpoints) -> String {
     let (service, port) = &endpoints.pushgateway;
@@ -96,6 +108,7 @@ fn vars(settings: &Settings, endpoints: &Endpoints, server: Version) -> Vec<(&'s
         ("pushgateway", pushgateway_address(settings, endpoints)),
         ("prometheus_service", endpoints.prometheus.0.clone()),
         ("prometheus_port", endpoints.prometheus.1.to_string()),
+        ("keda_prometheus", keda_prometheus(settings, endpoints)),
         ("scrape_interval", format!("{}s", settings.scrape_interval.as_secs())),
         ("relist_interval", format!("{}s", settings.relist_interval.as_secs())),
     ]
@@ -240,12 +253,42 @@ pub fn grafana_values(settings: &Settings, endpoints: &Endpoints) -> Result<Rend
     Ok(values)
 }
 
-/// Everything setup applies or installs, in order (what `render` prints).
+/// With `--scaler keda`: the ScaledObject in place of the HPA.
+pub fn scaled_object(settings: &Settings, endpoints: &Endpoints) -> Result<Rendered, Problem> {
+    let vars = vars(settings, endpoints, Version::new(1, 33, 0));
+    let rendered = Rendered { file: "scaledobject.yaml", text: fill(SCALED_OBJECT, &vars)? };
+    check::<schema::ScaledObject>(&rendered)?;
+    Ok(rendered)
+}
+
+/// The query the wizard's ScaledObject runs (the same whatever the Prometheus it asks).
+pub fn keda_query(settings: &Settings) -> Result<String, Problem> {
+    let rendered = scaled_object(settings, &Endpoints::default())?;
+    let parsed: schema::ScaledObject = check(&rendered)?;
+    Ok(parsed.spec.triggers.into_iter().next().map(|t| t.metadata.query).unwrap_or_default())
+}
+
+pub fn keda_values(settings: &Settings) -> Result<Rendered, Problem> {
+    let values = Rendered {
+        file: "keda-values.yaml",
+        text: fill(KEDA_VALUES, &vars(settings, &Endpoints::default(), Version::new(1, 33, 0)))?,
+    };
+    check::<serde_yaml::Value>(&values)?;
+    Ok(values)
+}
+
+/// Everything setup applies or installs, in order (what `render` prints): the adapter's values and the HPA,
+/// or with `--scaler keda` KEDA's values and the ScaledObject.
 pub fn all(settings: &Settings, endpoints: &Endpoints, server: Version) -> Result<Vec<Rendered>, Problem> {
     let mut docs = vec![prometheus_values(settings)?];
     docs.extend(interlok(settings, endpoints)?);
-    docs.push(adapter_values(settings, endpoints)?);
-    docs.push(autoscaler(settings, endpoints, server)?);
+    if settings.scaler == crate::settings::Scaler::Keda {
+        docs.push(keda_values(settings)?);
+        docs.push(scaled_object(settings, endpoints)?);
+    } else {
+        docs.push(adapter_values(settings, endpoints)?);
+        docs.push(autoscaler(settings, endpoints, server)?);
+    }
     if settings.grafana {
         docs.push(grafana_values(settings, endpoints)?);
     }
@@ -366,6 +409,43 @@ mod tests {
             let configmap: schema::ConfigMap = serde_yaml::from_str(&docs[0].text).unwrap();
             proptest::prop_assert_eq!(&configmap.data["adapter.xml"], &text);
         }
+    }
+
+    #[test]
+    fn the_scaled_object_scales_between_the_wizards_bounds_on_one_number_for_both_metric_names() {
+        let mut s = settings();
+        s.scaler = crate::settings::Scaler::Keda;
+        let names: Vec<&str> =
+            all(&s, &Endpoints::default(), Version::new(1, 33, 0)).unwrap().iter().map(|d| d.file).collect();
+        assert_eq!(
+            names,
+            [
+                "prometheus-values.yaml",
+                "interlok-deployment.yaml",
+                "interlok-service.yaml",
+                "keda-values.yaml",
+                "scaledobject.yaml"
+            ]
+        );
+        let so: schema::ScaledObject =
+            serde_yaml::from_str(&scaled_object(&s, &Endpoints::default()).unwrap().text).unwrap();
+        assert_eq!((so.spec.min_replica_count, so.spec.max_replica_count), (1, 5), "never KEDA's default of 0");
+        assert_eq!(so.spec.scale_target_ref.name, "interlok");
+        let trigger = &so.spec.triggers[0];
+        assert_eq!((trigger.type_.as_str(), trigger.metric_type.as_str()), ("prometheus", "AverageValue"));
+        assert_eq!(trigger.metadata.threshold, "100");
+        assert_eq!(trigger.metadata.ignore_null_values, "false");
+        assert_eq!(trigger.metadata.server_address, "http://prometheus-server.monitoring.svc.cluster.local:80");
+        assert_eq!(
+            trigger.metadata.query,
+            r#"sum({__name__=~"MessageMetrics(_total)?",k8s_namespace="default",k8s_pod_name=~"interlok-[a-z0-9]+-[a-z0-9]+"})"#
+        );
+        assert_eq!(keda_query(&s).unwrap(), trigger.metadata.query);
+        s.prometheus_url = Some("http://thanos.observability:9090/".into());
+        assert!(scaled_object(&s, &Endpoints::default())
+            .unwrap()
+            .text
+            .contains("serverAddress: http://thanos.observability:9090\n"));
     }
 
     #[test]

@@ -12,6 +12,8 @@ pub struct ObjectMeta {
     pub namespace: Option<String>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -265,4 +267,43 @@ pub struct AdapterNaming {
     pub matches: String,
     #[serde(default, rename = "as")]
     pub as_: String,
+}
+
+/// keda.sh/v1alpha1 ScaledObject, with the one `prometheus` trigger the wizard writes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ScaledObject {
+    pub api_version: String,
+    pub kind: String,
+    pub metadata: ObjectMeta,
+    pub spec: ScaledObjectSpec,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ScaledObjectSpec {
+    pub scale_target_ref: CrossVersionObjectReference,
+    pub min_replica_count: u32,
+    pub max_replica_count: u32,
+    pub polling_interval: u32,
+    pub triggers: Vec<PrometheusTrigger>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PrometheusTrigger {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub metric_type: String,
+    pub metadata: PrometheusMetadata,
+}
+
+/// KEDA reads trigger metadata as strings only (its CRD refuses numbers and booleans there).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PrometheusMetadata {
+    pub server_address: String,
+    pub query: String,
+    pub threshold: String,
+    pub ignore_null_values: String,
 }

@@ -12,6 +12,7 @@ use crate::engine::{Check, Stage, StageId};
 use crate::manifests;
 use crate::portforward::{http_get, PortForward};
 use crate::problem::Problem;
+use crate::settings::{Scaler, Settings};
 use crate::wait::{self, Poll};
 
 use super::releases;
@@ -31,6 +32,10 @@ impl Stage for Adapter {
 
     fn summary(&self) -> &'static str {
         "install prometheus-adapter with the MessageMetrics rule"
+    }
+
+    fn not_applicable(&self, settings: &Settings) -> Option<String> {
+        (settings.scaler == Scaler::Keda).then(|| "--scaler keda: KEDA serves the metric".into())
     }
 
     fn link(&self) -> &'static [&'static str] {

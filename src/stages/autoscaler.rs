@@ -8,6 +8,7 @@ use crate::context::Context;
 use crate::engine::{Check, Stage, StageId};
 use crate::manifests;
 use crate::problem::Problem;
+use crate::settings::{Scaler, Settings};
 use crate::wait::{self, Poll};
 
 pub struct Autoscaler;
@@ -25,11 +26,18 @@ impl Stage for Autoscaler {
         "create the HorizontalPodAutoscaler on MessageMetrics"
     }
 
+    fn not_applicable(&self, settings: &Settings) -> Option<String> {
+        (settings.scaler == Scaler::Keda).then(|| "--scaler keda: KEDA makes the HPA for its ScaledObject".into())
+    }
+
     fn link(&self) -> &'static [&'static str] {
         &["hpa.exists", "hpa.target", "hpa.metric", "hpa.status"]
     }
 
     fn check(&self, cx: &mut Context) -> Result<Check, Problem> {
+        if let Some(reason) = super::keda::left_behind(cx)? {
+            return Ok(Check::Needed(reason));
+        }
         let (namespace, name) = (cx.settings.namespace.clone(), cx.settings.deployment.clone());
         let Some(hpa) = cluster::get::<Hpa>(cx, "hpa", &namespace, &name)? else {
             return Ok(Check::Needed(format!("no HorizontalPodAutoscaler {name} in {namespace} yet")));
@@ -55,6 +63,8 @@ impl Stage for Autoscaler {
             }
             Err(problem) => return Err(problem),
         };
+        // KEDA's HPA and this one would fight over the Deployment: the KEDA path goes first
+        super::keda::leave(cx)?;
         let endpoints = super::interlok::endpoints(cx)?;
         let mut hpa = manifests::autoscaler(&cx.settings, &endpoints, manifests::version_for_api(&api_version))?;
         hpa.text = hpa.text.replace("apiVersion: autoscaling/v2\n", &format!("apiVersion: {api_version}\n"));

@@ -112,6 +112,9 @@ fn wanted_repos(cx: &Context) -> Vec<(String, String)> {
     if cx.settings.grafana {
         names.push("grafana-community");
     }
+    if cx.settings.scaler == crate::settings::Scaler::Keda {
+        names.push("kedacore");
+    }
     names.into_iter().filter_map(|n| cx.settings.chart_repos.get(n).map(|u| (n.to_string(), u.clone()))).collect()
 }
 

@@ -7,12 +7,14 @@ mod cluster;
 mod grafana;
 mod helm;
 mod interlok;
+pub mod keda;
 mod kubectl_path;
 mod network;
 pub mod owned;
 mod prerequisites;
 mod prometheus;
 mod releases;
+mod scaledobject;
 mod version_skew;
 
 use crate::engine::Stage;
@@ -28,6 +30,8 @@ pub fn all() -> Vec<Box<dyn Stage>> {
         Box::new(helm::Helm),
         Box::new(prometheus::Prometheus),
         Box::new(interlok::Interlok),
+        Box::new(keda::Keda),
+        Box::new(scaledobject::ScaledObject),
         Box::new(adapter::Adapter),
         Box::new(autoscaler::Autoscaler),
         Box::new(grafana::Grafana),
@@ -51,6 +55,21 @@ mod tests {
         for stage in all() {
             for id in stage.link() {
                 assert!(known.contains(id), "stage {} names unknown check {id}", stage.id());
+            }
+        }
+    }
+
+    #[test]
+    fn a_stage_proves_its_link_with_the_checks_of_its_own_path() {
+        use crate::settings::Scaler;
+        for scaler in [Scaler::Adapter, Scaler::Keda] {
+            let mut settings = crate::settings::Settings::defaults();
+            settings.scaler = scaler;
+            let path = crate::verify::check_ids_on(scaler);
+            for stage in all().iter().filter(|s| s.not_applicable(&settings).is_none()) {
+                for id in stage.link() {
+                    assert!(path.contains(id), "stage {} on the {scaler} path names {id}, not on it", stage.id());
+                }
             }
         }
     }

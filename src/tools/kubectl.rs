@@ -148,6 +148,11 @@ impl Kubectl {
         ])
     }
 
+    /// Objects of one or more kinds (`a,b`) in every namespace, as one JSON List.
+    pub fn list_everywhere_json(&self, kinds: &str) -> Cmd {
+        self.query(["get", kinds, "--all-namespaces", "-o", "json"])
+    }
+
     /// A cluster-scoped object as JSON.
     pub fn get_cluster_json(&self, kind: &str, name: &str) -> Cmd {
         self.query(["get", kind, name, "-o", "json"])

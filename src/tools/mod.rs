@@ -81,6 +81,7 @@ pub fn every_command() -> Vec<Cmd> {
         helm.list_labelled("app.kubernetes.io/managed-by=interlok-k8s,interlok-k8s/adopted!=true"),
         kubectl.get_json("default", "deployment", "sample"),
         kubectl.list_json("default", "pods", Some("app=sample")),
+        kubectl.list_everywhere_json("scaledobjects.keda.sh,scaledjobs.keda.sh"),
         kubectl.get_cluster_json("apiservice", "v1beta1.custom.metrics.k8s.io"),
         kubectl.get_raw("/apis/custom.metrics.k8s.io/v1beta1"),
         kubectl.api_versions(),

@@ -1,5 +1,6 @@
 //! `verify`: walks the chain tools → cluster → helm → prometheus → pushgateway → interlok → metric → adapter
-//! → custom-metrics → hpa → grafana, link by link. A check whose link it depends on failed is skipped, so the
+//! → custom-metrics → hpa (or, on KEDA's path, keda → scaledobject → external-metrics → keda-hpa) → grafana,
+//! link by link. A check whose link it depends on failed is skipped, so the
 //! first ✘ is where to look. All checks run at once; expensive lookups are made once and shared (`Probe`).
 
 mod checks;
@@ -28,6 +29,10 @@ pub enum Group {
     Adapter,
     CustomMetrics,
     Hpa,
+    Keda,
+    ScaledObject,
+    ExternalMetrics,
+    KedaHpa,
     Grafana,
 }
 
@@ -44,6 +49,10 @@ impl Group {
             Group::Adapter => "adapter",
             Group::CustomMetrics => "custom-metrics",
             Group::Hpa => "hpa",
+            Group::Keda => "keda",
+            Group::ScaledObject => "scaledobject",
+            Group::ExternalMetrics => "external-metrics",
+            Group::KedaHpa => "keda-hpa",
             Group::Grafana => "grafana",
         }
     }
@@ -101,7 +110,12 @@ pub struct Outcome {
 /// whose dependency failed or was skipped is reported as skipped, whatever it found. The report is the same as
 /// running link by link; the time is that of the slowest check.
 pub fn run(probe: &Probe, only_pre: bool) -> Vec<Outcome> {
-    run_checks(probe, |c| !only_pre || checks::PRE.contains(&c.id))
+    if only_pre {
+        return run_checks(probe, |c| checks::PRE.contains(&c.id));
+    }
+    // the adapter's chain or KEDA's, by what scales the Deployment
+    let scaler = crate::cluster::autoscaler::scaler_in_use(probe);
+    run_checks(probe, |c| checks::on_path(c, scaler))
 }
 
 /// Only these checks (a stage's link, or the links a setup run set up), with checks outside them taken as passed.
@@ -189,4 +203,9 @@ pub fn healthy(outcomes: &[Outcome]) -> bool {
 /// The ids of every check, in report order (for docs and tests).
 pub fn check_ids() -> Vec<&'static str> {
     checks::all().iter().map(|c| c.id).collect()
+}
+
+/// The ids of the checks verify runs when this scaler's path is installed.
+pub fn check_ids_on(scaler: crate::settings::Scaler) -> Vec<&'static str> {
+    checks::all().iter().filter(|c| checks::on_path(c, scaler)).map(|c| c.id).collect()
 }

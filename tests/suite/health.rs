@@ -8,18 +8,18 @@ use testworld::world::{Run, World};
 use crate::monitoring::{monitoring_world, setup};
 use crate::support::{ok, PRODUCT};
 
-fn verify(world: &World, extra: &[&str]) -> Value {
+pub(crate) fn verify(world: &World, extra: &[&str]) -> Value {
     let mut args = vec!["verify", "--json"];
     args.extend(extra);
     let run = world.run(PRODUCT, &args);
     serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", run.all()))
 }
 
-fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
+pub(crate) fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
     report["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap_or_else(|| panic!("no check {id}"))
 }
 
-fn first_failure(report: &Value) -> Option<String> {
+pub(crate) fn first_failure(report: &Value) -> Option<String> {
     report["checks"]
         .as_array()
         .unwrap()
@@ -29,7 +29,7 @@ fn first_failure(report: &Value) -> Option<String> {
 }
 
 /// The commands a hint names (its `backticked` parts that start with a program the user has).
-fn commands(hint: &str) -> Vec<Vec<String>> {
+pub(crate) fn commands(hint: &str) -> Vec<Vec<String>> {
     hint.split('`')
         .skip(1)
         .step_by(2)
@@ -41,7 +41,7 @@ fn commands(hint: &str) -> Vec<Vec<String>> {
 }
 
 /// Runs a hint's command in the world, as the user would in their shell.
-fn follow(world: &World, command: &[String]) -> Run {
+pub(crate) fn follow(world: &World, command: &[String]) -> Run {
     let mut args: Vec<&str> = command[1..].iter().map(String::as_str).collect();
     match command[0].as_str() {
         "interlok-k8s" => {

@@ -8,6 +8,7 @@ mod contracts;
 mod health;
 mod house;
 mod interlok;
+mod keda;
 mod limits;
 mod load;
 mod monitoring;

@@ -17,6 +17,7 @@ pub fn repo_flags(world: &World) -> Vec<String> {
     vec![
         format!("--chart-repo=prometheus-community={}", charts.repo_url("prometheus-community")),
         format!("--chart-repo=grafana-community={}", charts.repo_url("grafana-community")),
+        format!("--chart-repo=kedacore={}", charts.repo_url("kedacore")),
     ]
 }
 

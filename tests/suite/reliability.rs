@@ -485,6 +485,8 @@ const STAGE_FAULTS: &[(&str, &str, &[&str], &[&str])] = &[
     ("helm", "helm", &["repo", "list"], &[]),
     ("prometheus", "helm", &["list"], &[]),
     ("interlok", "kubectl", &["get", "services"], &[]),
+    ("keda", "kubectl", &["get", "apiservice"], &["--scaler", "keda"]),
+    ("scaledobject", "kubectl", &["get", "hpa"], &["--scaler", "keda"]),
     ("adapter", "helm", &["list"], &[]),
     ("autoscaler", "kubectl", &["get", "hpa"], &[]),
     ("grafana", "helm", &["list"], &["--grafana"]),
@@ -604,6 +606,8 @@ per_stage!(
     helm: "helm",
     prometheus: "prometheus",
     interlok: "interlok",
+    keda: "keda",
+    scaledobject: "scaledobject",
     adapter: "adapter",
     autoscaler: "autoscaler",
     grafana: "grafana",
@@ -652,6 +656,8 @@ const STAGE_HANGS: &[(&str, &str, &[&str])] = &[
     ("helm", "helm", &["repo", "add"]),
     ("prometheus", "helm", &["upgrade", "prometheus"]),
     ("interlok", "kubectl", &["apply"]),
+    ("keda", "helm", &["upgrade", "keda"]),
+    ("scaledobject", "kubectl", &["apply"]),
     ("adapter", "helm", &["upgrade", "prometheus-adapter"]),
     ("autoscaler", "kubectl", &["apply"]),
     ("grafana", "helm", &["upgrade", "grafana"]),
@@ -696,6 +702,9 @@ fn interrupt(stage: &str, signal: &str) {
     ]);
     if *stage == "network" {
         global.extend(["--platform".into(), "windows".into()]);
+    }
+    if matches!(*stage, "keda" | "scaledobject") {
+        global.extend(["--scaler".into(), "keda".into()]);
     }
     let stages: Vec<&str> = STAGE_HANGS.iter().map(|(s, ..)| *s).collect();
     let before: Vec<&str> = stages[..stages.iter().position(|s| s == stage).unwrap()].to_vec();

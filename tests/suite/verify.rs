@@ -6,7 +6,8 @@ use testworld::world::{Run, World};
 use crate::monitoring::{monitoring_world, setup};
 use crate::support::PRODUCT;
 
-const GROUPS: [&str; 11] = [
+/// Every group, in chain order: the adapter's path, then KEDA's (a run shows one of the two).
+pub(crate) const GROUPS: [&str; 15] = [
     "tools",
     "cluster",
     "helm",
@@ -17,6 +18,10 @@ const GROUPS: [&str; 11] = [
     "adapter",
     "custom-metrics",
     "hpa",
+    "keda",
+    "scaledobject",
+    "external-metrics",
+    "keda-hpa",
     "grafana",
 ];
 

@@ -1,11 +1,13 @@
 //! Every verify check, in chain order. Ids are stable (docs/troubleshooting.md has one entry each).
 
 mod interlok;
+mod keda;
 mod metrics;
 mod platform;
 mod scaling;
 
 use super::{Check, Group};
+use crate::settings::Scaler;
 
 /// The checks `verify --pre` runs: what setup needs before it starts.
 pub const PRE: &[&str] = &["tools.kubectl", "tools.helm", "tools.minikube"];
@@ -29,6 +31,7 @@ pub fn all() -> Vec<Check> {
         check!("helm.tiller", Helm, ["tools.helm", "cluster.api"], platform::tiller),
         check!("helm.prometheus", Helm, ["helm.tiller"], platform::release_prometheus),
         check!("helm.adapter", Helm, ["helm.tiller"], platform::release_adapter),
+        check!("helm.keda", Helm, ["helm.tiller"], platform::release_keda),
         check!("helm.grafana", Helm, ["helm.tiller"], platform::release_grafana),
         check!("prometheus.server", Prometheus, ["helm.prometheus"], metrics::server),
         check!("prometheus.api", Prometheus, ["prometheus.server"], metrics::prometheus_api),
@@ -74,7 +77,71 @@ pub fn all() -> Vec<Check> {
         check!("hpa.target", Hpa, ["hpa.exists"], scaling::hpa_target),
         check!("hpa.metric", Hpa, ["hpa.target", "adapter.rule"], scaling::hpa_metric),
         check!("hpa.status", Hpa, ["hpa.metric", "custom-metrics.items"], scaling::hpa_status),
+        check!("keda.operator", Keda, ["helm.keda"], keda::operator),
+        check!("keda.metrics-api", Keda, ["helm.keda"], keda::metrics_api),
+        check!("scaledobject.exists", ScaledObject, ["helm.keda"], keda::exists),
+        check!(
+            "scaledobject.ready",
+            ScaledObject,
+            ["scaledobject.exists", "keda.operator", "metric.fresh"],
+            keda::ready
+        ),
+        check!(
+            "scaledobject.query",
+            ScaledObject,
+            ["scaledobject.exists", "prometheus.api", "metric.fresh"],
+            keda::query
+        ),
+        check!(
+            "external-metrics.value",
+            ExternalMetrics,
+            ["keda.metrics-api", "scaledobject.ready"],
+            keda::external_value
+        ),
+        check!("keda-hpa.exists", KedaHpa, ["scaledobject.exists", "keda.operator"], keda::hpa_exists),
+        check!("keda-hpa.status", KedaHpa, ["keda-hpa.exists", "external-metrics.value"], keda::hpa_status),
         check!("grafana.ready", Grafana, ["helm.grafana"], scaling::grafana_ready),
         check!("grafana.datasource", Grafana, ["grafana.ready"], scaling::grafana_datasource),
     ]
+}
+
+/// Whether a check belongs to the chain of this scaler: prometheus-adapter's (its release, the adapter, the
+/// custom metrics API, the wizard's HPA) or KEDA's (its release, KEDA, the ScaledObject, the external
+/// metrics API, KEDA's HPA). The rest is common to both.
+pub fn on_path(check: &Check, scaler: Scaler) -> bool {
+    let path = match (check.id, check.group) {
+        ("helm.adapter", _) | (_, Group::Adapter | Group::CustomMetrics | Group::Hpa) => Scaler::Adapter,
+        ("helm.keda", _) | (_, Group::Keda | Group::ScaledObject | Group::ExternalMetrics | Group::KedaHpa) => {
+            Scaler::Keda
+        }
+        _ => return true,
+    };
+    path == scaler
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_path_has_its_own_checks_shares_the_rest_and_never_needs_the_others() {
+        let all = all();
+        let on = |scaler| all.iter().filter(|c| on_path(c, scaler)).map(|c| c.id).collect::<Vec<_>>();
+        let (adapter, keda) = (on(Scaler::Adapter), on(Scaler::Keda));
+        for id in ["helm.adapter", "adapter.rule", "custom-metrics.items", "hpa.status"] {
+            assert!(adapter.contains(&id) && !keda.contains(&id), "{id}");
+        }
+        for id in ["helm.keda", "keda.operator", "scaledobject.ready", "external-metrics.value", "keda-hpa.status"] {
+            assert!(keda.contains(&id) && !adapter.contains(&id), "{id}");
+        }
+        for check in &all {
+            for path in [&adapter, &keda] {
+                if path.contains(&check.id) {
+                    for need in check.needs {
+                        assert!(path.contains(need), "{} needs {need}, which its path does not run", check.id);
+                    }
+                }
+            }
+        }
+    }
 }

@@ -219,6 +219,10 @@ pub fn release_adapter(probe: &Probe) -> Finding {
     release(probe, "prometheus-adapter", false, "adapter")
 }
 
+pub fn release_keda(probe: &Probe) -> Finding {
+    release(probe, "keda", false, "keda --scaler keda")
+}
+
 pub fn release_grafana(probe: &Probe) -> Finding {
     let optional = !probe.cx.settings.grafana;
     release(probe, "grafana", optional, "grafana --grafana")
