@@ -245,7 +245,7 @@ mod tests {
 
     fn context() -> Context {
         let settings = Settings::defaults();
-        let ui = Ui::plain_for_tests();
+        let ui = Ui::plain();
         Context::new(settings, Runner::new(ui.clone(), true), ui)
     }
 

@@ -793,7 +793,7 @@ mod tests {
 
     #[test]
     fn dry_run_prints_changes_and_runs_queries() {
-        let runner = Runner::new(Ui::plain_for_tests(), true);
+        let runner = Runner::new(Ui::plain(), true);
         let out = runner.run(&Cmd::change("no-such-program-xyz").arg("x")).expect("dry run does not execute");
         assert!(out.success());
         let err = runner.run(&Cmd::query("no-such-program-xyz")).expect_err("queries still run");
@@ -802,7 +802,7 @@ mod tests {
 
     #[test]
     fn a_hanging_command_is_stopped_at_its_timeout() {
-        let runner = Runner::new(Ui::plain_for_tests(), false);
+        let runner = Runner::new(Ui::plain(), false);
         let cmd = Cmd::query("sleep").arg("30").timeout(Duration::from_millis(200));
         let err = runner.run(&cmd).expect_err("must time out");
         let evidence = err.command.expect("evidence");
@@ -812,7 +812,7 @@ mod tests {
 
     #[test]
     fn a_command_printing_without_end_is_stopped_at_the_limit_and_named() {
-        let runner = Runner::new(Ui::plain_for_tests(), false);
+        let runner = Runner::new(Ui::plain(), false);
         let err = runner.run(&Cmd::query("yes").arg("endless")).expect_err("more than the limit");
         assert!(err.message.contains("`yes` printed more than 64 MiB"), "{}", err.message);
         assert_eq!(err.command.expect("evidence").command_line, "yes endless");
@@ -823,7 +823,7 @@ mod tests {
     fn an_observer_sees_each_line_as_it_comes_and_the_output_is_unchanged() {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let record = seen.clone();
-        let runner = Runner::new(Ui::plain_for_tests(), false)
+        let runner = Runner::new(Ui::plain(), false)
             .observing(Arc::new(move |stream, line: &str| record.lock().unwrap().push((stream, line.to_string()))));
         let out = runner.run(&Cmd::query("printf").arg("one\\r\\ntwo\\nlast")).expect("printf");
         assert_eq!(out.stdout, "one\r\ntwo\nlast");
@@ -842,15 +842,14 @@ mod tests {
         assert!(!format!("{cmd:?}").contains("hunter2"), "{cmd:?}");
         assert_eq!(cmd.shown_input(), Some(SECRET_INPUT));
         assert_eq!(Cmd::change("cat").stdin("plain").shown_input(), Some("plain"));
-        let out = Runner::new(Ui::plain_for_tests(), false).run(&cmd).expect("cat");
+        let out = Runner::new(Ui::plain(), false).run(&cmd).expect("cat");
         assert_eq!(out.stdout, "hunter2");
     }
 
     #[test]
     fn a_large_input_does_not_block_the_runner() {
         let input = "x".repeat(1 << 20);
-        let out =
-            Runner::new(Ui::plain_for_tests(), false).run(&Cmd::query("wc").arg("--bytes").stdin(input)).expect("wc");
+        let out = Runner::new(Ui::plain(), false).run(&Cmd::query("wc").arg("--bytes").stdin(input)).expect("wc");
         assert_eq!(out.stdout.trim(), (1 << 20).to_string());
     }
 
@@ -869,7 +868,7 @@ mod tests {
 
     #[test]
     fn a_failing_command_keeps_its_code_and_stderr() {
-        let runner = Runner::new(Ui::plain_for_tests(), false);
+        let runner = Runner::new(Ui::plain(), false);
         let err = runner.run(&Cmd::query("ls").arg("/definitely/not/here")).expect_err("ls fails");
         let evidence = err.command.expect("evidence");
         assert_eq!(evidence.exit_code, Some(2));

@@ -105,7 +105,7 @@ fn removal(cx: &Context, item: Created, delete_cluster: bool, remove_switch: boo
                 if !crate::cluster::keda::foreign_objects(cx).ok()?.is_empty() {
                     return None;
                 }
-                let commands = crate::stages::keda::uninstall_commands(cx, namespace);
+                let commands = keda_removal(cx, namespace);
                 return Some(Removal {
                     item: Some(item.clone()),
                     what: format!("KEDA (Helm release {name}) in {namespace}"),
@@ -230,6 +230,15 @@ fn name_of(object: &Value) -> String {
 }
 
 /// The object, when it exists and can be read (teardown skips what it cannot see).
+/// The commands that remove the wizard's KEDA release in `namespace` and the certificate Secret its
+/// operator made there, which the chart does not own (the keda stage leaves KEDA's path the same way).
+pub fn keda_removal(cx: &Context, namespace: &str) -> Vec<Cmd> {
+    vec![
+        cx.helm().uninstall(crate::cluster::keda::RELEASE, namespace),
+        cx.kubectl().delete("secret", crate::cluster::keda::CERTS_SECRET, Some(namespace)),
+    ]
+}
+
 fn get(cx: &Context, kind: &str, namespace: &str, name: &str) -> Option<Value> {
     cx.get(kind, namespace, name).ok().flatten()
 }

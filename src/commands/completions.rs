@@ -11,6 +11,6 @@ pub fn run(shell: clap_complete::Shell) -> Exit {
     let mut command = Cli::command();
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut command, "interlok-k8s", &mut script);
-    Ui::plain_for_tests().raw(&String::from_utf8_lossy(&script));
+    Ui::plain().raw(&String::from_utf8_lossy(&script));
     super::EXIT_OK
 }

@@ -17,7 +17,6 @@ use crate::engine::{Check, Stage, StageId};
 use crate::manifests;
 use crate::problem::Problem;
 use crate::record::Created;
-use crate::runner::Cmd;
 use crate::settings::{Scaler, Settings};
 use crate::wait::{self, Poll};
 
@@ -220,7 +219,7 @@ fn uninstall(cx: &mut Context, namespace: &str) -> Result<(), Problem> {
         ));
         return Ok(());
     }
-    for cmd in uninstall_commands(cx, namespace) {
+    for cmd in crate::teardown::keda_removal(cx, namespace) {
         cx.runner.run(&cmd)?;
     }
     cx.forget(&Created::Release { name: keda::RELEASE.into(), namespace: namespace.into() });
@@ -236,16 +235,6 @@ fn uninstall(cx: &mut Context, namespace: &str) -> Result<(), Problem> {
     Ok(())
 }
 
-/// The commands that remove the wizard's KEDA release in `namespace` and the certificate Secret its
-/// operator made there (teardown removes it the same way).
-pub fn uninstall_commands(cx: &Context, namespace: &str) -> Vec<Cmd> {
-    vec![
-        cx.helm().uninstall(keda::RELEASE, namespace),
-        cx.kubectl().delete("secret", keda::CERTS_SECRET, Some(namespace)),
-    ]
-}
-
 fn release_in(cx: &Context, namespace: &str) -> crate::tools::helm::Release {
     crate::tools::helm::Release { namespace: namespace.into(), ..releases::release(cx, keda::RELEASE) }
 }
-

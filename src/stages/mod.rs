@@ -77,7 +77,7 @@ mod tests {
     #[test]
     fn predecessors_come_earlier_in_run_order() {
         let settings = crate::settings::Settings::defaults();
-        let ui = crate::ui::Ui::plain_for_tests();
+        let ui = crate::ui::Ui::plain();
         let cx = crate::context::Context::new(settings, crate::runner::Runner::new(ui.clone(), true), ui);
         for stage in all() {
             for before in stage.after(&cx) {

@@ -73,7 +73,7 @@ fn main() {
 /// The longest path through the stage graph, weighting each stage by its latency; and the plain sum.
 fn critical_path(latency: &BTreeMap<&str, f64>) -> (f64, f64) {
     let settings = Settings::from_flags([("grafana", "true")]).expect("settings");
-    let cx = Context::new(settings, Runner::new(Ui::plain_for_tests(), true), Ui::plain_for_tests());
+    let cx = Context::new(settings, Runner::new(Ui::plain(), true), Ui::plain());
     let stages = interlok_k8s::stages::all();
     let mut finish: BTreeMap<interlok_k8s::engine::StageId, f64> = BTreeMap::new();
     for stage in &stages {
@@ -117,8 +117,8 @@ fn verify_timing(world: &World) -> (f64, f64, &'static str) {
         std::env::set_var(key, value);
     }
     let settings = Settings::resolve(&Flags::default()).expect("settings");
-    let runner = Runner::new(Ui::plain_for_tests(), false).with_default_timeout(Duration::from_secs(60));
-    let cx = Context::new(settings, runner, Ui::plain_for_tests());
+    let runner = Runner::new(Ui::plain(), false).with_default_timeout(Duration::from_secs(60));
+    let cx = Context::new(settings, runner, Ui::plain());
     let probe = interlok_k8s::verify::Probe::new(&cx, None, None);
     let started = Instant::now();
     let outcomes = interlok_k8s::verify::run(&probe, false);

@@ -134,7 +134,7 @@ fn a_wrapper_scripts_grandchild_ends_with_the_wizard_on_ctrl_c_and_on_kill_9() {
 fn without_a_supervisor_the_runner_also_ends_the_whole_tree() {
     use interlok_k8s::runner::{Cmd, Runner};
     let tools = Tools::new(&[("wrapper", WRAPPER_WITH_GRANDCHILD)]);
-    let runner = Runner::new(interlok_k8s::ui::Ui::plain_for_tests(), false);
+    let runner = Runner::new(interlok_k8s::ui::Ui::plain(), false);
     let cmd = Cmd::query(tools.path("wrapper").display().to_string()).timeout(Duration::from_millis(500));
     let err = runner.run(&cmd).expect_err("times out");
     assert_eq!(err.command.unwrap().timed_out_after, Some(Duration::from_millis(500)));
@@ -183,7 +183,7 @@ fn a_stderr_without_end_keeps_a_bounded_tail() {
     // 300 MiB on stderr, then the reason, then a failure: the reason is in the tail, the rest was not kept
     let noisy = "/usr/bin/yes noise | /usr/bin/head -c 314572800 >&2\necho 'the real reason' >&2\nexit 3";
     let tools = Tools::new(&[("noisy", noisy)]);
-    let runner = Runner::new(interlok_k8s::ui::Ui::plain_for_tests(), false);
+    let runner = Runner::new(interlok_k8s::ui::Ui::plain(), false);
     let cmd = Cmd::query(tools.path("noisy").display().to_string()).timeout(Duration::from_secs(120));
     let out = runner.run_unchecked(&cmd).expect("runs");
     assert_eq!(out.code, 3);
