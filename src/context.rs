@@ -36,20 +36,12 @@ pub struct Facts {
     pub pushgateway: Option<(String, u16)>,
 }
 
-/// A remark a stage wants the user to see next to its result.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Remark {
-    Note(String),
-    Warning(String),
-}
-
 pub struct Context {
     pub settings: Settings,
     pub runner: Runner,
     pub ui: Ui,
     pub tools: Toolbox,
     pub facts: Facts,
-    pub remarks: Vec<Remark>,
     /// Shared by stages running at once: each adds what it created.
     pub record: Arc<Mutex<Record>>,
     /// The facts as they were when this context was forked (None for the root).
@@ -60,16 +52,7 @@ impl Context {
     pub fn new(settings: Settings, runner: Runner, ui: Ui) -> Self {
         let record = Arc::new(Mutex::new(Record::load(settings.context.as_deref())));
         let facts = Facts { kubectl_via_minikube: settings.use_minikube_kubectl, ..Facts::default() };
-        Context {
-            settings,
-            runner,
-            ui,
-            tools: Toolbox::default(),
-            facts,
-            remarks: Vec::new(),
-            record,
-            forked_facts: None,
-        }
+        Context { settings, runner, ui, tools: Toolbox::default(), facts, record, forked_facts: None }
     }
 
     /// The kubectl the wizard uses: every kubectl on PATH with its version, the newest chosen.
@@ -165,7 +148,6 @@ impl Context {
             ui: self.ui.clone(),
             tools: self.tools.clone(),
             facts: self.facts.clone(),
-            remarks: Vec::new(),
             record: self.record.clone(),
             forked_facts: Some(self.facts.clone()),
         }
@@ -210,12 +192,14 @@ impl Context {
         }
     }
 
+    /// A note for the user, shown as it comes (inside a stage: above its live region, or with its name).
     pub fn note(&mut self, text: impl Into<String>) {
-        self.remarks.push(Remark::Note(text.into()));
+        self.ui.note(&text.into());
     }
 
+    /// A warning for the user, shown as it comes.
     pub fn warn(&mut self, text: impl Into<String>) {
-        self.remarks.push(Remark::Warning(text.into()));
+        self.ui.warn(&text.into());
     }
 }
 

@@ -1,7 +1,7 @@
 //! The autoscaling proof: fire the 2019 guide's 150 messages at the inbox path (`/in-box`), then follow them link
 //! by link — Prometheus has them, the custom (or on KEDA's path the external) metrics API serves them, the
-//! autoscaler wants 2 replicas — and report
-//! how long each link took. When a link does not come, verify explains why.
+//! autoscaler wants 2 replicas — and report each link as it is reached, with how long it took. When a link
+//! does not come, verify explains why; Ctrl-C stops it at once, with nothing more claimed.
 
 use std::time::{Duration, Instant};
 
@@ -16,10 +16,17 @@ use crate::wait::{self, Poll};
 
 pub const MESSAGES: u64 = 150;
 
-/// Runs the proof; the report lines, or the problem with verify's findings.
-pub fn run(cx: &Context) -> Result<Vec<String>, Problem> {
+/// Runs the proof, handing each link's line to `reached` as it comes; the problem with verify's findings when
+/// a link does not come, or where Ctrl-C stopped it.
+pub fn run(cx: &Context, reached: &mut dyn FnMut(&str)) -> Result<(), Problem> {
     let s = &cx.settings;
-    let forward = PortForward::open(cx, &s.namespace, &s.deployment, 8080)?;
+    let forward = PortForward::open(cx, &s.namespace, &s.deployment, 8080).map_err(|problem| {
+        if crate::runner::interrupted() {
+            interrupted("opening a port-forward to Interlok")
+        } else {
+            problem
+        }
+    })?;
     let target = Target::parse(&forward.url(&s.inbox_path), "GET", Vec::new()).map_err(Problem::new)?;
     let plan = Plan {
         target,
@@ -30,8 +37,16 @@ pub fn run(cx: &Context) -> Result<Vec<String>, Problem> {
         timeout: Duration::from_secs(10),
     };
     let started = Instant::now();
-    let sent = load::run(&plan, &std::sync::atomic::AtomicBool::new(false), &|_| {});
+    let sending = cx.ui.spinner(&format!("sending {MESSAGES} messages to {}", s.inbox_path));
+    let stop = crate::runner::interrupt_flag();
+    let sent = load::run(&plan, &stop, &|done| {
+        sending.set_message(&format!("sending {MESSAGES} messages to {}: {done} sent", s.inbox_path))
+    });
+    drop(sending);
     drop(forward);
+    if crate::runner::interrupted() {
+        return Err(interrupted(&format!("{} of {MESSAGES} messages were sent", sent.ok())));
+    }
     if sent.ok() < MESSAGES {
         return Err(Problem::new(format!(
             "only {} of {MESSAGES} messages were accepted by {}",
@@ -40,8 +55,7 @@ pub fn run(cx: &Context) -> Result<Vec<String>, Problem> {
         ))
         .with_hint("see `interlok-k8s verify`"));
     }
-    let mut report =
-        vec![format!("sent {MESSAGES} messages to {} in {:.1}s", s.inbox_path, started.elapsed().as_secs_f64())];
+    reached(&format!("sent {MESSAGES} messages to {} in {:.1}s", s.inbox_path, started.elapsed().as_secs_f64()));
     let probe = Probe::new(cx, None, None);
     let limit = s.wait_timeout;
     let replicas_before = hpa_replicas(cx).0;
@@ -56,21 +70,32 @@ pub fn run(cx: &Context) -> Result<Vec<String>, Problem> {
         (served, &|| if keda { external_value(cx) > 0.0 } else { adapter::values(cx).is_ok_and(|v| !v.is_empty()) }),
         (wants, &|| hpa_replicas(cx).1 >= 2),
     ];
-    for (what, reached) in links {
+    for (what, link) in links {
         let at = wait::until(&cx.ui, what, limit.saturating_sub(started.elapsed()), || {
-            if reached() {
+            if link() {
                 Poll::Ready(())
             } else {
                 Poll::Waiting("not yet".into())
             }
         });
         match at {
-            Ok(()) => report.push(format!("{what} after {:.1}s", started.elapsed().as_secs_f64())),
+            Ok(()) => reached(&format!("{what} after {:.1}s", started.elapsed().as_secs_f64())),
+            Err(_) if crate::runner::interrupted() => return Err(interrupted(&format!("waiting until {what}"))),
             Err(_) => return Err(explain(&probe, what)),
         }
     }
-    report.push(format!("scaled {} → {}", replicas_before.max(1), hpa_replicas(cx).1));
-    Ok(report)
+    let wanted = hpa_replicas(cx).1;
+    if crate::runner::interrupted() {
+        return Err(interrupted("reading the autoscaler"));
+    }
+    reached(&format!("scaled {} → {wanted}", replicas_before.max(1)));
+    Ok(())
+}
+
+/// Where Ctrl-C stopped the proof (nothing after that is claimed).
+fn interrupted(doing: &str) -> Problem {
+    Problem::new(format!("interrupted (Ctrl-C) while {doing}"))
+        .with_hint("`interlok-k8s watch` shows the autoscaler as it goes on; `interlok-k8s demo` runs the proof again")
 }
 
 fn in_prometheus(probe: &Probe) -> bool {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use console::style;
 
-use crate::context::{Context, Remark};
+use crate::context::Context;
 use crate::problem::Problem;
 use crate::settings::Settings;
 
@@ -240,9 +240,7 @@ pub fn run(plan: &Plan, cx: &mut Context) -> Vec<StageReport> {
                 let resume = plan.resume.replace("{stage}", id.name());
                 scope.spawn(move || {
                     let began = Instant::now();
-                    child.ui.heading(&format!("{} {}", style("==>").blue().bold(), id));
                     let outcome = run_stage(stage, &mut child, &resume);
-                    print_remarks(&mut child);
                     let _ = done.send((i, StageReport { id, outcome, took: began.elapsed() }, child, region));
                 });
             }
@@ -276,7 +274,6 @@ fn run_stage(stage: &dyn Stage, cx: &mut Context, resume: &str) -> Outcome {
     let outcome = stage_outcome(stage, cx);
     if crate::runner::interrupted() && !matches!(outcome, Outcome::AlreadyDone(_) | Outcome::Done(_)) {
         // whatever check or command was running, what the user needs is where it stopped and how to go on
-        cx.remarks.clear();
         cx.ui.problem(
             Some(stage.id().name()),
             &Problem::new(format!("interrupted (Ctrl-C) during stage {}", stage.id()))
@@ -292,6 +289,7 @@ fn stage_outcome(stage: &dyn Stage, cx: &mut Context) -> Outcome {
         return Outcome::NotApplicable(reason);
     }
     let dry_run = cx.runner.dry_run();
+    let checking = cx.ui.activity("checking what is already done");
     let check = {
         let read_only = cx.runner.read_only();
         let runner = std::mem::replace(&mut cx.runner, read_only);
@@ -314,7 +312,9 @@ fn stage_outcome(stage: &dyn Stage, cx: &mut Context) -> Outcome {
         Err(problem) if dry_run => format!("could not check ({})", first_line(&problem.message)),
         Err(problem) => return fail(stage, cx, problem),
     };
+    drop(checking);
     cx.ui.line(&format!("  {reason}"));
+    let applying = cx.ui.activity(format!("applying: {reason}"));
     if let Err(problem) = stage.apply(cx) {
         if dry_run {
             // a dry run shows the whole plan: say what this stage needs first, and go on
@@ -326,6 +326,8 @@ fn stage_outcome(stage: &dyn Stage, cx: &mut Context) -> Outcome {
     if dry_run {
         return Outcome::Planned(reason);
     }
+    drop(applying);
+    let _validating = cx.ui.activity("validating the change");
     let evidence = match stage.validate(cx) {
         Ok(evidence) => evidence,
         Err(problem) => return fail(stage, cx, problem),
@@ -364,6 +366,10 @@ fn as_problem(failed: crate::verify::Outcome) -> Problem {
 }
 
 fn fail(stage: &dyn Stage, cx: &mut Context, mut problem: Problem) -> Outcome {
+    if crate::runner::interrupted() {
+        // the stage stopped because of Ctrl-C: `run_stage` says where and how to resume, not this check's hint
+        return Outcome::Failed(problem.message);
+    }
     if problem.hint.is_none() {
         // every failure says what to do; the least is to look at what the tool says for itself
         let hint = match &problem.command {
@@ -379,18 +385,8 @@ fn fail(stage: &dyn Stage, cx: &mut Context, mut problem: Problem) -> Outcome {
         };
         problem = problem.with_hint(hint);
     }
-    print_remarks(cx);
     cx.ui.problem(Some(stage.id().name()), &problem);
     Outcome::Failed(problem.message)
-}
-
-fn print_remarks(cx: &mut Context) {
-    for remark in std::mem::take(&mut cx.remarks) {
-        match remark {
-            Remark::Note(text) => cx.ui.note(&text),
-            Remark::Warning(text) => cx.ui.warn(&text),
-        }
-    }
 }
 
 fn first_line(text: &str) -> String {

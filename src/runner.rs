@@ -3,7 +3,9 @@
 //! A command is a value that displays as a line a user could paste; `--dry-run` prints mutating commands
 //! instead of running them, `--verbose` echoes every command before it runs (a secret input never shows).
 //! Capture is bounded: stdout whole up to `STDOUT_LIMIT` (a tool printing more is stopped and reported),
-//! stderr as its last `STDERR_KEPT` bytes; a caller may also watch the lines as they come.
+//! stderr as its last `STDERR_KEPT` bytes; a caller may also watch the lines as they come. Inside a setup
+//! stage every command shows in the stage's live region while it runs, and a `streamed` one (minikube start,
+//! choco install) shows its lines there as they come.
 
 use std::ffi::OsString;
 use std::fmt;
@@ -41,6 +43,8 @@ pub struct Cmd {
     secret_input: bool,
     timeout: Option<Duration>,
     mutating: bool,
+    /// Its output is progress a user waits on (minikube start): shown as it comes inside a stage.
+    streamed: bool,
 }
 
 impl Cmd {
@@ -53,6 +57,7 @@ impl Cmd {
             secret_input: false,
             timeout: None,
             mutating: false,
+            streamed: false,
         }
     }
 
@@ -92,8 +97,21 @@ impl Cmd {
         self
     }
 
+    /// Its lines are progress (minikube start, choco install, kubectl rollout status): inside a stage they
+    /// are shown as they come.
+    pub fn streamed(mut self) -> Self {
+        self.streamed = true;
+        self
+    }
+
     pub fn program(&self) -> &str {
         &self.program
+    }
+
+    /// The command as a short line for a live region: the program's file name, then its arguments.
+    pub fn brief(&self) -> String {
+        let name = Path::new(&self.program).file_name().map_or(self.program.clone(), |n| n.to_string_lossy().into());
+        std::iter::once(name).chain(self.args.iter().map(|a| quote(a))).collect::<Vec<_>>().join(" ")
     }
 
     pub fn arguments(&self) -> &[String] {
@@ -145,6 +163,7 @@ impl fmt::Debug for Cmd {
             .field("stdin", &self.shown_input())
             .field("timeout", &self.timeout)
             .field("mutating", &self.mutating)
+            .field("streamed", &self.streamed)
             .finish()
     }
 }
@@ -294,20 +313,44 @@ impl Runner {
         if self.ui.verbose() {
             self.ui.echo_command(&cmd.to_string(), cmd.shown_input());
         }
-        self.execute(&path, cmd, cmd.timeout.unwrap_or(self.default_timeout))
+        let observer = match (cmd.streamed, self.observer.clone()) {
+            (false, observer) => observer,
+            (true, observer) => {
+                let ui = self.ui.clone();
+                Some(Arc::new(move |stream: Stream, line: &str| {
+                    if let Some(observer) = &observer {
+                        observer(stream, line);
+                    }
+                    ui.tool_line(line);
+                }) as LineObserver)
+            }
+        };
+        let _shown = if cmd.streamed {
+            self.ui.announce(format!("running {}", cmd.brief()))
+        } else {
+            self.ui.activity(cmd.brief())
+        };
+        self.execute(&path, cmd, cmd.timeout.unwrap_or(self.default_timeout), observer)
     }
 
-    fn execute(&self, path: &Path, cmd: &Cmd, timeout: Duration) -> Result<Output, Problem> {
+    fn execute(
+        &self,
+        path: &Path,
+        cmd: &Cmd,
+        timeout: Duration,
+        observer: Option<LineObserver>,
+    ) -> Result<Output, Problem> {
         let started = self.spawn(path, cmd, Stdio::piped(), Stdio::piped())?;
         let Started { mut child, lifeline } = started;
         let (events_tx, events) = mpsc::channel();
-        let stdout = child.stdout.take().map(|out| {
-            capture(out, Keep::Head(STDOUT_LIMIT), Stream::Stdout, self.observer.clone(), events_tx.clone())
-        });
+        let stdout = child
+            .stdout
+            .take()
+            .map(|out| capture(out, Keep::Head(STDOUT_LIMIT), Stream::Stdout, observer.clone(), events_tx.clone()));
         let stderr = child
             .stderr
             .take()
-            .map(|err| capture(err, Keep::Tail(STDERR_KEPT), Stream::Stderr, self.observer.clone(), events_tx.clone()));
+            .map(|err| capture(err, Keep::Tail(STDERR_KEPT), Stream::Stderr, observer, events_tx.clone()));
         drop(events_tx);
         let printed = |kept: &Option<Arc<Mutex<Kept>>>| {
             let bytes = kept.as_ref().map(|k| std::mem::take(&mut k.lock().expect("capture").bytes));
@@ -427,13 +470,17 @@ pub struct Background {
 }
 
 impl Background {
-    /// Waits for the first line `accept` returns Some for, up to `limit`; the process's own words on failure.
+    /// Waits for the first line `accept` returns Some for, up to `limit` or Ctrl-C; the process's own words
+    /// on failure.
     pub fn wait_for_line<T>(&self, limit: Duration, accept: impl Fn(&str) -> Option<T>) -> Result<T, Problem> {
         let deadline = Instant::now() + limit;
         let mut seen = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
+            if interrupted() {
+                return Err(Problem::new(format!("interrupted (Ctrl-C) while `{}` started", self.command_line)));
+            }
+            match self.lines.recv_timeout(left.min(WAIT_SLICE)) {
                 Ok(line) => {
                     if let Some(found) = accept(&line) {
                         return Ok(found);
@@ -443,6 +490,7 @@ impl Background {
                         seen.remove(0);
                     }
                 }
+                Err(RecvTimeoutError::Timeout) if !left.is_zero() => {}
                 Err(RecvTimeoutError::Timeout) => {
                     return Err(Problem::new(format!(
                         "`{}` did not get ready within {}s",
@@ -697,6 +745,21 @@ pub fn interrupt_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
 
 pub fn interrupted() -> bool {
     INTERRUPTED.get().is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst))
+}
+
+/// Pauses for `length` (a poll's interval, a view's refresh), ending early on Ctrl-C; false when interrupted.
+pub fn pause(length: Duration) -> bool {
+    let end = Instant::now() + length;
+    loop {
+        if interrupted() {
+            return false;
+        }
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(50)));
+    }
 }
 
 fn interrupted_problem(cmd: &Cmd) -> Problem {

@@ -16,14 +16,19 @@ pub enum Poll<T> {
     Failed(Problem),
 }
 
-/// Polls `look` until it is ready, fails, or `limit` passes; the spinner shows the latest status.
+/// Polls `look` until it is ready, fails, or `limit` passes; the spinner shows the latest status. Ctrl-C
+/// ends the wait at once (between looks, or in a look's command) with an interrupted problem.
 pub fn until<T>(ui: &Ui, what: &str, limit: Duration, mut look: impl FnMut() -> Poll<T>) -> Result<T, Problem> {
     let spinner = ui.spinner(what);
     let deadline = Instant::now() + limit;
     let mut pause = FIRST_PAUSE;
     let mut last;
     loop {
-        match look() {
+        let seen = look();
+        if crate::runner::interrupted() {
+            return Err(Problem::new(format!("interrupted (Ctrl-C) while waiting for {what}")));
+        }
+        match seen {
             Poll::Ready(value) => return Ok(value),
             Poll::Failed(problem) => return Err(problem),
             Poll::Waiting(status) => {
@@ -38,7 +43,9 @@ pub fn until<T>(ui: &Ui, what: &str, limit: Duration, mut look: impl FnMut() -> 
                 limit.as_secs()
             )));
         }
-        std::thread::sleep(pause.min(deadline - now));
+        if !crate::runner::pause(pause.min(deadline - now)) {
+            return Err(Problem::new(format!("interrupted (Ctrl-C) while waiting for {what}")));
+        }
         pause = (pause * 2).min(MAX_PAUSE);
     }
 }

@@ -1,6 +1,7 @@
 //! The live view of scaling: the autoscaler's current/desired replicas, the current average of the metric
 //! against the target, the Interlok pods, and a sparkline of the metric over the last minutes (from
-//! Prometheus). Redrawn in place on a terminal; one plain line per refresh otherwise.
+//! Prometheus). Redrawn in place on a terminal; one plain line per refresh otherwise. Ctrl-C ends it at once,
+//! and a look it cut short is never drawn: its half-read state is not the cluster's.
 
 use std::time::{Duration, Instant};
 
@@ -8,7 +9,6 @@ use crate::cluster::views::{Hpa, Pod};
 use crate::cluster::{autoscaler, interlok, pods};
 use crate::context::Context;
 use crate::verify::Probe;
-use console::Term;
 
 /// One look at the scaling state.
 #[derive(Debug, Clone, Default)]
@@ -91,30 +91,26 @@ pub struct Until {
     pub interval: Duration,
 }
 
-/// Refreshes until Ctrl-C, the wanted desired replicas, the timeout, or `keep_going` says stop; returns the last frame.
+/// Refreshes until Ctrl-C, the wanted desired replicas, the timeout, or `keep_going` says stop; returns the last
+/// frame drawn.
 pub fn watch(cx: &Context, until: Until, keep_going: &dyn Fn() -> bool) -> Frame {
     let probe = Probe::new(cx, None, None);
-    let stop = crate::load::ctrl_c_flag();
     let started = Instant::now();
-    let term = Term::stdout();
-    let mut drawn = 0;
+    let mut view = cx.ui.view();
+    let mut drawn = Frame::default();
     loop {
         let frame = Frame::look(&probe);
+        if crate::runner::interrupted() {
+            return drawn;
+        }
         let lines = frame.lines();
-        if cx.ui.is_terminal() {
-            let _ = term.clear_last_lines(drawn);
-            for line in &lines {
-                let _ = term.write_line(line);
-            }
-            drawn = lines.len();
-        } else {
-            cx.ui.line(&format!("[{:>4.0}s] {}", started.elapsed().as_secs_f64(), lines.join(" | ")));
-        }
-        let reached = until.replicas.is_some_and(|n| frame.desired_replicas >= n);
+        view.show(&lines, &format!("[{:>4.0}s] {}", started.elapsed().as_secs_f64(), lines.join(" | ")));
+        drawn = frame;
+        let reached = until.replicas.is_some_and(|n| drawn.desired_replicas >= n);
         let timed_out = until.timeout.is_some_and(|t| started.elapsed() >= t);
-        if reached || timed_out || stop.load(std::sync::atomic::Ordering::SeqCst) || !keep_going() {
-            return frame;
+        // the refresh period of the view, cut short by Ctrl-C
+        if reached || timed_out || !keep_going() || !crate::runner::pause(until.interval) {
+            return drawn;
         }
-        std::thread::sleep(until.interval); // the refresh period of the view
     }
 }

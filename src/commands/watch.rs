@@ -18,6 +18,9 @@ pub fn run(settings: Settings, ui: Ui, args: &WatchArgs) -> Exit {
     let cx = context(settings, ui);
     let until = Until { replicas: args.until_replicas, timeout: args.timeout, interval: args.interval };
     let last = watch::watch(&cx, until, &|| true);
+    if crate::runner::interrupted() {
+        return Exit::Interrupted;
+    }
     match args.until_replicas {
         Some(n) if last.desired_replicas < n => EXIT_FAILED,
         _ => EXIT_OK,
@@ -31,16 +34,15 @@ pub fn demo(settings: Settings, ui: Ui) -> Exit {
 /// The proof after setup (or on its own): 150 messages, then each link's time.
 pub fn prove(cx: &Context) -> Exit {
     cx.ui.heading(&format!("\nAutoscaling proof: {} messages to {}", demo::MESSAGES, cx.settings.inbox_path));
-    match demo::run(cx) {
-        Ok(lines) => {
-            for line in lines {
-                cx.ui.line(&format!("  ✔ {line}"));
-            }
-            EXIT_OK
-        }
+    match demo::run(cx, &mut |link| cx.ui.line(&format!("  ✔ {link}"))) {
+        Ok(()) => EXIT_OK,
         Err(problem) => {
             cx.ui.problem(Some("demo"), &problem);
-            EXIT_FAILED
+            if crate::runner::interrupted() {
+                Exit::Interrupted
+            } else {
+                EXIT_FAILED
+            }
         }
     }
 }

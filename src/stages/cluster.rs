@@ -153,7 +153,7 @@ pub fn choose_driver(cx: &mut Context) -> (Option<String>, String) {
 pub fn start_command(cx: &Context, driver: Option<&str>) -> Cmd {
     let settings = &cx.settings;
     let version = cx.minikube_found().map(|f| f.version);
-    let mut cmd = Cmd::change(cx.minikube()).arg("start").timeout(START_TIMEOUT);
+    let mut cmd = Cmd::change(cx.minikube()).arg("start").timeout(START_TIMEOUT).streamed();
     if let Some(driver) = driver {
         let flag = if version.is_some_and(|v| v < Version::new(1, 8, 0)) { "--vm-driver" } else { "--driver" };
         cmd = cmd.arg(format!("{flag}={driver}"));

@@ -19,6 +19,7 @@ pub fn install(packages: &[&str]) -> Cmd {
         .args(packages.iter().copied())
         .args(["-y", "--no-progress"])
         .timeout(std::time::Duration::from_secs(900))
+        .streamed()
 }
 
 pub fn version() -> Cmd {

@@ -93,6 +93,7 @@ impl Kubectl {
             format!("--timeout={timeout_secs}s"),
         ])
         .timeout(std::time::Duration::from_secs(timeout_secs + 30))
+        .streamed()
     }
 
     /// Waits, watch-driven, for a Deployment's rollout.
@@ -106,6 +107,7 @@ impl Kubectl {
             format!("--timeout={timeout_secs}s"),
         ])
         .timeout(std::time::Duration::from_secs(timeout_secs + 30))
+        .streamed()
     }
 
     /// A Deployment's ready replica count (empty output when none are ready).

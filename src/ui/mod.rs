@@ -3,18 +3,21 @@
 //! when nobody can answer it.
 
 use std::io::IsTerminal;
-use std::time::Duration;
-
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use console::{style, Style};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::problem::Problem;
 
+mod live;
 mod prompt;
+mod view;
 
+pub use live::{Activity, Region};
 pub use prompt::{CANCELLED, PROMPTING};
+pub use view::View;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -31,14 +34,14 @@ pub struct Ui {
     stdout_tty: bool,
     can_prompt: bool,
     verbose: bool,
-    /// Spinners of stages running at once share one display; lines print above them.
+    /// The live regions of stages running at once, and spinners, share one display; lines print above them.
     multi: Option<Arc<MultiProgress>>,
-    /// When set, lines are kept (stderr flag, text) and printed as one block later (concurrent stages).
-    sink: Option<Buffer>,
+    /// The running stage this copy prints for (setup's stages), if any.
+    lane: Option<Arc<live::Lane>>,
+    /// The stage whose line was printed last above the live regions, shared by every copy: a stage's line
+    /// after another stage's gets its `==> stage` header again.
+    last: Arc<Mutex<Option<String>>>,
 }
-
-/// Lines a stage printed while it ran alongside others.
-pub type Buffer = Arc<Mutex<Vec<(bool, String)>>>;
 
 impl Ui {
     pub fn new(choice: ColorChoice, verbose: bool, assume_yes: bool) -> Self {
@@ -54,30 +57,28 @@ impl Ui {
         let can_prompt = !assume_yes && stdout_tty && std::io::stdin().is_terminal();
         let multi =
             stdout_tty.then(|| Arc::new(MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stdout())));
-        Ui { color, stdout_tty, can_prompt, verbose, multi, sink: None }
+        Ui { color, stdout_tty, can_prompt, verbose, multi, lane: None, last: Arc::default() }
     }
 
-    /// A copy whose lines are kept in a buffer, for a stage that runs alongside others.
-    pub fn buffered(&self) -> (Ui, Buffer) {
-        let buffer: Buffer = Arc::new(Mutex::new(Vec::new()));
-        (Ui { sink: Some(buffer.clone()), ..self.clone() }, buffer)
-    }
-
-    /// Prints a buffer's lines, in order, as one block.
-    pub fn flush(&self, buffer: &Buffer) {
-        let lines = std::mem::take(&mut *buffer.lock().expect("buffer"));
-        for (stderr, text) in lines {
-            self.emit(stderr, text);
-        }
-    }
-
+    /// Prints one line as it comes: above the live regions on a terminal (under its stage's header), with
+    /// its stage's name in front without one.
     fn emit(&self, stderr: bool, text: String) {
-        if let Some(sink) = &self.sink {
-            sink.lock().expect("buffer").push((stderr, text));
-        } else if let Some(multi) = &self.multi {
-            let _ = multi.println(text);
-        } else {
-            write_line(stderr, &text);
+        let stage = self.lane.as_ref().map(|lane| lane.name.as_str());
+        match (&self.multi, stage) {
+            (Some(multi), _) => {
+                let mut last = self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                if stage.is_some() && last.as_deref() != stage {
+                    let _ = multi.println(stage_header(stage.unwrap_or_default()));
+                }
+                *last = stage.map(String::from);
+                let _ = multi.println(text);
+            }
+            (None, Some(stage)) => {
+                for line in text.split('\n') {
+                    write_line(stderr, &format!("[{stage}] {line}"));
+                }
+            }
+            (None, None) => write_line(stderr, &text),
         }
     }
 
@@ -86,15 +87,28 @@ impl Ui {
         write_line(false, text.trim_end_matches('\n'));
     }
 
-    /// A region of the screen for one running stage: its lines, then its closing summary line.
-    pub fn stage_region(&self, _name: &str) -> Region {
-        let (ui, buffer) = self.buffered();
-        Region { parent: self.clone(), ui, buffer }
+    /// A region of the screen for one running stage: its live region while it runs (on a terminal; without
+    /// one, a `==> stage` line now and its lines tagged with its name), then its closing summary line.
+    pub fn stage_region(&self, name: &str) -> Region {
+        let lane = Arc::new(live::Lane::new(name, self.multi.as_deref()));
+        if self.multi.is_none() {
+            write_line(false, &stage_header(name));
+        }
+        let ui = Ui { lane: Some(lane.clone()), ..self.clone() };
+        Region { parent: self.clone(), ui, lane }
     }
 
     /// A UI with no terminal, no colour and no prompts.
     pub fn plain() -> Self {
-        Ui { color: false, stdout_tty: false, can_prompt: false, verbose: false, multi: None, sink: None }
+        Ui {
+            color: false,
+            stdout_tty: false,
+            can_prompt: false,
+            verbose: false,
+            multi: None,
+            lane: None,
+            last: Arc::default(),
+        }
     }
 
     pub fn verbose(&self) -> bool {
@@ -184,10 +198,16 @@ impl Ui {
         }
     }
 
-    /// A spinner that says what it waits for; hidden when stdout is not a terminal.
+    /// A spinner that says what it waits for and for how long. Inside a stage it is the stage's live
+    /// activity (without a terminal, its status is printed when it changes); elsewhere it is hidden when
+    /// stdout is not a terminal.
     pub fn spinner(&self, message: &str) -> Spinner {
+        if self.lane.is_some() {
+            let activity = self.activity(message);
+            return Spinner { bar: None, stage: Some((self.clone(), activity, Instant::now())) };
+        }
         if !self.stdout_tty {
-            return Spinner(None);
+            return Spinner { bar: None, stage: None };
         }
         let bar = match &self.multi {
             Some(multi) => multi.add(ProgressBar::new_spinner()),
@@ -196,8 +216,12 @@ impl Ui {
         bar.set_style(ProgressStyle::with_template("  {spinner} {msg} ({elapsed})").expect("static template"));
         bar.set_message(message.to_string());
         bar.enable_steady_tick(Duration::from_millis(120));
-        Spinner(Some(bar))
+        Spinner { bar: Some(bar), stage: None }
     }
+}
+
+fn stage_header(name: &str) -> String {
+    format!("{} {name}", style("==>").blue().bold())
 }
 
 /// Writes one line; a reader that went away (`| head`) ends the program quietly, as a closed pipe should.
@@ -215,41 +239,27 @@ fn write_line(stderr: bool, text: &str) {
     }
 }
 
-/// Where one running stage prints: kept together and shown when the stage ends, with its summary line.
-pub struct Region {
-    parent: Ui,
-    ui: Ui,
-    buffer: Buffer,
-}
-
-impl Region {
-    pub fn ui(&self) -> Ui {
-        self.ui.clone()
-    }
-
-    /// Shows what the stage printed, then its summary line (a failure already printed its problem).
-    pub fn finish(self, summary: &str, failed: bool) {
-        self.parent.flush(&self.buffer);
-        if !failed {
-            self.parent.line(summary);
-        }
-    }
-}
-
 /// Clears itself when dropped, so an early return never leaves a spinner drawing.
-pub struct Spinner(Option<ProgressBar>);
+pub struct Spinner {
+    bar: Option<ProgressBar>,
+    /// Inside a stage: its UI, the activity in its live region, and when the wait began.
+    stage: Option<(Ui, Activity, Instant)>,
+}
 
 impl Spinner {
     pub fn set_message(&self, message: &str) {
-        if let Some(bar) = &self.0 {
+        if let Some(bar) = &self.bar {
             bar.set_message(message.to_string());
+        }
+        if let Some((ui, activity, started)) = &self.stage {
+            ui.stage_status(activity, message.to_string(), *started);
         }
     }
 }
 
 impl Drop for Spinner {
     fn drop(&mut self) {
-        if let Some(bar) = &self.0 {
+        if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
     }

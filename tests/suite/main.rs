@@ -14,6 +14,7 @@ mod load;
 mod monitoring;
 mod ownership;
 mod parsers;
+mod progress;
 mod recovery;
 mod reliability;
 mod skeleton;

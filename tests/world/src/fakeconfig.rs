@@ -19,6 +19,9 @@ pub struct FakeConfig {
     /// How long matching invocations take before they do their work (emulated network and cluster time).
     #[serde(default)]
     pub latencies: Vec<ToolLatency>,
+    /// How far apart matching invocations print their progress lines (minikube start's steps).
+    #[serde(default)]
+    pub paces: Vec<ToolPace>,
     /// A kubectl that only reports this old version (Docker Desktop's), in `docker-bin` ahead on PATH.
     #[serde(default)]
     pub shadow_kubectl: Option<String>,
@@ -39,6 +42,22 @@ pub struct ToolLatency {
     pub tool: String,
     pub args_contain: Vec<String>,
     pub millis: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ToolPace {
+    pub tool: String,
+    pub args_contain: Vec<String>,
+    pub every_millis: u64,
+}
+
+/// A progress line a fake printed, and when (milliseconds since the Unix epoch): what a test measures a
+/// screen's delay against.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Printed {
+    pub tool: String,
+    pub line: String,
+    pub at_millis: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -116,6 +135,10 @@ pub fn log_path(dir: &Path) -> PathBuf {
     dir.join("invocations.jsonl")
 }
 
+pub fn printed_path(dir: &Path) -> PathBuf {
+    dir.join("printed.jsonl")
+}
+
 /// Where the fakes keep the Windows machine's state once a command changed it (switches made, removed).
 pub fn windows_state_path(dir: &Path) -> PathBuf {
     dir.join("windows-state.json")
@@ -134,6 +157,21 @@ pub fn append(dir: &Path, invocation: &Invocation) {
     if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(log_path(dir)) {
         let _ = file.write_all(line.as_bytes());
     }
+}
+
+pub fn append_printed(dir: &Path, printed: &Printed) {
+    let line = serde_json::to_string(printed).expect("json") + "\n";
+    if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(printed_path(dir)) {
+        let _ = file.write_all(line.as_bytes());
+    }
+}
+
+pub fn read_printed(dir: &Path) -> Vec<Printed> {
+    std::fs::read_to_string(printed_path(dir))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
 }
 
 pub fn read_log(dir: &Path) -> Vec<Invocation> {

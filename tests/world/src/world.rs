@@ -48,6 +48,7 @@ pub struct WorldBuilder {
     context: String,
     helm_on_path: bool,
     latencies: Vec<crate::fakeconfig::ToolLatency>,
+    paces: Vec<crate::fakeconfig::ToolPace>,
     keda_polling: Option<Duration>,
 }
 
@@ -69,6 +70,7 @@ impl Default for WorldBuilder {
             context: "minikube".into(),
             helm_on_path: true,
             latencies: Vec::new(),
+            paces: Vec::new(),
             keda_polling: None,
         }
     }
@@ -136,6 +138,17 @@ impl WorldBuilder {
             tool: tool.into(),
             args_contain: args_contain.iter().map(|s| s.to_string()).collect(),
             millis: time.as_millis() as u64,
+        });
+        self
+    }
+    /// Matching tool invocations print their progress lines this far apart, as the real tool does over a
+    /// slow start (`minikube start` on a real Hyper-V machine takes minutes); each printed line is logged
+    /// with its time (`World::printed`).
+    pub fn pace(mut self, tool: &str, args_contain: &[&str], every: Duration) -> Self {
+        self.paces.push(crate::fakeconfig::ToolPace {
+            tool: tool.into(),
+            args_contain: args_contain.iter().map(|s| s.to_string()).collect(),
+            every_millis: every.as_millis() as u64,
         });
         self
     }
@@ -273,6 +286,7 @@ impl World {
             control: control.url(),
             shadow_kubectl: b.shadow_kubectl.clone(),
             latencies: b.latencies.clone(),
+            paces: b.paces.clone(),
         };
         let world = World {
             dir,
@@ -427,6 +441,11 @@ impl World {
 
     pub fn invocations(&self) -> Vec<Invocation> {
         fakeconfig::read_log(&self.dir)
+    }
+
+    /// The progress lines the fakes printed (minikube start's steps), each with when it was printed.
+    pub fn printed(&self) -> Vec<fakeconfig::Printed> {
+        fakeconfig::read_printed(&self.dir)
     }
 
     pub fn clear_logs(&self) {

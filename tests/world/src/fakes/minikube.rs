@@ -1,7 +1,8 @@
 //! minikube, as far as the wizard uses it: `version` (`--short` from v1.10; until v1.20 it still printed
 //! the `minikube version:` prefix), `status` (text or `-o json`, exit-code bits 1/2/4, 7 when stopped, 85
 //! for a missing profile), `start` (`--vm-driver` before v1.8.0, `--driver` after; brings the fake
-//! cluster up and writes the kubeconfig), `stop`, `delete`, `kubectl --`.
+//! cluster up and writes the kubeconfig, printing minikube's own steps as it reaches them, at a configurable
+//! pace), `stop`, `delete`, `kubectl --`.
 
 use super::flags::{self, Parsed};
 use super::Env;
@@ -166,17 +167,28 @@ fn start_flags(env: &Env) -> Vec<(&'static str, bool)> {
     spec
 }
 
+/// `minikube start` prints its steps on stdout as it reaches them (minikube's `out.Step`, in
+/// cmd/minikube/cmd/start.go, pkg/minikube/node/start.go, machine/start.go and bootstrapper/kubeadm), with
+/// the configured pace between them: a fresh cluster, or a restart of a stopped one.
 fn start(env: &Env, parsed: &Parsed) -> i32 {
     let (version, _) = version_of(env);
-    let driver = parsed
-        .flags
-        .get("driver")
-        .or(parsed.flags.get("d"))
-        .or(parsed.flags.get("vm-driver"))
-        .cloned()
-        .unwrap_or_else(|| "docker".into());
-    println!("😄  minikube {version} on the test world");
-    println!("✨  Using the {driver} driver based on user configuration");
+    let flag = |names: &[&str]| names.iter().find_map(|n| parsed.flags.get(*n)).cloned();
+    let driver = flag(&["driver", "d", "vm-driver"]).unwrap_or_else(|| "docker".into());
+    let kubernetes = flag(&["kubernetes-version"])
+        .unwrap_or_else(|| env.config.minikube.as_ref().map_or("v1.33.1".into(), |m| m.kubernetes_version.clone()));
+    let (cpus, memory) =
+        (flag(&["cpus"]).unwrap_or_else(|| "2".into()), flag(&["memory"]).unwrap_or_else(|| "4096".into()));
+    let step = |line: &str| env.step("minikube", line);
+    let platform = if env.config.windows.is_some() {
+        "Microsoft Windows 11 Pro 10.0.22631.4602 Build 22631.4602"
+    } else {
+        "Ubuntu 24.04"
+    };
+    let state = control(env, "status");
+    let existing = state != "Nonexistent";
+    step(&format!("😄  minikube {version} on {platform}"));
+    let based_on = if existing { "existing profile" } else { "user configuration" };
+    step(&format!("✨  Using the {driver} driver based on {based_on}"));
     if driver == "hyperv" {
         let Some(windows) = env.config.windows.as_ref().map(|_| super::powershell::load_state(env)) else {
             eprintln!("❌  Exiting due to DRV_UNSUPPORTED_OS: The driver 'hyperv' is not supported on linux/amd64");
@@ -193,8 +205,32 @@ fn start(env: &Env, parsed: &Parsed) -> i32 {
             }
         }
     }
+    step("👍  Starting \"minikube\" primary control-plane node in \"minikube\" cluster");
+    let container = matches!(driver.as_str(), "docker" | "podman");
+    let machine = if container { "container" } else { "VM" };
+    if state == "Running" {
+        step(&format!("🏃  Updating the running {driver} \"minikube\" {machine} ..."));
+    } else if existing {
+        step(&format!("🔄  Restarting existing {driver} {machine} for \"minikube\" ..."));
+    } else {
+        if container {
+            step("🚜  Pulling base image v0.0.48 ...");
+            step(&format!("🔥  Creating {driver} {machine} (CPUs={cpus}, Memory={memory}MB) ..."));
+        } else {
+            step(&format!("🔥  Creating {driver} {machine} (CPUs={cpus}, Memory={memory}MB, Disk=20000MB) ..."));
+        }
+    }
+    step(&format!("🐳  Preparing Kubernetes {kubernetes} on Docker 28.4.0 ..."));
+    if !existing {
+        step("    ▪ Generating certificates and keys ...");
+        step("    ▪ Booting up control plane ...");
+        step("    ▪ Configuring RBAC rules ...");
+    }
+    step("🔗  Configuring bridge CNI (Container Networking Interface) ...");
     control(env, "start");
-    println!("👍  Starting \"minikube\" primary control-plane node in \"minikube\" cluster");
-    println!("🏄  Done! kubectl is now configured to use \"minikube\" cluster and \"default\" namespace by default");
+    step("🔎  Verifying Kubernetes components...");
+    step("    ▪ Using image gcr.io/k8s-minikube/storage-provisioner:v5");
+    step("🌟  Enabled addons: storage-provisioner, default-storageclass");
+    step("🏄  Done! kubectl is now configured to use \"minikube\" cluster and \"default\" namespace by default");
     0
 }

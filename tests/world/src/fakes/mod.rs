@@ -15,13 +15,33 @@ use crate::fakeconfig::{self, FakeConfig, Invocation};
 pub struct Env {
     pub dir: PathBuf,
     pub config: FakeConfig,
+    /// The pause between this invocation's progress lines (a configured pace), and whether one was printed.
+    pace: std::cell::Cell<(std::time::Duration, bool)>,
 }
 
 impl Env {
     fn load() -> Option<Env> {
         let dir = PathBuf::from(std::env::var_os("TESTWORLD_DIR")?);
         let text = std::fs::read_to_string(fakeconfig::config_path(&dir)).ok()?;
-        Some(Env { dir, config: serde_json::from_str(&text).ok()? })
+        let config = serde_json::from_str(&text).ok()?;
+        Some(Env { dir, config, pace: Default::default() })
+    }
+
+    /// Prints one progress line as the real tool does (on stdout, at once), after the configured pause
+    /// when it is not the first, and logs when it was printed.
+    pub fn step(&self, tool: &str, line: &str) {
+        use std::io::Write;
+        let (every, started) = self.pace.get();
+        if started {
+            std::thread::sleep(every); // the emulated time of the real step
+        }
+        self.pace.set((every, true));
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+        let at_millis =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        fakeconfig::append_printed(&self.dir, &fakeconfig::Printed { tool: tool.into(), line: line.into(), at_millis });
     }
 
     pub fn log(&self, tool: &str, args: &[String], parsed: Vec<(String, String)>, fault: Option<String>) {
@@ -46,6 +66,11 @@ pub fn run(tool: &str, args: &[String]) -> i32 {
     {
         // the emulated time this operation takes on a real machine
         std::thread::sleep(std::time::Duration::from_millis(latency.millis));
+    }
+    if let Some(pace) =
+        env.config.paces.iter().find(|p| p.tool == tool && p.args_contain.iter().all(|w| args.contains(w)))
+    {
+        env.pace.set((std::time::Duration::from_millis(pace.every_millis), false));
     }
     if let Some(code) = wrapper::inject_fault(&env, tool, args) {
         return code;

@@ -1,0 +1,250 @@
+//! Issue #15, items 1 and 4: a running stage shows what it does now and its tool's lines as they come (on a
+//! terminal in its live region, without one as lines tagged with the stage), never held until the stage
+//! ends; Ctrl-C in `demo`, `watch` and setup stops at once, restores the cursor and exits 130.
+
+use std::io::{BufRead, BufReader, Read};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use testworld::fakeconfig::Printed;
+use testworld::world::{ClusterState, World};
+
+use crate::support::{LONG, PRODUCT};
+
+/// The bound the issue sets: a line is on screen within 1 s of the tool printing it; Ctrl-C ends within 1 s.
+const PROMPT: Duration = Duration::from_secs(1);
+
+/// A world whose stopped minikube takes about 10 s to start, printing one of its real steps every second.
+fn slow_minikube_world() -> Option<World> {
+    World::builder().helm(4).cluster(ClusterState::Stopped).pace("minikube", &["start"], Duration::from_secs(1)).start()
+}
+
+fn millis(at: SystemTime) -> u64 {
+    at.duration_since(SystemTime::UNIX_EPOCH).expect("after 1970").as_millis() as u64
+}
+
+/// How late `seen` (ms since the epoch) is after the fake printed the line.
+fn delay(printed: &Printed, seen: u64) -> Duration {
+    Duration::from_millis(seen.saturating_sub(printed.at_millis))
+}
+
+/// What a program wrote on its pseudo-terminal, chunk by chunk with when each arrived, and when it closed.
+#[derive(Default)]
+struct Tape {
+    chunks: Vec<(SystemTime, Vec<u8>)>,
+    closed: Option<std::time::Instant>,
+}
+
+/// A program on a pseudo-terminal 200 columns wide (a line is never cut to the width), recorded as it runs.
+struct Screen {
+    session: expectrl::Session,
+    tape: Arc<Mutex<Tape>>,
+}
+
+impl Screen {
+    fn spawn(mut command: std::process::Command) -> Screen {
+        // inherit: the pty becomes fd 0-2 before exec, and Stdio::null() would replace it again
+        command.env("TERM", "xterm-256color").stdin(std::process::Stdio::inherit());
+        let mut session = expectrl::Session::spawn(command).expect("spawn in a pty");
+        session.get_process_mut().set_window_size(200, 40).expect("window size");
+        let mut master = session.get_process().get_raw_handle().expect("the pty");
+        let tape = Arc::new(Mutex::new(Tape::default()));
+        let recording = tape.clone();
+        std::thread::spawn(move || {
+            let mut chunk = [0u8; 16 << 10];
+            loop {
+                match master.read(&mut chunk) {
+                    Ok(0) | Err(_) => break, // EIO once the program and everything it started closed the pty
+                    Ok(n) => recording.lock().unwrap().chunks.push((SystemTime::now(), chunk[..n].to_vec())),
+                }
+            }
+            recording.lock().unwrap().closed = Some(std::time::Instant::now());
+        });
+        Screen { session, tape }
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        self.tape.lock().unwrap().chunks.iter().flat_map(|(_, bytes)| bytes.clone()).collect()
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes()).into_owned()
+    }
+
+    /// Where `needle` first appears on the screen (a byte offset), and when the last of it arrived.
+    fn first(&self, needle: &str) -> Option<(usize, SystemTime)> {
+        let tape = self.tape.lock().unwrap();
+        let all: Vec<u8> = tape.chunks.iter().flat_map(|(_, bytes)| bytes.clone()).collect();
+        let at = all.windows(needle.len()).position(|w| w == needle.as_bytes())?;
+        let end = at + needle.len();
+        let mut seen = 0;
+        for (when, bytes) in &tape.chunks {
+            seen += bytes.len();
+            if seen >= end {
+                return Some((at, *when));
+            }
+        }
+        None
+    }
+
+    fn wait_for(&self, world: &World, needle: &str) {
+        world.wait_until(&format!("{needle:?} on the screen"), LONG, || self.first(needle).is_some());
+    }
+
+    /// Waits for the program to end; its exit code, and when it closed the terminal.
+    fn end(&mut self, world: &World) -> (i32, std::time::Instant) {
+        world.wait_until("the program to close its terminal", LONG, || self.tape.lock().unwrap().closed.is_some());
+        let closed = self.tape.lock().unwrap().closed.expect("closed");
+        let status = self.session.get_process_mut().wait().expect("wait");
+        match status {
+            expectrl::WaitStatus::Exited(_, code) => (code, closed),
+            other => panic!("the program did not exit: {other:?}"),
+        }
+    }
+}
+
+/// The cursor is visible at the end: whatever hid it showed it again afterwards.
+fn cursor_shown(text: &str) -> bool {
+    let hidden = text.rfind("\x1b[?25l");
+    let shown = text.rfind("\x1b[?25h");
+    match (hidden, shown) {
+        (None, _) => true,
+        (Some(h), Some(s)) => s > h,
+        (Some(_), None) => false,
+    }
+}
+
+#[test]
+fn on_a_terminal_minikube_starts_line_by_line_under_what_is_running() {
+    let Some(world) = slow_minikube_world() else { return };
+    let mut screen = Screen::spawn(world.command(PRODUCT, &["setup", "--yes", "--only", "cluster"]));
+    let (code, _) = screen.end(&world);
+    let text = screen.text();
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("✔ cluster"), "{text}");
+    let printed: Vec<Printed> = world.printed().into_iter().filter(|p| p.tool == "minikube").collect();
+    assert!(printed.len() >= 10, "the fake streamed its steps: {printed:?}");
+    let (running, _) = screen.first("minikube start").unwrap_or_else(|| panic!("nothing says what runs:\n{text:?}"));
+    for (n, step) in printed.iter().enumerate() {
+        let line = step.line.trim();
+        let (at, seen) = screen.first(line).unwrap_or_else(|| panic!("{line:?} never on the screen:\n{text:?}"));
+        assert!(at > running, "{line:?} was on the screen before what runs:\n{text:?}");
+        let late = delay(step, millis(seen));
+        assert!(late <= PROMPT, "step {n} {line:?} reached the screen {late:?} after minikube printed it");
+    }
+    assert!(cursor_shown(&text), "{text:?}");
+}
+
+#[test]
+fn without_a_terminal_minikube_starts_line_by_line_tagged_with_the_stage() {
+    let Some(world) = slow_minikube_world() else { return };
+    let mut setup = world
+        .command(PRODUCT, &["setup", "--yes", "--only", "cluster"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("setup");
+    let mut lines: Vec<(u64, String)> = Vec::new();
+    for line in BufReader::new(setup.stdout.take().expect("stdout")).lines().map_while(Result::ok) {
+        lines.push((millis(SystemTime::now()), line));
+    }
+    let status = setup.wait().expect("setup");
+    let all: Vec<&str> = lines.iter().map(|(_, l)| l.as_str()).collect();
+    let mut stderr = String::new();
+    let _ = setup.stderr.take().expect("stderr").read_to_string(&mut stderr);
+    assert!(status.success(), "{}\n{stderr}", all.join("\n"));
+    let printed: Vec<Printed> = world.printed().into_iter().filter(|p| p.tool == "minikube").collect();
+    assert!(printed.len() >= 10, "the fake streamed its steps: {printed:?}");
+    let running = all.iter().position(|l| l.starts_with("[cluster] running minikube start")).unwrap_or_else(|| {
+        panic!("no line says what runs:\n{}", all.join("\n"));
+    });
+    for (n, step) in printed.iter().enumerate() {
+        let shown = format!("[cluster] {}", step.line.trim_end());
+        let at =
+            all.iter().position(|l| *l == shown).unwrap_or_else(|| panic!("{shown:?} missing in\n{}", all.join("\n")));
+        assert!(at > running, "{shown:?} came before the line saying what runs:\n{}", all.join("\n"));
+        let late = delay(step, lines[at].0);
+        assert!(late <= PROMPT, "step {n} {shown:?} came {late:?} after minikube printed it");
+    }
+    assert!(all.iter().any(|l| l.starts_with("✔ cluster")), "{}", all.join("\n"));
+}
+
+/// Sends Ctrl-C as the terminal does; the screen's length then, and when it was sent.
+fn ctrl_c(screen: &mut Screen) -> (usize, std::time::Instant) {
+    let before = screen.bytes().len();
+    screen.session.send("\x03").expect("Ctrl-C");
+    (before, std::time::Instant::now())
+}
+
+#[test]
+fn ctrl_c_in_watch_ends_it_within_a_second_with_no_frame_after_and_the_cursor_shown() {
+    // every read of the cluster takes half a second: Ctrl-C lands in the middle of a look
+    let Some(world) = World::builder().helm(4).latency("kubectl", &["get"], Duration::from_millis(500)).start() else {
+        return;
+    };
+    let manifest = crate::support::interlok_manifest(&world, "pushgateway:9091", "K8S_NAMESPACE");
+    crate::support::ok(&world, "kubectl", &["apply", "-f", &manifest]);
+    let mut screen = Screen::spawn(world.command(PRODUCT, &["watch", "--interval", "1s"]));
+    screen.wait_for(&world, "pods: interlok-");
+    // the next look has begun: its first read is done (logged after its latency), the next is under way
+    let reads = || world.invocations().iter().filter(|i| i.tool == "kubectl").count();
+    let done = reads();
+    world.wait_until("the next look to be under way", LONG, || reads() > done);
+    let (at, sent) = ctrl_c(&mut screen);
+    let (code, closed) = screen.end(&world);
+    let text = screen.text();
+    assert_eq!(code, 130, "{text}");
+    assert!(closed - sent <= PROMPT, "watch took {:?} to end after Ctrl-C", closed - sent);
+    let after = String::from_utf8_lossy(&screen.bytes()[at..]).into_owned();
+    assert!(!after.contains("replicas"), "a frame was drawn after Ctrl-C: {after:?}");
+    assert!(cursor_shown(&text), "{text:?}");
+}
+
+#[test]
+fn ctrl_c_in_demo_ends_it_within_a_second_after_the_links_it_reached() {
+    let Some(world) = crate::monitoring::monitoring_world(4) else { return };
+    let mut args: Vec<String> = crate::monitoring::repo_flags(&world);
+    args.extend(["--wait-timeout", "60s", "--scrape-interval", "1s"].map(String::from));
+    args.extend(["setup", "--yes", "--only", "helm,prometheus,interlok"].map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    crate::support::ok(&world, PRODUCT, &args);
+    // no adapter: the demo reaches Prometheus, then waits for the custom metrics API
+    let mut screen = Screen::spawn(world.command(PRODUCT, &["--wait-timeout", "300s", "demo"]));
+    screen.wait_for(&world, "✔ sent 150 messages");
+    screen.wait_for(&world, "✔ Prometheus has the messages after");
+    screen.wait_for(&world, "the custom metrics API serves them");
+    let (at, sent) = ctrl_c(&mut screen);
+    let (code, closed) = screen.end(&world);
+    let text = screen.text();
+    assert_eq!(code, 130, "{text}");
+    assert!(closed - sent <= PROMPT, "demo took {:?} to end after Ctrl-C", closed - sent);
+    let after = String::from_utf8_lossy(&screen.bytes()[at..]).into_owned();
+    assert!(after.contains("interrupted (Ctrl-C) while waiting until the custom metrics API serves them"), "{after:?}");
+    for claim in ["scaled", "verify finds", "✔ the custom metrics API"] {
+        assert!(!after.contains(claim), "{claim:?} after Ctrl-C: {after:?}");
+    }
+    assert!(cursor_shown(&text), "{text:?}");
+    assert_eq!(crate::load::leftover_port_forwards(&world), Vec::<String>::new());
+}
+
+#[test]
+fn ctrl_c_in_a_setup_on_a_terminal_names_the_stage_and_the_command_that_resumes_it() {
+    let Some(world) = slow_minikube_world() else { return };
+    // every stage after the cluster would start, but the cluster takes its time
+    let mut screen = Screen::spawn(world.command(PRODUCT, &["setup", "--yes", "--skip", "helm"]));
+    screen.wait_for(&world, "Restarting existing docker container");
+    let (at, sent) = ctrl_c(&mut screen);
+    let (code, closed) = screen.end(&world);
+    let text = screen.text();
+    assert_eq!(code, 130, "{text}");
+    assert!(closed - sent <= PROMPT, "setup took {:?} to end after Ctrl-C", closed - sent);
+    let after = String::from_utf8_lossy(&screen.bytes()[at..]).into_owned();
+    assert!(after.contains("interrupted (Ctrl-C) during stage cluster"), "{after:?}");
+    assert!(after.contains("resume with `interlok-k8s setup --yes --skip helm --from cluster`"), "{after:?}");
+    assert!(
+        !after.contains("run the same command again"),
+        "the hint of the stopped command, not the stage's: {after:?}"
+    );
+    assert!(after.contains("✘ cluster") && !text.contains("✔ cluster"), "{after:?}");
+    assert!(cursor_shown(&text), "{text:?}");
+}
