@@ -232,8 +232,15 @@ pub fn run(plan: &Plan, cx: &mut Context) -> Vec<StageReport> {
                     continue;
                 }
                 started[i] = true;
-                running += 1;
                 let stage = plan.stage(id);
+                if let Some(reason) = stage.not_applicable(&cx.settings) {
+                    // nothing to run: no live region, only its line
+                    let report = StageReport { id, outcome: Outcome::NotApplicable(reason), took: Duration::ZERO };
+                    cx.ui.line(&summary_line(&report));
+                    outcomes[i] = Some(report);
+                    continue;
+                }
+                running += 1;
                 let region = cx.ui.stage_region(id.name());
                 let mut child = cx.fork_with_ui(region.ui());
                 let done = done.clone();

@@ -1,6 +1,6 @@
 //! Pods: which cannot start and why, and the pods behind a Service.
 
-use super::views::{Pod, Service};
+use super::views::{Deployment, Pod, Service};
 use super::{list, Reader};
 use crate::problem::Problem;
 
@@ -78,6 +78,42 @@ pub fn describe(pod: &Pod) -> String {
     )
 }
 
+/// What a Helm release still waits for, in one line ("prometheus-server 0/1 ready, pod prometheus-server-7c9
+/// ContainerCreating"): its Deployments and pods by the label today's charts give them
+/// (`app.kubernetes.io/instance`), else by the one the archived stable charts used (`release`).
+pub fn release_progress(reader: &(impl Reader + ?Sized), release: &str, namespace: &str) -> Result<String, Problem> {
+    for label in ["app.kubernetes.io/instance", "release"] {
+        let selector = format!("{label}={release}");
+        let deployments: Vec<Deployment> = list(reader, "deployments", namespace, Some(&selector))?;
+        let pods: Vec<Pod> = list(reader, "pods", namespace, Some(&selector))?;
+        if !deployments.is_empty() || !pods.is_empty() {
+            return Ok(waiting_on(&deployments, &pods));
+        }
+    }
+    Ok("nothing created yet".into())
+}
+
+/// The Deployments and pods that are not ready yet, and what each pod waits on.
+pub fn waiting_on(deployments: &[Deployment], pods: &[Pod]) -> String {
+    let mut waiting: Vec<String> = deployments
+        .iter()
+        .filter(|d| d.status.ready_replicas < d.spec.replicas.unwrap_or(1))
+        .map(|d| format!("{} {}/{} ready", d.metadata.name, d.status.ready_replicas, d.spec.replicas.unwrap_or(1)))
+        .collect();
+    waiting.extend(pods.iter().filter(|p| !p.ready()).map(|pod| {
+        let waits = pod.status.container_statuses.iter().find_map(|c| c.state.waiting.as_ref());
+        match waits {
+            Some(on) if !on.reason.is_empty() => format!("pod {} {}", pod.metadata.name, on.reason),
+            _ => format!("pod {} {}", pod.metadata.name, pod.phase()),
+        }
+    }));
+    if waiting.is_empty() {
+        "everything ready".into()
+    } else {
+        waiting.join(", ")
+    }
+}
+
 /// The pods a Service sends traffic to (by its selector, in its namespace).
 pub fn behind(reader: &(impl Reader + ?Sized), service: &Service) -> Result<Vec<Pod>, Problem> {
     if service.spec.selector.is_empty() {
@@ -118,5 +154,29 @@ mod tests {
         )
         .unwrap();
         assert_eq!(stuck(&starting), None);
+    }
+
+    #[test]
+    fn what_a_release_waits_on_reads_as_one_line() {
+        let pod = |name: &str, status: serde_json::Value| -> Pod {
+            serde_json::from_value(json!({"metadata": {"name": name}, "status": status})).unwrap()
+        };
+        let creating = pod(
+            "server-1",
+            json!({"phase": "Pending", "containerStatuses": [{"state": {"waiting": {"reason": "ContainerCreating"}}}]}),
+        );
+        let scheduled = pod("gateway-1", json!({"phase": "Pending"}));
+        let ready = pod("adapter-1", json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}));
+        let server: Deployment = serde_json::from_value(
+            json!({"metadata": {"name": "server"}, "spec": {"replicas": 1}, "status": {"readyReplicas": 0}}),
+        )
+        .unwrap();
+        let adapter: Deployment =
+            serde_json::from_value(json!({"metadata": {"name": "adapter"}, "status": {"readyReplicas": 1}})).unwrap();
+        assert_eq!(waiting_on(std::slice::from_ref(&adapter), std::slice::from_ref(&ready)), "everything ready");
+        assert_eq!(
+            waiting_on(&[server, adapter], &[creating, ready, scheduled]),
+            "server 0/1 ready, pod server-1 ContainerCreating, pod gateway-1 Pending"
+        );
     }
 }

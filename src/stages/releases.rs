@@ -8,7 +8,7 @@ use crate::cluster::ownership::{self, Owner, ADOPTED_ANNOTATION};
 use crate::context::Context;
 use crate::problem::Problem;
 use crate::record::{Created, State};
-use crate::runner::exit_problem;
+use crate::runner::{exit_problem, Cmd};
 use crate::settings::MANAGED_BY_LABEL;
 use crate::tools::helm::{self, Release, ReleaseStatus};
 
@@ -88,6 +88,34 @@ pub fn install(cx: &mut Context, release: &Release, values: &str) -> Result<(), 
     Ok(())
 }
 
+/// How often the pods helm waits for are looked at while it runs.
+const POD_LOOK_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Runs helm's install showing what it waits for: helm prints nothing until it is done, so the release's
+/// Deployments and pods are looked at every few seconds meanwhile (the stage's live status).
+fn run_showing_pods(cx: &Context, release: &Release, cmd: &Cmd) -> Result<crate::runner::Output, Problem> {
+    if cx.runner.dry_run() {
+        return cx.runner.run(cmd);
+    }
+    let _running = cx.ui.announce(format!("running {}", cmd.brief()));
+    let what = format!("helm waits for release {}", release.name);
+    let status = cx.ui.spinner(&what);
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|scope| {
+        let (what, status) = (&what, &status);
+        scope.spawn(move || {
+            while finished.recv_timeout(POD_LOOK_EVERY) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+                if let Ok(waiting) = crate::cluster::pods::release_progress(cx, &release.name, &release.namespace) {
+                    status.set_message(&format!("{what}: {waiting}"));
+                }
+            }
+        });
+        let result = cx.runner.run(cmd);
+        drop(done);
+        result
+    })
+}
+
 /// A state Helm refuses to upgrade from (pending) or that an interrupted or failed run left.
 fn unfinished(status: &str) -> bool {
     status.starts_with("pending-") || status == "failed"
@@ -154,7 +182,7 @@ fn install_release(cx: &Context, release: &Release, values: &str, adopted: bool)
         }
         cmd = cmd.args(["--labels", &labels]);
     }
-    cx.runner.run(&cmd).map_err(|p| {
+    run_showing_pods(cx, release, &cmd).map_err(|p| {
         let text = p.output_text();
         let hint = if text.contains("timed out") || text.contains("context deadline exceeded") {
             format!("the release's pods did not become ready in time: see `kubectl get pods -n {}`", release.namespace)

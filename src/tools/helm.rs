@@ -104,7 +104,6 @@ impl Helm {
         self.change(head.into_iter().chain(namespace.iter().cloned()).chain(tail))
             .stdin(values)
             .timeout(wait + std::time::Duration::from_secs(60))
-            .streamed()
     }
 
     /// The values the release was installed with (the user-supplied ones), as JSON (`null` when none).

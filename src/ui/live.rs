@@ -24,13 +24,16 @@ pub(super) struct Lane {
     pub(super) name: String,
     /// The live region on a terminal; None without one.
     bar: Option<ProgressBar>,
+    /// When the activity on show began: the live region's clock counts from it.
+    shown_since: Arc<Mutex<Instant>>,
     state: Mutex<LaneState>,
 }
 
 #[derive(Default)]
 struct LaneState {
-    /// What the stage does now: the last of these is shown (a command, a wait, a phase).
-    doing: Vec<(u64, String)>,
+    /// What the stage does: a phase, a command, a wait, each with when it began. The last one started or
+    /// updated is shown.
+    doing: Vec<(u64, String, Instant)>,
     next_id: u64,
     /// The latest lines of the tool that streams its progress.
     tail: VecDeque<String>,
@@ -46,15 +49,24 @@ impl std::fmt::Debug for Lane {
 
 impl Lane {
     pub(super) fn new(name: &str, multi: Option<&MultiProgress>) -> Lane {
+        let shown_since = Arc::new(Mutex::new(Instant::now()));
+        let since = shown_since.clone();
+        let clock = move |_: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+            let seconds = since.lock().map_or(0, |at| at.elapsed().as_secs());
+            let _ = match seconds {
+                0..60 => write!(out, "{seconds:>5}s"),
+                _ => write!(out, "{:>2}m{:02}s", seconds / 60, seconds % 60),
+            };
+        };
         let bar = multi.map(|multi| {
             let bar = multi.add(ProgressBar::new_spinner());
-            let template = "{spinner:.blue} {prefix:.bold} {elapsed:>4}  {msg}";
-            bar.set_style(ProgressStyle::with_template(template).expect("static template"));
+            let template = "{spinner:.blue} {prefix:.bold} {since:.dim}  {msg}";
+            bar.set_style(ProgressStyle::with_template(template).expect("static template").with_key("since", clock));
             bar.set_prefix(format!("{name:<14}"));
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
-        Lane { name: name.to_string(), bar, state: Mutex::new(LaneState::default()) }
+        Lane { name: name.to_string(), bar, shown_since, state: Mutex::new(LaneState::default()) }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, LaneState> {
@@ -62,17 +74,15 @@ impl Lane {
     }
 
     /// Redraws the live region from the state (a no-op without a terminal).
-    fn draw(&self, state: &LaneState, restart_clock: bool) {
+    fn draw(&self, state: &LaneState) {
         let Some(bar) = &self.bar else { return };
         let width = usize::from(console::Term::stdout().size().1).max(LEAD + 20);
-        let doing = state.doing.last().map_or("", |(_, text)| text.as_str());
+        let (doing, since) = state.doing.last().map_or(("", Instant::now()), |(_, text, at)| (text.as_str(), *at));
+        *self.shown_since.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = since;
         let mut message = console::truncate_str(doing, width - LEAD, "…").into_owned();
         for line in &state.tail {
             message.push_str("\n      ");
             message.push_str(&console::truncate_str(line, width - 7, "…"));
-        }
-        if restart_clock {
-            bar.reset_elapsed();
         }
         bar.set_message(message);
     }
@@ -81,24 +91,25 @@ impl Lane {
         let mut state = self.state();
         state.next_id += 1;
         let id = state.next_id;
-        state.doing.push((id, text));
-        self.draw(&state, true);
+        state.doing.push((id, text, Instant::now()));
+        self.draw(&state);
         id
     }
 
+    /// Changes an activity's text; the latest news goes on show (a wait's status over the command it runs).
     fn set(&self, id: u64, text: String) {
         let mut state = self.state();
-        if let Some(entry) = state.doing.iter_mut().find(|(at, _)| *at == id) {
-            entry.1 = text;
+        if let Some(at) = state.doing.iter().position(|(entry, ..)| *entry == id) {
+            let (_, _, began) = state.doing.remove(at);
+            state.doing.push((id, text, began));
         }
-        self.draw(&state, false);
+        self.draw(&state);
     }
 
     fn pop(&self, id: u64) {
         let mut state = self.state();
-        let was_on_top = state.doing.last().is_some_and(|(top, _)| *top == id);
-        state.doing.retain(|(at, _)| *at != id);
-        self.draw(&state, was_on_top);
+        state.doing.retain(|(entry, ..)| *entry != id);
+        self.draw(&state);
     }
 
     fn tool_line(&self, line: &str) {
@@ -107,13 +118,13 @@ impl Lane {
             state.tail.pop_front();
         }
         state.tail.push_back(line.to_string());
-        self.draw(&state, false);
+        self.draw(&state);
     }
 
     fn clear_tail(&self) {
         let mut state = self.state();
         state.tail.clear();
-        self.draw(&state, false);
+        self.draw(&state);
     }
 
     /// Without a terminal: whether a wait's status should be printed now (it changed, and not too often).
@@ -241,5 +252,39 @@ impl Region {
         if !failed {
             self.parent.line(summary);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_terminal_a_status_is_printed_when_it_changes_and_not_too_often() {
+        let lane = Lane::new("cluster", None);
+        assert!(lane.status_due("pod Pending"), "the first status is printed");
+        assert!(!lane.status_due("pod Pending"), "the same status is not printed again");
+        assert!(!lane.status_due("pod ContainerCreating"), "a change right after waits");
+        lane.state().printed.as_mut().expect("printed").1 -= STATUS_EVERY;
+        assert!(lane.status_due("pod ContainerCreating"), "a change is printed once the interval passed");
+        assert!(!lane.status_due("pod ContainerCreating"));
+    }
+
+    #[test]
+    fn the_latest_news_is_on_show_and_an_ended_activity_gives_way() {
+        let lane = Arc::new(Lane::new("helm", None));
+        let shown = |lane: &Lane| lane.state().doing.last().map(|(_, text, _)| text.clone());
+        let phase = Activity::start(&lane, "applying".into());
+        let wait = Activity::start(&lane, "waiting for pods".into());
+        let command = Activity::start(&lane, "helm upgrade".into());
+        assert_eq!(shown(&lane).as_deref(), Some("helm upgrade"));
+        wait.set("waiting for pods: 0/1 ready".into());
+        assert_eq!(shown(&lane).as_deref(), Some("waiting for pods: 0/1 ready"));
+        drop(wait);
+        assert_eq!(shown(&lane).as_deref(), Some("helm upgrade"));
+        drop(command);
+        assert_eq!(shown(&lane).as_deref(), Some("applying"));
+        drop(phase);
+        assert_eq!(shown(&lane), None);
     }
 }

@@ -138,21 +138,9 @@ fn on_a_terminal_minikube_starts_line_by_line_under_what_is_running() {
 #[test]
 fn without_a_terminal_minikube_starts_line_by_line_tagged_with_the_stage() {
     let Some(world) = slow_minikube_world() else { return };
-    let mut setup = world
-        .command(PRODUCT, &["setup", "--yes", "--only", "cluster"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("setup");
-    let mut lines: Vec<(u64, String)> = Vec::new();
-    for line in BufReader::new(setup.stdout.take().expect("stdout")).lines().map_while(Result::ok) {
-        lines.push((millis(SystemTime::now()), line));
-    }
-    let status = setup.wait().expect("setup");
+    let (lines, ok, stderr) = lines_as_they_come(&world, &["setup", "--yes", "--only", "cluster"]);
     let all: Vec<&str> = lines.iter().map(|(_, l)| l.as_str()).collect();
-    let mut stderr = String::new();
-    let _ = setup.stderr.take().expect("stderr").read_to_string(&mut stderr);
-    assert!(status.success(), "{}\n{stderr}", all.join("\n"));
+    assert!(ok, "{}\n{stderr}", all.join("\n"));
     let printed: Vec<Printed> = world.printed().into_iter().filter(|p| p.tool == "minikube").collect();
     assert!(printed.len() >= 10, "the fake streamed its steps: {printed:?}");
     let running = all.iter().position(|l| l.starts_with("[cluster] running minikube start")).unwrap_or_else(|| {
@@ -167,6 +155,53 @@ fn without_a_terminal_minikube_starts_line_by_line_tagged_with_the_stage() {
         assert!(late <= PROMPT, "step {n} {shown:?} came {late:?} after minikube printed it");
     }
     assert!(all.iter().any(|l| l.starts_with("✔ cluster")), "{}", all.join("\n"));
+}
+
+/// Runs a command without a terminal; each line of its stdout with when it arrived (ms since the epoch), and
+/// whether it succeeded (with its stderr).
+fn lines_as_they_come(world: &World, args: &[&str]) -> (Vec<(u64, String)>, bool, String) {
+    let mut child = world
+        .command(PRODUCT, args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut lines = Vec::new();
+    for line in BufReader::new(child.stdout.take().expect("stdout")).lines().map_while(Result::ok) {
+        lines.push((millis(SystemTime::now()), line));
+    }
+    let mut stderr = String::new();
+    let _ = child.stderr.take().expect("stderr").read_to_string(&mut stderr);
+    (lines, child.wait().expect("wait").success(), stderr)
+}
+
+#[test]
+fn while_helm_waits_without_a_terminal_the_stage_says_what_the_pods_do() {
+    // the Prometheus server's image takes 8 s to pull: helm --wait waits, and prints nothing meanwhile
+    let Some(world) = World::builder()
+        .helm(4)
+        .with_charts()
+        .with_prometheus(Default::default())
+        .image_latency(testworld::prom::PROMETHEUS_IMAGE, Duration::from_secs(8))
+        .start()
+    else {
+        return;
+    };
+    let mut args: Vec<String> = crate::monitoring::repo_flags(&world);
+    args.extend(["--wait-timeout", "60s", "setup", "--yes", "--only", "helm,prometheus"].map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (lines, ok, stderr) = lines_as_they_come(&world, &args);
+    let all: Vec<&str> = lines.iter().map(|(_, l)| l.as_str()).collect();
+    assert!(ok, "{}\n{stderr}", all.join("\n"));
+    let find = |prefix: &str| all.iter().position(|l| l.starts_with(prefix));
+    let helm = find("[prometheus] running helm upgrade --install prometheus").expect("what runs");
+    let waiting = find("[prometheus] helm waits for release prometheus: ")
+        .unwrap_or_else(|| panic!("nothing says what helm waits for:\n{}", all.join("\n")));
+    let done = find("✔ prometheus").expect("the stage's line");
+    assert!(helm < waiting && waiting < done, "{}", all.join("\n"));
+    assert!(all[waiting].contains("prometheus-server 0/1 ready"), "{}", all[waiting]);
+    let said = lines[waiting].0;
+    assert!(lines[done].0 >= said + 2_000, "said while helm waited, not at the end:\n{}", all.join("\n"));
 }
 
 /// Sends Ctrl-C as the terminal does; the screen's length then, and when it was sent.
