@@ -283,3 +283,25 @@ fn ctrl_c_in_a_setup_on_a_terminal_names_the_stage_and_the_command_that_resumes_
     assert!(after.contains("✘ cluster") && !text.contains("✔ cluster"), "{after:?}");
     assert!(cursor_shown(&text), "{text:?}");
 }
+
+#[test]
+fn ctrl_c_in_load_watch_ends_both_within_a_second_with_the_partial_summary() {
+    let Some(world) = World::builder().helm(4).latency("kubectl", &["get"], Duration::from_millis(500)).start() else {
+        return;
+    };
+    let target = testworld::loadtarget::LoadTarget::start(|_| testworld::loadtarget::Answer::Ok);
+    let url = target.url();
+    let args = ["load", "--watch", "--url", &url, "--duration", "1h", "--rate", "20"];
+    let mut screen = Screen::spawn(world.command(PRODUCT, &args));
+    screen.wait_for(&world, "replicas");
+    world.wait_until("requests to arrive", LONG, || target.received() > 0);
+    let (at, sent) = ctrl_c(&mut screen);
+    let (code, closed) = screen.end(&world);
+    let text = screen.text();
+    assert_eq!(code, 130, "{text}");
+    assert!(closed - sent <= PROMPT, "load --watch took {:?} to end after Ctrl-C", closed - sent);
+    let after = String::from_utf8_lossy(&screen.bytes()[at..]).into_owned();
+    assert!(after.contains("interrupted: a partial summary"), "{after:?}");
+    assert!(!after.contains("replicas"), "a frame was drawn after Ctrl-C: {after:?}");
+    assert!(cursor_shown(&text), "{text:?}");
+}
