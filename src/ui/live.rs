@@ -203,11 +203,8 @@ impl Ui {
     /// stage's name, at once. Outside a stage it is not shown (the command's output is kept for its result).
     pub fn tool_line(&self, line: &str) {
         let Some(lane) = &self.lane else { return };
-        let line = console::strip_ansi_codes(line);
-        let line = line.trim_end();
-        if line.trim().is_empty() {
-            return;
-        }
+        let Some(line) = shown(line) else { return };
+        let line = line.as_str();
         if lane.bar.is_some() {
             lane.tool_line(line);
         } else {
@@ -226,6 +223,13 @@ impl Ui {
         }
         activity.set(status);
     }
+}
+
+/// A tool's line as it is shown: without colour codes, and when the tool redrew it in place (`\r`), its last
+/// state; None for a blank line.
+fn shown(line: &str) -> Option<String> {
+    let plain = console::strip_ansi_codes(line);
+    plain.split('\r').map(str::trim_end).rfind(|part| !part.trim().is_empty()).map(String::from)
 }
 
 /// Where one running stage prints: its live region while it runs, then its closing summary line.
@@ -268,6 +272,13 @@ mod tests {
         lane.state().printed.as_mut().expect("printed").1 -= STATUS_EVERY;
         assert!(lane.status_due("pod ContainerCreating"), "a change is printed once the interval passed");
         assert!(!lane.status_due("pod ContainerCreating"));
+    }
+
+    #[test]
+    fn a_tool_line_is_shown_without_colours_and_as_its_last_redraw() {
+        assert_eq!(shown("\x1b[32m🏄  Done!\x1b[0m  ").as_deref(), Some("🏄  Done!"));
+        assert_eq!(shown("Progress: 10%\rProgress: 90%\r").as_deref(), Some("Progress: 90%"));
+        assert_eq!(shown("  \r "), None);
     }
 
     #[test]

@@ -124,7 +124,8 @@ fn on_a_terminal_minikube_starts_line_by_line_under_what_is_running() {
     assert!(text.contains("✔ cluster"), "{text}");
     let printed: Vec<Printed> = world.printed().into_iter().filter(|p| p.tool == "minikube").collect();
     assert!(printed.len() >= 10, "the fake streamed its steps: {printed:?}");
-    let (running, _) = screen.first("minikube start").unwrap_or_else(|| panic!("nothing says what runs:\n{text:?}"));
+    let (running, _) =
+        screen.first("running minikube start").unwrap_or_else(|| panic!("nothing says what runs:\n{text:?}"));
     for (n, step) in printed.iter().enumerate() {
         let line = step.line.trim();
         let (at, seen) = screen.first(line).unwrap_or_else(|| panic!("{line:?} never on the screen:\n{text:?}"));
@@ -304,4 +305,26 @@ fn ctrl_c_in_load_watch_ends_both_within_a_second_with_the_partial_summary() {
     assert!(after.contains("interrupted: a partial summary"), "{after:?}");
     assert!(!after.contains("replicas"), "a frame was drawn after Ctrl-C: {after:?}");
     assert!(cursor_shown(&text), "{text:?}");
+}
+
+#[test]
+fn choco_install_is_announced_and_its_lines_shown_as_they_come() {
+    let Some(world) =
+        World::builder().helm_installable(4).windows(testworld::fakeconfig::WindowsConfig::workstation()).start()
+    else {
+        return;
+    };
+    let (lines, ok, stderr) =
+        lines_as_they_come(&world, &["--platform", "windows", "setup", "--yes", "--only", "prerequisites"]);
+    let all: Vec<&str> = lines.iter().map(|(_, l)| l.as_str()).collect();
+    assert!(ok, "{}\n{stderr}", all.join("\n"));
+    let find = |line: &str| all.iter().position(|l| *l == line);
+    let running = find("[prerequisites] running choco install kubernetes-helm -y --no-progress");
+    let installed = find("[prerequisites] The install of kubernetes-helm was successful.");
+    let done = all.iter().position(|l| l.starts_with("✔ prerequisites"));
+    assert!(
+        running.is_some() && running < installed && installed < done,
+        "choco's run and lines, then the stage's line:\n{}",
+        all.join("\n")
+    );
 }
