@@ -258,7 +258,7 @@ impl Runner {
         Runner { read_only: true, ..self.clone() }
     }
 
-    /// The same runner printing through another UI (a stage's buffered one).
+    /// The same runner printing through another UI (a stage's own, with its live region).
     pub fn with_ui(&self, ui: Ui) -> Runner {
         Runner { ui, ..self.clone() }
     }

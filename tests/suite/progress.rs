@@ -328,3 +328,43 @@ fn choco_install_is_announced_and_its_lines_shown_as_they_come() {
         all.join("\n")
     );
 }
+
+/// The fake itself: `minikube start` prints minikube's own steps (cmd/minikube/cmd/start.go, node/start.go,
+/// machine/start.go, bootstrapper/kubeadm) in their order, one every pace, as it reaches them.
+#[test]
+fn the_fake_minikube_start_prints_minikubes_steps_at_its_pace() {
+    let pace = Duration::from_millis(200);
+    let windows = testworld::fakeconfig::WindowsConfig::workstation();
+    let Some(world) =
+        World::builder().cluster(ClusterState::Nonexistent).windows(windows).pace("minikube", &["start"], pace).start()
+    else {
+        return;
+    };
+    let run = crate::support::ok(&world, "minikube", &["start", "--driver=hyperv", "--cpus=2", "--memory=4096"]);
+    let printed: Vec<Printed> = world.printed();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines, printed.iter().map(|p| p.line.as_str()).collect::<Vec<_>>(), "each line is logged as printed");
+    let expected = [
+        "😄  minikube v1.38.1 on Microsoft Windows",
+        "✨  Using the hyperv driver based on user configuration",
+        "👍  Starting \"minikube\" primary control-plane node in \"minikube\" cluster",
+        "🔥  Creating hyperv VM (CPUs=2, Memory=4096MB, Disk=20000MB) ...",
+        "🐳  Preparing Kubernetes v1.33.1 on Docker",
+        "    ▪ Generating certificates and keys ...",
+        "    ▪ Booting up control plane ...",
+        "    ▪ Configuring RBAC rules ...",
+        "🔗  Configuring bridge CNI (Container Networking Interface) ...",
+        "🔎  Verifying Kubernetes components...",
+        "    ▪ Using image gcr.io/k8s-minikube/storage-provisioner:v5",
+        "🌟  Enabled addons: storage-provisioner, default-storageclass",
+        "🏄  Done! kubectl is now configured to use \"minikube\" cluster and \"default\" namespace by default",
+    ];
+    assert_eq!(lines.len(), expected.len(), "{}", run.stdout);
+    for (line, step) in lines.iter().zip(expected) {
+        assert!(line.starts_with(step), "{line:?} is not {step:?}");
+    }
+    for pair in printed.windows(2) {
+        assert!(pair[1].at_millis >= pair[0].at_millis + pace.as_millis() as u64 - 5, "{pair:?}");
+    }
+    assert_eq!(world.cluster_state(), ClusterState::Running);
+}
