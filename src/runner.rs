@@ -9,7 +9,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -298,16 +298,14 @@ impl Runner {
     }
 
     fn execute(&self, path: &Path, cmd: &Cmd, timeout: Duration) -> Result<Output, Problem> {
-        let started = self.spawn(path, cmd, Stdio::piped(), Stdio::piped())?;
-        let Started { mut child, lifeline } = started;
+        let (out_reader, out_writer) = os_pipe::pipe().map_err(|e| spawn_problem(cmd, &e))?;
+        let (err_reader, err_writer) = os_pipe::pipe().map_err(|e| spawn_problem(cmd, &e))?;
+        let Started { child, lifeline } = self.spawn(path, cmd, out_writer, err_writer)?;
         let (events_tx, events) = mpsc::channel();
-        let stdout = child.stdout.take().map(|out| {
-            capture(out, Keep::Head(STDOUT_LIMIT), Stream::Stdout, self.observer.clone(), events_tx.clone())
-        });
-        let stderr = child
-            .stderr
-            .take()
-            .map(|err| capture(err, Keep::Tail(STDERR_KEPT), Stream::Stderr, self.observer.clone(), events_tx.clone()));
+        let observer = || self.observer.clone();
+        let stdout =
+            Some(capture(out_reader, Keep::Head(STDOUT_LIMIT), Stream::Stdout, observer(), events_tx.clone()));
+        let stderr = Some(capture(err_reader, Keep::Tail(STDERR_KEPT), Stream::Stderr, observer(), events_tx.clone()));
         drop(events_tx);
         let printed = |kept: &Option<Arc<Mutex<Kept>>>| {
             let bytes = kept.as_ref().map(|k| std::mem::take(&mut k.lock().expect("capture").bytes));
@@ -322,7 +320,7 @@ impl Runner {
             match events.recv_timeout(wait) {
                 Ok(Event::Closed) => open -= 1,
                 Ok(Event::Overflow) => {
-                    stop(&mut child, lifeline);
+                    stop(&child, lifeline);
                     return Err(overflow_problem(cmd, &printed(&stderr)));
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -332,7 +330,7 @@ impl Runner {
                 }
             }
             if exited.is_none() {
-                let status = child.try_wait().map_err(|e| spawn_problem(cmd, &e))?;
+                let status = child.try_wait().map_err(|e| spawn_problem(cmd, &e))?.map(|output| output.status);
                 exited = status.map(|s| (s, Instant::now()));
             }
             if let Some((status, at)) = exited {
@@ -344,7 +342,7 @@ impl Runner {
             }
             let interrupted = interrupted();
             if interrupted || deadline.is_some_and(|d| Instant::now() >= d) {
-                stop(&mut child, lifeline);
+                stop(&child, lifeline);
                 let (out, err) = (printed(&stdout), printed(&stderr));
                 return Err(if interrupted {
                     interrupted_problem(cmd)
@@ -364,14 +362,26 @@ impl Runner {
 
     /// Starts the program (under the supervisor when there is one) in a process group of its own, and sends
     /// its input; returns the child and, under a supervisor, the lifeline that keeps it alive.
-    fn spawn(&self, path: &Path, cmd: &Cmd, stdout: Stdio, stderr: Stdio) -> Result<Started, Problem> {
+    fn spawn(
+        &self,
+        path: &Path,
+        cmd: &Cmd,
+        stdout: os_pipe::PipeWriter,
+        stderr: os_pipe::PipeWriter,
+    ) -> Result<Started, Problem> {
         let (program, args) = launch(self.supervisor.as_deref(), path, &cmd.args);
         let (stdin, writer) = os_pipe::pipe().map_err(|e| spawn_problem(cmd, &e))?;
-        let mut command = Command::new(program);
-        command.args(args).stdin(stdin).stdout(stdout).stderr(stderr);
-        tree::own_group(&mut command);
-        let spawned = command.spawn();
-        drop(command); // our copies of the child's ends of its pipes
+        let expression = duct::cmd(program, args)
+            .stdin_file(stdin)
+            .stdout_file(stdout)
+            .stderr_file(stderr)
+            .unchecked()
+            .before_spawn(|command| {
+                tree::own_group(command);
+                Ok(())
+            });
+        let spawned = expression.start();
+        drop(expression); // our copies of the child's ends of its pipes: its output ends when it does
         let child = spawned.map_err(|e| spawn_problem(cmd, &e))?;
         let lifeline = send_input(writer, self.supervisor.is_some(), cmd.stdin.as_deref());
         Ok(Started { child, lifeline })
@@ -385,7 +395,7 @@ impl Runner {
         }
         let (reader, writer) = os_pipe::pipe().map_err(|e| spawn_problem(cmd, &e))?;
         let merged = writer.try_clone().map_err(|e| spawn_problem(cmd, &e))?;
-        let Started { child, lifeline } = self.spawn(&path, cmd, writer.into(), merged.into())?;
+        let Started { child, lifeline } = self.spawn(&path, cmd, writer, merged)?;
         let (tx, lines) = mpsc::sync_channel(BACKGROUND_LINES);
         let observer = self.observer.clone();
         std::thread::spawn(move || {
@@ -414,13 +424,13 @@ impl Runner {
 
 /// A started command: the child (the program, or the supervisor running it) and its lifeline.
 struct Started {
-    child: Child,
+    child: duct::Handle,
     lifeline: Option<os_pipe::PipeWriter>,
 }
 
 /// A long-running command (a port-forward) whose output lines arrive on a channel; stopped on drop.
 pub struct Background {
-    child: Child,
+    child: duct::Handle,
     lines: mpsc::Receiver<String>,
     command_line: String,
     lifeline: Option<os_pipe::PipeWriter>,
@@ -475,10 +485,10 @@ impl Background {
 impl Drop for Background {
     fn drop(&mut self) {
         // the supervisor ends the command's tree once its lifeline closes; give it a moment
-        if self.lifeline.take().is_some() && exits_within(&mut self.child, Duration::from_secs(5)) {
+        if self.lifeline.take().is_some() && exits_within(&self.child, Duration::from_secs(5)) {
             return;
         }
-        kill(&mut self.child);
+        kill(&self.child);
     }
 }
 
@@ -639,7 +649,7 @@ fn text(bytes: Vec<u8>) -> String {
 
 /// Cuts the lifeline (the supervisor then ends the command's whole tree and exits), and ends the tree itself
 /// as a last resort.
-fn stop(child: &mut Child, lifeline: Option<os_pipe::PipeWriter>) {
+fn stop(child: &duct::Handle, lifeline: Option<os_pipe::PipeWriter>) {
     let supervised = lifeline.is_some();
     drop(lifeline);
     if supervised && exits_within(child, Duration::from_secs(5)) {
@@ -649,15 +659,16 @@ fn stop(child: &mut Child, lifeline: Option<os_pipe::PipeWriter>) {
 }
 
 /// Kills a child started in a group of its own, with its group, and reaps it.
-fn kill(child: &mut Child) {
+fn kill(child: &duct::Handle) {
     if matches!(child.try_wait(), Ok(None)) {
-        tree::kill_group(child);
+        for pid in child.pids() {
+            tree::kill_group_of(pid);
+        }
         let _ = child.kill();
     }
-    let _ = child.wait();
 }
 
-fn exits_within(child: &mut Child, limit: Duration) -> bool {
+fn exits_within(child: &duct::Handle, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
         if matches!(child.try_wait(), Ok(Some(_))) {
