@@ -137,7 +137,12 @@ pub fn choose_driver(cx: &mut Context) -> (Option<String>, String) {
         Platform::Linux if cx.runner.resolve("virsh").is_some() => Some(("kvm2", "libvirt (virsh) is installed")),
         Platform::Linux if cx.runner.resolve("podman").is_some() => Some(("podman", "podman is installed")),
         Platform::Macos if cx.runner.resolve("hyperkit").is_some() => Some(("hyperkit", "hyperkit is installed")),
-        Platform::Macos => Some(("qemu", "no Docker engine or hyperkit answers")),
+        // minikube's qemu driver runs the QEMU system emulator for the Mac's architecture
+        Platform::Macos
+            if ["qemu-system-x86_64", "qemu-system-aarch64"].iter().any(|q| cx.runner.resolve(q).is_some()) =>
+        {
+            Some(("qemu", "QEMU is installed"))
+        }
         _ => None,
     };
     match chosen {
@@ -145,7 +150,8 @@ pub fn choose_driver(cx: &mut Context) -> (Option<String>, String) {
             cx.facts.driver = Some((driver.to_string(), why.to_string()));
             (Some(driver.into()), why.into())
         }
-        None => (None, "no Hyper-V, Docker engine, libvirt or podman found: minikube picks one itself".into()),
+        // preflight refuses this unless a cluster exists already (it keeps its driver)
+        None => (None, "no driver found here: the existing cluster keeps the one it was made with".into()),
     }
 }
 

@@ -165,6 +165,15 @@ pub struct Adapter {
     pub interface_description: String,
     #[serde(default)]
     pub status: String,
+    /// `802.3` for a wired adapter, `Native 802.11` for Wi-Fi.
+    #[serde(default)]
+    pub physical_media_type: String,
+}
+
+impl Adapter {
+    pub fn is_wifi(&self) -> bool {
+        self.physical_media_type.contains("802.11")
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
