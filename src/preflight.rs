@@ -42,16 +42,27 @@ pub fn run(cx: &mut Context) -> Findings {
         }
         Err(problem) => findings.blockers.push(problem),
     }
-    match machine(cx) {
-        Ok(found) => findings.found.extend(found),
-        Err(problem) => findings.blockers.push(problem),
+    if !cx.settings.uses_minikube() {
+        findings.found.push(NO_DRIVER_NEEDED.into());
+        return findings;
     }
-    if cx.settings.uses_minikube() {
-        findings.cluster = cluster(cx);
-        findings.driver = crate::stages::cluster::choose_driver(cx).0;
+    // what `machine` asks, each answer kept: a blocker in one does not hide what the other found
+    let windows = match cx.settings.platform {
+        Platform::Windows => windows(cx),
+        _ => Ok(Vec::new()),
+    };
+    for asked in [windows, driver(cx).map(|found| vec![found])] {
+        match asked {
+            Ok(found) => findings.found.extend(found),
+            Err(problem) => findings.blockers.push(problem),
+        }
     }
+    findings.cluster = cluster(cx);
+    findings.driver = crate::stages::cluster::choose_driver(cx).0;
     findings
 }
+
+const NO_DRIVER_NEEDED: &str = "no minikube driver needed: the cluster is the existing context";
 
 /// The tools setup needs: kubectl and helm, and minikube unless `--context` names an existing cluster.
 pub fn required_tools(cx: &Context) -> Vec<&'static str> {
@@ -129,7 +140,7 @@ fn elevation(cx: &Context) -> Result<(bool, bool), Problem> {
 /// elevated shell; on every platform a driver that can make a new cluster. Nothing to ask with `--context`.
 pub fn machine(cx: &mut Context) -> Result<Vec<String>, Problem> {
     if !cx.settings.uses_minikube() {
-        return Ok(vec!["no minikube driver needed: the cluster is the existing context".into()]);
+        return Ok(vec![NO_DRIVER_NEEDED.into()]);
     }
     let mut found = Vec::new();
     if cx.settings.platform == Platform::Windows {
@@ -165,7 +176,8 @@ fn windows(cx: &mut Context) -> Result<Vec<String>, Problem> {
             };
             return Err(Problem::new("Hyper-V is not running, and --driver hyperv needs it").with_hint(hint));
         }
-        return Ok(vec!["Hyper-V is not running (another driver is needed)".into()]);
+        // the driver's finding says which one runs the cluster instead, or that none can
+        return Ok(Vec::new());
     }
     let (admin, hyperv_admin) = elevation(cx)?;
     if !admin && !hyperv_admin {

@@ -15,7 +15,7 @@ use super::{Exit, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 
 mod changes;
 
-pub fn run(mut settings: Settings, ui: Ui, args: &SetupArgs) -> Exit {
+pub fn run(settings: Settings, ui: Ui, args: &SetupArgs) -> Exit {
     let all = stages::all();
     if args.list {
         list(&ui, &all, &settings);
@@ -38,12 +38,6 @@ pub fn run(mut settings: Settings, ui: Ui, args: &SetupArgs) -> Exit {
         ui.problem(None, &problem);
         return EXIT_USAGE;
     }
-    if asks && !settings.scaler_given && chooses_a_scaler(&plan) {
-        match ask_scaler(&ui, &settings) {
-            Ok(scaler) => settings.scaler = scaler,
-            Err(problem) => return answer_failed(&ui, &problem),
-        }
-    }
     if let Err(problem) = interlok_input(&ui, &plan, &settings) {
         ui.problem(None, &problem);
         return EXIT_USAGE;
@@ -59,6 +53,12 @@ pub fn run(mut settings: Settings, ui: Ui, args: &SetupArgs) -> Exit {
     if blocked && !args.dry_run {
         ui.line("Nothing was changed. Fix the above, then run setup again.");
         return EXIT_FAILED;
+    }
+    if asks && !cx.settings.scaler_given && chooses_a_scaler(&plan) {
+        match ask_scaler(&ui, &cx.settings) {
+            Ok(scaler) => cx.settings.scaler = scaler,
+            Err(problem) => return answer_failed(&ui, &problem),
+        }
     }
     loop {
         show_plan(&cx, &plan, findings.as_ref(), args.dry_run);

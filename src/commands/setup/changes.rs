@@ -32,14 +32,14 @@ pub fn changes(cx: &Context, plan: &Plan, findings: Option<&Findings>) -> Vec<St
             (Some(context), _) => format!("use the cluster of context {context:?}: nothing is started or created"),
             (None, Some(ClusterStatus::Running)) => "use the running minikube cluster: nothing is started".into(),
             (None, Some(ClusterStatus::NotRunning(_))) => {
-                format!("start the stopped minikube cluster: {}", start_command(cx, driver.as_deref()))
+                format!("start the stopped minikube cluster: {}", start(cx, driver.as_deref()))
             }
             (None, _) => format!(
                 "create the minikube cluster{}, {} CPUs and {} MiB of memory: {}",
                 driver.as_deref().map(|d| format!(" with the {d} driver")).unwrap_or_default(),
                 s.cpus,
                 s.memory_mib,
-                start_command(cx, driver.as_deref())
+                start(cx, driver.as_deref())
             ),
         });
     }
@@ -75,6 +75,13 @@ pub fn changes(cx: &Context, plan: &Plan, findings: Option<&Findings>) -> Vec<St
         ));
     }
     lines
+}
+
+/// `minikube start` as a user would type it (the stage runs the same arguments with minikube's full path).
+fn start(cx: &Context, driver: Option<&str>) -> String {
+    let cmd = start_command(cx, driver);
+    let args: Vec<String> = cmd.arguments().iter().map(|a| crate::runner::quote(a)).collect();
+    format!("minikube {}", args.join(" "))
 }
 
 /// The switch line: made on the adapter given or chosen next (with the one carrying the default route
