@@ -207,10 +207,16 @@ pub fn driver(cx: &mut Context) -> Result<String, Problem> {
     if let Some(driver) = driver {
         return Ok(format!("minikube driver {driver}: {why}"));
     }
-    if cluster(cx).is_some_and(|status| status != ClusterStatus::Missing) {
-        return Ok("the existing minikube cluster keeps the driver it was made with".into());
+    match cluster_status(cx) {
+        Ok(Some(ClusterStatus::Missing) | None) => Err(no_driver(cx.settings.platform)),
+        Ok(Some(_)) => Ok("the existing minikube cluster keeps the driver it was made with".into()),
+        Err(problem) => {
+            let fix = no_driver(cx.settings.platform).hint.unwrap_or_default();
+            Err(problem
+                .reworded("no minikube driver was found here, and `minikube status` does not say whether a cluster exists (one keeps its driver)")
+                .with_hint(format!("run `minikube status` yourself to see what it says; or {fix}")))
+        }
     }
-    Err(no_driver(cx.settings.platform))
 }
 
 fn no_driver(platform: Platform) -> Problem {
@@ -232,9 +238,19 @@ fn no_driver(platform: Platform) -> Problem {
         .with_hint(format!("{fix} — or pass --driver NAME, or --context to use a cluster you already have"))
 }
 
-/// The minikube cluster's state, when minikube is there to ask.
+/// The minikube cluster's state, when minikube is there to ask and answers.
 fn cluster(cx: &Context) -> Option<ClusterStatus> {
-    cx.runner.resolve("minikube")?;
-    let output = cx.runner.run_unchecked(&minikube::status(&cx.minikube())).ok()?;
-    minikube::parse_status(output.code, &output.stdout).ok()
+    cluster_status(cx).ok().flatten()
+}
+
+/// The minikube cluster's state; None without minikube on PATH.
+fn cluster_status(cx: &Context) -> Result<Option<ClusterStatus>, Problem> {
+    if cx.runner.resolve("minikube").is_none() {
+        return Ok(None);
+    }
+    let cmd = minikube::status(&cx.minikube());
+    let output = cx.runner.run_unchecked(&cmd)?;
+    minikube::parse_status(output.code, &output.stdout)
+        .map(Some)
+        .map_err(|why| exit_problem(&cmd, &output).reworded(why))
 }

@@ -49,6 +49,9 @@ pub fn run(settings: Settings, ui: Ui, args: &SetupArgs) -> Exit {
     }
     let mut cx = Context::new(settings, runner, ui.clone());
     let findings = needs_preflight(&plan).then(|| preflight(&mut cx));
+    if crate::runner::interrupted() {
+        return Exit::Interrupted; // preflight's question was stopped: its problem says so, and nothing changed
+    }
     let blocked = findings.as_ref().is_some_and(|f| !f.blockers.is_empty());
     if blocked && !args.dry_run {
         ui.line("Nothing was changed. Fix the above, then run setup again.");

@@ -561,7 +561,10 @@ fn every_fault_in(stage: &str) {
         let what = format!("{stage} with {tool} {args:?} → {kind}");
         assert_eq!(run.code, 1, "{what}: not a failure:\n{}", run.all());
         assert!(!run.all().contains("panicked"), "{what}: panicked");
-        assert!(run.stderr.contains(&format!("error: {stage}:")), "{what}: no stage in\n{}", run.stderr);
+        // what preflight asks before the plan (the tools, whether a cluster exists) fails there, named so
+        let named = run.stderr.contains(&format!("error: {stage}:"))
+            || matches!(stage, "prerequisites" | "cluster") && run.stderr.contains("error: preflight:");
+        assert!(named, "{what}: no stage in\n{}", run.stderr);
         assert!(run.stderr.contains("command:"), "{what}: no command line in\n{}", run.stderr);
         assert!(
             run.stderr.contains("exit code:") || run.stderr.contains("timed out:"),
