@@ -313,7 +313,11 @@ enum Answer {
 }
 
 fn ask_to_proceed(ui: &Ui, settings: &mut Settings) -> Result<Answer, Problem> {
-    let choices = ["proceed".to_string(), "customize".to_string(), "cancel".to_string()];
+    let choices = [
+        "proceed: make the changes above".to_string(),
+        "customize: change an answer (namespace, image, replicas, …) and see the plan again".to_string(),
+        "cancel: change nothing and stop here".to_string(),
+    ];
     match ui.select("Proceed with this plan?", &choices, Some(0), "--yes")? {
         0 => Ok(Answer::Proceed),
         1 => {
