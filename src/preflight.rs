@@ -5,10 +5,12 @@
 //! installs) becomes a line of the plan. The prerequisites stage and `verify --pre` ask through these same
 //! functions, so the three never disagree.
 
+use std::time::Duration;
+
 use crate::context::Context;
 use crate::platform::Platform;
 use crate::problem::Problem;
-use crate::runner::exit_problem;
+use crate::runner::{exit_problem, Cmd};
 use crate::tools::minikube::{self, ClusterStatus};
 use crate::tools::{self, choco, powershell};
 
@@ -58,7 +60,7 @@ pub fn run(cx: &mut Context) -> Findings {
         }
     }
     findings.cluster = cluster(cx);
-    findings.driver = crate::stages::cluster::choose_driver(cx).0;
+    findings.driver = choose_driver(cx).0;
     findings
 }
 
@@ -203,7 +205,7 @@ fn feature_state(cx: &Context) -> Option<String> {
 /// The minikube driver that will run the cluster, and why; an existing cluster keeps the driver it was made
 /// with. With none usable, the problem says what to install for this platform.
 pub fn driver(cx: &mut Context) -> Result<String, Problem> {
-    let (driver, why) = crate::stages::cluster::choose_driver(cx);
+    let (driver, why) = choose_driver(cx);
     if let Some(driver) = driver {
         return Ok(format!("minikube driver {driver}: {why}"));
     }
@@ -216,6 +218,49 @@ pub fn driver(cx: &mut Context) -> Result<String, Problem> {
                 .reworded("no minikube driver was found here, and `minikube status` does not say whether a cluster exists (one keeps its driver)")
                 .with_hint(format!("run `minikube status` yourself to see what it says; or {fix}")))
         }
+    }
+}
+
+/// `--driver`, or the best driver this machine has, and why.
+pub fn choose_driver(cx: &mut Context) -> (Option<String>, String) {
+    if cx.settings.driver != "auto" {
+        return (Some(cx.settings.driver.clone()), "chosen with --driver".into());
+    }
+    if let Some(chosen) = cx.facts.driver.clone() {
+        return (Some(chosen.0), chosen.1);
+    }
+    if cx.settings.platform == Platform::Windows && cx.facts.hyperv_enabled.is_none() {
+        // run alone (`--only network`), no earlier stage has asked yet
+        let present = cx.runner.run(&powershell::hypervisor_present()).ok();
+        cx.facts.hyperv_enabled =
+            present.and_then(|o| powershell::parse_bools(&o.stdout).ok()).map(|b| b.first() == Some(&true));
+    }
+    let docker_answers = || {
+        let cmd =
+            Cmd::query("docker").args(["version", "--format", "{{.Server.Version}}"]).timeout(Duration::from_secs(20));
+        cx.runner.resolve("docker").is_some() && cx.runner.run(&cmd).is_ok()
+    };
+    let chosen = match cx.settings.platform {
+        Platform::Windows if cx.facts.hyperv_enabled == Some(true) => Some(("hyperv", "Hyper-V is enabled")),
+        _ if docker_answers() => Some(("docker", "a Docker engine answers")),
+        Platform::Linux if cx.runner.resolve("virsh").is_some() => Some(("kvm2", "libvirt (virsh) is installed")),
+        Platform::Linux if cx.runner.resolve("podman").is_some() => Some(("podman", "podman is installed")),
+        Platform::Macos if cx.runner.resolve("hyperkit").is_some() => Some(("hyperkit", "hyperkit is installed")),
+        // minikube's qemu driver runs the QEMU system emulator for the Mac's architecture
+        Platform::Macos
+            if ["qemu-system-x86_64", "qemu-system-aarch64"].iter().any(|q| cx.runner.resolve(q).is_some()) =>
+        {
+            Some(("qemu", "QEMU is installed"))
+        }
+        _ => None,
+    };
+    match chosen {
+        Some((driver, why)) => {
+            cx.facts.driver = Some((driver.to_string(), why.to_string()));
+            (Some(driver.into()), why.into())
+        }
+        // preflight refuses this unless a cluster exists already (it keeps its driver)
+        None => (None, "no driver found here: the existing cluster keeps the one it was made with".into()),
     }
 }
 

@@ -41,7 +41,7 @@ impl Stage for Network {
     }
 
     fn check(&self, cx: &mut Context) -> Result<Check, Problem> {
-        let driver = super::cluster::choose_driver(cx).0;
+        let driver = crate::preflight::choose_driver(cx).0;
         if driver.as_deref() != Some("hyperv") {
             return Ok(Check::Done(format!(
                 "not needed: minikube uses the {} driver",
