@@ -41,6 +41,9 @@ pub struct Cmd {
     secret_input: bool,
     timeout: Option<Duration>,
     mutating: bool,
+    /// What the command does and how it reads, when its argument vector does not say (a PowerShell script
+    /// sent base64-encoded): shown on screen and in errors; the argument vector still runs as it is.
+    shown: Option<(String, String)>,
 }
 
 impl Cmd {
@@ -53,6 +56,7 @@ impl Cmd {
             secret_input: false,
             timeout: None,
             mutating: false,
+            shown: None,
         }
     }
 
@@ -92,6 +96,21 @@ impl Cmd {
         self
     }
 
+    /// Shows the command as `text` (what a user could paste to run it) doing `purpose` ("checking whether
+    /// this shell is elevated"), instead of its unreadable argument vector.
+    pub fn shown_as(mut self, purpose: impl Into<String>, text: impl Into<String>) -> Self {
+        self.shown = Some((purpose.into(), text.into()));
+        self
+    }
+
+    /// The program in backticks, and what it was doing when the command says that itself.
+    pub fn label(&self) -> String {
+        match &self.shown {
+            Some((purpose, _)) => format!("`{}` ({purpose})", self.program),
+            None => format!("`{}`", self.program),
+        }
+    }
+
     pub fn program(&self) -> &str {
         &self.program
     }
@@ -124,9 +143,13 @@ impl Cmd {
 
 impl fmt::Display for Cmd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&quote(&self.program))?;
-        for arg in &self.args {
-            write!(f, " {}", quote(arg))?;
+        if let Some((_, text)) = &self.shown {
+            f.write_str(text)?;
+        } else {
+            f.write_str(&quote(&self.program))?;
+            for arg in &self.args {
+                write!(f, " {}", quote(arg))?;
+            }
         }
         match (&self.stdin, self.secret_input) {
             (Some(_), false) => f.write_str(" (with input on stdin)"),
@@ -145,6 +168,7 @@ impl fmt::Debug for Cmd {
             .field("stdin", &self.shown_input())
             .field("timeout", &self.timeout)
             .field("mutating", &self.mutating)
+            .field("shown", &self.shown)
             .finish()
     }
 }
@@ -727,7 +751,7 @@ fn failure(cmd: &Cmd, code: Option<i32>, stdout: &str, stderr: &str) -> CommandF
 }
 
 pub fn exit_problem(cmd: &Cmd, output: &Output) -> Problem {
-    Problem::new(format!("`{}` exited with code {}", cmd.program, output.code)).with_command(failure(
+    Problem::new(format!("{} exited with code {}", cmd.label(), output.code)).with_command(failure(
         cmd,
         Some(output.code),
         &output.stdout,
@@ -742,13 +766,13 @@ fn not_found(cmd: &Cmd) -> Problem {
 }
 
 fn spawn_problem(cmd: &Cmd, error: &std::io::Error) -> Problem {
-    Problem::new(format!("could not run `{}`: {error}", cmd.program)).with_command(failure(cmd, None, "", ""))
+    Problem::new(format!("could not run {}: {error}", cmd.label())).with_command(failure(cmd, None, "", ""))
 }
 
 fn timeout_problem(cmd: &Cmd, timeout: Duration, stdout: &str, stderr: &str) -> Problem {
     let mut evidence = failure(cmd, None, stdout, stderr);
     evidence.timed_out_after = Some(timeout);
-    Problem::new(format!("`{}` did not finish within {}s and was stopped", cmd.program, timeout.as_secs()))
+    Problem::new(format!("{} did not finish within {}s and was stopped", cmd.label(), timeout.as_secs()))
         .with_command(evidence)
         .with_hint("the tool may be waiting on an unreachable cluster or a slow network; check it, or raise --command-timeout, and run this again")
 }
