@@ -327,8 +327,7 @@ impl Runner {
         let Started { child, lifeline } = self.spawn(path, cmd, out_writer, err_writer)?;
         let (events_tx, events) = mpsc::channel();
         let observer = || self.observer.clone();
-        let stdout =
-            Some(capture(out_reader, Keep::Head(STDOUT_LIMIT), Stream::Stdout, observer(), events_tx.clone()));
+        let stdout = Some(capture(out_reader, Keep::Head(STDOUT_LIMIT), Stream::Stdout, observer(), events_tx.clone()));
         let stderr = Some(capture(err_reader, Keep::Tail(STDERR_KEPT), Stream::Stderr, observer(), events_tx.clone()));
         drop(events_tx);
         let printed = |kept: &Option<Arc<Mutex<Kept>>>| {
