@@ -36,6 +36,8 @@ pub fn run(cx: &Context, reached: &mut dyn FnMut(&str)) -> Result<(), Problem> {
         rate: None,
         timeout: Duration::from_secs(10),
     };
+    // before the messages: under load the autoscaler may have scaled by the time they are all sent
+    let replicas_before = hpa_replicas(cx).0;
     let started = Instant::now();
     let sending = cx.ui.spinner(&format!("sending {MESSAGES} messages to {}", s.inbox_path));
     let stop = crate::runner::interrupt_flag();
@@ -58,7 +60,6 @@ pub fn run(cx: &Context, reached: &mut dyn FnMut(&str)) -> Result<(), Problem> {
     reached(&format!("sent {MESSAGES} messages to {} in {:.1}s", s.inbox_path, started.elapsed().as_secs_f64()));
     let probe = Probe::new(cx, None, None);
     let limit = s.wait_timeout;
-    let replicas_before = hpa_replicas(cx).0;
     let keda = autoscaler::scaler_in_use(cx) == Scaler::Keda;
     let (served, wants) = if keda {
         ("KEDA's external metrics API serves them", "KEDA's autoscaler wants 2 replicas")

@@ -1,5 +1,5 @@
 //! The one error shape users see: what went wrong, the command that showed it (with its exit code and the
-//! tail of what it printed), and what to do about it. Stages return these inside `anyhow::Error`; the engine
+//! tail of what it printed), and what to do about it. Stages return these as their error; the engine
 //! adds the stage name and the UI renders them.
 
 use std::fmt;

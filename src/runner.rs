@@ -11,7 +11,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -45,6 +45,9 @@ pub struct Cmd {
     mutating: bool,
     /// Its output is progress a user waits on (minikube start): shown as it comes inside a stage.
     streamed: bool,
+    /// What the command does and how it reads, when its argument vector does not say (a PowerShell script
+    /// sent base64-encoded): shown on screen and in errors; the argument vector still runs as it is.
+    shown: Option<(String, String)>,
 }
 
 impl Cmd {
@@ -58,6 +61,7 @@ impl Cmd {
             timeout: None,
             mutating: false,
             streamed: false,
+            shown: None,
         }
     }
 
@@ -104,6 +108,21 @@ impl Cmd {
         self
     }
 
+    /// Shows the command as `text` (what a user could paste to run it) doing `purpose` ("checking whether
+    /// this shell is elevated"), instead of its unreadable argument vector.
+    pub fn shown_as(mut self, purpose: impl Into<String>, text: impl Into<String>) -> Self {
+        self.shown = Some((purpose.into(), text.into()));
+        self
+    }
+
+    /// The program in backticks, and what it was doing when the command says that itself.
+    pub fn label(&self) -> String {
+        match &self.shown {
+            Some((purpose, _)) => format!("`{}` ({purpose})", self.program),
+            None => format!("`{}`", self.program),
+        }
+    }
+
     pub fn program(&self) -> &str {
         &self.program
     }
@@ -142,9 +161,13 @@ impl Cmd {
 
 impl fmt::Display for Cmd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&quote(&self.program))?;
-        for arg in &self.args {
-            write!(f, " {}", quote(arg))?;
+        if let Some((_, text)) = &self.shown {
+            f.write_str(text)?;
+        } else {
+            f.write_str(&quote(&self.program))?;
+            for arg in &self.args {
+                write!(f, " {}", quote(arg))?;
+            }
         }
         match (&self.stdin, self.secret_input) {
             (Some(_), false) => f.write_str(" (with input on stdin)"),
@@ -164,6 +187,7 @@ impl fmt::Debug for Cmd {
             .field("timeout", &self.timeout)
             .field("mutating", &self.mutating)
             .field("streamed", &self.streamed)
+            .field("shown", &self.shown)
             .finish()
     }
 }
@@ -340,17 +364,13 @@ impl Runner {
         timeout: Duration,
         observer: Option<LineObserver>,
     ) -> Result<Output, Problem> {
-        let started = self.spawn(path, cmd, Stdio::piped(), Stdio::piped())?;
-        let Started { mut child, lifeline } = started;
+        let (out_reader, out_writer) = os_pipe::pipe().map_err(|e| spawn_problem(cmd, &e))?;
+        let (err_reader, err_writer) = os_pipe::pipe().map_err(|e| spawn_problem(cmd, &e))?;
+        let Started { child, lifeline } = self.spawn(path, cmd, out_writer, err_writer)?;
         let (events_tx, events) = mpsc::channel();
-        let stdout = child
-            .stdout
-            .take()
-            .map(|out| capture(out, Keep::Head(STDOUT_LIMIT), Stream::Stdout, observer.clone(), events_tx.clone()));
-        let stderr = child
-            .stderr
-            .take()
-            .map(|err| capture(err, Keep::Tail(STDERR_KEPT), Stream::Stderr, observer, events_tx.clone()));
+        let stdout =
+            Some(capture(out_reader, Keep::Head(STDOUT_LIMIT), Stream::Stdout, observer.clone(), events_tx.clone()));
+        let stderr = Some(capture(err_reader, Keep::Tail(STDERR_KEPT), Stream::Stderr, observer, events_tx.clone()));
         drop(events_tx);
         let printed = |kept: &Option<Arc<Mutex<Kept>>>| {
             let bytes = kept.as_ref().map(|k| std::mem::take(&mut k.lock().expect("capture").bytes));
@@ -365,7 +385,7 @@ impl Runner {
             match events.recv_timeout(wait) {
                 Ok(Event::Closed) => open -= 1,
                 Ok(Event::Overflow) => {
-                    stop(&mut child, lifeline);
+                    stop(&child, lifeline);
                     return Err(overflow_problem(cmd, &printed(&stderr)));
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -375,7 +395,7 @@ impl Runner {
                 }
             }
             if exited.is_none() {
-                let status = child.try_wait().map_err(|e| spawn_problem(cmd, &e))?;
+                let status = child.try_wait().map_err(|e| spawn_problem(cmd, &e))?.map(|output| output.status);
                 exited = status.map(|s| (s, Instant::now()));
             }
             if let Some((status, at)) = exited {
@@ -387,7 +407,7 @@ impl Runner {
             }
             let interrupted = interrupted();
             if interrupted || deadline.is_some_and(|d| Instant::now() >= d) {
-                stop(&mut child, lifeline);
+                stop(&child, lifeline);
                 let (out, err) = (printed(&stdout), printed(&stderr));
                 return Err(if interrupted {
                     interrupted_problem(cmd)
@@ -407,14 +427,26 @@ impl Runner {
 
     /// Starts the program (under the supervisor when there is one) in a process group of its own, and sends
     /// its input; returns the child and, under a supervisor, the lifeline that keeps it alive.
-    fn spawn(&self, path: &Path, cmd: &Cmd, stdout: Stdio, stderr: Stdio) -> Result<Started, Problem> {
+    fn spawn(
+        &self,
+        path: &Path,
+        cmd: &Cmd,
+        stdout: os_pipe::PipeWriter,
+        stderr: os_pipe::PipeWriter,
+    ) -> Result<Started, Problem> {
         let (program, args) = launch(self.supervisor.as_deref(), path, &cmd.args);
         let (stdin, writer) = os_pipe::pipe().map_err(|e| spawn_problem(cmd, &e))?;
-        let mut command = Command::new(program);
-        command.args(args).stdin(stdin).stdout(stdout).stderr(stderr);
-        tree::own_group(&mut command);
-        let spawned = command.spawn();
-        drop(command); // our copies of the child's ends of its pipes
+        let expression = duct::cmd(program, args)
+            .stdin_file(stdin)
+            .stdout_file(stdout)
+            .stderr_file(stderr)
+            .unchecked()
+            .before_spawn(|command| {
+                tree::own_group(command);
+                Ok(())
+            });
+        let spawned = expression.start();
+        drop(expression); // our copies of the child's ends of its pipes: its output ends when it does
         let child = spawned.map_err(|e| spawn_problem(cmd, &e))?;
         let lifeline = send_input(writer, self.supervisor.is_some(), cmd.stdin.as_deref());
         Ok(Started { child, lifeline })
@@ -428,7 +460,7 @@ impl Runner {
         }
         let (reader, writer) = os_pipe::pipe().map_err(|e| spawn_problem(cmd, &e))?;
         let merged = writer.try_clone().map_err(|e| spawn_problem(cmd, &e))?;
-        let Started { child, lifeline } = self.spawn(&path, cmd, writer.into(), merged.into())?;
+        let Started { child, lifeline } = self.spawn(&path, cmd, writer, merged)?;
         let (tx, lines) = mpsc::sync_channel(BACKGROUND_LINES);
         let observer = self.observer.clone();
         std::thread::spawn(move || {
@@ -457,13 +489,13 @@ impl Runner {
 
 /// A started command: the child (the program, or the supervisor running it) and its lifeline.
 struct Started {
-    child: Child,
+    child: duct::Handle,
     lifeline: Option<os_pipe::PipeWriter>,
 }
 
 /// A long-running command (a port-forward) whose output lines arrive on a channel; stopped on drop.
 pub struct Background {
-    child: Child,
+    child: duct::Handle,
     lines: mpsc::Receiver<String>,
     command_line: String,
     lifeline: Option<os_pipe::PipeWriter>,
@@ -523,10 +555,10 @@ impl Background {
 impl Drop for Background {
     fn drop(&mut self) {
         // the supervisor ends the command's tree once its lifeline closes; give it a moment
-        if self.lifeline.take().is_some() && exits_within(&mut self.child, Duration::from_secs(5)) {
+        if self.lifeline.take().is_some() && exits_within(&self.child, Duration::from_secs(5)) {
             return;
         }
-        kill(&mut self.child);
+        kill(&self.child);
     }
 }
 
@@ -687,7 +719,7 @@ fn text(bytes: Vec<u8>) -> String {
 
 /// Cuts the lifeline (the supervisor then ends the command's whole tree and exits), and ends the tree itself
 /// as a last resort.
-fn stop(child: &mut Child, lifeline: Option<os_pipe::PipeWriter>) {
+fn stop(child: &duct::Handle, lifeline: Option<os_pipe::PipeWriter>) {
     let supervised = lifeline.is_some();
     drop(lifeline);
     if supervised && exits_within(child, Duration::from_secs(5)) {
@@ -697,15 +729,16 @@ fn stop(child: &mut Child, lifeline: Option<os_pipe::PipeWriter>) {
 }
 
 /// Kills a child started in a group of its own, with its group, and reaps it.
-fn kill(child: &mut Child) {
+fn kill(child: &duct::Handle) {
     if matches!(child.try_wait(), Ok(None)) {
-        tree::kill_group(child);
+        for pid in child.pids() {
+            tree::kill_group_of(pid);
+        }
         let _ = child.kill();
     }
-    let _ = child.wait();
 }
 
-fn exits_within(child: &mut Child, limit: Duration) -> bool {
+fn exits_within(child: &duct::Handle, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
         if matches!(child.try_wait(), Ok(Some(_))) {
@@ -779,7 +812,7 @@ fn failure(cmd: &Cmd, code: Option<i32>, stdout: &str, stderr: &str) -> CommandF
 }
 
 pub fn exit_problem(cmd: &Cmd, output: &Output) -> Problem {
-    Problem::new(format!("`{}` exited with code {}", cmd.program, output.code)).with_command(failure(
+    Problem::new(format!("{} exited with code {}", cmd.label(), output.code)).with_command(failure(
         cmd,
         Some(output.code),
         &output.stdout,
@@ -794,13 +827,13 @@ fn not_found(cmd: &Cmd) -> Problem {
 }
 
 fn spawn_problem(cmd: &Cmd, error: &std::io::Error) -> Problem {
-    Problem::new(format!("could not run `{}`: {error}", cmd.program)).with_command(failure(cmd, None, "", ""))
+    Problem::new(format!("could not run {}: {error}", cmd.label())).with_command(failure(cmd, None, "", ""))
 }
 
 fn timeout_problem(cmd: &Cmd, timeout: Duration, stdout: &str, stderr: &str) -> Problem {
     let mut evidence = failure(cmd, None, stdout, stderr);
     evidence.timed_out_after = Some(timeout);
-    Problem::new(format!("`{}` did not finish within {}s and was stopped", cmd.program, timeout.as_secs()))
+    Problem::new(format!("{} did not finish within {}s and was stopped", cmd.label(), timeout.as_secs()))
         .with_command(evidence)
         .with_hint("the tool may be waiting on an unreachable cluster or a slow network; check it, or raise --command-timeout, and run this again")
 }

@@ -131,12 +131,17 @@ pub mod tree {
 
     /// Kills the process group a child leads (started with `own_group`; not yet waited for).
     pub fn kill_group(child: &Child) {
+        kill_group_of(child.id());
+    }
+
+    /// Kills the process group led by this process id.
+    pub fn kill_group_of(pid: u32) {
         #[cfg(unix)]
-        if let Ok(pid) = i32::try_from(child.id()) {
+        if let Ok(pid) = i32::try_from(pid) {
             let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
         }
         #[cfg(not(unix))]
-        let _ = child;
+        let _ = pid;
     }
 }
 

@@ -27,11 +27,13 @@ pub struct Removal {
     pub commands: Vec<Cmd>,
 }
 
-/// What teardown will remove, and what it leaves on purpose (with why).
+/// What teardown will remove, what it leaves on purpose (with why), and what stays unless a flag removes it.
 #[derive(Default)]
 pub struct Plan {
     pub removals: Vec<Removal>,
     pub kept: Vec<String>,
+    /// The minikube cluster and the wizard's switch, each with the flag that removes it.
+    pub remaining: Vec<String>,
 }
 
 fn order(item: &Created) -> u8 {
@@ -57,7 +59,18 @@ pub fn plan(cx: &Context, delete_cluster: bool, remove_switch: bool) -> Result<P
         if let Some(problem) = record.damaged() {
             return Err(problem.clone());
         }
-        from_record(cx, record.entries(), delete_cluster, remove_switch)
+        let entries = record.entries();
+        drop(record);
+        let mut plan = from_record(cx, entries.clone(), delete_cluster, remove_switch);
+        if !remove_switch {
+            plan.remaining.extend(entries.into_iter().filter_map(|entry| match entry.item {
+                Created::Switch { name } if powershell::switch_exists(&cx.runner, &name).unwrap_or(false) => Some(
+                    format!("the Hyper-V switch {name:?} setup created (`interlok-k8s teardown --remove-switch` removes it)"),
+                ),
+                _ => None,
+            }));
+        }
+        plan
     };
     plan.removals.sort_by_key(|r| r.item.as_ref().map_or(u8::MAX, order));
     if delete_cluster
@@ -70,6 +83,9 @@ pub fn plan(cx: &Context, delete_cluster: bool, remove_switch: bool) -> Result<P
             what: "the minikube cluster".into(),
             commands: vec![Cmd::change(cx.minikube()).arg("delete")],
         });
+    }
+    if !delete_cluster && cx.settings.uses_minikube() && cluster_exists(cx) {
+        plan.remaining.insert(0, "the minikube cluster (`interlok-k8s teardown --delete-cluster` deletes it)".into());
     }
     Ok(plan)
 }
@@ -247,10 +263,26 @@ fn cluster_exists(cx: &Context) -> bool {
     cx.runner.run_unchecked(&minikube::status(&cx.minikube())).is_ok_and(|o| o.code != 85)
 }
 
-/// Whether a namespace still holds workloads or configuration the wizard did not create.
-pub fn namespace_in_use(cx: &Context, namespace: &str) -> bool {
-    ["deployments", "statefulsets", "daemonsets", "services", "configmaps"].iter().any(|kind| {
-        let Ok(items) = cx.list(kind, namespace, None) else { return true };
-        items.iter().any(|i| i["metadata"]["name"] != "kube-root-ca.crt")
-    })
+/// What a namespace still holds that the wizard did not create (its workloads and configuration, as
+/// `kind/name`): a namespace holding any of it is kept. A list that fails is the error, never "in use".
+pub fn foreign_objects(cx: &Context, namespace: &str) -> Result<Vec<String>, Problem> {
+    let mut found = Vec::new();
+    for kind in ["deployments", "statefulsets", "daemonsets", "services", "configmaps"] {
+        let items = cx.list(kind, namespace, None).map_err(|problem| {
+            problem
+                .reworded(format!("could not list the {kind} in namespace {namespace}, so it was not removed"))
+                .with_hint(format!(
+                    "run `kubectl get {kind} -n {namespace}` to see why, then `interlok-k8s teardown` again"
+                ))
+        })?;
+        let singular = kind.trim_end_matches('s');
+        found.extend(
+            items
+                .iter()
+                .map(name_of)
+                .filter(|name| name != "kube-root-ca.crt")
+                .map(|name| format!("{singular} {name}")),
+        );
+    }
+    Ok(found)
 }

@@ -78,6 +78,30 @@ pub fn fetch_list(cx: &Context, kind: &str, namespace: &str, selector: Option<&s
     Ok(list["items"].as_array().cloned().unwrap_or_default())
 }
 
+/// Objects of several kinds (`deployments,services`) in one namespace, in one `kubectl get`.
+pub fn fetch_many(cx: &Context, kinds: &str, namespace: &str) -> Result<Vec<Value>, Problem> {
+    let cmd = cx.kubectl().list_json(namespace, kinds, None);
+    let output = cx.runner.run(&cmd)?;
+    let list: Value = serde_json::from_str(&output.stdout).map_err(|e| {
+        exit_problem(&cmd, &output).reworded(format!("kubectl printed something that is not a JSON list ({e})"))
+    })?;
+    Ok(list["items"].as_array().cloned().unwrap_or_default())
+}
+
+/// Whether an object's labels match a selector of `key=value` terms (None: other operators, not handled here).
+pub fn selector_matches(object: &Value, selector: &str) -> Option<bool> {
+    let labels = &object["metadata"]["labels"];
+    let mut all = true;
+    for term in selector.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        let (key, value) = term.split_once('=')?;
+        if key.ends_with('!') || value.starts_with('=') || key.contains([' ', '(']) {
+            return None;
+        }
+        all &= labels[key].as_str() == Some(value);
+    }
+    Some(all)
+}
+
 /// One object as a typed view.
 pub fn get<T: DeserializeOwned>(
     reader: &(impl Reader + ?Sized),
@@ -112,5 +136,23 @@ fn without_nulls(value: Value) -> Value {
         }
         Value::Array(items) => Value::Array(items.into_iter().map(without_nulls).collect()),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn equality_selectors_are_judged_and_others_are_left_to_kubectl() {
+        let pod = json!({"metadata": {"labels": {"app": "interlok", "tier": "web"}}});
+        assert_eq!(selector_matches(&pod, "app=interlok"), Some(true));
+        assert_eq!(selector_matches(&pod, "app=interlok,tier=web"), Some(true));
+        assert_eq!(selector_matches(&pod, "app=other"), Some(false));
+        assert_eq!(selector_matches(&pod, "app!=other"), None);
+        assert_eq!(selector_matches(&pod, "app==interlok"), None);
+        assert_eq!(selector_matches(&pod, "environment in (a,b)"), None);
+        assert_eq!(selector_matches(&pod, "app"), None);
     }
 }

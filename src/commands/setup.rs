@@ -4,6 +4,7 @@
 use crate::cli::SetupArgs;
 use crate::context::Context;
 use crate::engine::{self, Plan, Selection, Stage, StageId};
+use crate::preflight::Findings;
 use crate::problem::Problem;
 use crate::settings::{Scaler, Settings};
 use crate::stages;
@@ -12,7 +13,9 @@ use crate::verify::{self, Status};
 
 use super::{Exit, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 
-pub fn run(mut settings: Settings, ui: Ui, args: &SetupArgs) -> Exit {
+mod changes;
+
+pub fn run(settings: Settings, ui: Ui, args: &SetupArgs) -> Exit {
     let all = stages::all();
     if args.list {
         list(&ui, &all, &settings);
@@ -27,46 +30,17 @@ pub fn run(mut settings: Settings, ui: Ui, args: &SetupArgs) -> Exit {
         }
     };
     let plan = Plan { all: &all, chosen, resume: resume_command(!args.only.is_empty()) };
-    if !args.yes && !args.dry_run && ui.interactive() && !settings.scaler_given && chooses_a_scaler(&plan) {
-        match ask_scaler(&ui, &settings) {
-            Ok(scaler) => settings.scaler = scaler,
-            Err(problem) => {
-                let cancelled = problem.message == crate::ui::CANCELLED;
-                ui.problem(None, &problem);
-                return if cancelled { Exit::Interrupted } else { EXIT_FAILED };
-            }
-        }
+    let asks = !args.yes && !args.dry_run;
+    if asks && !ui.interactive() {
+        let problem =
+            Problem::new("setup changes your machine and asks before it starts, but there is no terminal to ask on")
+                .with_hint("pass --yes to proceed without asking (or --dry-run to see the commands)");
+        ui.problem(None, &problem);
+        return EXIT_USAGE;
     }
-    loop {
-        if let Err(problem) = interlok_input(&ui, &plan, &settings) {
-            ui.problem(None, &problem);
-            return EXIT_USAGE;
-        }
-        show_plan(&ui, &plan, &settings, args.dry_run);
-        if args.yes || args.dry_run {
-            break;
-        }
-        if !ui.interactive() {
-            let problem = Problem::new(
-                "setup changes your cluster and asks before it starts, but there is no terminal to ask on",
-            )
-            .with_hint("pass --yes to proceed without asking (or --dry-run to see the commands)");
-            ui.problem(None, &problem);
-            return EXIT_USAGE;
-        }
-        match ask_to_proceed(&ui, &mut settings) {
-            Ok(Answer::Proceed) => break,
-            Ok(Answer::Customized) => continue,
-            Ok(Answer::Cancel) => {
-                ui.line("Cancelled; nothing was changed.");
-                return EXIT_OK;
-            }
-            Err(problem) => {
-                let cancelled = problem.message == crate::ui::CANCELLED;
-                ui.problem(None, &problem);
-                return if cancelled { Exit::Interrupted } else { EXIT_FAILED };
-            }
-        }
+    if let Err(problem) = interlok_input(&ui, &plan, &settings) {
+        ui.problem(None, &problem);
+        return EXIT_USAGE;
     }
     let runner = super::runner(&settings, &ui, args.dry_run);
     if let Err(problem) = context_exists(&runner, &settings) {
@@ -74,6 +48,41 @@ pub fn run(mut settings: Settings, ui: Ui, args: &SetupArgs) -> Exit {
         return EXIT_USAGE;
     }
     let mut cx = Context::new(settings, runner, ui.clone());
+    let findings = needs_preflight(&plan).then(|| preflight(&mut cx));
+    if crate::runner::interrupted() {
+        return Exit::Interrupted; // preflight's question was stopped: its problem says so, and nothing changed
+    }
+    let blocked = findings.as_ref().is_some_and(|f| !f.blockers.is_empty());
+    if blocked && !args.dry_run {
+        ui.line("Nothing was changed. Fix the above, then run setup again.");
+        return EXIT_FAILED;
+    }
+    if asks && !cx.settings.scaler_given && chooses_a_scaler(&plan) {
+        match ask_scaler(&ui, &cx.settings) {
+            Ok(scaler) => cx.settings.scaler = scaler,
+            Err(problem) => return answer_failed(&ui, &problem),
+        }
+    }
+    loop {
+        show_plan(&cx, &plan, findings.as_ref(), args.dry_run);
+        if !asks {
+            break;
+        }
+        match ask_to_proceed(&ui, &mut cx.settings) {
+            Ok(Answer::Proceed) => break,
+            Ok(Answer::Customized) => {
+                if let Err(problem) = interlok_input(&ui, &plan, &cx.settings) {
+                    ui.problem(None, &problem);
+                    return EXIT_USAGE;
+                }
+            }
+            Ok(Answer::Cancel) => {
+                ui.line("Cancelled; nothing was changed.");
+                return EXIT_OK;
+            }
+            Err(problem) => return answer_failed(&ui, &problem),
+        }
+    }
     if let Some(problem) = cx.record.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).damaged() {
         // everything setup makes is recorded first: without a record it would make things teardown cannot find
         if !args.dry_run {
@@ -87,6 +96,10 @@ pub fn run(mut settings: Settings, ui: Ui, args: &SetupArgs) -> Exit {
         return if crate::runner::interrupted() { Exit::Interrupted } else { EXIT_FAILED };
     }
     if args.dry_run {
+        if blocked {
+            ui.line("\nA real run stops at preflight (see the errors above): fix them first.");
+            return EXIT_FAILED;
+        }
         return EXIT_OK;
     }
     let applies = |id: &&StageId| plan.stage(**id).not_applicable(&cx.settings).is_none();
@@ -100,6 +113,42 @@ pub fn run(mut settings: Settings, ui: Ui, args: &SetupArgs) -> Exit {
     }
     next_steps(&cx);
     EXIT_OK
+}
+
+/// A question that got no answer: Ctrl-C is an interruption, anything else a failure.
+fn answer_failed(ui: &Ui, problem: &Problem) -> Exit {
+    ui.problem(None, problem);
+    if problem.message == crate::ui::CANCELLED {
+        Exit::Interrupted
+    } else {
+        EXIT_FAILED
+    }
+}
+
+/// Preflight asks about the machine: needed when the plan touches it (tools, the switch, the cluster).
+fn needs_preflight(plan: &Plan) -> bool {
+    plan.chosen.iter().any(|id| matches!(id, StageId::Prerequisites | StageId::Network | StageId::Cluster))
+}
+
+/// Asks preflight's questions and shows what it found; what setup cannot fix is shown as an error with its fix.
+fn preflight(cx: &mut Context) -> Findings {
+    let ui = cx.ui.clone();
+    ui.heading("Preflight: what this machine has (nothing is changed yet)");
+    let findings = crate::preflight::run(cx);
+    for found in &findings.found {
+        ui.line(&format!("  ✔ {found}"));
+    }
+    for tool in &findings.to_install {
+        ui.line(&format!("  · {tool} is missing: setup installs it (see the plan)"));
+    }
+    for blocker in &findings.blockers {
+        ui.line(&format!("  ✘ {}", blocker.message));
+    }
+    for blocker in &findings.blockers {
+        ui.problem(Some("preflight"), blocker);
+    }
+    ui.line("");
+    findings
 }
 
 /// The image and `--interlok-config`, checked before anything is applied when the plan deploys Interlok: bad
@@ -198,7 +247,8 @@ fn list(ui: &Ui, all: &[Box<dyn Stage>], settings: &Settings) {
     }
 }
 
-fn show_plan(ui: &Ui, plan: &Plan, settings: &Settings, dry_run: bool) {
+fn show_plan(cx: &Context, plan: &Plan, findings: Option<&Findings>, dry_run: bool) {
+    let (ui, settings) = (&cx.ui, &cx.settings);
     let target = match &settings.context {
         Some(context) => format!("the existing cluster of context {context:?}"),
         None => "a local minikube cluster".to_string(),
@@ -220,6 +270,14 @@ fn show_plan(ui: &Ui, plan: &Plan, settings: &Settings, dry_run: bool) {
         "  autoscale {} on {} between {} and {} replicas at an average of {} per pod, through {through}",
         settings.deployment, settings.metric, settings.min_replicas, settings.max_replicas, settings.target_average
     ));
+    let changes = changes::changes(cx, plan, findings);
+    if !changes.is_empty() {
+        ui.line("  What changes:");
+        for change in changes {
+            ui.line(&format!("    - {change}"));
+        }
+    }
+    ui.line("  Stages:");
     for (i, id) in plan.chosen.iter().enumerate() {
         let stage = plan.stage(*id);
         let note = stage.not_applicable(settings).map(|r| format!(" (skipped: {r})")).unwrap_or_default();
@@ -255,7 +313,11 @@ enum Answer {
 }
 
 fn ask_to_proceed(ui: &Ui, settings: &mut Settings) -> Result<Answer, Problem> {
-    let choices = ["proceed".to_string(), "customize".to_string(), "cancel".to_string()];
+    let choices = [
+        "proceed: make the changes above".to_string(),
+        "customize: change an answer (namespace, image, replicas, …) and see the plan again".to_string(),
+        "cancel: change nothing and stop here".to_string(),
+    ];
     match ui.select("Proceed with this plan?", &choices, Some(0), "--yes")? {
         0 => Ok(Answer::Proceed),
         1 => {

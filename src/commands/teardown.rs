@@ -26,12 +26,25 @@ pub fn run(settings: Settings, ui: Ui, args: &TeardownArgs) -> Exit {
     }
     let removals = plan.removals;
     if removals.is_empty() {
-        ui.line("Nothing to remove: nothing that setup created is left.");
+        if plan.remaining.is_empty() {
+            ui.line("Nothing to remove: nothing that setup created is left.");
+        } else {
+            ui.line("Nothing to remove: what setup put in the cluster is gone. Still here:");
+            for remaining in &plan.remaining {
+                ui.line(&format!("  - {remaining}"));
+            }
+        }
         return EXIT_OK;
     }
     ui.heading("interlok-k8s teardown will remove, in this order:");
     for removal in &removals {
         ui.line(&format!("  - {}", removal.what));
+    }
+    if !plan.remaining.is_empty() {
+        ui.line("and leave in place:");
+        for remaining in &plan.remaining {
+            ui.line(&format!("  - {remaining}"));
+        }
     }
     if !args.yes && !args.dry_run {
         if !ui.interactive() {
@@ -52,10 +65,22 @@ pub fn run(settings: Settings, ui: Ui, args: &TeardownArgs) -> Exit {
     }
     for removal in removals {
         if let Some(Created::Namespace { name }) = &removal.item {
-            if !args.dry_run && teardown::namespace_in_use(&cx, name) {
-                ui.note(&format!("kept namespace {name}: it holds things the wizard did not create (and is no longer the wizard's to remove)"));
-                forget(&mut cx, removal.item.as_ref());
-                continue;
+            if !args.dry_run {
+                match teardown::foreign_objects(&cx, name) {
+                    Ok(foreign) if !foreign.is_empty() => {
+                        ui.note(&format!(
+                            "kept namespace {name}: it holds what the wizard did not create ({}), so it is no longer the wizard's to remove",
+                            foreign.join(", ")
+                        ));
+                        forget(&mut cx, removal.item.as_ref());
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(problem) => {
+                        ui.problem(Some("teardown"), &problem);
+                        return EXIT_FAILED;
+                    }
+                }
             }
         }
         for cmd in &removal.commands {

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use crate::context::Context;
 use crate::engine::{Check, Stage, StageId};
-use crate::platform::Platform;
 use crate::problem::Problem;
 use crate::runner::Cmd;
 use crate::tools::kubectl::parse_versions;
@@ -51,7 +50,7 @@ impl Stage for Cluster {
     }
 
     fn apply(&self, cx: &mut Context) -> Result<(), Problem> {
-        let (driver, why) = choose_driver(cx);
+        let (driver, why) = crate::preflight::choose_driver(cx);
         match &driver {
             Some(d) => cx.note(format!("minikube driver {d}: {why}")),
             None => cx.note(format!("no driver given to minikube: {why}")),
@@ -109,44 +108,6 @@ fn ready_nodes(cx: &Context) -> Result<String, Problem> {
     })?;
     let count = output.stdout.lines().filter(|l| l.contains("condition met")).count();
     Ok(format!("{count} node{} Ready", if count == 1 { "" } else { "s" }))
-}
-
-/// `--driver`, or the best driver this machine has, and why.
-pub fn choose_driver(cx: &mut Context) -> (Option<String>, String) {
-    if cx.settings.driver != "auto" {
-        return (Some(cx.settings.driver.clone()), "chosen with --driver".into());
-    }
-    if let Some(chosen) = cx.facts.driver.clone() {
-        return (Some(chosen.0), chosen.1);
-    }
-    if cx.settings.platform == Platform::Windows && cx.facts.hyperv_enabled.is_none() {
-        // run alone (`--only network`), no earlier stage has asked yet
-        let present = cx.runner.run(&crate::tools::powershell::hypervisor_present()).ok();
-        cx.facts.hyperv_enabled = present
-            .and_then(|o| crate::tools::powershell::parse_bools(&o.stdout).ok())
-            .map(|b| b.first() == Some(&true));
-    }
-    let docker_answers = || {
-        let cmd =
-            Cmd::query("docker").args(["version", "--format", "{{.Server.Version}}"]).timeout(Duration::from_secs(20));
-        cx.runner.resolve("docker").is_some() && cx.runner.run(&cmd).is_ok()
-    };
-    let chosen = match cx.settings.platform {
-        Platform::Windows if cx.facts.hyperv_enabled == Some(true) => Some(("hyperv", "Hyper-V is enabled")),
-        _ if docker_answers() => Some(("docker", "a Docker engine answers")),
-        Platform::Linux if cx.runner.resolve("virsh").is_some() => Some(("kvm2", "libvirt (virsh) is installed")),
-        Platform::Linux if cx.runner.resolve("podman").is_some() => Some(("podman", "podman is installed")),
-        Platform::Macos if cx.runner.resolve("hyperkit").is_some() => Some(("hyperkit", "hyperkit is installed")),
-        Platform::Macos => Some(("qemu", "no Docker engine or hyperkit answers")),
-        _ => None,
-    };
-    match chosen {
-        Some((driver, why)) => {
-            cx.facts.driver = Some((driver.to_string(), why.to_string()));
-            (Some(driver.into()), why.into())
-        }
-        None => (None, "no Hyper-V, Docker engine, libvirt or podman found: minikube picks one itself".into()),
-    }
 }
 
 /// `minikube start` with the flags this minikube understands (`--vm-driver` before v1.8.0).

@@ -225,7 +225,7 @@ fn uninstall(cx: &mut Context, namespace: &str) -> Result<(), Problem> {
     cx.forget(&Created::Release { name: keda::RELEASE.into(), namespace: namespace.into() });
     let created = Created::Namespace { name: namespace.into() };
     let ours = cx.recorded(&created).is_some();
-    if ours && (cx.runner.dry_run() || !crate::teardown::namespace_in_use(cx, namespace)) {
+    if ours && (cx.runner.dry_run() || crate::teardown::foreign_objects(cx, namespace)?.is_empty()) {
         cx.runner.run(&cx.kubectl().delete("namespace", namespace, None))?;
         cx.forget(&created);
         cx.note(format!("uninstalled KEDA and removed its namespace {namespace}, which the wizard created"));

@@ -3,13 +3,13 @@
 
 mod adapter;
 mod autoscaler;
-mod cluster;
+pub mod cluster;
 mod grafana;
 mod helm;
 mod interlok;
 pub mod keda;
 mod kubectl_path;
-mod network;
+pub mod network;
 pub mod owned;
 mod prerequisites;
 mod prometheus;

@@ -4,6 +4,7 @@
 
 use crate::context::Context;
 use crate::engine::{Check, Stage, StageId};
+use crate::menu::Menu;
 use crate::platform::Platform;
 use crate::problem::Problem;
 use crate::record::{Created, State};
@@ -40,7 +41,7 @@ impl Stage for Network {
     }
 
     fn check(&self, cx: &mut Context) -> Result<Check, Problem> {
-        let driver = super::cluster::choose_driver(cx).0;
+        let driver = crate::preflight::choose_driver(cx).0;
         if driver.as_deref() != Some("hyperv") {
             return Ok(Check::Done(format!(
                 "not needed: minikube uses the {} driver",
@@ -97,7 +98,8 @@ impl Stage for Network {
     }
 }
 
-/// `--adapter`, or a question listing the Up adapters with the default-route one preselected.
+/// `--adapter`, or a question listing the Up adapters that says what the switch is and that the network
+/// drops while it binds, with the adapter carrying the default route recommended; a Wi-Fi choice is confirmed.
 fn choose_adapter(cx: &Context) -> Result<String, Problem> {
     let cmd = powershell::up_adapters();
     let output = cx.runner.run(&cmd)?;
@@ -117,13 +119,38 @@ fn choose_adapter(cx: &Context) -> Result<String, Problem> {
     }
     let route =
         cx.runner.run(&powershell::default_route_adapter()).map(|o| o.stdout.trim().to_string()).unwrap_or_default();
-    let default = adapters.iter().position(|a| a.name == route).unwrap_or(0);
+    let recommended = adapters.iter().position(|a| a.name == route);
     let labels: Vec<String> = adapters.iter().map(|a| format!("{} ({})", a.name, a.interface_description)).collect();
-    let index = cx.ui.select(
-        "Which network adapter should the minikube switch use?",
-        &labels,
-        Some(default),
-        "--adapter NAME",
-    )?;
-    Ok(adapters[index].name.clone())
+    let switch = &cx.settings.switch;
+    loop {
+        let index = cx.ui.choose(Menu {
+            question: "Which network adapter should the minikube switch use?",
+            explanation: vec![
+                "  A Hyper-V switch is a virtual network switch inside this computer; minikube's VM plugs into it.".into(),
+                format!("  The external switch {switch:?} joins it to one of your network adapters: the VM gets an address on that network, and this computer keeps using the adapter through the switch."),
+            ],
+            warning: Some(
+                "while the switch binds to the adapter you choose, this computer's network drops for a few seconds".into(),
+            ),
+            items: labels.clone(),
+            default: Some(recommended.unwrap_or(0)),
+            recommended: recommended.map(|i| (i, "it carries the default route".to_string())),
+            flag: "--adapter NAME",
+        })?;
+        let adapter = &adapters[index];
+        if !adapter.is_wifi() {
+            return Ok(adapter.name.clone());
+        }
+        let wifi = format!(
+            "{:?} is Wi-Fi: a wireless network takes one address per adapter, so Hyper-V rewrites the VM's, and some networks and drivers refuse that (the VM then gets no address); a wired adapter is more reliable",
+            adapter.name
+        );
+        cx.ui.warn(&wifi);
+        if !cx.ui.interactive() {
+            return Ok(adapter.name.clone());
+        }
+        if cx.ui.confirm(&format!("Bind the switch to the Wi-Fi adapter {:?} anyway?", adapter.name), false)? {
+            return Ok(adapter.name.clone());
+        }
+    }
 }

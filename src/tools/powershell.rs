@@ -1,7 +1,8 @@
 //! PowerShell, for what only Windows can tell or do: elevation, Hyper-V, network adapters, virtual switches.
 //! Scripts go in as `-EncodedCommand` (base64 of UTF-16LE), so the command line needs no quoting, and every
 //! value inside a script is a single-quoted literal (`'` — and its typographic look-alikes, which PowerShell
-//! also treats as quotes — doubled), so an adapter or switch name is always data, never code.
+//! also treats as quotes — doubled), so an adapter or switch name is always data, never code. On screen and in
+//! errors a script shows as its text and what it was doing, never as the base64 the command line carries.
 
 use serde::Deserialize;
 
@@ -47,9 +48,13 @@ fn base64(bytes: &[u8]) -> String {
 /// `Bob’s Wi-Fi` into `Bob?s Wi-Fi`; every script first switches its output to UTF-8 (without a BOM).
 const UTF8_OUTPUT: &str = "[Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false; ";
 
-fn script(text: &str, mutating: bool) -> Cmd {
+/// A script run as `-EncodedCommand`, shown as the command a user could paste into PowerShell to run it
+/// (a script block, which PowerShell encodes itself), doing `purpose`.
+fn script(text: &str, mutating: bool, purpose: &str) -> Cmd {
     let cmd = if mutating { Cmd::change(PROGRAM) } else { Cmd::query(PROGRAM) };
-    cmd.args(["-NoProfile", "-NonInteractive", "-EncodedCommand"]).arg(encode(&format!("{UTF8_OUTPUT}{text}")))
+    cmd.args(["-NoProfile", "-NonInteractive", "-EncodedCommand"])
+        .arg(encode(&format!("{UTF8_OUTPUT}{text}")))
+        .shown_as(purpose, format!("{PROGRAM} -NoProfile -NonInteractive -Command {{ {text} }}"))
 }
 
 /// The switches named exactly `name`, for a pipeline: Hyper-V's `-Name` is a wildcard pattern (`*`, `?`,
@@ -65,12 +70,17 @@ pub fn elevation() -> Cmd {
          '{0} {1}' -f $p.IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator), \
          $p.IsInRole([Security.Principal.SecurityIdentifier]'S-1-5-32-578')",
         false,
+        "checking whether this shell is elevated (Administrator, or a member of Hyper-V Administrators)",
     )
 }
 
 /// Prints `True` when the hypervisor runs (minikube's own test; works unelevated).
 pub fn hypervisor_present() -> Cmd {
-    script("(Get-CimInstance -ClassName Win32_ComputerSystem).HypervisorPresent", false)
+    script(
+        "(Get-CimInstance -ClassName Win32_ComputerSystem).HypervisorPresent",
+        false,
+        "checking whether Hyper-V is running",
+    )
 }
 
 /// The physical adapters that are Up, as a JSON array (`@()` keeps one result an array).
@@ -79,6 +89,7 @@ pub fn up_adapters() -> Cmd {
         "ConvertTo-Json -Compress -InputObject @(Get-NetAdapter -Physical | Where-Object { $_.Status -eq 'Up' } | \
          Select-Object -Property Name, InterfaceDescription, InterfaceGuid, Status, PhysicalMediaType)",
         false,
+        "listing the network adapters that are Up",
     )
 }
 
@@ -88,6 +99,7 @@ pub fn default_route_adapter() -> Cmd {
         "Get-NetRoute -DestinationPrefix '0.0.0.0/0' -ErrorAction SilentlyContinue | Sort-Object -Property RouteMetric | \
          Select-Object -First 1 -ExpandProperty InterfaceAlias",
         false,
+        "finding the adapter that carries the default route",
     )
 }
 
@@ -100,6 +112,7 @@ pub fn get_switch(name: &str) -> Cmd {
             switches_named(name)
         ),
         false,
+        &format!("looking for the Hyper-V switch {}", literal(name)),
     )
 }
 
@@ -121,18 +134,27 @@ pub fn new_switch(name: &str, adapter: &str) -> Cmd {
             literal(adapter)
         ),
         true,
+        &format!("creating the Hyper-V switch {} on the adapter {}", literal(name), literal(adapter)),
     )
 }
 
 /// Removes the switches named exactly `name` (never what `-Name` would match as a pattern).
 pub fn remove_switch(name: &str) -> Cmd {
-    script(&format!("{} | Hyper-V\\Remove-VMSwitch -Force", switches_named(name)), true)
+    script(
+        &format!("{} | Hyper-V\\Remove-VMSwitch -Force", switches_named(name)),
+        true,
+        &format!("removing the Hyper-V switch {}", literal(name)),
+    )
 }
 
 /// Prints the state of the Hyper-V feature: `Enabled`, `Disabled`, or `EnablePending` (enabled, waiting for
 /// a reboot). Needs an elevated shell.
 pub fn hyperv_feature_state() -> Cmd {
-    script("(Get-WindowsOptionalFeature -Online -FeatureName Microsoft-Hyper-V).State", false)
+    script(
+        "(Get-WindowsOptionalFeature -Online -FeatureName Microsoft-Hyper-V).State",
+        false,
+        "reading the state of the Hyper-V feature",
+    )
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -143,6 +165,15 @@ pub struct Adapter {
     pub interface_description: String,
     #[serde(default)]
     pub status: String,
+    /// `802.3` for a wired adapter, `Native 802.11` for Wi-Fi.
+    #[serde(default)]
+    pub physical_media_type: String,
+}
+
+impl Adapter {
+    pub fn is_wifi(&self) -> bool {
+        self.physical_media_type.contains("802.11")
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -219,6 +250,24 @@ mod tests {
         let bytes = crate::cluster::views::decode_base64(encoded).unwrap();
         let units: Vec<u16> = bytes.chunks(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
         String::from_utf16(&units).unwrap()
+    }
+
+    #[test]
+    fn a_script_shows_as_its_text_and_purpose_never_as_base64() {
+        let cmd = new_switch("minikube", "Wi-Fi");
+        let shown = cmd.to_string();
+        assert!(
+            shown
+                .starts_with("powershell -NoProfile -NonInteractive -Command { Hyper-V\\New-VMSwitch -Name 'minikube'"),
+            "{shown}"
+        );
+        assert!(!shown.contains(&cmd.arguments()[3]) && !shown.contains("EncodedCommand"), "{shown}");
+        assert!(!shown.contains("OutputEncoding"), "the encoding preamble is the wizard's, not the user's: {shown}");
+        assert_eq!(cmd.label(), "`powershell` (creating the Hyper-V switch 'minikube' on the adapter 'Wi-Fi')");
+        let failed =
+            crate::runner::exit_problem(&elevation(), &crate::runner::Output { code: 1, ..Default::default() });
+        assert!(failed.message.contains("checking whether this shell is elevated"), "{}", failed.message);
+        assert!(failed.command.unwrap().command_line.contains("IsInRole"));
     }
 
     #[test]

@@ -15,6 +15,22 @@ use crate::problem::Problem;
 
 type Answer = Result<Option<Value>, Problem>;
 
+/// Kinds a verify run asks about again and again, fetched for a whole namespace in one `kubectl get`
+/// (a few calls instead of dozens: against a real cluster each one is a round trip), by the names callers use.
+const SNAPSHOT: &str = "deployments,services,pods,configmaps,horizontalpodautoscalers";
+const SNAPSHOT_KINDS: [(&str, &[&str]); 5] = [
+    ("Deployment", &["deployment", "deployments", "deploy"]),
+    ("Service", &["service", "services", "svc"]),
+    ("Pod", &["pod", "pods", "po"]),
+    ("ConfigMap", &["configmap", "configmaps", "cm"]),
+    ("HorizontalPodAutoscaler", &["hpa", "horizontalpodautoscaler", "horizontalpodautoscalers"]),
+];
+
+/// The API kind a caller's name stands for, when it is one of the snapshot's.
+fn snapshot_kind(kind: &str) -> Option<&'static str> {
+    SNAPSHOT_KINDS.iter().find(|(_, names)| names.contains(&kind)).map(|(kind, _)| *kind)
+}
+
 pub struct Probe<'a> {
     pub cx: &'a Context,
     prometheus_url: Option<String>,
@@ -33,10 +49,29 @@ impl Reader for Probe<'_> {
     }
 
     fn get(&self, kind: &str, namespace: &str, name: &str) -> Result<Option<Value>, Problem> {
+        if let Some(items) = self.snapshot(kind, namespace) {
+            let api_kind = snapshot_kind(kind);
+            return Ok(items.into_iter().find(|i| i["kind"].as_str() == api_kind && i["metadata"]["name"] == name));
+        }
         self.cached(format!("get {kind} {namespace} {name}"), || cluster::fetch_one(self.cx, kind, namespace, name))
     }
 
     fn list(&self, kind: &str, namespace: &str, selector: Option<&str>) -> Result<Vec<Value>, Problem> {
+        if let Some(items) = self.snapshot(kind, namespace) {
+            let api_kind = snapshot_kind(kind);
+            let chosen: Option<Vec<Value>> = items
+                .into_iter()
+                .filter(|i| i["kind"].as_str() == api_kind)
+                .filter_map(|i| match selector.map(|s| cluster::selector_matches(&i, s)) {
+                    None | Some(Some(true)) => Some(Some(i)),
+                    Some(Some(false)) => None,
+                    Some(None) => Some(None), // an operator the snapshot cannot judge: ask kubectl
+                })
+                .collect();
+            if let Some(chosen) = chosen {
+                return Ok(chosen);
+            }
+        }
         let answer = self.cached(format!("list {kind} {namespace} {selector:?}"), || {
             cluster::fetch_list(self.cx, kind, namespace, selector).map(|items| Some(Value::Array(items)))
         })?;
@@ -56,6 +91,18 @@ impl<'a> Probe<'a> {
             pushgateway: OnceLock::new(),
             forwards: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The namespace's objects of the snapshot kinds, fetched once; None when `kind` is not one of them or
+    /// the namespace cannot be listed that way (then each lookup asks on its own).
+    fn snapshot(&self, kind: &str, namespace: &str) -> Option<Vec<Value>> {
+        if namespace.is_empty() || snapshot_kind(kind).is_none() {
+            return None;
+        }
+        let answer = self.cached(format!("snapshot {namespace}"), || {
+            cluster::fetch_many(self.cx, SNAPSHOT, namespace).map(|items| Some(Value::Array(items)))
+        });
+        answer.ok().flatten().and_then(|v| v.as_array().cloned())
     }
 
     fn cached(&self, key: String, fetch: impl FnOnce() -> Answer) -> Answer {

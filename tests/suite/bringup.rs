@@ -80,14 +80,15 @@ fn fresh_windows_workstation_gets_a_switch_and_hyperv_minikube() {
 }
 
 #[test]
-fn not_elevated_stops_at_prerequisites_and_changes_nothing() {
+fn not_elevated_stops_at_preflight_and_changes_nothing() {
     let mut config = testworld::fakeconfig::WindowsConfig::workstation();
     config.admin = false;
     let Some(world) = World::builder().helm(4).cluster(ClusterState::Stopped).windows(config).start() else { return };
     let run = world.run(PRODUCT, &["--platform", "windows", "setup", "--yes"]);
     assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.stderr.contains("error: preflight: this shell is not elevated"), "{}", run.stderr);
     assert!(run.stderr.contains("Run as administrator"), "{}", run.stderr);
-    assert!(run.stdout.contains("✘ prerequisites"), "{}", run.stdout);
+    assert!(!run.stdout.contains("Plan:"), "preflight stops before the plan: {}", run.stdout);
     assert_eq!(mutating_calls(&world), Vec::<String>::new());
 }
 
@@ -221,6 +222,8 @@ fn the_adapter_question_preselects_the_default_route_and_arrows_choose_another()
     session.expect("> Ethernet").expect("the default-route adapter is preselected");
     session.send("\x1b[B").expect("down");
     session.send("\r").expect("choose Wi-Fi");
+    session.expect("anyway? [y/N]").expect("a Wi-Fi choice is confirmed");
+    session.send("y").expect("confirm Wi-Fi");
     session.expect("✔ network").expect("network done");
     session.expect(expectrl::Eof).expect("end");
     let created = powershell_calls(&world, "New-VMSwitch");

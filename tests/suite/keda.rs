@@ -220,7 +220,8 @@ fn a_dry_run_of_the_keda_path_without_a_cluster_shows_kedas_commands() {
     let Some(world) = World::builder().helm(4).cluster(testworld::world::ClusterState::Nonexistent).start() else {
         return;
     };
-    let run = world.run(PRODUCT, &["setup", "--scaler", "keda", "--dry-run"]);
+    // the world's Linux machine has no Docker engine, libvirt or podman: the driver is named
+    let run = world.run(PRODUCT, &["--driver", "docker", "setup", "--scaler", "keda", "--dry-run"]);
     assert_eq!(run.code, 0, "{}", run.all());
     for expected in [
         "helm repo add kedacore https://kedacore.github.io/charts",

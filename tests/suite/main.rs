@@ -12,6 +12,7 @@ mod keda;
 mod limits;
 mod load;
 mod monitoring;
+mod newcomer;
 mod ownership;
 mod parsers;
 mod progress;

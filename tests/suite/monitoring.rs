@@ -95,11 +95,12 @@ fn dry_run_without_a_cluster_prints_every_stage_and_command() {
     let Some(world) = World::builder().helm(4).cluster(testworld::world::ClusterState::Nonexistent).start() else {
         return;
     };
-    let run = world.run(PRODUCT, &["setup", "--dry-run"]);
+    // the world's Linux machine has no Docker engine, libvirt or podman: the driver is named
+    let run = world.run(PRODUCT, &["--driver", "docker", "setup", "--dry-run"]);
     assert_eq!(run.code, 0, "{}", run.all());
     for expected in [
         "would run: ",
-        "minikube start --cpus=2 --memory=4096",
+        "minikube start --driver=docker --cpus=2 --memory=4096",
         "helm repo add prometheus-community https://prometheus-community.github.io/helm-charts",
         "helm upgrade --install prometheus prometheus-community/prometheus --version 29.27.0 -n monitoring --create-namespace -f - --wait",
         "kubectl apply -f -",

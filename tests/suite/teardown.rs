@@ -41,7 +41,11 @@ fn teardown_removes_what_setup_made_and_nothing_else() {
     assert!(world.object("", "configmaps", "default", "other").is_some(), "labelled, never recorded: kept");
     assert!(world.object("", "services", "default", "interlok").is_some(), "recorded, label taken off: kept");
     assert!(world.object("", "namespaces", "", "monitoring").is_some(), "a namespace holding other things is kept");
-    assert!(run.stdout.contains("kept namespace monitoring"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("kept namespace monitoring: it holds what the wizard did not create (configmap mine)"),
+        "{}",
+        run.stdout
+    );
     let repos = world.run("helm", &["repo", "list", "-o", "json"]);
     assert!(!repos.stdout.contains("prometheus-community"), "the repository it added is removed: {}", repos.stdout);
 

@@ -9,8 +9,11 @@ mod scaling;
 use super::{Check, Group};
 use crate::settings::Scaler;
 
-/// The checks `verify --pre` runs: what setup needs before it starts.
-pub const PRE: &[&str] = &["tools.kubectl", "tools.helm", "tools.minikube"];
+/// The checks `verify --pre` runs: what setup needs before it starts (setup's own preflight asks the same).
+pub const PRE: &[&str] = &["tools.kubectl", "tools.helm", "tools.minikube", "tools.machine"];
+
+/// Checks only `verify --pre` runs: whether a cluster could be made here says nothing of the chain.
+const PRE_ONLY: &[&str] = &["tools.machine"];
 
 macro_rules! check {
     ($id:literal, $group:ident, [$($need:literal),*], $run:path) => {
@@ -23,6 +26,7 @@ pub fn all() -> Vec<Check> {
         check!("tools.kubectl", Tools, [], platform::kubectl),
         check!("tools.helm", Tools, [], platform::helm),
         check!("tools.minikube", Tools, [], platform::minikube),
+        check!("tools.machine", Tools, [], platform::machine),
         check!("tools.skew", Tools, ["tools.kubectl", "cluster.api"], platform::skew),
         check!("cluster.context", Cluster, ["tools.kubectl"], platform::context),
         check!("cluster.api", Cluster, ["cluster.context"], platform::api),
@@ -109,6 +113,9 @@ pub fn all() -> Vec<Check> {
 /// custom metrics API, the wizard's HPA) or KEDA's (its release, KEDA, the ScaledObject, the external
 /// metrics API, KEDA's HPA). The rest is common to both.
 pub fn on_path(check: &Check, scaler: Scaler) -> bool {
+    if PRE_ONLY.contains(&check.id) {
+        return false;
+    }
     let path = match (check.id, check.group) {
         ("helm.adapter", _) | (_, Group::Adapter | Group::CustomMetrics | Group::Hpa) => Scaler::Adapter,
         ("helm.keda", _) | (_, Group::Keda | Group::ScaledObject | Group::ExternalMetrics | Group::KedaHpa) => {

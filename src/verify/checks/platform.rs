@@ -66,6 +66,15 @@ pub fn minikube(probe: &Probe) -> Finding {
     }
 }
 
+/// What the machine must offer minikube (elevation and Hyper-V on Windows, a driver): setup's preflight.
+pub fn machine(probe: &Probe) -> Finding {
+    let mut cx = probe.cx.fork();
+    match crate::preflight::machine(&mut cx) {
+        Ok(found) => Finding::ok(found.join("; ")),
+        Err(problem) => Finding::fail(problem.message, problem.hint.unwrap_or_default()),
+    }
+}
+
 pub fn skew(probe: &Probe) -> Finding {
     let cx = probe.cx;
     let cmd = cx.kubectl().version();

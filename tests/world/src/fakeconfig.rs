@@ -103,6 +103,13 @@ pub struct Adapter {
     pub guid: String,
     pub up: bool,
     pub default_route: bool,
+    /// What `Get-NetAdapter` says of its medium: `802.3` (wired) or `Native 802.11` (Wi-Fi).
+    #[serde(default = "wired")]
+    pub media: String,
+}
+
+fn wired() -> String {
+    "802.3".into()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -197,6 +204,7 @@ impl WindowsConfig {
                     guid: "5A1C3E2B-0D4F-4C6A-9E8B-1F2A3B4C5D6E".into(),
                     up: true,
                     default_route: true,
+                    media: wired(),
                 },
                 Adapter {
                     name: "Wi-Fi".into(),
@@ -204,6 +212,7 @@ impl WindowsConfig {
                     guid: "7B2D4F3C-1E5A-4D7B-8F9C-2A3B4C5D6E7F".into(),
                     up: true,
                     default_route: false,
+                    media: "Native 802.11".into(),
                 },
                 Adapter {
                     name: "Bluetooth Network Connection".into(),
@@ -211,6 +220,7 @@ impl WindowsConfig {
                     guid: "9C3E5A4D-2F6B-4E8C-9A0D-3B4C5D6E7F80".into(),
                     up: false,
                     default_route: false,
+                    media: "BlueTooth".into(),
                 },
             ],
             switches: Vec::new(),

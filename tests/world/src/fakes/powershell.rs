@@ -431,7 +431,7 @@ fn answer(env: &Env, script: &str, found: &[(String, BTreeMap<String, String>)],
             .iter()
             .map(|a| {
                 json!({"Name": a.name, "InterfaceDescription": a.description,
-            "InterfaceGuid": format!("{{{}}}", a.guid), "Status": if a.up { "Up" } else { "Disconnected" }, "PhysicalMediaType": "802.3"})
+            "InterfaceGuid": format!("{{{}}}", a.guid), "Status": if a.up { "Up" } else { "Disconnected" }, "PhysicalMediaType": a.media})
             })
             .collect();
         if let Some(pattern) = params("Get-NetAdapter").get("Name") {
