@@ -7,7 +7,10 @@ pub mod kubectl;
 pub mod minikube;
 pub mod powershell;
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
 
 use crate::problem::Problem;
 use crate::runner::{exit_problem, Cmd, Output, Runner};
@@ -22,8 +25,34 @@ pub struct Found {
 
 type VersionParser = fn(&str) -> Result<Version, String>;
 
-/// Runs a tool's version command (kubectl, helm or minikube) and reads the real output format.
+/// A binary as it is on disk: a version read once stands for it until the file changes (an install over it).
+type Binary = (String, PathBuf, u64, Option<SystemTime>);
+
+/// Versions already read in this run. Preflight, the stages running at once and the checks after them all ask
+/// about the same binaries; each is asked once (each ask starts a process, ~50 ms of CPU for kubectl).
+static VERSIONS: Mutex<Option<HashMap<Binary, Version>>> = Mutex::new(None);
+
+fn binary(tool: &str, program: &str) -> Option<Binary> {
+    let meta = std::fs::metadata(Path::new(program)).ok()?;
+    Some((tool.to_string(), PathBuf::from(program), meta.len(), meta.modified().ok()))
+}
+
+/// Runs a tool's version command (kubectl, helm or minikube) and reads the real output format; a binary
+/// already asked in this run (and unchanged on disk) is not asked again.
 pub fn read_version(runner: &Runner, tool: &str, program: &str) -> Result<Version, Problem> {
+    let key = binary(tool, program);
+    let known = |key: &Binary| VERSIONS.lock().unwrap_or_else(|p| p.into_inner()).as_ref()?.get(key).copied();
+    if let Some(version) = key.as_ref().and_then(known) {
+        return Ok(version);
+    }
+    let version = ask_version(runner, tool, program)?;
+    if let Some(key) = key {
+        VERSIONS.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(HashMap::new).insert(key, version);
+    }
+    Ok(version)
+}
+
+fn ask_version(runner: &Runner, tool: &str, program: &str) -> Result<Version, Problem> {
     let (cmd, parse): (Cmd, VersionParser) = match tool {
         "kubectl" => (kubectl::Kubectl::new(program, None).client_version(), |out| {
             kubectl::parse_versions(out).map(|v| v.client)
