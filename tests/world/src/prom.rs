@@ -5,6 +5,7 @@
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -39,7 +40,27 @@ impl Default for PromOptions {
     }
 }
 
+/// A port for a server the world starts later (the API server when minikube starts, Prometheus). Taken below
+/// the kernel's ephemeral range, where neither `bind(0)` nor an outgoing connection (kubectl makes hundreds)
+/// can take it in the meantime; a counter keeps the worlds of one test run apart, and the pid spreads test
+/// processes running at once. Falls back to any free port when the range starts too low to leave room.
 pub fn free_port() -> u16 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let ephemeral_from = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768);
+    const FROM: u32 = 10000;
+    if ephemeral_from > FROM + 1000 {
+        let span = ephemeral_from - FROM;
+        let start = std::process::id().wrapping_mul(7919) % span;
+        for _ in 0..span {
+            let port = FROM + (start + NEXT.fetch_add(1, Ordering::SeqCst)) % span;
+            if TcpListener::bind(("127.0.0.1", port as u16)).is_ok() {
+                return port as u16;
+            }
+        }
+    }
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
