@@ -1,7 +1,7 @@
 //! Typed wrappers, one per external program. Each builds commands as data and parses the real tool's output
 //! (`-o json` wherever it exists). They know how to ask; they never decide policy.
 
-pub mod choco;
+pub(crate) mod choco;
 pub mod helm;
 pub mod kubectl;
 pub mod minikube;
@@ -15,15 +15,15 @@ use crate::version::Version;
 
 /// A program found on PATH and the version it reported.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Found {
-    pub path: PathBuf,
-    pub version: Version,
+pub(crate) struct Found {
+    pub(crate) path: PathBuf,
+    pub(crate) version: Version,
 }
 
 type VersionParser = fn(&str) -> Result<Version, String>;
 
 /// Runs a tool's version command (kubectl, helm or minikube) and reads the real output format.
-pub fn read_version(runner: &Runner, tool: &str, program: &str) -> Result<Version, Problem> {
+pub(crate) fn read_version(runner: &Runner, tool: &str, program: &str) -> Result<Version, Problem> {
     let (cmd, parse): (Cmd, VersionParser) = match tool {
         "kubectl" => (kubectl::Kubectl::new(program, None).client_version(), |out| {
             kubectl::parse_versions(out).map(|v| v.client)
