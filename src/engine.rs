@@ -65,7 +65,7 @@ impl StageId {
         }
     }
 
-    pub(crate) fn from_name(name: &str) -> Option<StageId> {
+    fn from_name(name: &str) -> Option<StageId> {
         StageId::ALL.into_iter().find(|id| id.name() == name)
     }
 }

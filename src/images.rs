@@ -27,7 +27,7 @@ pub(crate) struct Known {
 }
 
 /// The table (docs/interlok.md shows it).
-pub(crate) const KNOWN: [Known; 2] = [
+const KNOWN: [Known; 2] = [
     // the 2019 guide's image: Interlok 3.9 with the kubernetes-metrics pusher; /in-box counts for MessageMetrics
     Known { repository: "aaronmcgrathadpx/interlok-kubernetes-scaling", kind: Kind::Pusher, serves: Some("/in-box") },
     // the stock nightly images: an adapter with no channels and no kubernetes-metrics pusher

@@ -58,7 +58,7 @@ impl InterlokConfig {
     }
 
     /// The path a file was read from, for messages.
-    pub(crate) fn path_of(&self, name: &str) -> PathBuf {
+    fn path_of(&self, name: &str) -> PathBuf {
         if self.folder {
             self.source.join(name)
         } else {
@@ -126,7 +126,7 @@ pub(crate) fn checksum(files: &BTreeMap<String, String>) -> String {
 }
 
 /// The metric Interlok's pusher pushes for an interceptor: its unique-id with every `-` removed.
-pub(crate) fn metric_of(interceptor_id: &str) -> String {
+fn metric_of(interceptor_id: &str) -> String {
     interceptor_id.replace('-', "")
 }
 

@@ -20,9 +20,9 @@ use crate::supervise::tree;
 use crate::ui::Ui;
 
 const STDERR_TAIL_LINES: usize = 12;
-pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// The most of one command's stdout the wizard reads (kubectl's JSON lists can be several MB).
-pub(crate) const STDOUT_LIMIT: usize = 64 << 20;
+const STDOUT_LIMIT: usize = 64 << 20;
 /// How much of the end of a command's stderr is kept: the end is where a tool says why it failed.
 const STDERR_KEPT: usize = 256 << 10;
 /// The longest line handed to a line observer or a background command's reader; the rest of it is cut.

@@ -16,7 +16,7 @@ pub(crate) const DEFAULT_IMAGE: &str = "aaronmcgrathadpx/interlok-kubernetes-sca
 pub(crate) const MANAGED_BY_LABEL: (&str, &str) = ("app.kubernetes.io/managed-by", "interlok-k8s");
 
 /// The chart repositories the wizard installs from, by the alias it gives them.
-pub(crate) const DEFAULT_CHART_REPOS: [(&str, &str); 4] = [
+const DEFAULT_CHART_REPOS: [(&str, &str); 4] = [
     ("prometheus-community", "https://prometheus-community.github.io/helm-charts"),
     ("grafana-community", "https://grafana-community.github.io/helm-charts"),
     // the archived, read-only stable repository: the only chart source on Helm 2
@@ -25,10 +25,10 @@ pub(crate) const DEFAULT_CHART_REPOS: [(&str, &str); 4] = [
 ];
 
 /// Chart versions the wizard was tested with; `--chart-version NAME=VERSION` overrides.
-pub(crate) const DEFAULT_CHART_VERSIONS: [(&str, &str); 4] =
+const DEFAULT_CHART_VERSIONS: [(&str, &str); 4] =
     [("prometheus", "29.27.0"), ("prometheus-adapter", "5.3.0"), ("grafana", "12.11.1"), ("keda", "2.20.2")];
 
-pub(crate) const DRIVERS: [&str; 7] = ["auto", "hyperv", "docker", "kvm2", "podman", "hyperkit", "qemu"];
+const DRIVERS: [&str; 7] = ["auto", "hyperv", "docker", "kvm2", "podman", "hyperkit", "qemu"];
 
 pub(crate) mod rules;
 pub mod table;
@@ -182,7 +182,7 @@ impl Settings {
     }
 
     /// As `resolve`, with the environment given (tests pass their own).
-    pub(crate) fn resolve_with(flags: &Flags, env: &dyn Fn(&str) -> Option<OsString>) -> Result<Settings, Problem> {
+    fn resolve_with(flags: &Flags, env: &dyn Fn(&str) -> Option<OsString>) -> Result<Settings, Problem> {
         let layers = Layers::new(flags, env)?;
         let settings = layers.settings()?;
         settings.consistent(&|flag| layers.describe(flag))?;

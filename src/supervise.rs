@@ -130,7 +130,7 @@ pub(crate) mod tree {
     }
 
     /// Kills the process group a child leads (started with `own_group`; not yet waited for).
-    pub(crate) fn kill_group(child: &Child) {
+    fn kill_group(child: &Child) {
         kill_group_of(child.id());
     }
 

@@ -18,7 +18,7 @@ use crate::tools::{helm, minikube, powershell};
 
 /// The kinds setup applies, as kubectl names them: what `--from-labels` looks for in the wizard's
 /// namespaces. A stage that applies a new kind adds it here.
-pub(crate) const LABELLED_KINDS: [&str; 5] = [crate::cluster::keda::KIND, "hpa", "deployment", "service", "configmap"];
+const LABELLED_KINDS: [&str; 5] = [crate::cluster::keda::KIND, "hpa", "deployment", "service", "configmap"];
 
 /// One removal: what it is, and the commands that remove it.
 pub(crate) struct Removal {

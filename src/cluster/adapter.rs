@@ -17,7 +17,7 @@ pub(crate) fn exposes(rule: &AdapterRule, metric: &str) -> bool {
 }
 
 /// The rules in the adapter's ConfigMap; empty when there is no adapter.
-pub(crate) fn installed_rules(reader: &(impl Reader + ?Sized)) -> Result<Vec<AdapterRule>, Problem> {
+fn installed_rules(reader: &(impl Reader + ?Sized)) -> Result<Vec<AdapterRule>, Problem> {
     let namespace = reader.cx().settings.monitoring_namespace.clone();
     let Some(configmap) = get::<ConfigMap>(reader, "configmap", &namespace, NAME)? else {
         return Ok(Vec::new());

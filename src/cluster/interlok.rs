@@ -37,7 +37,7 @@ pub(crate) fn push_endpoint(deployment: &Deployment) -> Option<String> {
 }
 
 /// Reads `-Dname=value` out of a JAVA_OPTS string.
-pub(crate) fn system_property(java_opts: &str, name: &str) -> Option<String> {
+fn system_property(java_opts: &str, name: &str) -> Option<String> {
     let prefix = format!("-D{name}=");
     java_opts.split_whitespace().find_map(|word| word.strip_prefix(&prefix).map(String::from))
 }
@@ -127,7 +127,7 @@ pub(crate) fn pusher_warning(log: &str) -> Option<String> {
 }
 
 /// Text without ANSI escape sequences (CSI `ESC [ … letter`).
-pub(crate) fn strip_ansi(text: &str) -> String {
+fn strip_ansi(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars();
     while let Some(c) = chars.next() {

@@ -24,7 +24,7 @@ pub struct Stuck {
 }
 
 impl Stuck {
-    pub(crate) fn pulling(&self) -> bool {
+    fn pulling(&self) -> bool {
         self.reason.contains("Image") || self.reason == "ErrImagePull"
     }
 
@@ -98,7 +98,7 @@ pub(crate) fn release_progress(
 }
 
 /// The Deployments and pods that are not ready yet, and what each pod waits on.
-pub(crate) fn waiting_on(deployments: &[Deployment], pods: &[Pod]) -> String {
+fn waiting_on(deployments: &[Deployment], pods: &[Pod]) -> String {
     let mut waiting: Vec<String> = deployments
         .iter()
         .filter(|d| d.status.ready_replicas < d.spec.replicas.unwrap_or(1))

@@ -532,7 +532,7 @@ impl Response {
     }
 
     /// The connection closed: complete if the response ends with it, else a reset.
-    pub(crate) fn at_eof(&self) -> Result<(u16, bool), ErrorKind> {
+    fn at_eof(&self) -> Result<(u16, bool), ErrorKind> {
         match self.body {
             Body::UntilClose | Body::Done => Ok((self.status, false)),
             _ => Err(ErrorKind::Reset),

@@ -65,7 +65,7 @@ pub(crate) fn version_for_api(api_version: &str) -> Version {
 }
 
 /// The Prometheus KEDA's trigger queries, from inside the cluster: `--prometheus-url`, else the server setup installs.
-pub(crate) fn keda_prometheus(settings: &Settings, endpoints: &Endpoints) -> String {
+fn keda_prometheus(settings: &Settings, endpoints: &Endpoints) -> String {
     let (service, port) = &endpoints.prometheus;
     settings
         .prometheus_url

@@ -437,7 +437,7 @@ pub(crate) fn inbox_path(text: &str) -> Result<String, Invalid> {
 /// A Windows name (a Hyper-V switch, a network adapter): any printable text, bounded in UTF-16 units as
 /// Windows counts. An adapter's name (its interface alias) holds at most 256 (IF_MAX_STRING_SIZE); an
 /// external switch gives the host an adapter named `vEthernet (NAME)`, which leaves 244 for the switch.
-pub(crate) fn windows_name(text: &str, what: &str, max: usize) -> Result<String, Invalid> {
+fn windows_name(text: &str, what: &str, max: usize) -> Result<String, Invalid> {
     let fix = format!("a {what} name is 1-{max} characters on one line, without spaces at either end");
     if text.trim().is_empty() {
         return invalid("it is empty", fix);
@@ -453,8 +453,8 @@ pub(crate) fn windows_name(text: &str, what: &str, max: usize) -> Result<String,
     Ok(text.to_string())
 }
 
-pub(crate) const SWITCH_NAME_MAX: usize = 244;
-pub(crate) const ADAPTER_NAME_MAX: usize = 256;
+const SWITCH_NAME_MAX: usize = 244;
+const ADAPTER_NAME_MAX: usize = 256;
 
 pub(crate) fn switch_name(text: &str) -> Result<String, Invalid> {
     windows_name(text, "Hyper-V switch", SWITCH_NAME_MAX)
@@ -529,7 +529,7 @@ pub(crate) fn one_of(text: &str, choices: &[&str]) -> Result<String, Invalid> {
 pub(crate) const CONFIG_FILE_MAX: u64 = 1024 * 1024;
 pub(crate) const BODY_FILE_MAX: u64 = 64 * 1024 * 1024;
 /// A ConfigMap holds at most 1 MiB, its own metadata included.
-pub(crate) const INTERLOK_CONFIG_MAX: u64 = 1_000_000;
+const INTERLOK_CONFIG_MAX: u64 = 1_000_000;
 
 /// A file read whole: a regular file (a FIFO or device would block or never end), readable, not too big.
 /// Looked at with `metadata` before it is opened, because opening a FIFO for reading blocks.

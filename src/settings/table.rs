@@ -84,11 +84,11 @@ impl Setting {
     }
 }
 
-pub(crate) const SHARED: &str = "Shared settings";
-pub(crate) const STACK: &str = "The Interlok stack";
-pub(crate) const SCALING: &str = "Autoscaling";
-pub(crate) const CHARTS: &str = "Monitoring charts";
-pub(crate) const CLUSTER: &str = "minikube and Hyper-V";
+const SHARED: &str = "Shared settings";
+const STACK: &str = "The Interlok stack";
+const SCALING: &str = "Autoscaling";
+const CHARTS: &str = "Monitoring charts";
+const CLUSTER: &str = "minikube and Hyper-V";
 
 /// The subcommands that read settings (`completions` reads none).
 pub(crate) const COMMANDS: [&str; 8] = ["setup", "verify", "load", "watch", "demo", "teardown", "bundle", "render"];

@@ -120,7 +120,7 @@ pub fn run(probe: &Probe, only_pre: bool) -> Vec<Outcome> {
 }
 
 /// Only these checks (a stage's link, or the links a setup run set up), with checks outside them taken as passed.
-pub(crate) fn run_only(probe: &Probe, ids: &[&str]) -> Vec<Outcome> {
+fn run_only(probe: &Probe, ids: &[&str]) -> Vec<Outcome> {
     run_checks(probe, |c| ids.contains(&c.id))
 }
 
@@ -132,7 +132,7 @@ pub(crate) fn first_failure(cx: &Context, ids: &[&str]) -> Option<Outcome> {
 
 /// How long a just-changed link may take to show in its checks: a scrape or two and an adapter relist, and
 /// at least the 5 s in which Prometheus batches target updates, twice.
-pub(crate) fn settle_time(cx: &Context) -> Duration {
+fn settle_time(cx: &Context) -> Duration {
     let s = &cx.settings;
     (s.scrape_interval * 2 + s.relist_interval).max(Duration::from_secs(10)).min(s.wait_timeout)
 }
