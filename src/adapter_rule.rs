@@ -14,9 +14,9 @@ use crate::prometheus_api::{self, Labels};
 /// A series the rule exposes under `metric`, with the labels that carry namespace and pod.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exposed {
-    pub series: String,
-    pub namespace_label: Option<String>,
-    pub pod_label: String,
+    pub(crate) series: String,
+    pub(crate) namespace_label: Option<String>,
+    pub(crate) pod_label: String,
 }
 
 /// What the rule makes of the series Prometheus has, for one metric name.
@@ -75,7 +75,7 @@ fn passes_filters(rule: &AdapterRule, name: &str) -> Result<bool, String> {
 }
 
 /// The metrics query for these pods, with the template filled as the adapter fills it.
-pub fn metrics_query(rule: &AdapterRule, exposed: &Exposed, namespace: &str, pods: &[String]) -> String {
+pub(crate) fn metrics_query(rule: &AdapterRule, exposed: &Exposed, namespace: &str, pods: &[String]) -> String {
     let mut matchers = Vec::new();
     if let Some(ns) = &exposed.namespace_label {
         matchers.push(format!("{ns}=\"{namespace}\""));
@@ -92,7 +92,7 @@ pub fn metrics_query(rule: &AdapterRule, exposed: &Exposed, namespace: &str, pod
 }
 
 /// Evaluates the rule against a live Prometheus: the value per live pod, as the adapter would answer.
-pub fn evaluate(
+pub(crate) fn evaluate(
     rule: &AdapterRule,
     metric: &str,
     prometheus: &str,

@@ -17,7 +17,7 @@ use crate::runner::Cmd;
 use crate::verify::{self, Probe};
 
 /// (file name, contents) before redaction.
-pub fn collect(cx: &Context) -> Vec<(String, String)> {
+pub(crate) fn collect(cx: &Context) -> Vec<(String, String)> {
     let s = &cx.settings;
     let (ns, mon, name) = (s.namespace.as_str(), s.monitoring_namespace.as_str(), s.deployment.as_str());
     let keda = s.keda_namespace.as_str();
@@ -114,24 +114,24 @@ fn http(base: &Result<String, String>, path: &str) -> String {
 /// The Secret values to scrub, and what could not be read: redaction fails closed, so what was not checked
 /// is said in the bundle and on screen.
 #[derive(Debug, Default)]
-pub struct Secrets {
+pub(crate) struct Secrets {
     /// Values (and their base64 forms), longest first.
-    pub values: Vec<String>,
+    pub(crate) values: Vec<String>,
     /// Where the values came from: "all namespaces", or namespaces one by one.
-    pub checked: Vec<String>,
+    pub(crate) checked: Vec<String>,
     /// What could not be read, each with why.
-    pub unchecked: Vec<String>,
+    pub(crate) unchecked: Vec<String>,
     /// Secret keys (`namespace/name:key`) whose values are not searched for: too short or a plain word.
-    pub skipped: Vec<String>,
+    pub(crate) skipped: Vec<String>,
 }
 
 impl Secrets {
-    pub fn complete(&self) -> bool {
+    pub(crate) fn complete(&self) -> bool {
         self.unchecked.is_empty()
     }
 
     /// REDACTION.txt: what was redacted and how, and what could not be checked.
-    pub fn note(&self) -> String {
+    pub(crate) fn note(&self) -> String {
         let mut text = String::from("How the files in this bundle were redacted\n\n");
         let from = if self.checked.is_empty() { "no Secrets".to_string() } else { self.checked.join(", ") };
         text.push_str(&format!(
@@ -160,11 +160,11 @@ impl Secrets {
 }
 
 /// What pattern redaction covers, in words.
-pub const PATTERNS: &str = "values named like a password, token, secret, key or credential (password=…, \"token\": …, --password …, env entries), Authorization headers and Bearer/Basic credentials, JWTs, user:password@ in URLs, PEM private keys";
+pub(crate) const PATTERNS: &str = "values named like a password, token, secret, key or credential (password=…, \"token\": …, --password …, env entries), Authorization headers and Bearer/Basic credentials, JWTs, user:password@ in URLs, PEM private keys";
 
 /// Every Secret value the cluster lets the wizard read, decoded, to scrub wherever it appears. All
 /// namespaces when allowed; otherwise the namespaces the bundle collects from, one by one.
-pub fn secret_values(cx: &Context) -> Secrets {
+pub(crate) fn secret_values(cx: &Context) -> Secrets {
     let mut secrets = Secrets::default();
     let everywhere = cx.kubectl().query(["get", "secrets", "-A", "-o", "json"]);
     match read_secrets(cx, &everywhere, &mut secrets) {
@@ -303,7 +303,7 @@ fn patterns() -> &'static [(Regex, &'static str)] {
 }
 
 /// Writes the files as a tar.gz, atomically; returns the names written.
-pub fn write(path: &Path, files: &[(String, String)]) -> Result<Vec<String>, Problem> {
+pub(crate) fn write(path: &Path, files: &[(String, String)]) -> Result<Vec<String>, Problem> {
     let tmp = path.with_extension("tmp");
     let result = (|| -> std::io::Result<()> {
         let file = std::fs::File::create(&tmp)?;

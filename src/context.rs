@@ -16,7 +16,7 @@ use crate::version::Version;
 /// The binaries the wizard runs, each found (and its version read) the first time it is needed. The
 /// kubectl is the newest on PATH, not the first: Docker Desktop puts an old one early on the system PATH.
 #[derive(Debug, Default, Clone)]
-pub struct Toolbox {
+pub(crate) struct Toolbox {
     kubectl: OnceLock<Option<Found>>,
     helm: OnceLock<Option<Found>>,
     minikube: OnceLock<Option<Found>>,
@@ -25,25 +25,25 @@ pub struct Toolbox {
 /// What stages learned that later stages (and the summary) rely on. A forked stage's changes are taken
 /// back by `Context::merge`, field by field, so a stage that ran alongside never undoes another's.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Facts {
+pub(crate) struct Facts {
     /// Run the wizard's kubectl calls as `minikube kubectl --` (accepted to get past a version skew).
-    pub kubectl_via_minikube: bool,
+    pub(crate) kubectl_via_minikube: bool,
     /// The minikube driver chosen, and why.
-    pub driver: Option<(String, String)>,
-    pub hyperv_enabled: Option<bool>,
-    pub server_version: Option<Version>,
+    pub(crate) driver: Option<(String, String)>,
+    pub(crate) hyperv_enabled: Option<bool>,
+    pub(crate) server_version: Option<Version>,
     /// The pushgateway Service found in the cluster: (name, port).
-    pub pushgateway: Option<(String, u16)>,
+    pub(crate) pushgateway: Option<(String, u16)>,
 }
 
 pub struct Context {
-    pub settings: Settings,
-    pub runner: Runner,
-    pub ui: Ui,
-    pub tools: Toolbox,
-    pub facts: Facts,
+    pub(crate) settings: Settings,
+    pub(crate) runner: Runner,
+    pub(crate) ui: Ui,
+    pub(crate) tools: Toolbox,
+    pub(crate) facts: Facts,
     /// Shared by stages running at once: each adds what it created.
-    pub record: Arc<Mutex<Record>>,
+    pub(crate) record: Arc<Mutex<Record>>,
     /// The facts as they were when this context was forked (None for the root).
     forked_facts: Option<Facts>,
 }
@@ -56,29 +56,29 @@ impl Context {
     }
 
     /// The kubectl the wizard uses: every kubectl on PATH with its version, the newest chosen.
-    pub fn kubectl_found(&self) -> Option<&Found> {
+    pub(crate) fn kubectl_found(&self) -> Option<&Found> {
         self.tools.kubectl.get_or_init(|| choose_kubectl(&tools::kubectl::every_on_path(&self.runner).0)).as_ref()
     }
 
     /// Records the kubectl-path stage's choice (it found the same list, and reports it).
-    pub fn use_kubectl(&mut self, found: Found) {
+    pub(crate) fn use_kubectl(&mut self, found: Found) {
         self.tools.kubectl = OnceLock::from(Some(found));
     }
 
-    pub fn helm_found(&self) -> Option<&Found> {
+    pub(crate) fn helm_found(&self) -> Option<&Found> {
         self.tools.helm.get_or_init(|| found(&self.runner, "helm")).as_ref()
     }
 
-    pub fn minikube_found(&self) -> Option<&Found> {
+    pub(crate) fn minikube_found(&self) -> Option<&Found> {
         self.tools.minikube.get_or_init(|| found(&self.runner, "minikube")).as_ref()
     }
 
     /// Helm's major version (3 when helm cannot be asked: today's syntax).
-    pub fn helm_major(&self) -> u32 {
+    pub(crate) fn helm_major(&self) -> u32 {
         self.helm_found().map_or(3, |f| f.version.major)
     }
 
-    pub fn kubectl(&self) -> Kubectl {
+    pub(crate) fn kubectl(&self) -> Kubectl {
         if self.facts.kubectl_via_minikube {
             return Kubectl::via_minikube(self.minikube(), self.settings.context.clone());
         }
@@ -86,22 +86,22 @@ impl Context {
     }
 
     /// The kubectl binary itself (never through minikube): for kubeconfig questions.
-    pub fn kubectl_program(&self) -> String {
+    pub(crate) fn kubectl_program(&self) -> String {
         self.kubectl_found().map_or("kubectl".into(), |f| f.path.display().to_string())
     }
 
-    pub fn helm(&self) -> Helm {
+    pub(crate) fn helm(&self) -> Helm {
         let program = self.helm_found().map_or("helm".into(), |f| f.path.display().to_string());
         Helm::new(program, self.settings.context.clone())
     }
 
-    pub fn minikube(&self) -> String {
+    pub(crate) fn minikube(&self) -> String {
         self.minikube_found().map_or("minikube".into(), |f| f.path.display().to_string())
     }
 
     /// Records, before the command that makes it runs, that setup is about to make this (not under
     /// --dry-run). An error here stops the stage before it changes anything: nothing is made unrecorded.
-    pub fn intend(&mut self, item: Created) -> Result<(), Problem> {
+    pub(crate) fn intend(&mut self, item: Created) -> Result<(), Problem> {
         if self.runner.dry_run() {
             return Ok(());
         }
@@ -109,7 +109,7 @@ impl Context {
     }
 
     /// Records what became of something setup made or took over (not under --dry-run).
-    pub fn confirm(&mut self, item: Created, state: State) {
+    pub(crate) fn confirm(&mut self, item: Created, state: State) {
         if self.runner.dry_run() {
             return;
         }
@@ -120,12 +120,12 @@ impl Context {
     }
 
     /// Records that setup made this, for what it makes without a write-ahead intent of its own.
-    pub fn created(&mut self, item: Created) {
+    pub(crate) fn created(&mut self, item: Created) {
         self.confirm(item, State::Created);
     }
 
     /// Takes something the wizard removed out of its record (not under --dry-run).
-    pub fn forget(&mut self, item: &Created) {
+    pub(crate) fn forget(&mut self, item: &Created) {
         if self.runner.dry_run() {
             return;
         }
@@ -136,12 +136,12 @@ impl Context {
     }
 
     /// What the record says of this, if anything.
-    pub fn recorded(&self, item: &Created) -> Option<State> {
+    pub(crate) fn recorded(&self, item: &Created) -> Option<State> {
         self.record.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).state(item)
     }
 
     /// A copy for a stage that runs alongside others: its own UI, the same settings, tools, facts and record.
-    pub fn fork(&self) -> Context {
+    pub(crate) fn fork(&self) -> Context {
         Context {
             settings: self.settings.clone(),
             runner: self.runner.clone(),
@@ -154,7 +154,7 @@ impl Context {
     }
 
     /// A fork printing through another UI (a stage's own region of the screen).
-    pub fn fork_with_ui(&self, ui: Ui) -> Context {
+    pub(crate) fn fork_with_ui(&self, ui: Ui) -> Context {
         let mut child = self.fork();
         child.runner = child.runner.with_ui(ui.clone());
         child.ui = ui;
@@ -163,7 +163,7 @@ impl Context {
 
     /// Takes back what a forked stage learned: the tools it found that this context has not, and each fact
     /// it changed since the fork. Facts it did not touch keep the value another stage may have set meanwhile.
-    pub fn merge(&mut self, stage: &Context) {
+    pub(crate) fn merge(&mut self, stage: &Context) {
         for (mine, theirs) in [
             (&mut self.tools.kubectl, &stage.tools.kubectl),
             (&mut self.tools.helm, &stage.tools.helm),
@@ -193,18 +193,18 @@ impl Context {
     }
 
     /// A note for the user, shown as it comes (inside a stage: above its live region, or with its name).
-    pub fn note(&mut self, text: impl Into<String>) {
+    pub(crate) fn note(&mut self, text: impl Into<String>) {
         self.ui.note(&text.into());
     }
 
     /// A warning for the user, shown as it comes.
-    pub fn warn(&mut self, text: impl Into<String>) {
+    pub(crate) fn warn(&mut self, text: impl Into<String>) {
         self.ui.warn(&text.into());
     }
 }
 
 /// The newest kubectl of those found (the first of equals: PATH order).
-pub fn choose_kubectl(found: &[Found]) -> Option<Found> {
+pub(crate) fn choose_kubectl(found: &[Found]) -> Option<Found> {
     let newest = found.iter().map(|f| f.version).max()?;
     found.iter().find(|f| f.version == newest).cloned()
 }
@@ -217,7 +217,7 @@ fn found(runner: &Runner, tool: &str) -> Option<Found> {
 }
 
 /// Kept for callers that need the error when a tool's version cannot be read.
-pub fn read_found(runner: &Runner, tool: &str) -> Result<Option<Found>, Problem> {
+pub(crate) fn read_found(runner: &Runner, tool: &str) -> Result<Option<Found>, Problem> {
     let Some(path) = runner.resolve(tool) else { return Ok(None) };
     let version = tools::read_version(runner, tool, &path.display().to_string())?;
     Ok(Some(Found { path, version }))

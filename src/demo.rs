@@ -14,11 +14,11 @@ use crate::settings::Scaler;
 use crate::verify::{self, Probe, Status};
 use crate::wait::{self, Poll};
 
-pub const MESSAGES: u64 = 150;
+pub(crate) const MESSAGES: u64 = 150;
 
 /// Runs the proof, handing each link's line to `reached` as it comes; the problem with verify's findings when
 /// a link does not come, or where Ctrl-C stopped it.
-pub fn run(cx: &Context, reached: &mut dyn FnMut(&str)) -> Result<(), Problem> {
+pub(crate) fn run(cx: &Context, reached: &mut dyn FnMut(&str)) -> Result<(), Problem> {
     let s = &cx.settings;
     let forward = PortForward::open(cx, &s.namespace, &s.deployment, 8080).map_err(|problem| {
         if crate::runner::interrupted() {

@@ -31,7 +31,7 @@ pub enum StageId {
 }
 
 impl StageId {
-    pub const ALL: [StageId; 13] = [
+    pub(crate) const ALL: [StageId; 13] = [
         StageId::Prerequisites,
         StageId::KubectlPath,
         StageId::Network,
@@ -65,7 +65,7 @@ impl StageId {
         }
     }
 
-    pub fn from_name(name: &str) -> Option<StageId> {
+    fn from_name(name: &str) -> Option<StageId> {
         StageId::ALL.into_iter().find(|id| id.name() == name)
     }
 }
@@ -121,7 +121,7 @@ pub trait Stage: Sync {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Done(String),
     AlreadyDone(String),
     Planned(String),
@@ -131,23 +131,23 @@ pub enum Outcome {
     NotReached,
 }
 
-pub struct StageReport {
-    pub id: StageId,
-    pub outcome: Outcome,
-    pub took: Duration,
+pub(crate) struct StageReport {
+    pub(crate) id: StageId,
+    pub(crate) outcome: Outcome,
+    pub(crate) took: Duration,
 }
 
 /// Which stages to run: `--only` wins, then `--from`, then `--skip` removes.
 #[derive(Debug, Default, Clone)]
-pub struct Selection {
-    pub from: Option<String>,
-    pub only: Vec<String>,
-    pub skip: Vec<String>,
+pub(crate) struct Selection {
+    pub(crate) from: Option<String>,
+    pub(crate) only: Vec<String>,
+    pub(crate) skip: Vec<String>,
 }
 
 impl Selection {
     /// The chosen stages, in run order; an unknown name or a contradiction is bad input.
-    pub fn apply(&self, all: &[StageId]) -> Result<Vec<StageId>, Problem> {
+    pub(crate) fn apply(&self, all: &[StageId]) -> Result<Vec<StageId>, Problem> {
         let parse = |flag: &str, name: &str| -> Result<StageId, Problem> {
             StageId::from_name(name).filter(|id| all.contains(id)).ok_or_else(|| {
                 Problem::new(format!("unknown stage {name:?} in --{flag}"))
@@ -180,15 +180,15 @@ impl Selection {
 }
 
 /// The stages of one run: all of them (for the graph), and the chosen ones.
-pub struct Plan<'a> {
-    pub all: &'a [Box<dyn Stage>],
-    pub chosen: Vec<StageId>,
+pub(crate) struct Plan<'a> {
+    pub(crate) all: &'a [Box<dyn Stage>],
+    pub(crate) chosen: Vec<StageId>,
     /// The command that resumes a run interrupted at a stage (`{stage}` is replaced by its name).
-    pub resume: String,
+    pub(crate) resume: String,
 }
 
 impl Plan<'_> {
-    pub fn stage(&self, id: StageId) -> &dyn Stage {
+    pub(crate) fn stage(&self, id: StageId) -> &dyn Stage {
         self.all.iter().find(|s| s.id() == id).expect("every id has a stage").as_ref()
     }
 
@@ -213,7 +213,7 @@ impl Plan<'_> {
 /// Runs the chosen stages as a graph: every stage whose predecessors are done starts at once, on its own
 /// copy of the context; what it learned is merged back. After a failure no new stage starts (those running
 /// finish). Reports come back in run order.
-pub fn run(plan: &Plan, cx: &mut Context) -> Vec<StageReport> {
+pub(crate) fn run(plan: &Plan, cx: &mut Context) -> Vec<StageReport> {
     let mut outcomes: Vec<Option<StageReport>> = plan.chosen.iter().map(|_| None).collect();
     let mut started = vec![false; plan.chosen.len()];
     let mut stop = false;
@@ -419,7 +419,7 @@ fn summary_line(report: &StageReport) -> String {
 }
 
 /// Prints the closing summary and says whether every stage ended well.
-pub fn summarize(cx: &Context, reports: &[StageReport]) -> bool {
+pub(crate) fn summarize(cx: &Context, reports: &[StageReport]) -> bool {
     cx.ui.heading("\nSummary");
     for report in reports {
         cx.ui.line(&summary_line(report));

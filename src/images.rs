@@ -8,7 +8,7 @@ use crate::settings::{Settings, DEFAULT_IMAGE};
 
 /// What an image holds, as far as the chain goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// Carries the `kubernetes-metrics` pusher and a configuration that serves `/in-box` and counts for
     /// `MessageMetrics`.
     Pusher,
@@ -19,44 +19,34 @@ pub enum Kind {
 }
 
 /// One repository of the table (any tag or digest of it).
-pub struct Known {
-    pub repository: &'static str,
-    pub kind: Kind,
+pub(crate) struct Known {
+    pub(crate) repository: &'static str,
+    pub(crate) kind: Kind,
     /// The path its own configuration's HTTP consumer serves, if any.
-    pub serves: Option<&'static str>,
-    pub holds: &'static str,
+    pub(crate) serves: Option<&'static str>,
 }
 
 /// The table (docs/interlok.md shows it).
-pub const KNOWN: [Known; 2] = [
-    Known {
-        repository: "aaronmcgrathadpx/interlok-kubernetes-scaling",
-        kind: Kind::Pusher,
-        serves: Some("/in-box"),
-        holds:
-            "the 2019 guide's image: Interlok 3.9 with the kubernetes-metrics pusher; /in-box counts for MessageMetrics",
-    },
-    Known {
-        repository: "adaptris/interlok",
-        kind: Kind::Stock,
-        serves: None,
-        holds: "the stock nightly images: an adapter with no channels and no kubernetes-metrics pusher",
-    },
+const KNOWN: [Known; 2] = [
+    // the 2019 guide's image: Interlok 3.9 with the kubernetes-metrics pusher; /in-box counts for MessageMetrics
+    Known { repository: "aaronmcgrathadpx/interlok-kubernetes-scaling", kind: Kind::Pusher, serves: Some("/in-box") },
+    // the stock nightly images: an adapter with no channels and no kubernetes-metrics pusher
+    Known { repository: "adaptris/interlok", kind: Kind::Stock, serves: None },
 ];
 
 /// What the table says about an image reference (`[registry/]name[:tag][@digest]`).
-pub fn kind(reference: &str) -> Kind {
+pub(crate) fn kind(reference: &str) -> Kind {
     known(reference).map_or(Kind::Unknown, |k| k.kind)
 }
 
 /// The table's entry for an image reference, if it has one.
-pub fn known(reference: &str) -> Option<&'static Known> {
+pub(crate) fn known(reference: &str) -> Option<&'static Known> {
     let repository = repository(reference);
     KNOWN.iter().find(|k| k.repository == repository)
 }
 
 /// The repository part of a reference as Docker Hub names it: no tag or digest, no `docker.io/` prefix.
-pub fn repository(reference: &str) -> String {
+pub(crate) fn repository(reference: &str) -> String {
     let name = reference.split('@').next().unwrap_or_default();
     let last_slash = name.rfind('/').map_or(0, |i| i + 1);
     let name = match name[last_slash..].find(':') {
@@ -69,7 +59,7 @@ pub fn repository(reference: &str) -> String {
 
 /// The image rule, before anything is applied: a stock image needs a configuration of one's own (refused
 /// without one); with one it serves but never pushes (a warning, returned).
-pub fn check(settings: &Settings) -> Result<Vec<String>, Problem> {
+pub(crate) fn check(settings: &Settings) -> Result<Vec<String>, Problem> {
     let image = &settings.image;
     if kind(image) != Kind::Stock {
         return Ok(Vec::new());

@@ -15,33 +15,33 @@ use crate::settings::rules::INTERLOK_CONFIG_FILES;
 use crate::settings::Settings;
 
 /// Where the images keep their configuration; each file is mounted over the image's own.
-pub const MOUNT_DIR: &str = "/opt/interlok/config";
+pub(crate) const MOUNT_DIR: &str = "/opt/interlok/config";
 
 /// The pod template annotation that carries the checksum: a changed configuration changes the template.
-pub const CHECKSUM_ANNOTATION: &str = "interlok-k8s/config-checksum";
+pub(crate) const CHECKSUM_ANNOTATION: &str = "interlok-k8s/config-checksum";
 
 /// The configuration as the ConfigMap holds it: file name → content.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InterlokConfig {
+pub(crate) struct InterlokConfig {
     /// The folder, or the single file used as adapter.xml.
-    pub source: PathBuf,
-    pub folder: bool,
-    pub files: BTreeMap<String, String>,
+    pub(crate) source: PathBuf,
+    pub(crate) folder: bool,
+    pub(crate) files: BTreeMap<String, String>,
 }
 
 /// What the chain needs to know of adapter.xml: its workflows.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Workflow {
-    pub unique_id: Option<String>,
+pub(crate) struct Workflow {
+    pub(crate) unique_id: Option<String>,
     /// The path of its `jetty-message-consumer`, if it has one.
-    pub path: Option<String>,
+    pub(crate) path: Option<String>,
     /// The unique-ids of its `message-metrics-interceptor`s (None: Interlok generates one).
-    pub interceptors: Vec<Option<String>>,
+    pub(crate) interceptors: Vec<Option<String>>,
 }
 
 impl InterlokConfig {
     /// Reads a folder (the files of `INTERLOK_CONFIG_FILES` that are there) or a single file as adapter.xml.
-    pub fn read(source: &Path) -> Result<InterlokConfig, Problem> {
+    pub(crate) fn read(source: &Path) -> Result<InterlokConfig, Problem> {
         let mut files = BTreeMap::new();
         let folder = source.is_dir();
         if folder {
@@ -58,7 +58,7 @@ impl InterlokConfig {
     }
 
     /// The path a file was read from, for messages.
-    pub fn path_of(&self, name: &str) -> PathBuf {
+    fn path_of(&self, name: &str) -> PathBuf {
         if self.folder {
             self.source.join(name)
         } else {
@@ -66,12 +66,12 @@ impl InterlokConfig {
         }
     }
 
-    pub fn checksum(&self) -> String {
+    pub(crate) fn checksum(&self) -> String {
         checksum(&self.files)
     }
 
     /// The content checks; Ok holds the warnings to show.
-    pub fn check(&self, settings: &Settings) -> Result<Vec<String>, Problem> {
+    pub(crate) fn check(&self, settings: &Settings) -> Result<Vec<String>, Problem> {
         let adapter_file = self.path_of("adapter.xml");
         let workflows = workflows(self.files.get("adapter.xml").map_or("", String::as_str), &adapter_file)?;
         if let Some(log4j2) = self.files.get("log4j2.xml") {
@@ -100,7 +100,7 @@ impl InterlokConfig {
 
 /// The Interlok input, before anything is applied: the image rule (`images`) and, with `--interlok-config`,
 /// the configuration's content. Ok holds the warnings to show; Err is bad input (exit 2).
-pub fn check_input(settings: &Settings) -> Result<Vec<String>, Problem> {
+pub(crate) fn check_input(settings: &Settings) -> Result<Vec<String>, Problem> {
     let mut warnings = images::check(settings)?;
     if let Some(config) = read(settings)? {
         warnings.extend(config.check(settings)?);
@@ -109,12 +109,12 @@ pub fn check_input(settings: &Settings) -> Result<Vec<String>, Problem> {
 }
 
 /// The configuration the settings name, read (not checked), or None for the image's own.
-pub fn read(settings: &Settings) -> Result<Option<InterlokConfig>, Problem> {
+pub(crate) fn read(settings: &Settings) -> Result<Option<InterlokConfig>, Problem> {
     settings.interlok_config.as_deref().map(InterlokConfig::read).transpose()
 }
 
 /// A checksum of files by name and content (the same for the files read and for a ConfigMap's data).
-pub fn checksum(files: &BTreeMap<String, String>) -> String {
+pub(crate) fn checksum(files: &BTreeMap<String, String>) -> String {
     let mut hash = Sha256::new();
     for (name, content) in files {
         // lengths first, so that no two different sets of files hash the same bytes
@@ -126,7 +126,7 @@ pub fn checksum(files: &BTreeMap<String, String>) -> String {
 }
 
 /// The metric Interlok's pusher pushes for an interceptor: its unique-id with every `-` removed.
-pub fn metric_of(interceptor_id: &str) -> String {
+fn metric_of(interceptor_id: &str) -> String {
     interceptor_id.replace('-', "")
 }
 
@@ -153,7 +153,7 @@ fn parse_xml<'t>(text: &'t str, file: &Path) -> Result<roxmltree::Document<'t>, 
 /// The workflows of an adapter.xml, as Interlok's configuration reads them: every element of a
 /// `workflow-list`; a consumer's path in the 3.x form (`<destination><destination>/in-box</destination>`) or
 /// the later `<path>`; interceptors as elements or `class` attributes, directly or in `<interceptors>`.
-pub fn workflows(xml: &str, file: &Path) -> Result<Vec<Workflow>, Problem> {
+pub(crate) fn workflows(xml: &str, file: &Path) -> Result<Vec<Workflow>, Problem> {
     let doc = parse_xml(xml, file)?;
     let root = doc.root_element();
     if root.tag_name().name() != "adapter" {
@@ -311,7 +311,7 @@ fn check_bootstrap(text: &str, file: &Path, image: &str) -> Vec<String> {
 
 /// Java properties as Interlok's bootstrap reads them: `key=value`, `key: value` or `key value`, `#`/`!`
 /// comments, backslash continuations.
-pub fn parse_properties(text: &str) -> BTreeMap<String, String> {
+pub(crate) fn parse_properties(text: &str) -> BTreeMap<String, String> {
     let mut properties = BTreeMap::new();
     let mut logical = String::new();
     for raw in text.lines() {

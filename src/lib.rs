@@ -5,6 +5,11 @@
 //! `stages`, `verify` → `cluster` (the read side both ask) → `tools` (typed wrappers) → `runner` (the only place
 //! a process starts). `ui` is the only place
 //! that prints or asks.
+//!
+//! Visibility is `pub(crate)` by default: only what `main.rs`, the test suite, the benchmark and the fuzz targets
+//! use is `pub`, and `unreachable_pub` keeps it so (a `pub` item no outside user can reach is a warning).
+
+#![warn(unreachable_pub)]
 
 pub mod adapter_rule;
 pub mod bundle;
@@ -12,27 +17,27 @@ pub mod cli;
 pub mod cluster;
 pub mod commands;
 pub mod context;
-pub mod demo;
+pub(crate) mod demo;
 pub mod engine;
-pub mod images;
-pub mod interlok_config;
+pub(crate) mod images;
+pub(crate) mod interlok_config;
 pub mod load;
 pub mod manifests;
-pub mod menu;
-pub mod platform;
-pub mod portforward;
-pub mod preflight;
-pub mod problem;
+pub(crate) mod menu;
+pub(crate) mod platform;
+pub(crate) mod portforward;
+pub(crate) mod preflight;
+pub(crate) mod problem;
 pub mod prometheus_api;
-pub mod record;
+pub(crate) mod record;
 pub mod runner;
 pub mod settings;
 pub mod stages;
 pub mod supervise;
-pub mod teardown;
+pub(crate) mod teardown;
 pub mod tools;
 pub mod ui;
 pub mod verify;
 pub mod version;
-pub mod wait;
-pub mod watch;
+pub(crate) mod wait;
+pub(crate) mod watch;

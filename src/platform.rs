@@ -4,7 +4,7 @@ use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum PlatformChoice {
+pub(crate) enum PlatformChoice {
     Auto,
     Windows,
     Linux,
@@ -12,14 +12,14 @@ pub enum PlatformChoice {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Platform {
+pub(crate) enum Platform {
     Windows,
     Linux,
     Macos,
 }
 
 impl Platform {
-    pub fn resolve(choice: PlatformChoice) -> Platform {
+    pub(crate) fn resolve(choice: PlatformChoice) -> Platform {
         match choice {
             PlatformChoice::Windows => Platform::Windows,
             PlatformChoice::Linux => Platform::Linux,
@@ -33,7 +33,7 @@ impl Platform {
     }
 
     /// The command a user on this platform runs to install `tool` (one of kubectl, helm, minikube).
-    pub fn install_hint(self, tool: &str) -> String {
+    pub(crate) fn install_hint(self, tool: &str) -> String {
         match (self, tool) {
             (Platform::Windows, "kubectl") => "choco install kubernetes-cli".into(),
             (Platform::Windows, "helm") => "choco install kubernetes-helm".into(),

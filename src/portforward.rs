@@ -7,13 +7,13 @@ use crate::context::Context;
 use crate::problem::Problem;
 use crate::runner::Background;
 
-pub struct PortForward {
+pub(crate) struct PortForward {
     _process: Background,
-    pub local_port: u16,
+    pub(crate) local_port: u16,
 }
 
 impl PortForward {
-    pub fn open(cx: &Context, namespace: &str, service: &str, remote_port: u16) -> Result<PortForward, Problem> {
+    pub(crate) fn open(cx: &Context, namespace: &str, service: &str, remote_port: u16) -> Result<PortForward, Problem> {
         let cmd = cx.kubectl().port_forward(namespace, service, remote_port);
         let process = cx.runner.start_background(&cmd)?;
         // kubectl prints `Forwarding from 127.0.0.1:PORT -> REMOTE` once it listens
@@ -28,13 +28,13 @@ impl PortForward {
         Ok(PortForward { _process: process, local_port })
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.local_port)
     }
 }
 
 /// GET a URL; the HTTP status or a transport error as text.
-pub fn http_get(url: &str, timeout: Duration) -> Result<u16, String> {
+pub(crate) fn http_get(url: &str, timeout: Duration) -> Result<u16, String> {
     let client = reqwest::blocking::Client::builder().timeout(timeout).build().map_err(|e| e.to_string())?;
     client.get(url).send().map(|r| r.status().as_u16()).map_err(|e| e.to_string())
 }

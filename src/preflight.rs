@@ -16,21 +16,21 @@ use crate::tools::{self, choco, powershell};
 
 /// What preflight found.
 #[derive(Debug, Default)]
-pub struct Findings {
+pub(crate) struct Findings {
     /// What is there, one line each ("kubectl v1.33.1", "minikube driver hyperv: Hyper-V is enabled").
-    pub found: Vec<String>,
+    pub(crate) found: Vec<String>,
     /// Tools setup installs with chocolatey (shown in the plan).
-    pub to_install: Vec<&'static str>,
+    pub(crate) to_install: Vec<&'static str>,
     /// What setup cannot fix, each with its fix: setup stops before its first change.
-    pub blockers: Vec<Problem>,
+    pub(crate) blockers: Vec<Problem>,
     /// The minikube driver setup will use (None: an existing cluster or `--context`).
-    pub driver: Option<String>,
+    pub(crate) driver: Option<String>,
     /// The minikube cluster as it is now (None with `--context`, or without minikube to ask).
-    pub cluster: Option<ClusterStatus>,
+    pub(crate) cluster: Option<ClusterStatus>,
 }
 
 /// Asks every preflight question; never changes anything.
-pub fn run(cx: &mut Context) -> Findings {
+pub(crate) fn run(cx: &mut Context) -> Findings {
     let mut findings = Findings::default();
     match tools(cx) {
         Ok((found, missing)) => {
@@ -67,7 +67,7 @@ pub fn run(cx: &mut Context) -> Findings {
 const NO_DRIVER_NEEDED: &str = "no minikube driver needed: the cluster is the existing context";
 
 /// The tools setup needs: kubectl and helm, and minikube unless `--context` names an existing cluster.
-pub fn required_tools(cx: &Context) -> Vec<&'static str> {
+pub(crate) fn required_tools(cx: &Context) -> Vec<&'static str> {
     let mut tools = vec!["kubectl", "helm"];
     if cx.settings.uses_minikube() {
         tools.push("minikube");
@@ -77,7 +77,7 @@ pub fn required_tools(cx: &Context) -> Vec<&'static str> {
 
 /// Each required tool found on PATH with its version ("helm v4.1.4"), and those missing. A tool that is
 /// there but prints no readable version is an error: it would fail later in a less clear way.
-pub fn tools(cx: &Context) -> Result<(Vec<String>, Vec<&'static str>), Problem> {
+pub(crate) fn tools(cx: &Context) -> Result<(Vec<String>, Vec<&'static str>), Problem> {
     let mut found = Vec::new();
     let mut missing = Vec::new();
     for tool in required_tools(cx) {
@@ -94,7 +94,7 @@ pub fn tools(cx: &Context) -> Result<(Vec<String>, Vec<&'static str>), Problem> 
 
 /// Whether setup can install these missing tools itself: with chocolatey, in an elevated shell, on Windows.
 /// Otherwise the problem names each one with the command that installs it here.
-pub fn installable(cx: &Context, missing: &[&str]) -> Result<(), Problem> {
+pub(crate) fn installable(cx: &Context, missing: &[&str]) -> Result<(), Problem> {
     let windows = cx.settings.platform == Platform::Windows;
     let has_choco = cx.runner.resolve(choco::PROGRAM).is_some();
     if windows && has_choco {
@@ -140,7 +140,7 @@ fn elevation(cx: &Context) -> Result<(bool, bool), Problem> {
 
 /// What the machine must offer minikube: on Windows with the Hyper-V driver, Hyper-V running and an
 /// elevated shell; on every platform a driver that can make a new cluster. Nothing to ask with `--context`.
-pub fn machine(cx: &mut Context) -> Result<Vec<String>, Problem> {
+pub(crate) fn machine(cx: &mut Context) -> Result<Vec<String>, Problem> {
     if !cx.settings.uses_minikube() {
         return Ok(vec![NO_DRIVER_NEEDED.into()]);
     }
@@ -204,7 +204,7 @@ fn feature_state(cx: &Context) -> Option<String> {
 
 /// The minikube driver that will run the cluster, and why; an existing cluster keeps the driver it was made
 /// with. With none usable, the problem says what to install for this platform.
-pub fn driver(cx: &mut Context) -> Result<String, Problem> {
+pub(crate) fn driver(cx: &mut Context) -> Result<String, Problem> {
     let (driver, why) = choose_driver(cx);
     if let Some(driver) = driver {
         return Ok(format!("minikube driver {driver}: {why}"));
@@ -222,7 +222,7 @@ pub fn driver(cx: &mut Context) -> Result<String, Problem> {
 }
 
 /// `--driver`, or the best driver this machine has, and why.
-pub fn choose_driver(cx: &mut Context) -> (Option<String>, String) {
+pub(crate) fn choose_driver(cx: &mut Context) -> (Option<String>, String) {
     if cx.settings.driver != "auto" {
         return (Some(cx.settings.driver.clone()), "chosen with --driver".into());
     }

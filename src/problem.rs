@@ -8,44 +8,44 @@ use std::time::Duration;
 /// How a command failed, with enough of its output to diagnose it without rerunning.
 #[derive(Debug, Clone)]
 pub struct CommandFailure {
-    pub command_line: String,
+    pub(crate) command_line: String,
     /// `None` when the process did not exit on its own (timeout, not found, could not start).
-    pub exit_code: Option<i32>,
-    pub stderr_tail: String,
-    pub stdout_tail: String,
+    pub(crate) exit_code: Option<i32>,
+    pub(crate) stderr_tail: String,
+    pub(crate) stdout_tail: String,
     pub timed_out_after: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Problem {
-    pub message: String,
+    pub(crate) message: String,
     pub command: Option<Box<CommandFailure>>,
-    pub hint: Option<String>,
+    pub(crate) hint: Option<String>,
 }
 
 impl Problem {
-    pub fn new(message: impl Into<String>) -> Self {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
         Problem { message: message.into(), command: None, hint: None }
     }
 
-    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+    pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
     }
 
     /// Replaces the message but keeps the command evidence: used when a caller knows better what a failure means.
-    pub fn reworded(mut self, message: impl Into<String>) -> Self {
+    pub(crate) fn reworded(mut self, message: impl Into<String>) -> Self {
         self.message = message.into();
         self
     }
 
-    pub fn with_command(mut self, command: CommandFailure) -> Self {
+    pub(crate) fn with_command(mut self, command: CommandFailure) -> Self {
         self.command = Some(Box::new(command));
         self
     }
 
     /// All the text a command printed, for callers that classify a failure by what the tool said.
-    pub fn output_text(&self) -> String {
+    pub(crate) fn output_text(&self) -> String {
         self.command.as_ref().map(|c| format!("{}\n{}", c.stdout_tail, c.stderr_tail)).unwrap_or_default()
     }
 }
@@ -59,7 +59,7 @@ impl fmt::Display for Problem {
 impl std::error::Error for Problem {}
 
 /// Keeps the last `lines` lines of `text`: the end of a tool's output is where it says why it failed.
-pub fn tail(text: &str, lines: usize) -> String {
+pub(crate) fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.trim_end().lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }

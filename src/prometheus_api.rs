@@ -9,7 +9,7 @@ use serde_json::Value;
 
 const TIMEOUT: Duration = Duration::from_secs(15);
 
-pub type Labels = BTreeMap<String, String>;
+pub(crate) type Labels = BTreeMap<String, String>;
 
 fn get_json(url: &str, query: &[(&str, &str)]) -> Result<Value, String> {
     let client = reqwest::blocking::Client::builder().timeout(TIMEOUT).build().map_err(|e| e.to_string())?;
@@ -41,7 +41,7 @@ fn labels(value: &Value) -> Labels {
 }
 
 /// An instant query's vector: (labels, value) per sample.
-pub fn query(base: &str, promql: &str) -> Result<Vec<(Labels, f64)>, String> {
+pub(crate) fn query(base: &str, promql: &str) -> Result<Vec<(Labels, f64)>, String> {
     let response = get_json(&format!("{base}/api/v1/query"), &[("query", promql)])?;
     parse_vector(&response)
 }
@@ -56,14 +56,14 @@ pub fn parse_vector(response: &Value) -> Result<Vec<(Labels, f64)>, String> {
 }
 
 /// The label sets of every series matching a selector.
-pub fn series(base: &str, selector: &str) -> Result<Vec<Labels>, String> {
+pub(crate) fn series(base: &str, selector: &str) -> Result<Vec<Labels>, String> {
     let response = get_json(&format!("{base}/api/v1/series"), &[("match[]", selector)])?;
     let data = data(&response)?;
     Ok(data.as_array().ok_or("Prometheus answered without a series list")?.iter().map(labels).collect())
 }
 
 /// Prometheus's build version (proves the API answers).
-pub fn build_version(base: &str) -> Result<String, String> {
+pub(crate) fn build_version(base: &str) -> Result<String, String> {
     let response = get_json(&format!("{base}/api/v1/status/buildinfo"), &[])?;
     Ok(data(&response)?["version"].as_str().unwrap_or("unknown").to_string())
 }
@@ -72,12 +72,12 @@ pub fn build_version(base: &str) -> Result<String, String> {
 /// metric families pushed into it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Group {
-    pub labels: Labels,
-    pub last_push: Option<f64>,
-    pub metrics: Vec<String>,
+    pub(crate) labels: Labels,
+    pub(crate) last_push: Option<f64>,
+    pub(crate) metrics: Vec<String>,
 }
 
-pub fn pushgateway_groups(base: &str) -> Result<Vec<Group>, String> {
+pub(crate) fn pushgateway_groups(base: &str) -> Result<Vec<Group>, String> {
     let response = get_json(&format!("{base}/api/v1/metrics"), &[])?;
     parse_groups(&response)
 }
@@ -110,7 +110,7 @@ pub fn parse_groups(response: &Value) -> Result<Vec<Group>, String> {
 }
 
 /// A range query's first series as values (for sparklines).
-pub fn range(base: &str, promql: &str, start: u64, end: u64, step: u64) -> Result<Vec<f64>, String> {
+pub(crate) fn range(base: &str, promql: &str, start: u64, end: u64, step: u64) -> Result<Vec<f64>, String> {
     let (start, end, step) = (start.to_string(), end.to_string(), step.to_string());
     let response = get_json(
         &format!("{base}/api/v1/query_range"),

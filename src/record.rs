@@ -17,7 +17,7 @@ use crate::problem::Problem;
 /// One thing setup makes.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
-pub enum Created {
+pub(crate) enum Created {
     Release {
         name: String,
         namespace: String,
@@ -58,7 +58,7 @@ impl std::fmt::Display for Created {
 /// How far setup got with a thing: about to make it, made it, or took over an existing one (`--adopt`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum State {
+pub(crate) enum State {
     Intended,
     /// The default: records written before states existed listed only what was created.
     #[default]
@@ -67,11 +67,11 @@ pub enum State {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Entry {
+pub(crate) struct Entry {
     #[serde(flatten)]
-    pub item: Created,
+    pub(crate) item: Created,
     #[serde(default)]
-    pub state: State,
+    pub(crate) state: State,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -80,7 +80,7 @@ struct File {
     contexts: BTreeMap<String, Vec<Entry>>,
 }
 
-pub struct Record {
+pub(crate) struct Record {
     path: Option<PathBuf>,
     context: String,
     entries: Vec<Entry>,
@@ -89,12 +89,12 @@ pub struct Record {
 
 impl Record {
     /// The record for one kube context (None = minikube's own) in the user's config directory.
-    pub fn load(context: Option<&str>) -> Record {
+    pub(crate) fn load(context: Option<&str>) -> Record {
         Record::at(crate::settings::state_dir().map(|d| d.join("record.json")), context.unwrap_or("minikube"))
     }
 
     /// The record kept in this file (None: kept in memory only).
-    pub fn at(path: Option<PathBuf>, context: &str) -> Record {
+    pub(crate) fn at(path: Option<PathBuf>, context: &str) -> Record {
         let mut record = Record { path, context: context.to_string(), entries: Vec::new(), damaged: None };
         if let Some(path) = &record.path {
             match read(path) {
@@ -106,20 +106,20 @@ impl Record {
     }
 
     /// Why the file cannot be used, when it cannot: nothing is written to a damaged record.
-    pub fn damaged(&self) -> Option<&Problem> {
+    pub(crate) fn damaged(&self) -> Option<&Problem> {
         self.damaged.as_ref()
     }
 
-    pub fn entries(&self) -> Vec<Entry> {
+    pub(crate) fn entries(&self) -> Vec<Entry> {
         self.entries.clone()
     }
 
-    pub fn state(&self, item: &Created) -> Option<State> {
+    pub(crate) fn state(&self, item: &Created) -> Option<State> {
         self.entries.iter().find(|e| &e.item == item).map(|e| e.state)
     }
 
     /// Records that setup is about to make this (a thing recorded already keeps its state).
-    pub fn intend(&mut self, item: Created) -> Result<(), Problem> {
+    pub(crate) fn intend(&mut self, item: Created) -> Result<(), Problem> {
         self.update(|entries| {
             if !entries.iter().any(|e| e.item == item) {
                 entries.push(Entry { item, state: State::Intended });
@@ -128,14 +128,14 @@ impl Record {
     }
 
     /// Records what became of it: created, or adopted.
-    pub fn confirm(&mut self, item: Created, state: State) -> Result<(), Problem> {
+    pub(crate) fn confirm(&mut self, item: Created, state: State) -> Result<(), Problem> {
         self.update(|entries| match entries.iter_mut().find(|e| e.item == item) {
             Some(entry) => entry.state = state,
             None => entries.push(Entry { item, state }),
         })
     }
 
-    pub fn remove(&mut self, item: &Created) -> Result<(), Problem> {
+    pub(crate) fn remove(&mut self, item: &Created) -> Result<(), Problem> {
         self.update(|entries| entries.retain(|e| &e.item != item))
     }
 

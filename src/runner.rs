@@ -3,9 +3,8 @@
 //! A command is a value that displays as a line a user could paste; `--dry-run` prints mutating commands
 //! instead of running them, `--verbose` echoes every command before it runs (a secret input never shows).
 //! Capture is bounded: stdout whole up to `STDOUT_LIMIT` (a tool printing more is stopped and reported),
-//! stderr as its last `STDERR_KEPT` bytes; a caller may also watch the lines as they come. Inside a setup
-//! stage every command shows in the stage's live region while it runs, and a `streamed` one (minikube start,
-//! choco install) shows its lines there as they come.
+//! stderr as its last `STDERR_KEPT` bytes. Inside a setup stage every command shows in the stage's live region
+//! while it runs, and a `streamed` one (minikube start, choco install) shows its lines there as they come.
 
 use std::ffi::OsString;
 use std::fmt;
@@ -21,9 +20,9 @@ use crate::supervise::tree;
 use crate::ui::Ui;
 
 const STDERR_TAIL_LINES: usize = 12;
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// The most of one command's stdout the wizard reads (kubectl's JSON lists can be several MB).
-pub const STDOUT_LIMIT: usize = 64 << 20;
+const STDOUT_LIMIT: usize = 64 << 20;
 /// How much of the end of a command's stderr is kept: the end is where a tool says why it failed.
 const STDERR_KEPT: usize = 256 << 10;
 /// The longest line handed to a line observer or a background command's reader; the rest of it is cut.
@@ -66,16 +65,16 @@ impl Cmd {
     }
 
     /// A command that changes something: under `--dry-run` it is printed, not run.
-    pub fn change(program: impl Into<String>) -> Self {
+    pub(crate) fn change(program: impl Into<String>) -> Self {
         Cmd { mutating: true, ..Cmd::query(program) }
     }
 
-    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+    pub(crate) fn arg(mut self, arg: impl Into<String>) -> Self {
         self.args.push(arg.into());
         self
     }
 
-    pub fn args<I, S>(mut self, args: I) -> Self
+    pub(crate) fn args<I, S>(mut self, args: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -84,13 +83,13 @@ impl Cmd {
         self
     }
 
-    pub fn stdin(mut self, input: impl Into<String>) -> Self {
+    pub(crate) fn stdin(mut self, input: impl Into<String>) -> Self {
         self.stdin = Some(input.into());
         self
     }
 
     /// Input that is a secret (a password for `--password-stdin`): it reaches the program, never the screen.
-    pub fn secret_stdin(mut self, input: impl Into<String>) -> Self {
+    pub(crate) fn secret_stdin(mut self, input: impl Into<String>) -> Self {
         self.secret_input = true;
         self.stdin(input)
     }
@@ -103,20 +102,20 @@ impl Cmd {
 
     /// Its lines are progress (minikube start, choco install, kubectl rollout status): inside a stage they
     /// are shown as they come.
-    pub fn streamed(mut self) -> Self {
+    pub(crate) fn streamed(mut self) -> Self {
         self.streamed = true;
         self
     }
 
     /// Shows the command as `text` (what a user could paste to run it) doing `purpose` ("checking whether
     /// this shell is elevated"), instead of its unreadable argument vector.
-    pub fn shown_as(mut self, purpose: impl Into<String>, text: impl Into<String>) -> Self {
+    pub(crate) fn shown_as(mut self, purpose: impl Into<String>, text: impl Into<String>) -> Self {
         self.shown = Some((purpose.into(), text.into()));
         self
     }
 
     /// The program in backticks, and what it was doing when the command says that itself.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         match &self.shown {
             Some((purpose, _)) => format!("`{}` ({purpose})", self.program),
             None => format!("`{}`", self.program),
@@ -128,7 +127,7 @@ impl Cmd {
     }
 
     /// The command as a short line for a live region: the program's file name, then its arguments.
-    pub fn brief(&self) -> String {
+    pub(crate) fn brief(&self) -> String {
         let name = Path::new(&self.program).file_name().map_or(self.program.clone(), |n| n.to_string_lossy().into());
         std::iter::once(name).chain(self.args.iter().map(|a| quote(a))).collect::<Vec<_>>().join(" ")
     }
@@ -139,14 +138,6 @@ impl Cmd {
 
     pub fn input(&self) -> Option<&str> {
         self.stdin.as_deref()
-    }
-
-    pub fn input_is_secret(&self) -> bool {
-        self.secret_input
-    }
-
-    pub fn is_mutating(&self) -> bool {
-        self.mutating
     }
 
     /// The input as it may be shown on screen.
@@ -195,7 +186,7 @@ impl fmt::Debug for Cmd {
 /// Quotes one word so that a POSIX shell or PowerShell reads it back unchanged: plain words stay bare,
 /// anything else goes in single quotes (both shells take single-quoted text literally; `'` doubles in
 /// PowerShell and becomes `'\''` in POSIX shells — we print the POSIX form off Windows).
-pub fn quote(word: &str) -> String {
+pub(crate) fn quote(word: &str) -> String {
     let plain = !word.is_empty()
         && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=,+@%".contains(c))
         && !word.starts_with('=');
@@ -212,26 +203,26 @@ pub fn quote(word: &str) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct Output {
     pub code: i32,
-    pub stdout: String,
+    pub(crate) stdout: String,
     pub stderr: String,
 }
 
 impl Output {
-    pub fn success(&self) -> bool {
+    pub(crate) fn success(&self) -> bool {
         self.code == 0
     }
 }
 
 /// Which stream a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
+pub(crate) enum Stream {
     Stdout,
     Stderr,
 }
 
 /// Sees each line a command prints, as it comes (live progress); what the command's `Output` holds is the
 /// same with or without one. Lines longer than 8 KiB are cut.
-pub type LineObserver = Arc<dyn Fn(Stream, &str) + Send + Sync>;
+pub(crate) type LineObserver = Arc<dyn Fn(Stream, &str) + Send + Sync>;
 
 /// Runs commands for one invocation of the tool, with its dry-run and verbosity settings.
 #[derive(Clone)]
@@ -244,7 +235,6 @@ pub struct Runner {
     supervisor: Option<PathBuf>,
     /// Refuses commands that change something (a stage's check only reads).
     read_only: bool,
-    observer: Option<LineObserver>,
 }
 
 impl Runner {
@@ -256,12 +246,11 @@ impl Runner {
             search_path: std::env::var_os("PATH"),
             supervisor: None,
             read_only: false,
-            observer: None,
         }
     }
 
     /// Runs every command under this binary's supervisor, so none outlives the wizard (even after kill -9).
-    pub fn supervised(mut self) -> Self {
+    pub(crate) fn supervised(mut self) -> Self {
         self.supervisor = std::env::current_exe().ok();
         interrupt_flag();
         self
@@ -273,27 +262,22 @@ impl Runner {
         self
     }
 
-    pub fn dry_run(&self) -> bool {
+    pub(crate) fn dry_run(&self) -> bool {
         self.dry_run
     }
 
     /// The same runner refusing every command that would change something.
-    pub fn read_only(&self) -> Runner {
+    pub(crate) fn read_only(&self) -> Runner {
         Runner { read_only: true, ..self.clone() }
     }
 
     /// The same runner printing through another UI (a stage's own, with its live region).
-    pub fn with_ui(&self, ui: Ui) -> Runner {
+    pub(crate) fn with_ui(&self, ui: Ui) -> Runner {
         Runner { ui, ..self.clone() }
     }
 
-    /// The same runner, showing `observer` every line its commands print while they run.
-    pub fn observing(&self, observer: LineObserver) -> Runner {
-        Runner { observer: Some(observer), ..self.clone() }
-    }
-
     /// Finds a program on PATH, or returns an absolute path unchanged if it exists.
-    pub fn resolve(&self, program: &str) -> Option<PathBuf> {
+    pub(crate) fn resolve(&self, program: &str) -> Option<PathBuf> {
         let path = Path::new(program);
         if path.is_absolute() {
             return path.is_file().then(|| path.to_path_buf());
@@ -303,7 +287,7 @@ impl Runner {
     }
 
     /// Every match for `program` on PATH, in PATH order (to spot a shadowed binary).
-    pub fn resolve_all(&self, program: &str) -> Vec<PathBuf> {
+    pub(crate) fn resolve_all(&self, program: &str) -> Vec<PathBuf> {
         let Ok(cwd) = std::env::current_dir() else {
             return Vec::new();
         };
@@ -337,18 +321,10 @@ impl Runner {
         if self.ui.verbose() {
             self.ui.echo_command(&cmd.to_string(), cmd.shown_input());
         }
-        let observer = match (cmd.streamed, self.observer.clone()) {
-            (false, observer) => observer,
-            (true, observer) => {
-                let ui = self.ui.clone();
-                Some(Arc::new(move |stream: Stream, line: &str| {
-                    if let Some(observer) = &observer {
-                        observer(stream, line);
-                    }
-                    ui.tool_line(line);
-                }) as LineObserver)
-            }
-        };
+        let observer = cmd.streamed.then(|| {
+            let ui = self.ui.clone();
+            Arc::new(move |_: Stream, line: &str| ui.tool_line(line)) as LineObserver
+        });
         let _shown = if cmd.streamed {
             self.ui.announce(format!("running {}", cmd.brief()))
         } else {
@@ -453,7 +429,7 @@ impl Runner {
     }
 
     /// Starts a long-running query (stdout and stderr merged, line by line); it stops when dropped.
-    pub fn start_background(&self, cmd: &Cmd) -> Result<Background, Problem> {
+    pub(crate) fn start_background(&self, cmd: &Cmd) -> Result<Background, Problem> {
         let path = self.resolve(&cmd.program).ok_or_else(|| not_found(cmd))?;
         if self.ui.verbose() {
             self.ui.echo_command(&cmd.to_string(), None);
@@ -462,12 +438,8 @@ impl Runner {
         let merged = writer.try_clone().map_err(|e| spawn_problem(cmd, &e))?;
         let Started { child, lifeline } = self.spawn(&path, cmd, writer, merged)?;
         let (tx, lines) = mpsc::sync_channel(BACKGROUND_LINES);
-        let observer = self.observer.clone();
         std::thread::spawn(move || {
             let mut split = Lines::new(|line: &str| {
-                if let Some(observer) = &observer {
-                    observer(Stream::Stdout, line);
-                }
                 // nobody may be reading any more: then the line is dropped, never queued without bound
                 let _ = tx.try_send(line.to_string());
             });
@@ -494,7 +466,7 @@ struct Started {
 }
 
 /// A long-running command (a port-forward) whose output lines arrive on a channel; stopped on drop.
-pub struct Background {
+pub(crate) struct Background {
     child: duct::Handle,
     lines: mpsc::Receiver<String>,
     command_line: String,
@@ -504,7 +476,7 @@ pub struct Background {
 impl Background {
     /// Waits for the first line `accept` returns Some for, up to `limit` or Ctrl-C; the process's own words
     /// on failure.
-    pub fn wait_for_line<T>(&self, limit: Duration, accept: impl Fn(&str) -> Option<T>) -> Result<T, Problem> {
+    pub(crate) fn wait_for_line<T>(&self, limit: Duration, accept: impl Fn(&str) -> Option<T>) -> Result<T, Problem> {
         let deadline = Instant::now() + limit;
         let mut seen = Vec::new();
         loop {
@@ -752,7 +724,7 @@ fn exits_within(child: &duct::Handle, limit: Duration) -> bool {
 static INTERRUPTED: std::sync::OnceLock<std::sync::Arc<std::sync::atomic::AtomicBool>> = std::sync::OnceLock::new();
 
 /// The process-wide Ctrl-C flag (installed once): commands stop, the cursor comes back.
-pub fn interrupt_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+pub(crate) fn interrupt_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
     INTERRUPTED
         .get_or_init(|| {
             let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -776,12 +748,12 @@ pub fn interrupt_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
         .clone()
 }
 
-pub fn interrupted() -> bool {
+pub(crate) fn interrupted() -> bool {
     INTERRUPTED.get().is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst))
 }
 
 /// Pauses for `length` (a poll's interval, a view's refresh), ending early on Ctrl-C; false when interrupted.
-pub fn pause(length: Duration) -> bool {
+pub(crate) fn pause(length: Duration) -> bool {
     let end = Instant::now() + length;
     loop {
         if interrupted() {
@@ -811,7 +783,7 @@ fn failure(cmd: &Cmd, code: Option<i32>, stdout: &str, stderr: &str) -> CommandF
     }
 }
 
-pub fn exit_problem(cmd: &Cmd, output: &Output) -> Problem {
+pub(crate) fn exit_problem(cmd: &Cmd, output: &Output) -> Problem {
     Problem::new(format!("{} exited with code {}", cmd.label(), output.code)).with_command(failure(
         cmd,
         Some(output.code),
@@ -919,15 +891,20 @@ mod tests {
     fn an_observer_sees_each_line_as_it_comes_and_the_output_is_unchanged() {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let record = seen.clone();
-        let runner = Runner::new(Ui::plain(), false)
-            .observing(Arc::new(move |stream, line: &str| record.lock().unwrap().push((stream, line.to_string()))));
-        let out = runner.run(&Cmd::query("printf").arg("one\\r\\ntwo\\nlast")).expect("printf");
+        let observer: LineObserver =
+            Arc::new(move |stream, line: &str| record.lock().unwrap().push((stream, line.to_string())));
+        let runner = Runner::new(Ui::plain(), false);
+        let run = |cmd: Cmd| {
+            let path = runner.resolve(&cmd.program).expect("on PATH");
+            runner.execute(&path, &cmd, DEFAULT_TIMEOUT, Some(observer.clone()))
+        };
+        let out = run(Cmd::query("printf").arg("one\\r\\ntwo\\nlast")).expect("printf");
         assert_eq!(out.stdout, "one\r\ntwo\nlast");
         let lines = seen.lock().unwrap().clone();
         let expected = ["one", "two", "last"].map(|l| (Stream::Stdout, l.to_string()));
         assert_eq!(lines, expected);
-        let err = runner.run(&Cmd::query("ls").arg("/definitely/not/here")).expect_err("ls fails");
-        assert!(err.command.unwrap().stderr_tail.contains("/definitely/not/here"));
+        let out = run(Cmd::query("ls").arg("/definitely/not/here")).expect("ls runs");
+        assert!(!out.success() && out.stderr.contains("/definitely/not/here"));
         assert!(seen.lock().unwrap().iter().any(|(s, l)| *s == Stream::Stderr && l.contains("/definitely/not/here")));
     }
 

@@ -12,11 +12,11 @@ use crate::platform::{Platform, PlatformChoice};
 use crate::problem::Problem;
 use crate::ui::ColorChoice;
 
-pub const DEFAULT_IMAGE: &str = "aaronmcgrathadpx/interlok-kubernetes-scaling:latest";
-pub const MANAGED_BY_LABEL: (&str, &str) = ("app.kubernetes.io/managed-by", "interlok-k8s");
+pub(crate) const DEFAULT_IMAGE: &str = "aaronmcgrathadpx/interlok-kubernetes-scaling:latest";
+pub(crate) const MANAGED_BY_LABEL: (&str, &str) = ("app.kubernetes.io/managed-by", "interlok-k8s");
 
 /// The chart repositories the wizard installs from, by the alias it gives them.
-pub const DEFAULT_CHART_REPOS: [(&str, &str); 4] = [
+const DEFAULT_CHART_REPOS: [(&str, &str); 4] = [
     ("prometheus-community", "https://prometheus-community.github.io/helm-charts"),
     ("grafana-community", "https://grafana-community.github.io/helm-charts"),
     // the archived, read-only stable repository: the only chart source on Helm 2
@@ -25,19 +25,19 @@ pub const DEFAULT_CHART_REPOS: [(&str, &str); 4] = [
 ];
 
 /// Chart versions the wizard was tested with; `--chart-version NAME=VERSION` overrides.
-pub const DEFAULT_CHART_VERSIONS: [(&str, &str); 4] =
+const DEFAULT_CHART_VERSIONS: [(&str, &str); 4] =
     [("prometheus", "29.27.0"), ("prometheus-adapter", "5.3.0"), ("grafana", "12.11.1"), ("keda", "2.20.2")];
 
-pub const DRIVERS: [&str; 7] = ["auto", "hyperv", "docker", "kvm2", "podman", "hyperkit", "qemu"];
+const DRIVERS: [&str; 7] = ["auto", "hyperv", "docker", "kvm2", "podman", "hyperkit", "qemu"];
 
-pub mod rules;
+pub(crate) mod rules;
 pub mod table;
 
 use rules::{quote, Invalid};
 
 /// What scales Interlok.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Scaler {
+pub(crate) enum Scaler {
     /// prometheus-adapter serves the metric to a HorizontalPodAutoscaler.
     Adapter,
     /// A KEDA ScaledObject with a Prometheus trigger.
@@ -55,50 +55,50 @@ impl std::fmt::Display for Scaler {
 
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub context: Option<String>,
-    pub namespace: String,
-    pub monitoring_namespace: String,
-    pub verbose: bool,
-    pub color: ColorChoice,
-    pub command_timeout: Duration,
-    pub platform: Platform,
-    pub image: String,
-    pub deployment: String,
-    pub metric: String,
-    pub min_replicas: u32,
-    pub max_replicas: u32,
-    pub target_average: u64,
-    pub driver: String,
-    pub switch: String,
-    pub adapter: Option<String>,
-    pub kubernetes_version: Option<String>,
-    pub cpus: u32,
-    pub memory_mib: u32,
-    pub chart_repos: BTreeMap<String, String>,
-    pub chart_versions: BTreeMap<String, String>,
-    pub grafana: bool,
-    pub allow_helm2: bool,
-    pub use_minikube_kubectl: bool,
-    pub scrape_interval: Duration,
-    pub relist_interval: Duration,
-    pub wait_timeout: Duration,
-    pub show_password: bool,
+    pub(crate) context: Option<String>,
+    pub(crate) namespace: String,
+    pub(crate) monitoring_namespace: String,
+    pub(crate) verbose: bool,
+    pub(crate) color: ColorChoice,
+    pub(crate) command_timeout: Duration,
+    pub(crate) platform: Platform,
+    pub(crate) image: String,
+    pub(crate) deployment: String,
+    pub(crate) metric: String,
+    pub(crate) min_replicas: u32,
+    pub(crate) max_replicas: u32,
+    pub(crate) target_average: u64,
+    pub(crate) driver: String,
+    pub(crate) switch: String,
+    pub(crate) adapter: Option<String>,
+    pub(crate) kubernetes_version: Option<String>,
+    pub(crate) cpus: u32,
+    pub(crate) memory_mib: u32,
+    pub(crate) chart_repos: BTreeMap<String, String>,
+    pub(crate) chart_versions: BTreeMap<String, String>,
+    pub(crate) grafana: bool,
+    pub(crate) allow_helm2: bool,
+    pub(crate) use_minikube_kubectl: bool,
+    pub(crate) scrape_interval: Duration,
+    pub(crate) relist_interval: Duration,
+    pub(crate) wait_timeout: Duration,
+    pub(crate) show_password: bool,
     /// The Interlok configuration to run (a folder with adapter.xml, or one adapter.xml); `None`: the image's.
-    pub interlok_config: Option<PathBuf>,
+    pub(crate) interlok_config: Option<PathBuf>,
     /// The HTTP path Interlok receives messages on.
-    pub inbox_path: String,
-    pub scaler: Scaler,
+    pub(crate) inbox_path: String,
+    pub(crate) scaler: Scaler,
     /// Whether the scaler was given (flag, environment, config file): otherwise the interactive wizard asks.
-    pub scaler_given: bool,
-    pub keda_namespace: String,
+    pub(crate) scaler_given: bool,
+    pub(crate) keda_namespace: String,
     /// The Prometheus KEDA's trigger queries, from inside the cluster; `None`: the one setup installs.
-    pub prometheus_url: Option<String>,
+    pub(crate) prometheus_url: Option<String>,
     /// setup: take over existing objects that lack the wizard's label, recording them as adopted.
-    pub adopt: bool,
+    pub(crate) adopt: bool,
     /// teardown: also remove what was adopted.
-    pub include_adopted: bool,
+    pub(crate) include_adopted: bool,
     /// teardown: find what to remove by the wizard's labels instead of the record.
-    pub from_labels: bool,
+    pub(crate) from_labels: bool,
 }
 
 /// The settings given as flags, as typed, by flag name (an on/off flag that was given holds "true").
@@ -106,16 +106,12 @@ pub struct Settings {
 pub struct Flags(BTreeMap<String, Vec<String>>);
 
 impl Flags {
-    pub fn add(&mut self, flag: &str, value: impl Into<String>) {
+    pub(crate) fn add(&mut self, flag: &str, value: impl Into<String>) {
         self.0.entry(flag.to_string()).or_default().push(value.into());
     }
 
-    pub fn get(&self, flag: &str) -> &[String] {
+    pub(crate) fn get(&self, flag: &str) -> &[String] {
         self.0.get(flag).map_or(&[], Vec::as_slice)
-    }
-
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.0.keys().map(String::as_str)
     }
 }
 
@@ -131,7 +127,7 @@ impl<const N: usize> From<[(&str, &str); N]> for Flags {
 
 /// Where a value came from, so a message can quote it as the user wrote it and say where to change it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
+pub(crate) enum Source {
     Flag,
     Env(String),
     Config { file: PathBuf, key: String },
@@ -141,15 +137,15 @@ pub enum Source {
 
 /// A value as typed, with its source.
 #[derive(Debug, Clone)]
-pub struct Raw {
-    pub flag: &'static str,
-    pub text: String,
-    pub source: Source,
+pub(crate) struct Raw {
+    pub(crate) flag: &'static str,
+    pub(crate) text: String,
+    pub(crate) source: Source,
 }
 
 impl Raw {
     /// The value as the user wrote it, where they wrote it.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         let value = quote(&rules::mask_credentials(&self.text));
         match &self.source {
             Source::Flag => format!("--{} {value}", self.flag),
@@ -170,7 +166,7 @@ impl Raw {
         }
     }
 
-    pub fn invalid(&self, invalid: Invalid) -> Problem {
+    pub(crate) fn invalid(&self, invalid: Invalid) -> Problem {
         Problem::new(format!("invalid {}: {}", self.label(), invalid.why)).with_hint(format!(
             "{}; {}",
             invalid.fix,
@@ -186,15 +182,16 @@ impl Settings {
     }
 
     /// As `resolve`, with the environment given (tests pass their own).
-    pub fn resolve_with(flags: &Flags, env: &dyn Fn(&str) -> Option<OsString>) -> Result<Settings, Problem> {
+    fn resolve_with(flags: &Flags, env: &dyn Fn(&str) -> Option<OsString>) -> Result<Settings, Problem> {
         let layers = Layers::new(flags, env)?;
         let settings = layers.settings()?;
         settings.consistent(&|flag| layers.describe(flag))?;
         Ok(settings)
     }
 
-    /// Every default, with no flags, environment or config file.
-    pub fn defaults() -> Settings {
+    /// Every default, with no flags, environment or config file (the unit tests' starting point).
+    #[cfg(test)]
+    pub(crate) fn defaults() -> Settings {
         Settings::resolve_with(&Flags::default(), &|_| None).expect("the defaults pass their own rules")
     }
 
@@ -237,7 +234,7 @@ impl Settings {
     }
 
     /// The answers a user may change from the plan, as (key, current value); keys are flag names.
-    pub fn answers(&self) -> Vec<(&'static str, String)> {
+    pub(crate) fn answers(&self) -> Vec<(&'static str, String)> {
         vec![
             ("namespace", self.namespace.clone()),
             ("monitoring-namespace", self.monitoring_namespace.clone()),
@@ -251,7 +248,7 @@ impl Settings {
     }
 
     /// A copy with one answer changed, by the same rule as the flag of the same name.
-    pub fn with_answer(&self, key: &str, value: &str) -> Result<Settings, Problem> {
+    pub(crate) fn with_answer(&self, key: &str, value: &str) -> Result<Settings, Problem> {
         let Some(setting) = table::setting(key).filter(|_| self.answers().iter().any(|(k, _)| *k == key)) else {
             return Err(Problem::new(format!("{key:?} is not an answer that can be changed")));
         };
@@ -279,7 +276,7 @@ impl Settings {
     }
 
     /// Whether the wizard brings up minikube (no `--context`) or uses an existing cluster.
-    pub fn uses_minikube(&self) -> bool {
+    pub(crate) fn uses_minikube(&self) -> bool {
         self.context.is_none()
     }
 }
@@ -597,13 +594,13 @@ impl ConfigFile {
 }
 
 /// The colour to report a settings error in, before the settings are known: the flag or variable if usable.
-pub fn early_color(flags: &Flags) -> ColorChoice {
+pub(crate) fn early_color(flags: &Flags) -> ColorChoice {
     let given = flags.get("color").last().cloned().or_else(|| std::env::var("INTERLOK_K8S_COLOR").ok());
     given.and_then(|text| choice::<ColorChoice>(&text).ok()).unwrap_or(ColorChoice::Auto)
 }
 
 /// The default place for the wizard's own files (the record of what setup created).
-pub fn state_dir() -> Option<PathBuf> {
+pub(crate) fn state_dir() -> Option<PathBuf> {
     let base = std::env::var_os("APPDATA")
         .or_else(|| std::env::var_os("XDG_CONFIG_HOME"))
         .map(PathBuf::from)

@@ -65,7 +65,7 @@ fn read_input(lifeline: &mut impl BufRead) -> Option<Vec<u8>> {
 }
 
 /// The header and input the runner writes first.
-pub fn frame(input: Option<&str>) -> Vec<u8> {
+pub(crate) fn frame(input: Option<&str>) -> Vec<u8> {
     match input {
         Some(text) => {
             let mut bytes = format!("{}\n", text.len()).into_bytes();
@@ -77,12 +77,12 @@ pub fn frame(input: Option<&str>) -> Vec<u8> {
 }
 
 /// A started program and everything it starts, ended together.
-pub mod tree {
+pub(crate) mod tree {
     use super::*;
 
     /// Starts the program as the leader of a new process group (Unix), so that the group is its whole tree
     /// and a Ctrl-C meant for the wizard does not reach it behind the wizard's back.
-    pub fn own_group(command: &mut Command) {
+    pub(crate) fn own_group(command: &mut Command) {
         #[cfg(unix)]
         {
             use std::os::unix::process::CommandExt;
@@ -93,7 +93,7 @@ pub mod tree {
     }
 
     /// The process tree of a child started with `own_group`.
-    pub struct Tree {
+    pub(crate) struct Tree {
         #[cfg(windows)]
         job: Option<win32job::Job>,
     }
@@ -101,7 +101,7 @@ pub mod tree {
     impl Tree {
         /// On Windows the child joins a job object that kills every process in it when closed (a process the
         /// child starts in the instant before it joins escapes; nothing safer exists without `unsafe`).
-        pub fn adopt(child: &Child) -> Tree {
+        pub(crate) fn adopt(child: &Child) -> Tree {
             #[cfg(windows)]
             {
                 use std::os::windows::io::AsRawHandle;
@@ -121,7 +121,7 @@ pub mod tree {
         }
 
         /// Kills the child's whole tree, then the child itself (if it is still there to be killed).
-        pub fn kill(self, child: &mut Child) {
+        pub(crate) fn kill(self, child: &mut Child) {
             kill_group(child);
             #[cfg(windows)]
             drop(self.job);
@@ -130,12 +130,12 @@ pub mod tree {
     }
 
     /// Kills the process group a child leads (started with `own_group`; not yet waited for).
-    pub fn kill_group(child: &Child) {
+    fn kill_group(child: &Child) {
         kill_group_of(child.id());
     }
 
     /// Kills the process group led by this process id.
-    pub fn kill_group_of(pid: u32) {
+    pub(crate) fn kill_group_of(pid: u32) {
         #[cfg(unix)]
         if let Ok(pid) = i32::try_from(pid) {
             let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);

@@ -18,22 +18,22 @@ use crate::tools::{helm, minikube, powershell};
 
 /// The kinds setup applies, as kubectl names them: what `--from-labels` looks for in the wizard's
 /// namespaces. A stage that applies a new kind adds it here.
-pub const LABELLED_KINDS: [&str; 5] = [crate::cluster::keda::KIND, "hpa", "deployment", "service", "configmap"];
+const LABELLED_KINDS: [&str; 5] = [crate::cluster::keda::KIND, "hpa", "deployment", "service", "configmap"];
 
 /// One removal: what it is, and the commands that remove it.
-pub struct Removal {
-    pub item: Option<Created>,
-    pub what: String,
-    pub commands: Vec<Cmd>,
+pub(crate) struct Removal {
+    pub(crate) item: Option<Created>,
+    pub(crate) what: String,
+    pub(crate) commands: Vec<Cmd>,
 }
 
 /// What teardown will remove, what it leaves on purpose (with why), and what stays unless a flag removes it.
 #[derive(Default)]
-pub struct Plan {
-    pub removals: Vec<Removal>,
-    pub kept: Vec<String>,
+pub(crate) struct Plan {
+    pub(crate) removals: Vec<Removal>,
+    pub(crate) kept: Vec<String>,
     /// The minikube cluster and the wizard's switch, each with the flag that removes it.
-    pub remaining: Vec<String>,
+    pub(crate) remaining: Vec<String>,
 }
 
 fn order(item: &Created) -> u8 {
@@ -51,7 +51,7 @@ fn order(item: &Created) -> u8 {
     }
 }
 
-pub fn plan(cx: &Context, delete_cluster: bool, remove_switch: bool) -> Result<Plan, Problem> {
+pub(crate) fn plan(cx: &Context, delete_cluster: bool, remove_switch: bool) -> Result<Plan, Problem> {
     let mut plan = if cx.settings.from_labels {
         from_labels(cx)?
     } else {
@@ -248,7 +248,7 @@ fn name_of(object: &Value) -> String {
 /// The object, when it exists and can be read (teardown skips what it cannot see).
 /// The commands that remove the wizard's KEDA release in `namespace` and the certificate Secret its
 /// operator made there, which the chart does not own (the keda stage leaves KEDA's path the same way).
-pub fn keda_removal(cx: &Context, namespace: &str) -> Vec<Cmd> {
+pub(crate) fn keda_removal(cx: &Context, namespace: &str) -> Vec<Cmd> {
     vec![
         cx.helm().uninstall(crate::cluster::keda::RELEASE, namespace),
         cx.kubectl().delete("secret", crate::cluster::keda::CERTS_SECRET, Some(namespace)),
@@ -265,7 +265,7 @@ fn cluster_exists(cx: &Context) -> bool {
 
 /// What a namespace still holds that the wizard did not create (its workloads and configuration, as
 /// `kind/name`): a namespace holding any of it is kept. A list that fails is the error, never "in use".
-pub fn foreign_objects(cx: &Context, namespace: &str) -> Result<Vec<String>, Problem> {
+pub(crate) fn foreign_objects(cx: &Context, namespace: &str) -> Result<Vec<String>, Problem> {
     let mut found = Vec::new();
     for kind in ["deployments", "statefulsets", "daemonsets", "services", "configmaps"] {
         let items = cx.list(kind, namespace, None).map_err(|problem| {

@@ -6,11 +6,11 @@ use std::fmt;
 pub struct Version {
     pub major: u32,
     pub minor: u32,
-    pub patch: u32,
+    pub(crate) patch: u32,
 }
 
 impl Version {
-    pub const fn new(major: u32, minor: u32, patch: u32) -> Self {
+    pub(crate) const fn new(major: u32, minor: u32, patch: u32) -> Self {
         Version { major, minor, patch }
     }
 

@@ -10,7 +10,7 @@ const FIRST_PAUSE: Duration = Duration::from_millis(100);
 const MAX_PAUSE: Duration = Duration::from_secs(1);
 
 /// What one look found: done with a value, not yet (with what to show while waiting), or failed for good.
-pub enum Poll<T> {
+pub(crate) enum Poll<T> {
     Ready(T),
     Waiting(String),
     Failed(Problem),
@@ -18,7 +18,7 @@ pub enum Poll<T> {
 
 /// Polls `look` until it is ready, fails, or `limit` passes; the spinner shows the latest status. Ctrl-C
 /// ends the wait at once (between looks, or in a look's command) with an interrupted problem.
-pub fn until<T>(ui: &Ui, what: &str, limit: Duration, mut look: impl FnMut() -> Poll<T>) -> Result<T, Problem> {
+pub(crate) fn until<T>(ui: &Ui, what: &str, limit: Duration, mut look: impl FnMut() -> Poll<T>) -> Result<T, Problem> {
     let spinner = ui.spinner(what);
     let deadline = Instant::now() + limit;
     let mut pause = FIRST_PAUSE;

@@ -12,19 +12,19 @@ use crate::verify::Probe;
 
 /// One look at the scaling state.
 #[derive(Debug, Clone, Default)]
-pub struct Frame {
-    pub current_replicas: u64,
-    pub desired_replicas: u64,
-    pub average: Option<String>,
-    pub target: String,
-    pub pods: Vec<String>,
-    pub history: Vec<f64>,
+pub(crate) struct Frame {
+    pub(crate) current_replicas: u64,
+    pub(crate) desired_replicas: u64,
+    pub(crate) average: Option<String>,
+    pub(crate) target: String,
+    pub(crate) pods: Vec<String>,
+    pub(crate) history: Vec<f64>,
 }
 
 impl Frame {
     /// Reads the cluster afresh through the context (the probe's answers are cached for its lifetime; it is
     /// kept for its Prometheus port-forward).
-    pub fn look(probe: &Probe) -> Frame {
+    pub(crate) fn look(probe: &Probe) -> Frame {
         let cx = probe.cx;
         let hpa: Hpa = autoscaler::hpa(cx).ok().flatten().unwrap_or_default();
         let pods = interlok::pods(cx).unwrap_or_default();
@@ -38,7 +38,7 @@ impl Frame {
         }
     }
 
-    pub fn lines(&self) -> Vec<String> {
+    pub(crate) fn lines(&self) -> Vec<String> {
         vec![
             format!(
                 "replicas {} → {} (current → desired)   average {} / target {}",
@@ -70,7 +70,7 @@ fn history(probe: &Probe) -> Vec<f64> {
     crate::prometheus_api::range(&prometheus, &query, end.saturating_sub(300), end, 15).unwrap_or_default()
 }
 
-pub fn sparkline(values: &[f64]) -> String {
+pub(crate) fn sparkline(values: &[f64]) -> String {
     const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
     if values.is_empty() {
         return "(no data yet)".into();
@@ -85,15 +85,15 @@ pub fn sparkline(values: &[f64]) -> String {
 
 /// How a watch ends.
 #[derive(Debug, Clone, Copy)]
-pub struct Until {
-    pub replicas: Option<u64>,
-    pub timeout: Option<Duration>,
-    pub interval: Duration,
+pub(crate) struct Until {
+    pub(crate) replicas: Option<u64>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) interval: Duration,
 }
 
 /// Refreshes until Ctrl-C, the wanted desired replicas, the timeout, or `keep_going` says stop; returns the last
 /// frame drawn.
-pub fn watch(cx: &Context, until: Until, keep_going: &dyn Fn() -> bool) -> Frame {
+pub(crate) fn watch(cx: &Context, until: Until, keep_going: &dyn Fn() -> bool) -> Frame {
     let probe = Probe::new(cx, None, None);
     let started = Instant::now();
     let mut view = cx.ui.view();

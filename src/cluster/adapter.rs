@@ -8,16 +8,16 @@ use super::{get, list, Reader};
 use crate::manifests::schema::AdapterRule;
 use crate::problem::Problem;
 
-pub const NAME: &str = "prometheus-adapter";
+pub(crate) const NAME: &str = "prometheus-adapter";
 const POD_SELECTOR: &str = "app.kubernetes.io/name=prometheus-adapter";
 
 /// Whether a rule exposes this metric name (by its `as`, or by naming the series itself).
-pub fn exposes(rule: &AdapterRule, metric: &str) -> bool {
+pub(crate) fn exposes(rule: &AdapterRule, metric: &str) -> bool {
     rule.name.as_ == metric || (rule.name.as_.is_empty() && rule.series_query.contains(metric))
 }
 
 /// The rules in the adapter's ConfigMap; empty when there is no adapter.
-pub fn installed_rules(reader: &(impl Reader + ?Sized)) -> Result<Vec<AdapterRule>, Problem> {
+fn installed_rules(reader: &(impl Reader + ?Sized)) -> Result<Vec<AdapterRule>, Problem> {
     let namespace = reader.cx().settings.monitoring_namespace.clone();
     let Some(configmap) = get::<ConfigMap>(reader, "configmap", &namespace, NAME)? else {
         return Ok(Vec::new());
@@ -29,19 +29,19 @@ pub fn installed_rules(reader: &(impl Reader + ?Sized)) -> Result<Vec<AdapterRul
 }
 
 /// The rule that exposes the wizard's metric, if any.
-pub fn rule_for_metric(reader: &(impl Reader + ?Sized)) -> Result<Option<AdapterRule>, Problem> {
+pub(crate) fn rule_for_metric(reader: &(impl Reader + ?Sized)) -> Result<Option<AdapterRule>, Problem> {
     let metric = reader.cx().settings.metric.clone();
     Ok(installed_rules(reader)?.into_iter().find(|r| exposes(r, &metric)))
 }
 
 /// The adapter's pod, if there is one.
-pub fn pod(reader: &(impl Reader + ?Sized)) -> Result<Option<Pod>, Problem> {
+pub(crate) fn pod(reader: &(impl Reader + ?Sized)) -> Result<Option<Pod>, Problem> {
     let namespace = reader.cx().settings.monitoring_namespace.clone();
     Ok(list::<Pod>(reader, "pods", &namespace, Some(POD_SELECTOR))?.into_iter().next())
 }
 
 /// The Interlok pods the custom metrics API has a value of the metric for: (pod, value).
-pub fn values(reader: &(impl Reader + ?Sized)) -> Result<Vec<(String, String)>, Problem> {
+pub(crate) fn values(reader: &(impl Reader + ?Sized)) -> Result<Vec<(String, String)>, Problem> {
     let cx = reader.cx();
     let path = format!(
         "/apis/custom.metrics.k8s.io/v1beta1/namespaces/{}/pods/*/{}",

@@ -6,26 +6,20 @@ use super::{get, Reader};
 use crate::problem::Problem;
 
 /// prometheus-adapter's APIService.
-pub const CUSTOM_METRICS: &str = "v1beta1.custom.metrics.k8s.io";
+pub(crate) const CUSTOM_METRICS: &str = "v1beta1.custom.metrics.k8s.io";
 /// KEDA's (and other external-metrics providers') APIService.
-pub const EXTERNAL_METRICS: &str = "v1beta1.external.metrics.k8s.io";
+pub(crate) const EXTERNAL_METRICS: &str = "v1beta1.external.metrics.k8s.io";
 /// metrics-server's, when the cluster has it.
-pub const RESOURCE_METRICS: &str = "v1beta1.metrics.k8s.io";
+pub(crate) const RESOURCE_METRICS: &str = "v1beta1.metrics.k8s.io";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Availability {
+pub(crate) enum Availability {
     Missing,
     Available { served_by: String },
     Unavailable { served_by: String, why: String },
 }
 
-impl Availability {
-    pub fn is_available(&self) -> bool {
-        matches!(self, Availability::Available { .. })
-    }
-}
-
-pub fn availability(reader: &(impl Reader + ?Sized), name: &str) -> Result<Availability, Problem> {
+pub(crate) fn availability(reader: &(impl Reader + ?Sized), name: &str) -> Result<Availability, Problem> {
     let Some(apiservice) = get::<ApiService>(reader, "apiservice", "", name)? else {
         return Ok(Availability::Missing);
     };

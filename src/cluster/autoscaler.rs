@@ -8,7 +8,7 @@ use crate::settings::Scaler;
 
 /// Which path scales the Deployment: KEDA when the wizard's ScaledObject exists, the adapter when its HPA
 /// does, otherwise (or when the cluster cannot be asked) the one the settings choose.
-pub fn scaler_in_use(reader: &(impl Reader + ?Sized)) -> Scaler {
+pub(crate) fn scaler_in_use(reader: &(impl Reader + ?Sized)) -> Scaler {
     let s = &reader.cx().settings;
     if keda::scaled_object(reader).ok().flatten().is_some() {
         return Scaler::Keda;
@@ -20,7 +20,7 @@ pub fn scaler_in_use(reader: &(impl Reader + ?Sized)) -> Scaler {
 }
 
 /// The HPA that scales the Deployment: KEDA's for the wizard's ScaledObject, else the wizard's own.
-pub fn hpa(reader: &(impl Reader + ?Sized)) -> Result<Option<Hpa>, Problem> {
+pub(crate) fn hpa(reader: &(impl Reader + ?Sized)) -> Result<Option<Hpa>, Problem> {
     if let Some(so) = keda::scaled_object(reader)? {
         return keda::hpa_of(reader, &so);
     }

@@ -12,64 +12,64 @@ use crate::problem::Problem;
 use crate::prometheus_api::Group;
 
 /// The port Interlok's embedded Jetty listens on (the Service's port too).
-pub const HTTP_PORT: u16 = 8080;
+pub(crate) const HTTP_PORT: u16 = 8080;
 
-pub fn deployment(reader: &(impl Reader + ?Sized)) -> Result<Option<Deployment>, Problem> {
+pub(crate) fn deployment(reader: &(impl Reader + ?Sized)) -> Result<Option<Deployment>, Problem> {
     let s = &reader.cx().settings;
     get(reader, "deployment", &s.namespace, &s.deployment)
 }
 
 /// The Deployment's pods (by the `app` label the wizard's template sets).
-pub fn pods(reader: &(impl Reader + ?Sized)) -> Result<Vec<Pod>, Problem> {
+pub(crate) fn pods(reader: &(impl Reader + ?Sized)) -> Result<Vec<Pod>, Problem> {
     let s = &reader.cx().settings;
     list(reader, "pods", &s.namespace, Some(&format!("app={}", s.deployment)))
 }
 
 /// The names of the pods that are Running.
-pub fn live_pods(reader: &(impl Reader + ?Sized)) -> Result<Vec<String>, Problem> {
+pub(crate) fn live_pods(reader: &(impl Reader + ?Sized)) -> Result<Vec<String>, Problem> {
     Ok(pods(reader)?.into_iter().filter(Pod::running).map(|p| p.metadata.name).collect())
 }
 
 /// The pushgateway address Interlok was given, from its JAVA_OPTS.
-pub fn push_endpoint(deployment: &Deployment) -> Option<String> {
+pub(crate) fn push_endpoint(deployment: &Deployment) -> Option<String> {
     let java_opts = deployment.container().env_value("JAVA_OPTS").unwrap_or_default().to_string();
     system_property(&java_opts, "prometheusEndpointUrl")
 }
 
 /// Reads `-Dname=value` out of a JAVA_OPTS string.
-pub fn system_property(java_opts: &str, name: &str) -> Option<String> {
+fn system_property(java_opts: &str, name: &str) -> Option<String> {
     let prefix = format!("-D{name}=");
     java_opts.split_whitespace().find_map(|word| word.strip_prefix(&prefix).map(String::from))
 }
 
 /// GETs a path of Interlok's HTTP consumer through a port-forward to its Service (closed afterwards).
-pub fn http_status(reader: &(impl Reader + ?Sized), path: &str) -> Result<Result<u16, String>, Problem> {
+pub(crate) fn http_status(reader: &(impl Reader + ?Sized), path: &str) -> Result<Result<u16, String>, Problem> {
     let cx = reader.cx();
     let forward = PortForward::open(cx, &cx.settings.namespace, &cx.settings.deployment, HTTP_PORT)?;
     Ok(http_get(&forward.url(path), Duration::from_secs(10)))
 }
 
 /// The checksum of the configuration the Deployment's pods were given (None: the image's own).
-pub fn config_checksum(deployment: &Deployment) -> Option<String> {
+pub(crate) fn config_checksum(deployment: &Deployment) -> Option<String> {
     deployment.spec.template.metadata.annotations.get(CHECKSUM_ANNOTATION).cloned()
 }
 
 /// Whether a pod runs the Deployment's current template as the wizard renders it: this image, this
 /// configuration.
-pub fn runs(pod: &Pod, image: &str, checksum: Option<&str>) -> bool {
+pub(crate) fn runs(pod: &Pod, image: &str, checksum: Option<&str>) -> bool {
     pod.spec.containers.first().is_some_and(|c| c.image == image)
         && pod.metadata.annotations.get(CHECKSUM_ANNOTATION).map(String::as_str) == checksum
 }
 
 /// The ConfigMap the wizard puts the configuration in (named after the Deployment).
-pub fn configmap(reader: &(impl Reader + ?Sized)) -> Result<Option<ConfigMap>, Problem> {
+pub(crate) fn configmap(reader: &(impl Reader + ?Sized)) -> Result<Option<ConfigMap>, Problem> {
     let s = &reader.cx().settings;
     get(reader, "configmap", &s.namespace, &s.deployment)
 }
 
 /// The files the Deployment mounts from ConfigMaps over the image's configuration folder, by name (as a node
 /// mounts them: a `subPath` replaces one file; a folder mount shows every key, or the listed items).
-pub fn mounted_config(
+pub(crate) fn mounted_config(
     reader: &(impl Reader + ?Sized),
     deployment: &Deployment,
 ) -> Result<BTreeMap<String, String>, Problem> {
@@ -99,7 +99,7 @@ pub fn mounted_config(
 }
 
 /// The management components a bootstrap.properties lists.
-pub fn management_components(bootstrap: &str) -> Vec<String> {
+pub(crate) fn management_components(bootstrap: &str) -> Vec<String> {
     let properties = interlok_config::parse_properties(bootstrap);
     let value = properties.iter().find(|(k, _)| k.eq_ignore_ascii_case("managementComponents")).map(|(_, v)| v);
     value.map(|v| v.split(':').map(|c| c.trim().to_string()).collect()).unwrap_or_default()
@@ -109,7 +109,7 @@ pub fn management_components(bootstrap: &str) -> Vec<String> {
 const LOG_LIMIT: u64 = 1 << 20;
 
 /// The start of what Interlok printed in a pod (its first container's output).
-pub fn log(reader: &(impl Reader + ?Sized), pod: &Pod) -> Result<String, Problem> {
+pub(crate) fn log(reader: &(impl Reader + ?Sized), pod: &Pod) -> Result<String, Problem> {
     let cx = reader.cx();
     let container = pod.spec.containers.first().map(|c| c.name.clone()).unwrap_or_default();
     let cmd = cx.kubectl().logs(&cx.settings.namespace, &pod.metadata.name, &container, LOG_LIMIT);
@@ -119,7 +119,7 @@ pub fn log(reader: &(impl Reader + ?Sized), pod: &Pod) -> Result<String, Problem
 /// The pusher's warning in a log, as one line without colour: it never starts when `prometheusEndpointUrl`
 /// is set neither as a system property nor in bootstrap.properties. (A coloured log4j2 pattern puts the
 /// colour reset after the newline: codes are stripped before the log is split into lines.)
-pub fn pusher_warning(log: &str) -> Option<String> {
+pub(crate) fn pusher_warning(log: &str) -> Option<String> {
     strip_ansi(log)
         .lines()
         .find(|l| l.contains("could not be started") && l.contains("prometheusEndpointUrl"))
@@ -127,7 +127,7 @@ pub fn pusher_warning(log: &str) -> Option<String> {
 }
 
 /// Text without ANSI escape sequences (CSI `ESC [ … letter`).
-pub fn strip_ansi(text: &str) -> String {
+fn strip_ansi(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars();
     while let Some(c) = chars.next() {
@@ -148,7 +148,7 @@ pub fn strip_ansi(text: &str) -> String {
 
 /// What the pods pushed: for each live pod of the namespace with a group of job `interlok` on the
 /// pushgateway, the names of the metrics in it.
-pub fn pushed(groups: &[Group], namespace: &str, live: &[String]) -> BTreeMap<String, Vec<String>> {
+pub(crate) fn pushed(groups: &[Group], namespace: &str, live: &[String]) -> BTreeMap<String, Vec<String>> {
     groups
         .iter()
         .filter(|g| g.labels.get("job").is_some_and(|j| j.eq_ignore_ascii_case("interlok")))

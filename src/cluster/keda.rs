@@ -15,75 +15,76 @@ use crate::prometheus_api;
 use crate::record::Created;
 use crate::runner::exit_problem;
 
-pub const RELEASE: &str = "keda";
+pub(crate) const RELEASE: &str = "keda";
 /// The ScaledObject kind, fully qualified (a short name could be another CRD's).
-pub const KIND: &str = "scaledobjects.keda.sh";
+pub(crate) const KIND: &str = "scaledobjects.keda.sh";
 /// The chart's Deployments: the operator, the metrics API server, the admission webhooks.
-pub const DEPLOYMENTS: [&str; 3] = ["keda-operator", "keda-operator-metrics-apiserver", "keda-admission-webhooks"];
+pub(crate) const DEPLOYMENTS: [&str; 3] =
+    ["keda-operator", "keda-operator-metrics-apiserver", "keda-admission-webhooks"];
 /// The metrics API server's Deployment and Service.
-pub const METRICS_SERVER: &str = "keda-operator-metrics-apiserver";
+pub(crate) const METRICS_SERVER: &str = "keda-operator-metrics-apiserver";
 /// The Secret KEDA's operator makes for its certificates. The chart does not own it: `helm uninstall` leaves it.
-pub const CERTS_SECRET: &str = "kedaorg-certs";
+pub(crate) const CERTS_SECRET: &str = "kedaorg-certs";
 /// Every kind KEDA's chart defines: its CRDs take all their objects with them when the release goes.
 const ALL_KINDS: &str = "scaledobjects.keda.sh,scaledjobs.keda.sh,triggerauthentications.keda.sh,clustertriggerauthentications.keda.sh,cloudeventsources.eventing.keda.sh,clustercloudeventsources.eventing.keda.sh";
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(default, rename_all = "camelCase")]
-pub struct Trigger {
+pub(crate) struct Trigger {
     #[serde(rename = "type")]
-    pub kind: String,
-    pub metric_type: String,
-    pub metadata: BTreeMap<String, String>,
+    pub(crate) kind: String,
+    pub(crate) metric_type: String,
+    pub(crate) metadata: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct ScaledObjectSpec {
-    pub scale_target_ref: ScaleTargetRef,
-    pub min_replica_count: Option<u64>,
-    pub max_replica_count: Option<u64>,
-    pub polling_interval: Option<u64>,
-    pub triggers: Vec<Trigger>,
+pub(crate) struct ScaledObjectSpec {
+    pub(crate) scale_target_ref: ScaleTargetRef,
+    pub(crate) min_replica_count: Option<u64>,
+    pub(crate) max_replica_count: Option<u64>,
+    pub(crate) polling_interval: Option<u64>,
+    pub(crate) triggers: Vec<Trigger>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct ScaledObjectStatus {
-    pub conditions: Vec<Condition>,
-    pub hpa_name: String,
-    pub external_metric_names: Vec<String>,
+pub(crate) struct ScaledObjectStatus {
+    pub(crate) conditions: Vec<Condition>,
+    pub(crate) hpa_name: String,
+    pub(crate) external_metric_names: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
-pub struct ScaledObject {
-    pub metadata: Meta,
-    pub spec: ScaledObjectSpec,
-    pub status: ScaledObjectStatus,
+pub(crate) struct ScaledObject {
+    pub(crate) metadata: Meta,
+    pub(crate) spec: ScaledObjectSpec,
+    pub(crate) status: ScaledObjectStatus,
 }
 
 impl ScaledObject {
-    pub fn condition(&self, kind: &str) -> Option<&Condition> {
+    pub(crate) fn condition(&self, kind: &str) -> Option<&Condition> {
         condition(&self.status.conditions, kind)
     }
 
-    pub fn ready(&self) -> bool {
+    pub(crate) fn ready(&self) -> bool {
         self.condition("Ready").is_some_and(Condition::is_true)
     }
 
     /// The first trigger's metadata value (`query`, `serverAddress`, `threshold`, …).
-    pub fn trigger_value(&self, key: &str) -> String {
+    pub(crate) fn trigger_value(&self, key: &str) -> String {
         self.spec.triggers.first().and_then(|t| t.metadata.get(key)).cloned().unwrap_or_default()
     }
 
     /// Whether it scales this Deployment (KEDA reads an empty kind as a Deployment).
-    pub fn targets(&self, deployment: &str) -> bool {
+    pub(crate) fn targets(&self, deployment: &str) -> bool {
         let target = &self.spec.scale_target_ref;
         target.name == deployment && (target.kind.is_empty() || target.kind == "Deployment")
     }
 
     /// The HPA KEDA makes for it: `keda-hpa-<name>`, or the name its status reports.
-    pub fn hpa_name(&self) -> String {
+    pub(crate) fn hpa_name(&self) -> String {
         if self.status.hpa_name.is_empty() {
             format!("keda-hpa-{}", self.metadata.name)
         } else {
@@ -92,25 +93,25 @@ impl ScaledObject {
     }
 
     /// The external metric of its first trigger: `s0-prometheus` for the wizard's.
-    pub fn metric_name(&self) -> String {
+    pub(crate) fn metric_name(&self) -> String {
         self.status.external_metric_names.first().cloned().unwrap_or_else(|| "s0-prometheus".into())
     }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct InvolvedObject {
-    pub kind: String,
-    pub name: String,
+pub(crate) struct InvolvedObject {
+    pub(crate) kind: String,
+    pub(crate) name: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct Event {
-    pub involved_object: InvolvedObject,
-    pub reason: String,
-    pub message: String,
-    pub last_timestamp: String,
+pub(crate) struct Event {
+    pub(crate) involved_object: InvolvedObject,
+    pub(crate) reason: String,
+    pub(crate) message: String,
+    pub(crate) last_timestamp: String,
 }
 
 /// A missing CRD reads as "no such object": without KEDA there is no ScaledObject.
@@ -119,7 +120,7 @@ fn not_served(problem: &Problem) -> bool {
 }
 
 /// The wizard's ScaledObject (named after the Deployment), if it exists.
-pub fn scaled_object(reader: &(impl Reader + ?Sized)) -> Result<Option<ScaledObject>, Problem> {
+pub(crate) fn scaled_object(reader: &(impl Reader + ?Sized)) -> Result<Option<ScaledObject>, Problem> {
     let s = &reader.cx().settings;
     match get::<ScaledObject>(reader, KIND, &s.namespace, &s.deployment) {
         Err(problem) if not_served(&problem) => Ok(None),
@@ -128,7 +129,7 @@ pub fn scaled_object(reader: &(impl Reader + ?Sized)) -> Result<Option<ScaledObj
 }
 
 /// Every ScaledObject that scales the Deployment (the wizard's, or someone else's).
-pub fn scaled_objects_on_target(reader: &(impl Reader + ?Sized)) -> Result<Vec<ScaledObject>, Problem> {
+pub(crate) fn scaled_objects_on_target(reader: &(impl Reader + ?Sized)) -> Result<Vec<ScaledObject>, Problem> {
     let s = &reader.cx().settings;
     match list::<ScaledObject>(reader, KIND, &s.namespace, None) {
         Err(problem) if not_served(&problem) => Ok(Vec::new()),
@@ -137,7 +138,7 @@ pub fn scaled_objects_on_target(reader: &(impl Reader + ?Sized)) -> Result<Vec<S
 }
 
 /// Every HPA that scales the Deployment, whoever made it.
-pub fn hpas_on_target(reader: &(impl Reader + ?Sized)) -> Result<Vec<Hpa>, Problem> {
+pub(crate) fn hpas_on_target(reader: &(impl Reader + ?Sized)) -> Result<Vec<Hpa>, Problem> {
     let s = &reader.cx().settings;
     let hpas: Vec<Hpa> = list(reader, "hpa", &s.namespace, None)?;
     Ok(hpas
@@ -150,24 +151,27 @@ pub fn hpas_on_target(reader: &(impl Reader + ?Sized)) -> Result<Vec<Hpa>, Probl
 }
 
 /// Whether KEDA made this HPA (for a ScaledObject, which owns it).
-pub fn made_by_keda(hpa: &Hpa) -> bool {
+pub(crate) fn made_by_keda(hpa: &Hpa) -> bool {
     hpa.metadata.owner_references.iter().any(|o| o.kind == "ScaledObject")
 }
 
 /// The HPA KEDA made for this ScaledObject, if it exists.
-pub fn hpa_of(reader: &(impl Reader + ?Sized), so: &ScaledObject) -> Result<Option<Hpa>, Problem> {
+pub(crate) fn hpa_of(reader: &(impl Reader + ?Sized), so: &ScaledObject) -> Result<Option<Hpa>, Problem> {
     get(reader, "hpa", &so.metadata.namespace, &so.hpa_name())
 }
 
 /// KEDA's Deployments in its namespace, each as found (None: missing).
-pub fn deployments(reader: &(impl Reader + ?Sized)) -> Result<Vec<(&'static str, Option<Deployment>)>, Problem> {
+pub(crate) fn deployments(reader: &(impl Reader + ?Sized)) -> Result<Vec<(&'static str, Option<Deployment>)>, Problem> {
     let namespace = reader.cx().settings.keda_namespace.clone();
     DEPLOYMENTS.iter().map(|name| Ok((*name, get::<Deployment>(reader, "deployment", &namespace, name)?))).collect()
 }
 
 /// What the external metrics API serves for the ScaledObject's metric: Ok(value as written), or Err with
 /// the API's own words (KEDA's metrics server passes the scaler's error on).
-pub fn external_value(reader: &(impl Reader + ?Sized), so: &ScaledObject) -> Result<Result<String, String>, Problem> {
+pub(crate) fn external_value(
+    reader: &(impl Reader + ?Sized),
+    so: &ScaledObject,
+) -> Result<Result<String, String>, Problem> {
     let cx = reader.cx();
     let path = format!(
         "/apis/external.metrics.k8s.io/v1beta1/namespaces/{}/{}?labelSelector=scaledobject.keda.sh%2Fname%3D{}",
@@ -188,7 +192,7 @@ pub fn external_value(reader: &(impl Reader + ?Sized), so: &ScaledObject) -> Res
 }
 
 /// The latest error KEDA's scaler reported for the ScaledObject (its KEDAScalerFailed events).
-pub fn scaler_failure(reader: &(impl Reader + ?Sized), so: &ScaledObject) -> Result<Option<String>, Problem> {
+pub(crate) fn scaler_failure(reader: &(impl Reader + ?Sized), so: &ScaledObject) -> Result<Option<String>, Problem> {
     let events: Vec<Event> = list(reader, "events", &so.metadata.namespace, None)?;
     Ok(events
         .into_iter()
@@ -202,7 +206,7 @@ pub fn scaler_failure(reader: &(impl Reader + ?Sized), so: &ScaledObject) -> Res
 }
 
 /// Runs a trigger's query the way KEDA's prometheus scaler reads the answer: exactly one sample, its value.
-pub fn evaluate(prometheus: &str, query: &str) -> Result<f64, String> {
+pub(crate) fn evaluate(prometheus: &str, query: &str) -> Result<f64, String> {
     match prometheus_api::query(prometheus, query)?.as_slice() {
         [] => Err("the result is empty".into()),
         [(_, value)] => Ok(*value),
@@ -211,7 +215,7 @@ pub fn evaluate(prometheus: &str, query: &str) -> Result<f64, String> {
 }
 
 /// A Quantity as a number: `150`, `1500m`, `2k`.
-pub fn quantity(text: &str) -> Option<f64> {
+pub(crate) fn quantity(text: &str) -> Option<f64> {
     let (number, scale) = match text.strip_suffix('m') {
         Some(n) => (n, 0.001),
         None => match text.strip_suffix('k') {
@@ -223,7 +227,7 @@ pub fn quantity(text: &str) -> Option<f64> {
 }
 
 /// KEDA objects anywhere in the cluster that the wizard did not create (as `Kind namespace/name`).
-pub fn foreign_objects(cx: &Context) -> Result<Vec<String>, Problem> {
+pub(crate) fn foreign_objects(cx: &Context) -> Result<Vec<String>, Problem> {
     let cmd = cx.kubectl().list_everywhere_json(ALL_KINDS);
     let output = cx.runner.run_unchecked(&cmd)?;
     // kubectl prints what it found even when one of the kinds is not served (an older chart's CRDs)
@@ -251,7 +255,7 @@ pub fn foreign_objects(cx: &Context) -> Result<Vec<String>, Problem> {
 }
 
 /// The namespaces in which the wizard installed KEDA (by its record).
-pub fn installed_by_wizard(cx: &Context) -> Vec<String> {
+pub(crate) fn installed_by_wizard(cx: &Context) -> Vec<String> {
     let record = cx.record.lock().unwrap_or_else(|p| p.into_inner());
     record
         .entries()

@@ -3,15 +3,15 @@
 //! broken?) ask the same functions, so they cannot disagree. Answers come through a `Reader`: the context
 //! itself asks kubectl each time; verify's `Probe` asks once per run and shares the answer between checks.
 
-pub mod adapter;
-pub mod apiservice;
-pub mod autoscaler;
-pub mod interlok;
-pub mod keda;
+pub(crate) mod adapter;
+pub(crate) mod apiservice;
+pub(crate) mod autoscaler;
+pub(crate) mod interlok;
+pub(crate) mod keda;
 pub mod monitoring;
-pub mod ownership;
+pub(crate) mod ownership;
 pub mod pods;
-pub mod releases;
+pub(crate) mod releases;
 pub mod views;
 
 use serde::de::DeserializeOwned;
@@ -22,7 +22,7 @@ use crate::problem::Problem;
 use crate::runner::exit_problem;
 
 /// Where the answers come from. `namespace` is empty for cluster-scoped kinds (apiservice, node, namespace).
-pub trait Reader: Sync {
+pub(crate) trait Reader: Sync {
     fn cx(&self) -> &Context;
     /// One object, or None when it does not exist.
     fn get(&self, kind: &str, namespace: &str, name: &str) -> Result<Option<Value>, Problem>;
@@ -45,7 +45,7 @@ impl Reader for Context {
 }
 
 /// `kubectl get KIND NAME -o json`; None when the server says it is not there.
-pub fn fetch_one(cx: &Context, kind: &str, namespace: &str, name: &str) -> Result<Option<Value>, Problem> {
+pub(crate) fn fetch_one(cx: &Context, kind: &str, namespace: &str, name: &str) -> Result<Option<Value>, Problem> {
     let cmd = if namespace.is_empty() {
         cx.kubectl().get_cluster_json(kind, name)
     } else {
@@ -65,7 +65,12 @@ pub fn fetch_one(cx: &Context, kind: &str, namespace: &str, name: &str) -> Resul
 
 /// `kubectl get KIND -n NS [-l SELECTOR] -o json`, the items of the list.
 /// With an empty namespace, the cluster-scoped objects of the kind (namespaces, say).
-pub fn fetch_list(cx: &Context, kind: &str, namespace: &str, selector: Option<&str>) -> Result<Vec<Value>, Problem> {
+pub(crate) fn fetch_list(
+    cx: &Context,
+    kind: &str,
+    namespace: &str,
+    selector: Option<&str>,
+) -> Result<Vec<Value>, Problem> {
     let cmd = if namespace.is_empty() {
         cx.kubectl().list_cluster_json(kind, selector)
     } else {
@@ -79,7 +84,7 @@ pub fn fetch_list(cx: &Context, kind: &str, namespace: &str, selector: Option<&s
 }
 
 /// Objects of several kinds (`deployments,services`) in one namespace, in one `kubectl get`.
-pub fn fetch_many(cx: &Context, kinds: &str, namespace: &str) -> Result<Vec<Value>, Problem> {
+pub(crate) fn fetch_many(cx: &Context, kinds: &str, namespace: &str) -> Result<Vec<Value>, Problem> {
     let cmd = cx.kubectl().list_json(namespace, kinds, None);
     let output = cx.runner.run(&cmd)?;
     let list: Value = serde_json::from_str(&output.stdout).map_err(|e| {
@@ -89,7 +94,7 @@ pub fn fetch_many(cx: &Context, kinds: &str, namespace: &str) -> Result<Vec<Valu
 }
 
 /// Whether an object's labels match a selector of `key=value` terms (None: other operators, not handled here).
-pub fn selector_matches(object: &Value, selector: &str) -> Option<bool> {
+pub(crate) fn selector_matches(object: &Value, selector: &str) -> Option<bool> {
     let labels = &object["metadata"]["labels"];
     let mut all = true;
     for term in selector.split(',').map(str::trim).filter(|t| !t.is_empty()) {
@@ -103,7 +108,7 @@ pub fn selector_matches(object: &Value, selector: &str) -> Option<bool> {
 }
 
 /// One object as a typed view.
-pub fn get<T: DeserializeOwned>(
+pub(crate) fn get<T: DeserializeOwned>(
     reader: &(impl Reader + ?Sized),
     kind: &str,
     namespace: &str,
@@ -113,7 +118,7 @@ pub fn get<T: DeserializeOwned>(
 }
 
 /// Objects of a kind as typed views.
-pub fn list<T: DeserializeOwned>(
+pub(crate) fn list<T: DeserializeOwned>(
     reader: &(impl Reader + ?Sized),
     kind: &str,
     namespace: &str,

@@ -10,13 +10,13 @@ use crate::prometheus_api;
 /// The monitoring Services, found in the monitoring namespace.
 #[derive(Debug, Clone)]
 pub struct Found {
-    pub endpoints: Endpoints,
-    pub pushgateway: Service,
-    pub prometheus: Option<Service>,
+    pub(crate) endpoints: Endpoints,
+    pub(crate) pushgateway: Service,
+    pub(crate) prometheus: Option<Service>,
 }
 
 /// Finds the pushgateway and server Services in the monitoring namespace.
-pub fn find(reader: &(impl Reader + ?Sized)) -> Result<Found, Problem> {
+pub(crate) fn find(reader: &(impl Reader + ?Sized)) -> Result<Found, Problem> {
     let namespace = reader.cx().settings.monitoring_namespace.clone();
     let services: Vec<Service> = list(reader, "services", &namespace, None)?;
     pick(&services).ok_or_else(|| {
@@ -27,7 +27,7 @@ pub fn find(reader: &(impl Reader + ?Sized)) -> Result<Found, Problem> {
 }
 
 /// The endpoints alone (what manifests are rendered from).
-pub fn endpoints(reader: &(impl Reader + ?Sized)) -> Result<Endpoints, Problem> {
+pub(crate) fn endpoints(reader: &(impl Reader + ?Sized)) -> Result<Endpoints, Problem> {
     find(reader).map(|f| f.endpoints)
 }
 
@@ -50,14 +50,14 @@ pub fn pick(services: &[Service]) -> Option<Found> {
 
 /// How Prometheus sees the pushgateway.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Scrape {
+pub(crate) enum Scrape {
     Up { job: String },
     Down { instance: String },
     NotScraped,
 }
 
 /// Whether Prometheus scrapes the pushgateway (its `up` series, from the job whose name says pushgateway).
-pub fn scrape(prometheus: &str) -> Result<Scrape, String> {
+pub(crate) fn scrape(prometheus: &str) -> Result<Scrape, String> {
     let up = prometheus_api::query(prometheus, "up")?;
     let target =
         up.iter().find(|(labels, _)| labels.get("job").is_some_and(|j| j.to_ascii_lowercase().contains("pushgateway")));
@@ -70,13 +70,13 @@ pub fn scrape(prometheus: &str) -> Result<Scrape, String> {
 
 /// Whether pushed labels arrive renamed `exported_job` (the scrape job has honor_labels off): an instant
 /// query, so series from before a fix (stale now) do not count.
-pub fn labels_renamed(prometheus: &str) -> Result<bool, String> {
+pub(crate) fn labels_renamed(prometheus: &str) -> Result<bool, String> {
     prometheus_api::query(prometheus, "{exported_job=~\"(?i)interlok\"}").map(|s| !s.is_empty())
 }
 
 /// The metric's series (`M` or `M_total`) Prometheus has now: an instant query, so a series whose
 /// pushgateway group was deleted (stale) no longer counts, as it no longer counts for the adapter.
-pub fn metric_series(prometheus: &str, metric: &str) -> Result<Vec<prometheus_api::Labels>, String> {
+pub(crate) fn metric_series(prometheus: &str, metric: &str) -> Result<Vec<prometheus_api::Labels>, String> {
     let samples = prometheus_api::query(prometheus, &format!("{{__name__=~\"{metric}(_total)?\"}}"))?;
     Ok(samples.into_iter().map(|(labels, _)| labels).collect())
 }

@@ -13,10 +13,10 @@ use crate::record::{Created, State};
 use crate::tools::helm::Release;
 
 /// Put on what `--adopt` took over, so teardown `--from-labels` can tell it from what the wizard made.
-pub const ADOPTED_ANNOTATION: &str = "interlok-k8s/adopted";
+pub(crate) const ADOPTED_ANNOTATION: &str = "interlok-k8s/adopted";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Owner {
+pub(crate) enum Owner {
     /// Not there: the wizard may make it.
     Absent,
     /// The wizard made it.
@@ -28,7 +28,7 @@ pub enum Owner {
 }
 
 /// The record's entry for an object: `kind` as the API writes it (`Deployment`) or as kubectl names it.
-pub fn item(kind: &str, namespace: &str, name: &str) -> Created {
+pub(crate) fn item(kind: &str, namespace: &str, name: &str) -> Created {
     match resource(kind).as_str() {
         "namespace" => Created::Namespace { name: name.into() },
         resource => Created::Object { kind: resource.into(), name: name.into(), namespace: namespace.into() },
@@ -36,7 +36,7 @@ pub fn item(kind: &str, namespace: &str, name: &str) -> Created {
 }
 
 /// kubectl's name for a kind (`HorizontalPodAutoscaler` → `hpa`, the name earlier records used).
-pub fn resource(kind: &str) -> String {
+pub(crate) fn resource(kind: &str) -> String {
     match kind.to_ascii_lowercase().as_str() {
         "horizontalpodautoscaler" => "hpa".into(),
         "scaledobject" => super::keda::KIND.into(),
@@ -45,7 +45,7 @@ pub fn resource(kind: &str) -> String {
 }
 
 /// Whose this object is (`namespace` empty for a cluster-scoped kind), and the object as it is.
-pub fn object(
+pub(crate) fn object(
     reader: &(impl Reader + ?Sized),
     kind: &str,
     namespace: &str,
@@ -57,7 +57,7 @@ pub fn object(
 }
 
 /// Whose this release is; `exists` is whether Helm lists it (in any state).
-pub fn release(cx: &Context, release: &Release, exists: bool) -> Owner {
+pub(crate) fn release(cx: &Context, release: &Release, exists: bool) -> Owner {
     let item = Created::Release { name: release.name.clone(), namespace: release.namespace.clone() };
     match (exists, cx.recorded(&item)) {
         (false, _) => Owner::Absent,
@@ -68,12 +68,12 @@ pub fn release(cx: &Context, release: &Release, exists: bool) -> Owner {
 }
 
 /// Whether an object as kubectl printed it carries the wizard's label.
-pub fn labelled(object: &Value) -> bool {
+pub(crate) fn labelled(object: &Value) -> bool {
     super::view::<Meta>("object", object["metadata"].clone()).is_ok_and(|meta| meta.managed_by_wizard())
 }
 
 /// Whether an object as kubectl printed it was adopted (`--adopt` marks it).
-pub fn marked_adopted(object: &Value) -> bool {
+pub(crate) fn marked_adopted(object: &Value) -> bool {
     object["metadata"]["annotations"][ADOPTED_ANNOTATION] == "true"
 }
 

@@ -17,19 +17,19 @@ const BAD_WAITS: [&str; 6] = [
 /// A pod that cannot start, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stuck {
-    pub pod: String,
-    pub reason: String,
-    pub message: String,
-    pub image: String,
+    pub(crate) pod: String,
+    pub(crate) reason: String,
+    pub(crate) message: String,
+    pub(crate) image: String,
 }
 
 impl Stuck {
-    pub fn pulling(&self) -> bool {
+    fn pulling(&self) -> bool {
         self.reason.contains("Image") || self.reason == "ErrImagePull"
     }
 
     /// What to run to see more.
-    pub fn hint(&self, namespace: &str) -> String {
+    pub(crate) fn hint(&self, namespace: &str) -> String {
         if self.pulling() {
             format!(
                 "check the image name and that the cluster can reach its registry (--image); `kubectl describe pod {} -n {namespace}` shows the events",
@@ -81,7 +81,11 @@ pub fn describe(pod: &Pod) -> String {
 /// What a Helm release still waits for, in one line ("prometheus-server 0/1 ready, pod prometheus-server-7c9
 /// ContainerCreating"): its Deployments and pods by the label today's charts give them
 /// (`app.kubernetes.io/instance`), else by the one the archived stable charts used (`release`).
-pub fn release_progress(reader: &(impl Reader + ?Sized), release: &str, namespace: &str) -> Result<String, Problem> {
+pub(crate) fn release_progress(
+    reader: &(impl Reader + ?Sized),
+    release: &str,
+    namespace: &str,
+) -> Result<String, Problem> {
     for label in ["app.kubernetes.io/instance", "release"] {
         let selector = format!("{label}={release}");
         let deployments: Vec<Deployment> = list(reader, "deployments", namespace, Some(&selector))?;
@@ -94,7 +98,7 @@ pub fn release_progress(reader: &(impl Reader + ?Sized), release: &str, namespac
 }
 
 /// The Deployments and pods that are not ready yet, and what each pod waits on.
-pub fn waiting_on(deployments: &[Deployment], pods: &[Pod]) -> String {
+fn waiting_on(deployments: &[Deployment], pods: &[Pod]) -> String {
     let mut waiting: Vec<String> = deployments
         .iter()
         .filter(|d| d.status.ready_replicas < d.spec.replicas.unwrap_or(1))
@@ -115,7 +119,7 @@ pub fn waiting_on(deployments: &[Deployment], pods: &[Pod]) -> String {
 }
 
 /// The pods a Service sends traffic to (by its selector, in its namespace).
-pub fn behind(reader: &(impl Reader + ?Sized), service: &Service) -> Result<Vec<Pod>, Problem> {
+pub(crate) fn behind(reader: &(impl Reader + ?Sized), service: &Service) -> Result<Vec<Pod>, Problem> {
     if service.spec.selector.is_empty() {
         return Ok(Vec::new());
     }
@@ -123,7 +127,7 @@ pub fn behind(reader: &(impl Reader + ?Sized), service: &Service) -> Result<Vec<
 }
 
 /// Whether a Service has a ready pod behind it; otherwise what its pods are doing.
-pub fn serving(reader: &(impl Reader + ?Sized), service: &Service) -> Result<Result<String, String>, Problem> {
+pub(crate) fn serving(reader: &(impl Reader + ?Sized), service: &Service) -> Result<Result<String, String>, Problem> {
     let pods = behind(reader, service)?;
     let name = &service.metadata.name;
     if let Some(ready) = pods.iter().find(|p| p.ready()) {

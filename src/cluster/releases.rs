@@ -11,7 +11,7 @@ const STABLE_VERSIONS: [(&str, &str); 3] =
     [("prometheus", "11.12.1"), ("prometheus-adapter", "2.5.1"), ("grafana", "5.5.7")];
 
 /// The release of `chart` (prometheus, prometheus-adapter, grafana, keda) for this Helm and these settings.
-pub fn release(cx: &Context, chart: &str) -> Release {
+pub(crate) fn release(cx: &Context, chart: &str) -> Release {
     if chart == "keda" {
         let version = cx.settings.chart_versions.get(chart).cloned().unwrap_or_default();
         let namespace = cx.settings.keda_namespace.clone();
@@ -29,7 +29,7 @@ pub fn release(cx: &Context, chart: &str) -> Release {
 
 /// The release's status (deployed, failed, pending-install, pending-upgrade, …), or None when it is not
 /// installed.
-pub fn status(cx: &Context, release: &Release) -> Result<Option<ReleaseStatus>, Problem> {
+pub(crate) fn status(cx: &Context, release: &Release) -> Result<Option<ReleaseStatus>, Problem> {
     if cx.helm_major() == 2 {
         let cmd = cx.helm().status_v2(&release.name);
         let output = cx.runner.run_unchecked(&cmd)?;

@@ -8,25 +8,25 @@ use serde_json::Value;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct Meta {
-    pub name: String,
-    pub namespace: String,
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
-    pub owner_references: Vec<OwnerReference>,
+pub(crate) struct Meta {
+    pub(crate) name: String,
+    pub(crate) namespace: String,
+    pub(crate) labels: BTreeMap<String, String>,
+    pub(crate) annotations: BTreeMap<String, String>,
+    pub(crate) owner_references: Vec<OwnerReference>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct OwnerReference {
-    pub kind: String,
-    pub name: String,
-    pub controller: bool,
+pub(crate) struct OwnerReference {
+    pub(crate) kind: String,
+    pub(crate) name: String,
+    pub(crate) controller: bool,
 }
 
 impl Meta {
     /// Whether the wizard's `app.kubernetes.io/managed-by` label is on the object.
-    pub fn managed_by_wizard(&self) -> bool {
+    pub(crate) fn managed_by_wizard(&self) -> bool {
         let (key, value) = crate::settings::MANAGED_BY_LABEL;
         self.labels.get(key).is_some_and(|v| v == value)
     }
@@ -37,19 +37,19 @@ impl Meta {
 #[serde(default, rename_all = "camelCase")]
 pub struct Condition {
     #[serde(rename = "type")]
-    pub kind: String,
-    pub status: String,
-    pub reason: String,
-    pub message: String,
+    pub(crate) kind: String,
+    pub(crate) status: String,
+    pub(crate) reason: String,
+    pub(crate) message: String,
 }
 
 impl Condition {
-    pub fn is_true(&self) -> bool {
+    pub(crate) fn is_true(&self) -> bool {
         self.status == "True"
     }
 
     /// "Reason: message", or whichever of the two is there.
-    pub fn explain(&self) -> String {
+    pub(crate) fn explain(&self) -> String {
         match (self.reason.is_empty(), self.message.is_empty()) {
             (false, false) => format!("{}: {}", self.reason, self.message),
             (false, true) => self.reason.clone(),
@@ -62,185 +62,185 @@ impl Condition {
 }
 
 /// The condition of this type, if the object reports one.
-pub fn condition<'c>(conditions: &'c [Condition], kind: &str) -> Option<&'c Condition> {
+pub(crate) fn condition<'c>(conditions: &'c [Condition], kind: &str) -> Option<&'c Condition> {
     conditions.iter().find(|c| c.kind == kind)
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct EnvVar {
-    pub name: String,
-    pub value: Option<String>,
-    pub value_from: Option<Value>,
+pub(crate) struct EnvVar {
+    pub(crate) name: String,
+    pub(crate) value: Option<String>,
+    pub(crate) value_from: Option<Value>,
 }
 
 impl EnvVar {
     /// The downward-API field this variable comes from (`metadata.name`, …), if it does.
-    pub fn field_path(&self) -> Option<&str> {
+    pub(crate) fn field_path(&self) -> Option<&str> {
         self.value_from.as_ref()?["fieldRef"]["fieldPath"].as_str()
     }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct Container {
-    pub name: String,
-    pub image: String,
-    pub env: Vec<EnvVar>,
-    pub volume_mounts: Vec<VolumeMount>,
+pub(crate) struct Container {
+    pub(crate) name: String,
+    pub(crate) image: String,
+    pub(crate) env: Vec<EnvVar>,
+    pub(crate) volume_mounts: Vec<VolumeMount>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct VolumeMount {
-    pub name: String,
-    pub mount_path: String,
-    pub sub_path: String,
+pub(crate) struct VolumeMount {
+    pub(crate) name: String,
+    pub(crate) mount_path: String,
+    pub(crate) sub_path: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct Volume {
-    pub name: String,
-    pub config_map: Option<ConfigMapSource>,
+pub(crate) struct Volume {
+    pub(crate) name: String,
+    pub(crate) config_map: Option<ConfigMapSource>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
-pub struct KeyToPath {
-    pub key: String,
-    pub path: String,
+pub(crate) struct KeyToPath {
+    pub(crate) key: String,
+    pub(crate) path: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
-pub struct ConfigMapSource {
-    pub name: String,
+pub(crate) struct ConfigMapSource {
+    pub(crate) name: String,
     /// Only these keys, at these paths (all keys when empty).
-    pub items: Vec<KeyToPath>,
+    pub(crate) items: Vec<KeyToPath>,
 }
 
 impl Container {
-    pub fn env(&self, name: &str) -> Option<&EnvVar> {
+    pub(crate) fn env(&self, name: &str) -> Option<&EnvVar> {
         self.env.iter().find(|e| e.name == name)
     }
 
-    pub fn env_value(&self, name: &str) -> Option<&str> {
+    pub(crate) fn env_value(&self, name: &str) -> Option<&str> {
         self.env(name)?.value.as_deref()
     }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct PodSpec {
-    pub containers: Vec<Container>,
-    pub volumes: Vec<Volume>,
+pub(crate) struct PodSpec {
+    pub(crate) containers: Vec<Container>,
+    pub(crate) volumes: Vec<Volume>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct PodTemplate {
-    pub metadata: Meta,
-    pub spec: PodSpec,
+pub(crate) struct PodTemplate {
+    pub(crate) metadata: Meta,
+    pub(crate) spec: PodSpec,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct LabelSelector {
-    pub match_labels: BTreeMap<String, String>,
+pub(crate) struct LabelSelector {
+    pub(crate) match_labels: BTreeMap<String, String>,
 }
 
 impl LabelSelector {
     /// As `kubectl -l` takes it: `a=b,c=d`.
-    pub fn to_query(&self) -> String {
+    pub(crate) fn to_query(&self) -> String {
         self.match_labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
     }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct DeploymentSpec {
-    pub replicas: Option<u64>,
-    pub selector: LabelSelector,
-    pub template: PodTemplate,
+pub(crate) struct DeploymentSpec {
+    pub(crate) replicas: Option<u64>,
+    pub(crate) selector: LabelSelector,
+    pub(crate) template: PodTemplate,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct DeploymentStatus {
-    pub available_replicas: u64,
-    pub ready_replicas: u64,
-    pub conditions: Vec<Condition>,
+pub(crate) struct DeploymentStatus {
+    pub(crate) available_replicas: u64,
+    pub(crate) ready_replicas: u64,
+    pub(crate) conditions: Vec<Condition>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
-pub struct Deployment {
-    pub metadata: Meta,
-    pub spec: DeploymentSpec,
-    pub status: DeploymentStatus,
+pub(crate) struct Deployment {
+    pub(crate) metadata: Meta,
+    pub(crate) spec: DeploymentSpec,
+    pub(crate) status: DeploymentStatus,
 }
 
 impl Deployment {
-    pub fn available(&self) -> bool {
+    pub(crate) fn available(&self) -> bool {
         self.status.available_replicas > 0
     }
 
     /// The first container: the wizard's Deployments have one.
-    pub fn container(&self) -> Container {
+    pub(crate) fn container(&self) -> Container {
         self.spec.template.spec.containers.first().cloned().unwrap_or_default()
     }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct Waiting {
-    pub reason: String,
-    pub message: String,
+pub(crate) struct Waiting {
+    pub(crate) reason: String,
+    pub(crate) message: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct ContainerState {
-    pub waiting: Option<Waiting>,
+pub(crate) struct ContainerState {
+    pub(crate) waiting: Option<Waiting>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct ContainerStatus {
-    pub name: String,
-    pub image: String,
-    pub ready: bool,
-    pub restart_count: u64,
-    pub state: ContainerState,
+pub(crate) struct ContainerStatus {
+    pub(crate) name: String,
+    pub(crate) image: String,
+    pub(crate) ready: bool,
+    pub(crate) restart_count: u64,
+    pub(crate) state: ContainerState,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct PodStatus {
-    pub phase: String,
-    pub conditions: Vec<Condition>,
-    pub container_statuses: Vec<ContainerStatus>,
+pub(crate) struct PodStatus {
+    pub(crate) phase: String,
+    pub(crate) conditions: Vec<Condition>,
+    pub(crate) container_statuses: Vec<ContainerStatus>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct Pod {
-    pub metadata: Meta,
-    pub spec: PodSpec,
-    pub status: PodStatus,
+    pub(crate) metadata: Meta,
+    pub(crate) spec: PodSpec,
+    pub(crate) status: PodStatus,
 }
 
 impl Pod {
-    pub fn running(&self) -> bool {
+    pub(crate) fn running(&self) -> bool {
         self.status.phase == "Running"
     }
 
-    pub fn ready(&self) -> bool {
+    pub(crate) fn ready(&self) -> bool {
         condition(&self.status.conditions, "Ready").is_some_and(Condition::is_true)
     }
 
-    pub fn phase(&self) -> &str {
+    pub(crate) fn phase(&self) -> &str {
         if self.status.phase.is_empty() {
             "Pending"
         } else {
@@ -251,80 +251,80 @@ impl Pod {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct ServicePort {
-    pub name: String,
-    pub port: u64,
+pub(crate) struct ServicePort {
+    pub(crate) name: String,
+    pub(crate) port: u64,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct ServiceSpec {
-    pub selector: BTreeMap<String, String>,
-    pub ports: Vec<ServicePort>,
+pub(crate) struct ServiceSpec {
+    pub(crate) selector: BTreeMap<String, String>,
+    pub(crate) ports: Vec<ServicePort>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct Service {
-    pub metadata: Meta,
-    pub spec: ServiceSpec,
+    pub(crate) metadata: Meta,
+    pub(crate) spec: ServiceSpec,
 }
 
 impl Service {
     /// The first port, or `default` when the Service lists none.
-    pub fn port(&self, default: u16) -> u16 {
+    pub(crate) fn port(&self, default: u16) -> u16 {
         self.spec.ports.first().and_then(|p| u16::try_from(p.port).ok()).unwrap_or(default)
     }
 
-    pub fn selector_query(&self) -> String {
+    pub(crate) fn selector_query(&self) -> String {
         self.spec.selector.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
     }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct ServiceReference {
-    pub name: String,
-    pub namespace: String,
+pub(crate) struct ServiceReference {
+    pub(crate) name: String,
+    pub(crate) namespace: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct ApiServiceSpec {
-    pub service: Option<ServiceReference>,
+pub(crate) struct ApiServiceSpec {
+    pub(crate) service: Option<ServiceReference>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
-pub struct ApiServiceStatus {
-    pub conditions: Vec<Condition>,
+pub(crate) struct ApiServiceStatus {
+    pub(crate) conditions: Vec<Condition>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
-pub struct ApiService {
-    pub metadata: Meta,
-    pub spec: ApiServiceSpec,
-    pub status: ApiServiceStatus,
+pub(crate) struct ApiService {
+    pub(crate) metadata: Meta,
+    pub(crate) spec: ApiServiceSpec,
+    pub(crate) status: ApiServiceStatus,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
-pub struct ConfigMap {
-    pub metadata: Meta,
-    pub data: BTreeMap<String, String>,
+pub(crate) struct ConfigMap {
+    pub(crate) metadata: Meta,
+    pub(crate) data: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
-pub struct Secret {
-    pub metadata: Meta,
-    pub data: BTreeMap<String, String>,
+pub(crate) struct Secret {
+    pub(crate) metadata: Meta,
+    pub(crate) data: BTreeMap<String, String>,
 }
 
 impl Secret {
     /// A value, decoded (Secret data is base64; Windows has no `base64 --decode` to do it by hand).
-    pub fn text(&self, key: &str) -> Option<String> {
+    pub(crate) fn text(&self, key: &str) -> Option<String> {
         String::from_utf8(decode_base64(self.data.get(key)?)?).ok()
     }
 }
@@ -348,19 +348,19 @@ pub fn decode_base64(text: &str) -> Option<Vec<u8>> {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
-pub struct NodeStatus {
-    pub conditions: Vec<Condition>,
+pub(crate) struct NodeStatus {
+    pub(crate) conditions: Vec<Condition>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
-pub struct Node {
-    pub metadata: Meta,
-    pub status: NodeStatus,
+pub(crate) struct Node {
+    pub(crate) metadata: Meta,
+    pub(crate) status: NodeStatus,
 }
 
 impl Node {
-    pub fn ready(&self) -> bool {
+    pub(crate) fn ready(&self) -> bool {
         condition(&self.status.conditions, "Ready").is_some_and(Condition::is_true)
     }
 }
@@ -368,51 +368,51 @@ impl Node {
 /// A metric's target or current value: autoscaling/v2 nests it, v2beta1 names it flat (both are read).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct MetricTarget {
+pub(crate) struct MetricTarget {
     #[serde(rename = "type")]
-    pub kind: String,
-    pub average_value: Option<Value>,
-    pub value: Option<Value>,
+    pub(crate) kind: String,
+    pub(crate) average_value: Option<Value>,
+    pub(crate) value: Option<Value>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
-pub struct MetricName {
-    pub name: String,
+pub(crate) struct MetricName {
+    pub(crate) name: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct PodsMetric {
-    pub metric: MetricName,
-    pub target: MetricTarget,
-    pub current: MetricTarget,
+pub(crate) struct PodsMetric {
+    pub(crate) metric: MetricName,
+    pub(crate) target: MetricTarget,
+    pub(crate) current: MetricTarget,
     /// v2beta1
-    pub metric_name: String,
-    pub target_average_value: Option<Value>,
-    pub current_average_value: Option<Value>,
+    pub(crate) metric_name: String,
+    pub(crate) target_average_value: Option<Value>,
+    pub(crate) current_average_value: Option<Value>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct ExternalMetric {
-    pub metric: MetricName,
-    pub target: MetricTarget,
-    pub current: MetricTarget,
+pub(crate) struct ExternalMetric {
+    pub(crate) metric: MetricName,
+    pub(crate) target: MetricTarget,
+    pub(crate) current: MetricTarget,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct MetricSpec {
     #[serde(rename = "type")]
-    pub kind: String,
-    pub pods: Option<PodsMetric>,
-    pub external: Option<ExternalMetric>,
+    pub(crate) kind: String,
+    pub(crate) pods: Option<PodsMetric>,
+    pub(crate) external: Option<ExternalMetric>,
 }
 
 impl MetricSpec {
     /// The metric's name, whichever autoscaling version wrote it.
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         match (&self.pods, &self.external) {
             (Some(p), _) if !p.metric.name.is_empty() => p.metric.name.clone(),
             (Some(p), _) => p.metric_name.clone(),
@@ -432,7 +432,7 @@ impl MetricSpec {
     }
 
     /// The current average (or value), when the autoscaler has read one.
-    pub fn current(&self) -> Option<String> {
+    pub(crate) fn current(&self) -> Option<String> {
         let quantity = match (&self.pods, &self.external) {
             (Some(p), _) => p.current.average_value.clone().or(p.current_average_value.clone()),
             (None, Some(e)) => e.current.average_value.clone().or(e.current.value.clone()),
@@ -449,37 +449,37 @@ fn quantity_text(value: &Value) -> String {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct ScaleTargetRef {
-    pub api_version: String,
-    pub kind: String,
-    pub name: String,
+pub(crate) struct ScaleTargetRef {
+    pub(crate) api_version: String,
+    pub(crate) kind: String,
+    pub(crate) name: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct HpaSpec {
-    pub scale_target_ref: ScaleTargetRef,
-    pub min_replicas: Option<u64>,
-    pub max_replicas: u64,
-    pub metrics: Vec<MetricSpec>,
+pub(crate) struct HpaSpec {
+    pub(crate) scale_target_ref: ScaleTargetRef,
+    pub(crate) min_replicas: Option<u64>,
+    pub(crate) max_replicas: u64,
+    pub(crate) metrics: Vec<MetricSpec>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct HpaStatus {
-    pub current_replicas: u64,
-    pub desired_replicas: u64,
-    pub current_metrics: Vec<MetricSpec>,
-    pub conditions: Vec<Condition>,
+pub(crate) struct HpaStatus {
+    pub(crate) current_replicas: u64,
+    pub(crate) desired_replicas: u64,
+    pub(crate) current_metrics: Vec<MetricSpec>,
+    pub(crate) conditions: Vec<Condition>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Hpa {
-    pub api_version: String,
-    pub metadata: Meta,
-    pub spec: HpaSpec,
-    pub status: HpaStatus,
+    pub(crate) api_version: String,
+    pub(crate) metadata: Meta,
+    pub(crate) spec: HpaSpec,
+    pub(crate) status: HpaStatus,
 }
 
 impl Hpa {
@@ -492,7 +492,7 @@ impl Hpa {
         self.status.current_metrics.first().and_then(MetricSpec::current)
     }
 
-    pub fn scaling_active(&self) -> bool {
+    pub(crate) fn scaling_active(&self) -> bool {
         condition(&self.status.conditions, "ScalingActive").is_some_and(Condition::is_true)
     }
 

@@ -10,7 +10,7 @@ use crate::ui::Ui;
 
 use super::{Exit, EXIT_FAILED, EXIT_OK};
 
-pub fn run(settings: Settings, ui: Ui, args: &BundleArgs) -> Exit {
+pub(crate) fn run(settings: Settings, ui: Ui, args: &BundleArgs) -> Exit {
     let runner = super::runner(&settings, &ui, false);
     let cx = Context::new(settings, runner, ui.clone());
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);

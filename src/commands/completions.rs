@@ -7,7 +7,7 @@ use crate::ui::Ui;
 
 use super::Exit;
 
-pub fn run(shell: clap_complete::Shell) -> Exit {
+pub(crate) fn run(shell: clap_complete::Shell) -> Exit {
     let mut command = Cli::command();
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut command, "interlok-k8s", &mut script);

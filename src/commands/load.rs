@@ -16,7 +16,7 @@ use crate::ui::Ui;
 
 use super::{Exit, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 
-pub fn run(settings: Settings, ui: Ui, args: &LoadArgs) -> Exit {
+pub(crate) fn run(settings: Settings, ui: Ui, args: &LoadArgs) -> Exit {
     let body = match (&args.body, &args.body_file) {
         (Some(text), _) => text.clone().into_bytes(),
         (None, Some(file)) => match read_body(file) {

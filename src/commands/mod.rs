@@ -1,20 +1,20 @@
 //! Thin handlers, one per subcommand: they turn parsed arguments into settings and call the real logic.
 
-pub mod bundle;
-pub mod completions;
-pub mod load;
-pub mod render;
-pub mod setup;
-pub mod teardown;
-pub mod verify;
-pub mod watch;
+pub(crate) mod bundle;
+pub(crate) mod completions;
+pub(crate) mod load;
+pub(crate) mod render;
+pub(crate) mod setup;
+pub(crate) mod teardown;
+pub(crate) mod verify;
+pub(crate) mod watch;
 
 use crate::cli::{Cli, Command};
 use crate::settings::Settings;
 use crate::ui::Ui;
 
 /// The runner every command uses: its timeouts, dry-run, and every process under the supervisor.
-pub fn runner(settings: &Settings, ui: &Ui, dry_run: bool) -> crate::runner::Runner {
+pub(crate) fn runner(settings: &Settings, ui: &Ui, dry_run: bool) -> crate::runner::Runner {
     crate::runner::Runner::new(ui.clone(), dry_run).with_default_timeout(settings.command_timeout).supervised()
 }
 
@@ -30,9 +30,9 @@ pub enum Exit {
     Interrupted,
 }
 
-pub const EXIT_OK: Exit = Exit::Success;
-pub const EXIT_FAILED: Exit = Exit::Failed;
-pub const EXIT_USAGE: Exit = Exit::Usage;
+pub(crate) const EXIT_OK: Exit = Exit::Success;
+pub(crate) const EXIT_FAILED: Exit = Exit::Failed;
+pub(crate) const EXIT_USAGE: Exit = Exit::Usage;
 
 pub fn dispatch(cli: Cli) -> Exit {
     crate::runner::interrupt_flag();

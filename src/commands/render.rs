@@ -13,7 +13,7 @@ use crate::version::Version;
 
 use super::{Exit, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 
-pub fn run(settings: &Settings, ui: &Ui, args: &RenderArgs) -> Exit {
+pub(crate) fn run(settings: &Settings, ui: &Ui, args: &RenderArgs) -> Exit {
     // the image and --interlok-config are checked as setup checks them: bad input renders nothing
     match crate::interlok_config::check_input(settings) {
         Ok(warnings) => warnings.iter().for_each(|w| ui.warn_stderr(w)),
@@ -50,7 +50,7 @@ fn render(settings: &Settings, ui: &Ui, args: &RenderArgs) -> Result<Vec<String>
 }
 
 /// Writes through a temporary file and a rename, so a reader never sees half a file.
-pub fn write_atomically(path: &Path, text: &str) -> Result<String, Problem> {
+pub(crate) fn write_atomically(path: &Path, text: &str) -> Result<String, Problem> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, text)
         .and_then(|()| std::fs::rename(&tmp, path))

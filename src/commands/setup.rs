@@ -15,7 +15,7 @@ use super::{Exit, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 
 mod changes;
 
-pub fn run(settings: Settings, ui: Ui, args: &SetupArgs) -> Exit {
+pub(crate) fn run(settings: Settings, ui: Ui, args: &SetupArgs) -> Exit {
     let all = stages::all();
     if args.list {
         list(&ui, &all, &settings);

@@ -11,7 +11,7 @@ use crate::ui::Ui;
 
 use super::{Exit, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 
-pub fn run(settings: Settings, ui: Ui, args: &TeardownArgs) -> Exit {
+pub(crate) fn run(settings: Settings, ui: Ui, args: &TeardownArgs) -> Exit {
     let runner = super::runner(&settings, &ui, args.dry_run);
     let mut cx = Context::new(settings, runner, ui.clone());
     let plan = match teardown::plan(&cx, args.delete_cluster, args.remove_switch) {

@@ -10,7 +10,7 @@ use crate::verify::{self, Outcome, Probe, Status};
 
 use super::{Exit, EXIT_FAILED, EXIT_OK};
 
-pub fn run(settings: Settings, ui: Ui, args: &VerifyArgs) -> Exit {
+pub(crate) fn run(settings: Settings, ui: Ui, args: &VerifyArgs) -> Exit {
     let runner = super::runner(&settings, &ui, false);
     let cx = Context::new(settings, runner, ui.clone());
     let deadline = args.wait.map(|w| Instant::now() + w);

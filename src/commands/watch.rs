@@ -14,7 +14,7 @@ fn context(settings: Settings, ui: Ui) -> Context {
     Context::new(settings, runner, ui)
 }
 
-pub fn run(settings: Settings, ui: Ui, args: &WatchArgs) -> Exit {
+pub(crate) fn run(settings: Settings, ui: Ui, args: &WatchArgs) -> Exit {
     let cx = context(settings, ui);
     let until = Until { replicas: args.until_replicas, timeout: args.timeout, interval: args.interval };
     let last = watch::watch(&cx, until, &|| true);
@@ -27,12 +27,12 @@ pub fn run(settings: Settings, ui: Ui, args: &WatchArgs) -> Exit {
     }
 }
 
-pub fn demo(settings: Settings, ui: Ui) -> Exit {
+pub(crate) fn demo(settings: Settings, ui: Ui) -> Exit {
     prove(&context(settings, ui))
 }
 
 /// The proof after setup (or on its own): 150 messages, then each link's time.
-pub fn prove(cx: &Context) -> Exit {
+pub(crate) fn prove(cx: &Context) -> Exit {
     cx.ui.heading(&format!("\nAutoscaling proof: {} messages to {}", demo::MESSAGES, cx.settings.inbox_path));
     match demo::run(cx, &mut |link| cx.ui.line(&format!("  ✔ {link}"))) {
         Ok(()) => EXIT_OK,

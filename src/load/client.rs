@@ -18,17 +18,17 @@ use mio::{Events, Interest, Poll, Token};
 use super::summary::{ErrorKind, Summary};
 
 #[derive(Debug, Clone)]
-pub struct Target {
-    pub addr: SocketAddr,
-    pub host: String,
-    pub path: String,
-    pub method: String,
-    pub body: Vec<u8>,
+pub(crate) struct Target {
+    pub(crate) addr: SocketAddr,
+    pub(crate) host: String,
+    pub(crate) path: String,
+    pub(crate) method: String,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Target {
     /// Parses `http://host[:port]/path`.
-    pub fn parse(url: &str, method: &str, body: Vec<u8>) -> Result<Target, String> {
+    pub(crate) fn parse(url: &str, method: &str, body: Vec<u8>) -> Result<Target, String> {
         let rest = url
             .strip_prefix("http://")
             .ok_or_else(|| format!("{url:?} is not an http:// URL (https is not supported by load)"))?;
@@ -46,7 +46,7 @@ impl Target {
         Ok(Target { addr, host: authority.to_string(), path, method: method.to_ascii_uppercase(), body })
     }
 
-    pub fn request_bytes(&self) -> Vec<u8> {
+    pub(crate) fn request_bytes(&self) -> Vec<u8> {
         let mut head =
             format!("{} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: interlok-k8s\r\n", self.method, self.path, self.host);
         if self.method != "GET" || !self.body.is_empty() {
@@ -60,20 +60,20 @@ impl Target {
 }
 
 /// What the connections of one thread share with the run.
-pub struct Shared<'a> {
-    pub target: &'a Target,
-    pub request: &'a [u8],
-    pub timeout: Duration,
-    pub tickets: &'a AtomicU64,
-    pub limit: Option<u64>,
+pub(crate) struct Shared<'a> {
+    pub(crate) target: &'a Target,
+    pub(crate) request: &'a [u8],
+    pub(crate) timeout: Duration,
+    pub(crate) tickets: &'a AtomicU64,
+    pub(crate) limit: Option<u64>,
     /// The end of a `--duration` run.
-    pub deadline: Option<Instant>,
-    pub rate: Option<f64>,
-    pub started: Instant,
-    pub stop: &'a AtomicBool,
-    pub done: &'a AtomicU64,
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) rate: Option<f64>,
+    pub(crate) started: Instant,
+    pub(crate) stop: &'a AtomicBool,
+    pub(crate) done: &'a AtomicU64,
     /// Why the run could not go on (out of file descriptors), when it could not.
-    pub aborted: &'a OnceLock<String>,
+    pub(crate) aborted: &'a OnceLock<String>,
 }
 
 /// The longest response head read; a longer one is a protocol error (a server sending headers without end).
@@ -168,7 +168,7 @@ struct Driver<'s, 'a> {
 }
 
 /// Drives `connections` connections until the tickets run out; returns this thread's summary.
-pub fn drive(shared: &Shared, connections: usize, progress: &(dyn Fn(u64) + Sync)) -> Summary {
+pub(crate) fn drive(shared: &Shared, connections: usize, progress: &(dyn Fn(u64) + Sync)) -> Summary {
     let poll = match Poll::new() {
         Ok(poll) => poll,
         Err(e) => {
@@ -417,7 +417,7 @@ fn read(conn: &mut Connection) -> Step {
 /// One HTTP/1.1 response, read incrementally: fed the bytes as they arrive, in pieces of any size, it looks
 /// at each byte once, keeps the head (at most `MAX_HEAD`) and only counts the body.
 #[derive(Debug, Default)]
-pub struct Response {
+pub(crate) struct Response {
     head: Vec<u8>,
     status: u16,
     keep_alive: bool,
@@ -425,7 +425,7 @@ pub struct Response {
     /// A chunk-size or trailer line being read.
     line: Vec<u8>,
     /// Body bytes received (chunked framing excluded).
-    pub body_bytes: u64,
+    pub(crate) body_bytes: u64,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -446,7 +446,7 @@ enum Body {
 impl Response {
     /// Feeds the next bytes: Some((status, keep_alive)) once the response is complete (bytes after it are
     /// ignored: requests are not pipelined), Some(error) when it cannot be one, None while more is needed.
-    pub fn feed(&mut self, mut bytes: &[u8]) -> Option<Result<(u16, bool), ErrorKind>> {
+    pub(crate) fn feed(&mut self, mut bytes: &[u8]) -> Option<Result<(u16, bool), ErrorKind>> {
         loop {
             match self.body {
                 Body::Done => return Some(Ok((self.status, self.keep_alive))),
@@ -522,7 +522,7 @@ impl Response {
     }
 
     /// Ready for the next response on the same connection, keeping a small head's buffer.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         if self.head.capacity() > 4096 {
             self.head = Vec::new(); // a huge head is not kept for the next response
         }
@@ -532,7 +532,7 @@ impl Response {
     }
 
     /// The connection closed: complete if the response ends with it, else a reset.
-    pub fn at_eof(&self) -> Result<(u16, bool), ErrorKind> {
+    fn at_eof(&self) -> Result<(u16, bool), ErrorKind> {
         match self.body {
             Body::UntilClose | Body::Done => Ok((self.status, false)),
             _ => Err(ErrorKind::Reset),

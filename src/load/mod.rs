@@ -11,24 +11,26 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-pub use client::{parse as parse_response, Target};
-pub use summary::{ErrorKind, Summary};
+pub use client::parse as parse_response;
+pub(crate) use client::Target;
+pub use summary::ErrorKind;
+pub(crate) use summary::Summary;
 
 #[derive(Debug, Clone)]
-pub struct Plan {
-    pub target: Target,
+pub(crate) struct Plan {
+    pub(crate) target: Target,
     /// Exactly this many requests, unless `duration` is set.
-    pub requests: u64,
-    pub duration: Option<Duration>,
-    pub concurrency: usize,
+    pub(crate) requests: u64,
+    pub(crate) duration: Option<Duration>,
+    pub(crate) concurrency: usize,
     /// Requests per second, across all connections.
-    pub rate: Option<f64>,
-    pub timeout: Duration,
+    pub(crate) rate: Option<f64>,
+    pub(crate) timeout: Duration,
 }
 
 /// Runs the plan; `stop` ends it early (Ctrl-C), `progress` is told each finished request. The connections
 /// are spread over a few event-loop threads (about half the cores: the server under test needs the rest).
-pub fn run(plan: &Plan, stop: &AtomicBool, progress: &(dyn Fn(u64) + Sync)) -> Summary {
+pub(crate) fn run(plan: &Plan, stop: &AtomicBool, progress: &(dyn Fn(u64) + Sync)) -> Summary {
     let tickets = AtomicU64::new(0);
     let done = AtomicU64::new(0);
     let started = Instant::now();
@@ -79,11 +81,11 @@ fn out_of_descriptors_message() -> String {
 }
 
 /// Whether the time between two requests at `rate` per second is one the clock can count (`--rate`).
-pub fn representable_rate(rate: f64) -> bool {
+pub(crate) fn representable_rate(rate: f64) -> bool {
     Duration::try_from_secs_f64(1.0 / rate).is_ok_and(|interval| Instant::now().checked_add(interval).is_some())
 }
 
 /// A stop flag that Ctrl-C raises (the runner's, shared process-wide).
-pub fn ctrl_c_flag() -> Arc<AtomicBool> {
+pub(crate) fn ctrl_c_flag() -> Arc<AtomicBool> {
     crate::runner::interrupt_flag()
 }

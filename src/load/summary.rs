@@ -18,21 +18,21 @@ pub enum ErrorKind {
 }
 
 #[derive(Debug, Clone)]
-pub struct Summary {
-    pub statuses: BTreeMap<u16, u64>,
-    pub errors: BTreeMap<ErrorKind, u64>,
-    pub latency: Histogram<u64>,
-    pub elapsed: Duration,
+pub(crate) struct Summary {
+    pub(crate) statuses: BTreeMap<u16, u64>,
+    pub(crate) errors: BTreeMap<ErrorKind, u64>,
+    pub(crate) latency: Histogram<u64>,
+    pub(crate) elapsed: Duration,
     /// Requests still in flight when a `--duration` run ended: sent, neither answered nor failed.
-    pub unfinished: u64,
+    pub(crate) unfinished: u64,
     /// Response body bytes received (counted, not kept).
-    pub body_bytes: u64,
+    pub(crate) body_bytes: u64,
     /// Why the run stopped before its plan was done (out of file descriptors).
-    pub aborted: Option<String>,
+    pub(crate) aborted: Option<String>,
 }
 
 impl Summary {
-    pub fn new() -> Summary {
+    pub(crate) fn new() -> Summary {
         Summary {
             statuses: BTreeMap::new(),
             errors: BTreeMap::new(),
@@ -44,7 +44,7 @@ impl Summary {
         }
     }
 
-    pub fn record(&mut self, result: Result<u16, ErrorKind>, took: Duration) {
+    pub(crate) fn record(&mut self, result: Result<u16, ErrorKind>, took: Duration) {
         match result {
             Ok(status) => *self.statuses.entry(status).or_default() += 1,
             Err(kind) => *self.errors.entry(kind).or_default() += 1,
@@ -52,7 +52,7 @@ impl Summary {
         let _ = self.latency.record((took.as_micros() as u64).max(1));
     }
 
-    pub fn merge(&mut self, other: &Summary) {
+    pub(crate) fn merge(&mut self, other: &Summary) {
         for (status, n) in &other.statuses {
             *self.statuses.entry(*status).or_default() += n;
         }
@@ -64,20 +64,20 @@ impl Summary {
         self.body_bytes += other.body_bytes;
     }
 
-    pub fn sent(&self) -> u64 {
+    pub(crate) fn sent(&self) -> u64 {
         self.statuses.values().sum::<u64>() + self.errors.values().sum::<u64>() + self.unfinished
     }
 
-    pub fn ok(&self) -> u64 {
+    pub(crate) fn ok(&self) -> u64 {
         self.statuses.iter().filter(|(s, _)| (200..300).contains(*s)).map(|(_, n)| n).sum()
     }
 
     /// Answered other than 2xx, or failed (the unfinished are neither).
-    pub fn failed(&self) -> u64 {
+    pub(crate) fn failed(&self) -> u64 {
         self.sent() - self.ok() - self.unfinished
     }
 
-    pub fn rate(&self) -> f64 {
+    pub(crate) fn rate(&self) -> f64 {
         self.sent() as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
@@ -88,7 +88,7 @@ impl Summary {
         self.latency.value_at_quantile(quantile) as f64 / 1000.0
     }
 
-    pub fn to_json(&self, interrupted: bool) -> serde_json::Value {
+    pub(crate) fn to_json(&self, interrupted: bool) -> serde_json::Value {
         serde_json::json!({
             "sent": self.sent(),
             "ok_2xx": self.ok(),
@@ -104,7 +104,7 @@ impl Summary {
         })
     }
 
-    pub fn lines(&self) -> Vec<String> {
+    pub(crate) fn lines(&self) -> Vec<String> {
         let non_2xx: Vec<String> = self
             .statuses
             .iter()

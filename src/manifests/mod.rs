@@ -21,9 +21,9 @@ const KEDA_VALUES: &str = include_str!("../../templates/keda-values.yaml");
 
 /// Where the monitoring Services are (found in the cluster by the prometheus stage; today's names before).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoints {
-    pub pushgateway: (String, u16),
-    pub prometheus: (String, u16),
+pub(crate) struct Endpoints {
+    pub(crate) pushgateway: (String, u16),
+    pub(crate) prometheus: (String, u16),
 }
 
 impl Default for Endpoints {
@@ -37,15 +37,15 @@ impl Default for Endpoints {
 
 /// One rendered document.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rendered {
-    pub file: &'static str,
-    pub text: String,
+pub(crate) struct Rendered {
+    pub(crate) file: &'static str,
+    pub(crate) text: String,
 }
 
 /// The autoscaling API version to render for a server version, without asking it (`render`). v2 from 1.23;
 /// v2beta2 for 1.16–1.22; v2beta1 (served up to 1.24) for the guide's era and older. `setup` asks the
 /// server's discovery instead (`autoscaler` stage).
-pub fn hpa_api_version(server: Version) -> &'static str {
+pub(crate) fn hpa_api_version(server: Version) -> &'static str {
     if server.minor >= 23 {
         "autoscaling/v2"
     } else if server.minor >= 16 {
@@ -56,7 +56,7 @@ pub fn hpa_api_version(server: Version) -> &'static str {
 }
 
 /// A server version whose rendering uses this autoscaling API (the inverse of `hpa_api_version`).
-pub fn version_for_api(api_version: &str) -> Version {
+pub(crate) fn version_for_api(api_version: &str) -> Version {
     match api_version {
         "autoscaling/v2" => Version::new(1, 33, 0),
         "autoscaling/v2beta2" => Version::new(1, 22, 0),
@@ -65,7 +65,7 @@ pub fn version_for_api(api_version: &str) -> Version {
 }
 
 /// The Prometheus KEDA's trigger queries, from inside the cluster: `--prometheus-url`, else the server setup installs.
-pub fn keda_prometheus(settings: &Settings, endpoints: &Endpoints) -> String {
+fn keda_prometheus(settings: &Settings, endpoints: &Endpoints) -> String {
     let (service, port) = &endpoints.prometheus;
     settings
         .prometheus_url
@@ -75,7 +75,7 @@ pub fn keda_prometheus(settings: &Settings, endpoints: &Endpoints) -> String {
 }
 
 /// The pushgateway address Interlok is given: host:port, no scheme (its client adds `http://`).
-pub fn pushgateway_address(settings: &Settings, endpoints: &Endpoints) -> String {
+pub(crate) fn pushgateway_address(settings: &Settings, endpoints: &Endpoints) -> String {
     let (service, port) = &endpoints.pushgateway;
     format!("{service}.{}.svc.cluster.local:{port}", settings.monitoring_namespace)
 }
@@ -116,7 +116,7 @@ fn vars(settings: &Settings, endpoints: &Endpoints, server: Version) -> Vec<(&'s
 
 /// Interlok: with `--interlok-config`, first its ConfigMap; then the Deployment (mounting each file of the
 /// ConfigMap over the image's, with the files' checksum on the pod template) and the Service.
-pub fn interlok(settings: &Settings, endpoints: &Endpoints) -> Result<Vec<Rendered>, Problem> {
+pub(crate) fn interlok(settings: &Settings, endpoints: &Endpoints) -> Result<Vec<Rendered>, Problem> {
     let vars = vars(settings, endpoints, Version::new(1, 33, 0));
     let config = interlok_config::read(settings)?;
     let mut docs = Vec::new();
@@ -199,7 +199,7 @@ fn insert(text: &str, name: &str, fragment: Option<serde_yaml::Value>) -> Result
     Ok(text.replacen(&format!("{line}\n"), &lines, 1))
 }
 
-pub fn autoscaler(settings: &Settings, endpoints: &Endpoints, server: Version) -> Result<Rendered, Problem> {
+pub(crate) fn autoscaler(settings: &Settings, endpoints: &Endpoints, server: Version) -> Result<Rendered, Problem> {
     let vars = vars(settings, endpoints, server);
     if hpa_api_version(server) == "autoscaling/v2beta1" {
         let hpa = Rendered { file: "hpa.yaml", text: fill(HPA_V2BETA1, &vars)? };
@@ -211,7 +211,7 @@ pub fn autoscaler(settings: &Settings, endpoints: &Endpoints, server: Version) -
     Ok(hpa)
 }
 
-pub fn prometheus_values(settings: &Settings) -> Result<Rendered, Problem> {
+pub(crate) fn prometheus_values(settings: &Settings) -> Result<Rendered, Problem> {
     let values = Rendered {
         file: "prometheus-values.yaml",
         text: fill(PROMETHEUS_VALUES, &vars(settings, &Endpoints::default(), Version::new(1, 33, 0)))?,
@@ -220,7 +220,7 @@ pub fn prometheus_values(settings: &Settings) -> Result<Rendered, Problem> {
     Ok(values)
 }
 
-pub fn adapter_values(settings: &Settings, endpoints: &Endpoints) -> Result<Rendered, Problem> {
+pub(crate) fn adapter_values(settings: &Settings, endpoints: &Endpoints) -> Result<Rendered, Problem> {
     let values = Rendered {
         file: "adapter-values.yaml",
         text: fill(ADAPTER_VALUES, &vars(settings, endpoints, Version::new(1, 33, 0)))?,
@@ -235,13 +235,13 @@ pub fn adapter_values(settings: &Settings, endpoints: &Endpoints) -> Result<Rend
 }
 
 /// The wizard's adapter rule, as the adapter's config holds it.
-pub fn adapter_rule(settings: &Settings, endpoints: &Endpoints) -> Result<schema::AdapterRule, Problem> {
+pub(crate) fn adapter_rule(settings: &Settings, endpoints: &Endpoints) -> Result<schema::AdapterRule, Problem> {
     let values = adapter_values(settings, endpoints)?;
     let parsed: serde_yaml::Value = serde_yaml::from_str(&values.text).map_err(|e| Problem::new(e.to_string()))?;
     serde_yaml::from_value(parsed["rules"]["custom"][0].clone()).map_err(|e| Problem::new(e.to_string()))
 }
 
-pub fn grafana_values(settings: &Settings, endpoints: &Endpoints) -> Result<Rendered, Problem> {
+pub(crate) fn grafana_values(settings: &Settings, endpoints: &Endpoints) -> Result<Rendered, Problem> {
     let values = Rendered {
         file: "grafana-values.yaml",
         text: fill(GRAFANA_VALUES, &vars(settings, endpoints, Version::new(1, 33, 0)))?,
@@ -254,7 +254,7 @@ pub fn grafana_values(settings: &Settings, endpoints: &Endpoints) -> Result<Rend
 }
 
 /// With `--scaler keda`: the ScaledObject in place of the HPA.
-pub fn scaled_object(settings: &Settings, endpoints: &Endpoints) -> Result<Rendered, Problem> {
+pub(crate) fn scaled_object(settings: &Settings, endpoints: &Endpoints) -> Result<Rendered, Problem> {
     let vars = vars(settings, endpoints, Version::new(1, 33, 0));
     let rendered = Rendered { file: "scaledobject.yaml", text: fill(SCALED_OBJECT, &vars)? };
     check::<schema::ScaledObject>(&rendered)?;
@@ -262,13 +262,13 @@ pub fn scaled_object(settings: &Settings, endpoints: &Endpoints) -> Result<Rende
 }
 
 /// The query the wizard's ScaledObject runs (the same whatever the Prometheus it asks).
-pub fn keda_query(settings: &Settings) -> Result<String, Problem> {
+pub(crate) fn keda_query(settings: &Settings) -> Result<String, Problem> {
     let rendered = scaled_object(settings, &Endpoints::default())?;
     let parsed: schema::ScaledObject = check(&rendered)?;
     Ok(parsed.spec.triggers.into_iter().next().map(|t| t.metadata.query).unwrap_or_default())
 }
 
-pub fn keda_values(settings: &Settings) -> Result<Rendered, Problem> {
+pub(crate) fn keda_values(settings: &Settings) -> Result<Rendered, Problem> {
     let values = Rendered {
         file: "keda-values.yaml",
         text: fill(KEDA_VALUES, &vars(settings, &Endpoints::default(), Version::new(1, 33, 0)))?,
@@ -279,7 +279,7 @@ pub fn keda_values(settings: &Settings) -> Result<Rendered, Problem> {
 
 /// Everything setup applies or installs, in order (what `render` prints): the adapter's values and the HPA,
 /// or with `--scaler keda` KEDA's values and the ScaledObject.
-pub fn all(settings: &Settings, endpoints: &Endpoints, server: Version) -> Result<Vec<Rendered>, Problem> {
+pub(crate) fn all(settings: &Settings, endpoints: &Endpoints, server: Version) -> Result<Vec<Rendered>, Problem> {
     let mut docs = vec![prometheus_values(settings)?];
     docs.extend(interlok(settings, endpoints)?);
     if settings.scaler == crate::settings::Scaler::Keda {
@@ -303,7 +303,7 @@ fn check<T: for<'de> serde::Deserialize<'de>>(rendered: &Rendered) -> Result<T, 
 }
 
 /// A manifest as JSON, for `kubectl apply -f -` (JSON bodies, never protobuf).
-pub fn to_json(rendered: &Rendered) -> Result<String, Problem> {
+pub(crate) fn to_json(rendered: &Rendered) -> Result<String, Problem> {
     let value: serde_json::Value =
         serde_yaml::from_str(&rendered.text).map_err(|e| Problem::new(format!("{}: {e}", rendered.file)))?;
     Ok(value.to_string())

@@ -1,5 +1,8 @@
 //! The shapes of what the wizard applies, strictly: every struct denies unknown fields, so a misspelt or
 //! misplaced key in a template fails the tests instead of being ignored by the API server.
+//! Most fields are never read: they are there for serde to check, which is why dead code is allowed here.
+
+#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 
@@ -7,303 +10,303 @@ use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ObjectMeta {
-    pub name: String,
-    pub namespace: Option<String>,
+pub(crate) struct ObjectMeta {
+    pub(crate) name: String,
+    pub(crate) namespace: Option<String>,
     #[serde(default)]
-    pub labels: BTreeMap<String, String>,
+    pub(crate) labels: BTreeMap<String, String>,
     #[serde(default)]
-    pub annotations: BTreeMap<String, String>,
+    pub(crate) annotations: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Deployment {
-    pub api_version: String,
-    pub kind: String,
-    pub metadata: ObjectMeta,
-    pub spec: DeploymentSpec,
+pub(crate) struct Deployment {
+    pub(crate) api_version: String,
+    pub(crate) kind: String,
+    pub(crate) metadata: ObjectMeta,
+    pub(crate) spec: DeploymentSpec,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct DeploymentSpec {
-    pub replicas: Option<u32>,
-    pub selector: LabelSelector,
-    pub template: PodTemplate,
+pub(crate) struct DeploymentSpec {
+    pub(crate) replicas: Option<u32>,
+    pub(crate) selector: LabelSelector,
+    pub(crate) template: PodTemplate,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct LabelSelector {
-    pub match_labels: BTreeMap<String, String>,
+pub(crate) struct LabelSelector {
+    pub(crate) match_labels: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PodTemplate {
-    pub metadata: TemplateMeta,
-    pub spec: PodSpec,
+pub(crate) struct PodTemplate {
+    pub(crate) metadata: TemplateMeta,
+    pub(crate) spec: PodSpec,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TemplateMeta {
-    pub labels: BTreeMap<String, String>,
+pub(crate) struct TemplateMeta {
+    pub(crate) labels: BTreeMap<String, String>,
     #[serde(default)]
-    pub annotations: BTreeMap<String, String>,
+    pub(crate) annotations: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PodSpec {
-    pub containers: Vec<Container>,
+pub(crate) struct PodSpec {
+    pub(crate) containers: Vec<Container>,
     #[serde(default)]
-    pub volumes: Vec<Volume>,
+    pub(crate) volumes: Vec<Volume>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Volume {
-    pub name: String,
-    pub config_map: ConfigMapVolume,
+pub(crate) struct Volume {
+    pub(crate) name: String,
+    pub(crate) config_map: ConfigMapVolume,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ConfigMapVolume {
-    pub name: String,
+pub(crate) struct ConfigMapVolume {
+    pub(crate) name: String,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Container {
-    pub name: String,
-    pub image: String,
+pub(crate) struct Container {
+    pub(crate) name: String,
+    pub(crate) image: String,
     #[serde(default)]
-    pub ports: Vec<ContainerPort>,
+    pub(crate) ports: Vec<ContainerPort>,
     #[serde(default)]
-    pub env: Vec<EnvVar>,
+    pub(crate) env: Vec<EnvVar>,
     #[serde(default)]
-    pub volume_mounts: Vec<VolumeMount>,
+    pub(crate) volume_mounts: Vec<VolumeMount>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct VolumeMount {
-    pub name: String,
-    pub mount_path: String,
-    pub sub_path: Option<String>,
-    pub read_only: Option<bool>,
+pub(crate) struct VolumeMount {
+    pub(crate) name: String,
+    pub(crate) mount_path: String,
+    pub(crate) sub_path: Option<String>,
+    pub(crate) read_only: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ContainerPort {
-    pub name: Option<String>,
-    pub container_port: u16,
+pub(crate) struct ContainerPort {
+    pub(crate) name: Option<String>,
+    pub(crate) container_port: u16,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct EnvVar {
-    pub name: String,
-    pub value: Option<String>,
-    pub value_from: Option<EnvSource>,
+pub(crate) struct EnvVar {
+    pub(crate) name: String,
+    pub(crate) value: Option<String>,
+    pub(crate) value_from: Option<EnvSource>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct EnvSource {
-    pub field_ref: FieldRef,
+pub(crate) struct EnvSource {
+    pub(crate) field_ref: FieldRef,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct FieldRef {
-    pub field_path: String,
+pub(crate) struct FieldRef {
+    pub(crate) field_path: String,
 }
 
 /// The user's Interlok configuration, one key per file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ConfigMap {
-    pub api_version: String,
-    pub kind: String,
-    pub metadata: ObjectMeta,
-    pub data: BTreeMap<String, String>,
+pub(crate) struct ConfigMap {
+    pub(crate) api_version: String,
+    pub(crate) kind: String,
+    pub(crate) metadata: ObjectMeta,
+    pub(crate) data: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Service {
-    pub api_version: String,
-    pub kind: String,
-    pub metadata: ObjectMeta,
-    pub spec: ServiceSpec,
+pub(crate) struct Service {
+    pub(crate) api_version: String,
+    pub(crate) kind: String,
+    pub(crate) metadata: ObjectMeta,
+    pub(crate) spec: ServiceSpec,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ServiceSpec {
+pub(crate) struct ServiceSpec {
     #[serde(rename = "type")]
-    pub type_: String,
-    pub selector: BTreeMap<String, String>,
-    pub ports: Vec<ServicePort>,
+    pub(crate) type_: String,
+    pub(crate) selector: BTreeMap<String, String>,
+    pub(crate) ports: Vec<ServicePort>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ServicePort {
-    pub name: String,
-    pub port: u16,
-    pub target_port: serde_yaml::Value,
+pub(crate) struct ServicePort {
+    pub(crate) name: String,
+    pub(crate) port: u16,
+    pub(crate) target_port: serde_yaml::Value,
 }
 
 /// autoscaling/v2 and v2beta2.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct HorizontalPodAutoscaler {
-    pub api_version: String,
-    pub kind: String,
-    pub metadata: ObjectMeta,
-    pub spec: HpaSpec<PodsMetricV2>,
+pub(crate) struct HorizontalPodAutoscaler {
+    pub(crate) api_version: String,
+    pub(crate) kind: String,
+    pub(crate) metadata: ObjectMeta,
+    pub(crate) spec: HpaSpec<PodsMetricV2>,
 }
 
 /// autoscaling/v2beta1.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct HorizontalPodAutoscalerV2beta1 {
-    pub api_version: String,
-    pub kind: String,
-    pub metadata: ObjectMeta,
-    pub spec: HpaSpec<PodsMetricV2beta1>,
+pub(crate) struct HorizontalPodAutoscalerV2beta1 {
+    pub(crate) api_version: String,
+    pub(crate) kind: String,
+    pub(crate) metadata: ObjectMeta,
+    pub(crate) spec: HpaSpec<PodsMetricV2beta1>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct HpaSpec<M> {
-    pub scale_target_ref: CrossVersionObjectReference,
-    pub min_replicas: u32,
-    pub max_replicas: u32,
-    pub metrics: Vec<MetricSpec<M>>,
+pub(crate) struct HpaSpec<M> {
+    pub(crate) scale_target_ref: CrossVersionObjectReference,
+    pub(crate) min_replicas: u32,
+    pub(crate) max_replicas: u32,
+    pub(crate) metrics: Vec<MetricSpec<M>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct CrossVersionObjectReference {
-    pub api_version: String,
-    pub kind: String,
-    pub name: String,
+pub(crate) struct CrossVersionObjectReference {
+    pub(crate) api_version: String,
+    pub(crate) kind: String,
+    pub(crate) name: String,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MetricSpec<M> {
+pub(crate) struct MetricSpec<M> {
     #[serde(rename = "type")]
-    pub type_: String,
-    pub pods: M,
+    pub(crate) type_: String,
+    pub(crate) pods: M,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PodsMetricV2 {
-    pub metric: MetricIdentifier,
-    pub target: MetricTarget,
+pub(crate) struct PodsMetricV2 {
+    pub(crate) metric: MetricIdentifier,
+    pub(crate) target: MetricTarget,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MetricIdentifier {
-    pub name: String,
+pub(crate) struct MetricIdentifier {
+    pub(crate) name: String,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct MetricTarget {
+pub(crate) struct MetricTarget {
     #[serde(rename = "type")]
-    pub type_: String,
-    pub average_value: String,
+    pub(crate) type_: String,
+    pub(crate) average_value: String,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct PodsMetricV2beta1 {
-    pub metric_name: String,
-    pub target_average_value: String,
+pub(crate) struct PodsMetricV2beta1 {
+    pub(crate) metric_name: String,
+    pub(crate) target_average_value: String,
 }
 
 /// One prometheus-adapter rule (the adapter's own config format).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AdapterRule {
-    pub series_query: String,
+    pub(crate) series_query: String,
     #[serde(default)]
-    pub series_filters: Vec<BTreeMap<String, String>>,
-    pub resources: AdapterResources,
+    pub(crate) series_filters: Vec<BTreeMap<String, String>>,
+    pub(crate) resources: AdapterResources,
     #[serde(default)]
-    pub name: AdapterNaming,
-    pub metrics_query: String,
+    pub(crate) name: AdapterNaming,
+    pub(crate) metrics_query: String,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
-pub struct AdapterResources {
+pub(crate) struct AdapterResources {
     #[serde(default)]
-    pub overrides: BTreeMap<String, AdapterOverride>,
-    pub template: Option<String>,
+    pub(crate) overrides: BTreeMap<String, AdapterOverride>,
+    pub(crate) template: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct AdapterOverride {
-    pub resource: String,
+pub(crate) struct AdapterOverride {
+    pub(crate) resource: String,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
-pub struct AdapterNaming {
+pub(crate) struct AdapterNaming {
     #[serde(default)]
-    pub matches: String,
+    pub(crate) matches: String,
     #[serde(default, rename = "as")]
-    pub as_: String,
+    pub(crate) as_: String,
 }
 
 /// keda.sh/v1alpha1 ScaledObject, with the one `prometheus` trigger the wizard writes.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ScaledObject {
-    pub api_version: String,
-    pub kind: String,
-    pub metadata: ObjectMeta,
-    pub spec: ScaledObjectSpec,
+pub(crate) struct ScaledObject {
+    pub(crate) api_version: String,
+    pub(crate) kind: String,
+    pub(crate) metadata: ObjectMeta,
+    pub(crate) spec: ScaledObjectSpec,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ScaledObjectSpec {
-    pub scale_target_ref: CrossVersionObjectReference,
-    pub min_replica_count: u32,
-    pub max_replica_count: u32,
-    pub polling_interval: u32,
-    pub triggers: Vec<PrometheusTrigger>,
+pub(crate) struct ScaledObjectSpec {
+    pub(crate) scale_target_ref: CrossVersionObjectReference,
+    pub(crate) min_replica_count: u32,
+    pub(crate) max_replica_count: u32,
+    pub(crate) polling_interval: u32,
+    pub(crate) triggers: Vec<PrometheusTrigger>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct PrometheusTrigger {
+pub(crate) struct PrometheusTrigger {
     #[serde(rename = "type")]
-    pub type_: String,
-    pub metric_type: String,
-    pub metadata: PrometheusMetadata,
+    pub(crate) type_: String,
+    pub(crate) metric_type: String,
+    pub(crate) metadata: PrometheusMetadata,
 }
 
 /// KEDA reads trigger metadata as strings only (its CRD refuses numbers and booleans there).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct PrometheusMetadata {
-    pub server_address: String,
-    pub query: String,
-    pub threshold: String,
-    pub ignore_null_values: String,
+pub(crate) struct PrometheusMetadata {
+    pub(crate) server_address: String,
+    pub(crate) query: String,
+    pub(crate) threshold: String,
+    pub(crate) ignore_null_values: String,
 }

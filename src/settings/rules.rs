@@ -7,9 +7,9 @@ use std::time::Duration;
 
 /// Why a value cannot be used, and how to write one that can.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Invalid {
-    pub why: String,
-    pub fix: String,
+pub(crate) struct Invalid {
+    pub(crate) why: String,
+    pub(crate) fix: String,
 }
 
 fn invalid<T>(why: impl Into<String>, fix: impl Into<String>) -> Result<T, Invalid> {
@@ -17,7 +17,7 @@ fn invalid<T>(why: impl Into<String>, fix: impl Into<String>) -> Result<T, Inval
 }
 
 /// A value quoted for a message: escaped, and cut short when long (a 20,000-character name helps nobody).
-pub fn quote(text: &str) -> String {
+pub(crate) fn quote(text: &str) -> String {
     const SHOWN: usize = 60;
     let count = text.chars().count();
     if count <= SHOWN + 20 {
@@ -36,7 +36,7 @@ fn no_control_characters(text: &str) -> Result<(), Invalid> {
 }
 
 /// A namespace: a DNS-1123 label.
-pub fn dns_label(text: &str) -> Result<String, Invalid> {
+pub(crate) fn dns_label(text: &str) -> Result<String, Invalid> {
     let fix = "a Kubernetes name is 1-63 lower-case letters, digits or '-', starting and ending with a letter or digit";
     if text.is_empty() {
         return invalid("it is empty", fix);
@@ -52,7 +52,7 @@ pub fn dns_label(text: &str) -> Result<String, Invalid> {
 }
 
 /// The Deployment's name is also its Service's, and a Service name is a DNS-1035 label: it starts with a letter.
-pub fn service_name(text: &str) -> Result<String, Invalid> {
+pub(crate) fn service_name(text: &str) -> Result<String, Invalid> {
     let name = dns_label(text).map_err(|e| Invalid {
         fix: "a Service name is 1-63 lower-case letters, digits or '-', starting with a letter and ending with a letter or digit".into(),
         ..e
@@ -67,7 +67,7 @@ pub fn service_name(text: &str) -> Result<String, Invalid> {
 }
 
 /// A kube context: kubeconfig allows any name, so only one usable line of bounded length is asked for.
-pub fn context_name(text: &str) -> Result<String, Invalid> {
+pub(crate) fn context_name(text: &str) -> Result<String, Invalid> {
     if text.trim().is_empty() {
         return invalid("it is empty", "name a context from `kubectl config get-contexts`");
     }
@@ -82,7 +82,7 @@ pub fn context_name(text: &str) -> Result<String, Invalid> {
 }
 
 /// The metric the autoscaler follows: a Prometheus metric name without ':' (reserved for recording rules).
-pub fn metric_name(text: &str) -> Result<String, Invalid> {
+pub(crate) fn metric_name(text: &str) -> Result<String, Invalid> {
     let fix = "a metric name is up to 128 letters, digits and '_', not starting with a digit (Interlok drops the dashes of the interceptor's unique-id)";
     let mut chars = text.chars();
     let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
@@ -100,7 +100,7 @@ const IMAGE_FIX: &str =
 
 /// A container image reference, by the grammar of the distribution project's `reference` package:
 /// `[domain[:port]/]path[:tag][@digest]`, where the path is lower-case and a tag follows every ':'.
-pub fn image_reference(text: &str) -> Result<String, Invalid> {
+pub(crate) fn image_reference(text: &str) -> Result<String, Invalid> {
     if text.is_empty() {
         return invalid("it is empty", IMAGE_FIX);
     }
@@ -256,7 +256,7 @@ fn port_number(text: &str) -> Result<u16, ()> {
 
 /// A chart version: one exact SemVer 2 version. Helm also takes ranges (`^2.0.0`) and no version at all, but
 /// both follow the newest chart: every rerun could upgrade, and what was tested is no longer what runs.
-pub fn chart_version(text: &str) -> Result<String, Invalid> {
+pub(crate) fn chart_version(text: &str) -> Result<String, Invalid> {
     let fix = "pin one exact version, e.g. 29.27.0 (see `helm search repo NAME --versions`)";
     if text.is_empty() {
         return invalid("it is empty (an unpinned chart is upgraded on every run)", fix);
@@ -299,7 +299,7 @@ fn semver(text: &str) -> bool {
 
 /// A Kubernetes version for `minikube start` and `render`: `v1.33`, `1.33.1`, `v1.34.0-rc.1`. minikube takes
 /// MAJOR.MINOR (its newest patch) or a full version; "stable" and "latest" are refused here because they move.
-pub fn kubernetes_version(text: &str) -> Result<String, Invalid> {
+pub(crate) fn kubernetes_version(text: &str) -> Result<String, Invalid> {
     let fix = "write a version like v1.33.1 or 1.33";
     let bare = text.strip_prefix('v').unwrap_or(text);
     let (core, pre) = match bare.split_once('-') {
@@ -326,7 +326,7 @@ pub fn kubernetes_version(text: &str) -> Result<String, Invalid> {
 /// credentials (they would be echoed with every command), no query or fragment.
 /// A chart repository's URL: an http(s) URL that may carry a login (`https://user:password@host/path`); the
 /// password then goes to helm on its stdin, never on a command line (see `tools::helm::Helm::repo_add`).
-pub fn chart_repo_url(text: &str) -> Result<String, Invalid> {
+pub(crate) fn chart_repo_url(text: &str) -> Result<String, Invalid> {
     let (scheme, rest) = text.split_once("://").unwrap_or(("", text));
     let authority_end = rest.find('/').unwrap_or(rest.len());
     match rest[..authority_end].rsplit_once('@') {
@@ -345,7 +345,7 @@ pub fn chart_repo_url(text: &str) -> Result<String, Invalid> {
 }
 
 /// Text with the password of any `scheme://user:password@` in it replaced by `***` (for messages).
-pub fn mask_credentials(text: &str) -> String {
+pub(crate) fn mask_credentials(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find("://") {
@@ -366,7 +366,7 @@ pub fn mask_credentials(text: &str) -> String {
     out
 }
 
-pub fn http_url(text: &str) -> Result<String, Invalid> {
+pub(crate) fn http_url(text: &str) -> Result<String, Invalid> {
     let fix = "write a URL like http://127.0.0.1:9090 or https://mirror.example.com/charts";
     let Some(rest) = text.strip_prefix("http://").or_else(|| text.strip_prefix("https://")) else {
         return invalid("it is not an http:// or https:// URL", fix);
@@ -402,7 +402,7 @@ pub fn http_url(text: &str) -> Result<String, Invalid> {
 }
 
 /// The HTTP path Interlok receives messages on: an absolute path of unreserved characters and %XX escapes.
-pub fn inbox_path(text: &str) -> Result<String, Invalid> {
+pub(crate) fn inbox_path(text: &str) -> Result<String, Invalid> {
     let fix = "write an absolute path like /in-box: '/', letters, digits, '-', '.', '_', '~' or %XX";
     if !text.starts_with('/') || text.starts_with("//") {
         return invalid("it does not start with a single '/'", fix);
@@ -437,7 +437,7 @@ pub fn inbox_path(text: &str) -> Result<String, Invalid> {
 /// A Windows name (a Hyper-V switch, a network adapter): any printable text, bounded in UTF-16 units as
 /// Windows counts. An adapter's name (its interface alias) holds at most 256 (IF_MAX_STRING_SIZE); an
 /// external switch gives the host an adapter named `vEthernet (NAME)`, which leaves 244 for the switch.
-pub fn windows_name(text: &str, what: &str, max: usize) -> Result<String, Invalid> {
+fn windows_name(text: &str, what: &str, max: usize) -> Result<String, Invalid> {
     let fix = format!("a {what} name is 1-{max} characters on one line, without spaces at either end");
     if text.trim().is_empty() {
         return invalid("it is empty", fix);
@@ -453,19 +453,19 @@ pub fn windows_name(text: &str, what: &str, max: usize) -> Result<String, Invali
     Ok(text.to_string())
 }
 
-pub const SWITCH_NAME_MAX: usize = 244;
-pub const ADAPTER_NAME_MAX: usize = 256;
+const SWITCH_NAME_MAX: usize = 244;
+const ADAPTER_NAME_MAX: usize = 256;
 
-pub fn switch_name(text: &str) -> Result<String, Invalid> {
+pub(crate) fn switch_name(text: &str) -> Result<String, Invalid> {
     windows_name(text, "Hyper-V switch", SWITCH_NAME_MAX)
 }
 
-pub fn adapter_name(text: &str) -> Result<String, Invalid> {
+pub(crate) fn adapter_name(text: &str) -> Result<String, Invalid> {
     windows_name(text, "network adapter", ADAPTER_NAME_MAX)
 }
 
 /// A whole number in a range (digits only: no sign, no decimal point, no spaces).
-pub fn number(text: &str, min: u64, max: u64) -> Result<u64, Invalid> {
+pub(crate) fn number(text: &str, min: u64, max: u64) -> Result<u64, Invalid> {
     let fix = format!("write a whole number from {min} to {max}");
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return invalid("it is not a whole number", fix);
@@ -477,7 +477,7 @@ pub fn number(text: &str, min: u64, max: u64) -> Result<u64, Invalid> {
 }
 
 /// The one duration syntax: a whole number with `s`, `m` or `h` (plain numbers are seconds), within bounds.
-pub fn duration(text: &str, min: Duration, max: Duration) -> Result<Duration, Invalid> {
+pub(crate) fn duration(text: &str, min: Duration, max: Duration) -> Result<Duration, Invalid> {
     let fix = format!("write a duration like 30s, 2m or 1h, from {} to {}", show(min), show(max));
     let digits = text.bytes().take_while(u8::is_ascii_digit).count();
     let (number, unit) = text.split_at(digits);
@@ -498,7 +498,7 @@ pub fn duration(text: &str, min: Duration, max: Duration) -> Result<Duration, In
 }
 
 /// A duration as a person writes it: `90s`, `10m`, `24h`.
-pub fn show(duration: Duration) -> String {
+pub(crate) fn show(duration: Duration) -> String {
     let s = duration.as_secs();
     match s {
         _ if s > 0 && s.is_multiple_of(3600) => format!("{}h", s / 3600),
@@ -508,7 +508,7 @@ pub fn show(duration: Duration) -> String {
 }
 
 /// On/off from an environment variable or a config file (a flag is on by being given).
-pub fn switch(text: &str) -> Result<bool, Invalid> {
+pub(crate) fn switch(text: &str) -> Result<bool, Invalid> {
     match text.to_ascii_lowercase().as_str() {
         "true" | "yes" | "on" | "1" => Ok(true),
         "false" | "no" | "off" | "0" => Ok(false),
@@ -517,7 +517,7 @@ pub fn switch(text: &str) -> Result<bool, Invalid> {
 }
 
 /// One of a fixed set of words.
-pub fn one_of(text: &str, choices: &[&str]) -> Result<String, Invalid> {
+pub(crate) fn one_of(text: &str, choices: &[&str]) -> Result<String, Invalid> {
     if choices.contains(&text) {
         Ok(text.to_string())
     } else {
@@ -526,14 +526,14 @@ pub fn one_of(text: &str, choices: &[&str]) -> Result<String, Invalid> {
 }
 
 /// How big a file the wizard reads whole may be.
-pub const CONFIG_FILE_MAX: u64 = 1024 * 1024;
-pub const BODY_FILE_MAX: u64 = 64 * 1024 * 1024;
+pub(crate) const CONFIG_FILE_MAX: u64 = 1024 * 1024;
+pub(crate) const BODY_FILE_MAX: u64 = 64 * 1024 * 1024;
 /// A ConfigMap holds at most 1 MiB, its own metadata included.
-pub const INTERLOK_CONFIG_MAX: u64 = 1_000_000;
+const INTERLOK_CONFIG_MAX: u64 = 1_000_000;
 
 /// A file read whole: a regular file (a FIFO or device would block or never end), readable, not too big.
 /// Looked at with `metadata` before it is opened, because opening a FIFO for reading blocks.
-pub fn readable_file(path: &Path, max: u64) -> Result<PathBuf, Invalid> {
+pub(crate) fn readable_file(path: &Path, max: u64) -> Result<PathBuf, Invalid> {
     let fix = "give the path of a readable regular file";
     let metadata =
         std::fs::metadata(path).map_err(|e| Invalid { why: format!("cannot read it: {e}"), fix: fix.into() })?;
@@ -569,13 +569,13 @@ fn kind(metadata: &std::fs::Metadata) -> &'static str {
 }
 
 /// The files of an Interlok configuration folder the wizard mounts; adapter.xml is the one it needs.
-pub const INTERLOK_CONFIG_FILES: [&str; 4] =
+pub(crate) const INTERLOK_CONFIG_FILES: [&str; 4] =
     ["adapter.xml", "bootstrap.properties", "variables.properties", "log4j2.xml"];
 
 /// `--interlok-config`: a folder holding adapter.xml (and optionally the other three files), or one file used
 /// as adapter.xml. Every file is regular and readable, and together they fit in a ConfigMap. Whether the XML
 /// makes sense is checked later, by the stage that uses it.
-pub fn interlok_config(path: &Path) -> Result<PathBuf, Invalid> {
+pub(crate) fn interlok_config(path: &Path) -> Result<PathBuf, Invalid> {
     let fix = format!("give a folder holding {} (or a single adapter.xml file)", INTERLOK_CONFIG_FILES.join(", "));
     let metadata =
         std::fs::metadata(path).map_err(|e| Invalid { why: format!("cannot read it: {e}"), fix: fix.clone() })?;

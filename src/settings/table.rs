@@ -13,11 +13,11 @@ pub struct Setting {
     pub value_name: Option<&'static str>,
     /// Given as NAME=VALUE, once per name; the config file holds a map under `config_key`.
     pub pairs: bool,
-    pub env: bool,
+    pub(crate) env: bool,
     pub config_key: Option<&'static str>,
     /// Where `--help` groups it; `None` puts it with the subcommand's own options.
     pub heading: Option<&'static str>,
-    pub help: &'static str,
+    pub(crate) help: &'static str,
     /// The default as written in help and docs (the resolver reads it through the same rule as any value).
     pub default: Option<&'static str>,
     pub hidden: bool,
@@ -84,14 +84,14 @@ impl Setting {
     }
 }
 
-pub const SHARED: &str = "Shared settings";
-pub const STACK: &str = "The Interlok stack";
-pub const SCALING: &str = "Autoscaling";
-pub const CHARTS: &str = "Monitoring charts";
-pub const CLUSTER: &str = "minikube and Hyper-V";
+const SHARED: &str = "Shared settings";
+const STACK: &str = "The Interlok stack";
+const SCALING: &str = "Autoscaling";
+const CHARTS: &str = "Monitoring charts";
+const CLUSTER: &str = "minikube and Hyper-V";
 
 /// The subcommands that read settings (`completions` reads none).
-pub const COMMANDS: [&str; 8] = ["setup", "verify", "load", "watch", "demo", "teardown", "bundle", "render"];
+pub(crate) const COMMANDS: [&str; 8] = ["setup", "verify", "load", "watch", "demo", "teardown", "bundle", "render"];
 /// Every subcommand that talks to a cluster (all but `render`).
 const ON_A_CLUSTER: &[&str] = &["setup", "verify", "load", "watch", "demo", "teardown", "bundle"];
 /// The subcommands that look at Interlok and its autoscaler.

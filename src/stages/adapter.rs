@@ -19,7 +19,7 @@ use super::releases;
 
 const WARM_UP_MESSAGES: usize = 5;
 
-pub struct Adapter;
+pub(crate) struct Adapter;
 
 impl Stage for Adapter {
     fn id(&self) -> StageId {

@@ -11,7 +11,7 @@ use crate::problem::Problem;
 use crate::settings::{Scaler, Settings};
 use crate::wait::{self, Poll};
 
-pub struct Autoscaler;
+pub(crate) struct Autoscaler;
 
 impl Stage for Autoscaler {
     fn id(&self) -> StageId {
@@ -106,7 +106,7 @@ fn summary(cx: &Context) -> String {
 }
 
 /// The autoscaling API the server serves best, from its discovery.
-pub fn served_api_version(cx: &Context) -> Result<String, Problem> {
+fn served_api_version(cx: &Context) -> Result<String, Problem> {
     let output = cx.runner.run(&cx.kubectl().api_versions())?;
     let served: Vec<&str> = output.stdout.lines().map(str::trim).collect();
     ["autoscaling/v2", "autoscaling/v2beta2", "autoscaling/v2beta1"]

@@ -14,7 +14,7 @@ use crate::version::Version;
 const START_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 const READY_TIMEOUT_SECS: u64 = 300;
 
-pub struct Cluster;
+pub(crate) struct Cluster;
 
 impl Stage for Cluster {
     fn id(&self) -> StageId {
@@ -86,7 +86,7 @@ fn ensure_context_exists(cx: &Context, context: &str) -> Result<(), Problem> {
 }
 
 /// The server's version, also kept in the facts for the version-skew stage.
-pub fn server_version(cx: &mut Context) -> Result<Version, Problem> {
+pub(crate) fn server_version(cx: &mut Context) -> Result<Version, Problem> {
     let cmd = cx.kubectl().version();
     let output = cx.runner.run_unchecked(&cmd)?;
     let versions =
@@ -111,7 +111,7 @@ fn ready_nodes(cx: &Context) -> Result<String, Problem> {
 }
 
 /// `minikube start` with the flags this minikube understands (`--vm-driver` before v1.8.0).
-pub fn start_command(cx: &Context, driver: Option<&str>) -> Cmd {
+pub(crate) fn start_command(cx: &Context, driver: Option<&str>) -> Cmd {
     let settings = &cx.settings;
     let version = cx.minikube_found().map(|f| f.version);
     let mut cmd = Cmd::change(cx.minikube()).arg("start").timeout(START_TIMEOUT).streamed();

@@ -12,7 +12,7 @@ use crate::settings::Settings;
 
 use super::releases;
 
-pub struct Grafana;
+pub(crate) struct Grafana;
 
 impl Stage for Grafana {
     fn id(&self) -> StageId {

@@ -9,7 +9,7 @@ use crate::problem::Problem;
 use crate::tools::helm::{self as helm_tool, RepoEntry};
 use crate::version::Version;
 
-pub struct Helm;
+pub(crate) struct Helm;
 
 impl Stage for Helm {
     fn id(&self) -> StageId {

@@ -19,7 +19,7 @@ use crate::portforward::{http_get, PortForward};
 use crate::problem::Problem;
 use crate::wait::{self, Poll};
 
-pub struct Interlok;
+pub(crate) struct Interlok;
 
 impl Stage for Interlok {
     fn id(&self) -> StageId {
@@ -134,7 +134,7 @@ fn config_needed(cx: &Context, live: &crate::cluster::views::Deployment) -> Resu
 /// The endpoints the prometheus stage found (or finds now, when it was skipped).
 /// Interlok is deployed while Prometheus installs (its image is the slow part), so the pushgateway Service may
 /// not exist yet: wait for it (bounded), unless no prometheus release shows up at all.
-pub fn endpoints(cx: &mut Context) -> Result<Endpoints, Problem> {
+pub(crate) fn endpoints(cx: &mut Context) -> Result<Endpoints, Problem> {
     if cx.runner.dry_run() && cx.facts.pushgateway.is_none() {
         return Ok(Endpoints::default());
     }

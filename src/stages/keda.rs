@@ -22,7 +22,7 @@ use crate::wait::{self, Poll};
 
 use super::releases;
 
-pub struct Keda;
+pub(crate) struct Keda;
 
 impl Stage for Keda {
     fn id(&self) -> StageId {
@@ -138,7 +138,7 @@ fn other_provider(cx: &Context) -> Result<Option<String>, Problem> {
 }
 
 /// What of the KEDA path is still there for the adapter path to remove, if anything.
-pub fn left_behind(cx: &Context) -> Result<Option<String>, Problem> {
+pub(crate) fn left_behind(cx: &Context) -> Result<Option<String>, Problem> {
     let deployment = &cx.settings.deployment;
     if let Some(so) = keda::scaled_objects_on_target(cx)?.first() {
         return Ok(Some(format!(
@@ -161,7 +161,7 @@ pub fn left_behind(cx: &Context) -> Result<Option<String>, Problem> {
 
 /// Leaves the KEDA path: the ScaledObjects on the Deployment (only the wizard's: another one is refused),
 /// waiting for KEDA to let each go with its HPA; then the KEDA the wizard installed.
-pub fn leave(cx: &mut Context) -> Result<(), Problem> {
+pub(crate) fn leave(cx: &mut Context) -> Result<(), Problem> {
     let namespace = cx.settings.namespace.clone();
     let on_target = match keda::scaled_objects_on_target(cx) {
         Ok(found) => found,

@@ -10,7 +10,7 @@ use crate::problem::Problem;
 use crate::tools::kubectl::every_on_path;
 use crate::tools::Found;
 
-pub struct KubectlPath;
+pub(crate) struct KubectlPath;
 
 impl Stage for KubectlPath {
     fn id(&self) -> StageId {

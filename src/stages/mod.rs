@@ -3,14 +3,14 @@
 
 mod adapter;
 mod autoscaler;
-pub mod cluster;
+pub(crate) mod cluster;
 mod grafana;
 mod helm;
 mod interlok;
-pub mod keda;
+pub(crate) mod keda;
 mod kubectl_path;
-pub mod network;
-pub mod owned;
+pub(crate) mod network;
+pub(crate) mod owned;
 mod prerequisites;
 mod prometheus;
 mod releases;

@@ -11,9 +11,9 @@ use crate::record::{Created, State};
 use crate::settings::Settings;
 use crate::tools::powershell::{self, Adapter, Switch};
 
-pub const DEFAULT_SWITCH: &str = "Default Switch";
+pub(crate) const DEFAULT_SWITCH: &str = "Default Switch";
 
-pub struct Network;
+pub(crate) struct Network;
 
 impl Stage for Network {
     fn id(&self) -> StageId {

@@ -15,7 +15,7 @@ use crate::settings::MANAGED_BY_LABEL;
 /// Applies these objects (one `kubectl apply` of a List) as the wizard's own. What `--adopt` takes over is
 /// replaced instead (`kubectl replace`): applied over an object made another way, `apply` would merge lists
 /// — the user's container would stay next to Interlok's.
-pub fn apply(cx: &mut Context, objects: Vec<Value>) -> Result<(), Problem> {
+pub(crate) fn apply(cx: &mut Context, objects: Vec<Value>) -> Result<(), Problem> {
     let mut planned = Vec::with_capacity(objects.len());
     for object in objects {
         let (kind, namespace, name) = identity(&object)?;
@@ -81,7 +81,7 @@ fn taking_over(mut object: Value, live: Option<&Value>) -> Value {
 
 /// Makes the namespace (labelled and recorded) unless it exists: using someone else's namespace changes
 /// nothing of it.
-pub fn ensure_namespace(cx: &mut Context, name: &str) -> Result<(), Problem> {
+pub(crate) fn ensure_namespace(cx: &mut Context, name: &str) -> Result<(), Problem> {
     let exists = match cx.get("namespace", "", name) {
         Ok(found) => found.is_some(),
         // a dry run may have no cluster yet: show the namespace it would make
@@ -96,7 +96,7 @@ pub fn ensure_namespace(cx: &mut Context, name: &str) -> Result<(), Problem> {
 
 /// What stopped setup: things that exist and are someone else's. `rename` names the flags that choose
 /// other names.
-pub fn foreign_problem(things: &[String], rename: &str) -> Problem {
+pub(crate) fn foreign_problem(things: &[String], rename: &str) -> Problem {
     let (subject, them) = match things {
         [one] => (format!("{one} already exists and is not the wizard's"), "it"),
         many => (format!("these already exist and are not the wizard's: {}", many.join(", ")), "them"),

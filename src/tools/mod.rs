@@ -1,7 +1,7 @@
 //! Typed wrappers, one per external program. Each builds commands as data and parses the real tool's output
 //! (`-o json` wherever it exists). They know how to ask; they never decide policy.
 
-pub mod choco;
+pub(crate) mod choco;
 pub mod helm;
 pub mod kubectl;
 pub mod minikube;
@@ -18,9 +18,9 @@ use crate::version::Version;
 
 /// A program found on PATH and the version it reported.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Found {
-    pub path: PathBuf,
-    pub version: Version,
+pub(crate) struct Found {
+    pub(crate) path: PathBuf,
+    pub(crate) version: Version,
 }
 
 type VersionParser = fn(&str) -> Result<Version, String>;
@@ -39,7 +39,7 @@ fn binary(tool: &str, program: &str) -> Option<Binary> {
 
 /// Runs a tool's version command (kubectl, helm or minikube) and reads the real output format; a binary
 /// already asked in this run (and unchanged on disk) is not asked again.
-pub fn read_version(runner: &Runner, tool: &str, program: &str) -> Result<Version, Problem> {
+pub(crate) fn read_version(runner: &Runner, tool: &str, program: &str) -> Result<Version, Problem> {
     let key = binary(tool, program);
     let known = |key: &Binary| VERSIONS.lock().unwrap_or_else(|p| p.into_inner()).as_ref()?.get(key).copied();
     if let Some(version) = key.as_ref().and_then(known) {

@@ -9,10 +9,10 @@ use serde::Deserialize;
 use crate::runner::Cmd;
 
 /// Windows PowerShell 5.1 ships with every Windows 10/11 and has the Hyper-V module.
-pub const PROGRAM: &str = "powershell";
+pub(crate) const PROGRAM: &str = "powershell";
 
 /// A single-quoted PowerShell string literal holding exactly `value`.
-pub fn literal(value: &str) -> String {
+pub(crate) fn literal(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
     out.push('\'');
     for c in value.chars() {
@@ -64,7 +64,7 @@ fn switches_named(name: &str) -> String {
 }
 
 /// Prints `True True` / `True False` …: Administrator, then member of Hyper-V Administrators (S-1-5-32-578).
-pub fn elevation() -> Cmd {
+pub(crate) fn elevation() -> Cmd {
     script(
         "$p = [Security.Principal.WindowsPrincipal][Security.Principal.WindowsIdentity]::GetCurrent(); \
          '{0} {1}' -f $p.IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator), \
@@ -75,7 +75,7 @@ pub fn elevation() -> Cmd {
 }
 
 /// Prints `True` when the hypervisor runs (minikube's own test; works unelevated).
-pub fn hypervisor_present() -> Cmd {
+pub(crate) fn hypervisor_present() -> Cmd {
     script(
         "(Get-CimInstance -ClassName Win32_ComputerSystem).HypervisorPresent",
         false,
@@ -84,7 +84,7 @@ pub fn hypervisor_present() -> Cmd {
 }
 
 /// The physical adapters that are Up, as a JSON array (`@()` keeps one result an array).
-pub fn up_adapters() -> Cmd {
+pub(crate) fn up_adapters() -> Cmd {
     script(
         "ConvertTo-Json -Compress -InputObject @(Get-NetAdapter -Physical | Where-Object { $_.Status -eq 'Up' } | \
          Select-Object -Property Name, InterfaceDescription, InterfaceGuid, Status, PhysicalMediaType)",
@@ -94,7 +94,7 @@ pub fn up_adapters() -> Cmd {
 }
 
 /// The alias of the interface that carries the IPv4 default route with the lowest metric.
-pub fn default_route_adapter() -> Cmd {
+pub(crate) fn default_route_adapter() -> Cmd {
     script(
         "Get-NetRoute -DestinationPrefix '0.0.0.0/0' -ErrorAction SilentlyContinue | Sort-Object -Property RouteMetric | \
          Select-Object -First 1 -ExpandProperty InterfaceAlias",
@@ -104,7 +104,7 @@ pub fn default_route_adapter() -> Cmd {
 }
 
 /// The switches named exactly `name` as a JSON array (empty when there is none).
-pub fn get_switch(name: &str) -> Cmd {
+pub(crate) fn get_switch(name: &str) -> Cmd {
     script(
         &format!(
             "ConvertTo-Json -Compress -InputObject @({} | \
@@ -117,7 +117,7 @@ pub fn get_switch(name: &str) -> Cmd {
 }
 
 /// Whether a switch of exactly this name exists.
-pub fn switch_exists(runner: &crate::runner::Runner, name: &str) -> Result<bool, crate::problem::Problem> {
+pub(crate) fn switch_exists(runner: &crate::runner::Runner, name: &str) -> Result<bool, crate::problem::Problem> {
     let cmd = get_switch(name);
     let output = runner.run(&cmd)?;
     let switches: Vec<Switch> =
@@ -126,7 +126,7 @@ pub fn switch_exists(runner: &crate::runner::Runner, name: &str) -> Result<bool,
 }
 
 /// Creates an external switch bound to an adapter, shared with the host (the host's network blips).
-pub fn new_switch(name: &str, adapter: &str) -> Cmd {
+pub(crate) fn new_switch(name: &str, adapter: &str) -> Cmd {
     script(
         &format!(
             "Hyper-V\\New-VMSwitch -Name {} -NetAdapterName {} -AllowManagementOS $true | Out-Null",
@@ -139,7 +139,7 @@ pub fn new_switch(name: &str, adapter: &str) -> Cmd {
 }
 
 /// Removes the switches named exactly `name` (never what `-Name` would match as a pattern).
-pub fn remove_switch(name: &str) -> Cmd {
+pub(crate) fn remove_switch(name: &str) -> Cmd {
     script(
         &format!("{} | Hyper-V\\Remove-VMSwitch -Force", switches_named(name)),
         true,
@@ -149,7 +149,7 @@ pub fn remove_switch(name: &str) -> Cmd {
 
 /// Prints the state of the Hyper-V feature: `Enabled`, `Disabled`, or `EnablePending` (enabled, waiting for
 /// a reboot). Needs an elevated shell.
-pub fn hyperv_feature_state() -> Cmd {
+pub(crate) fn hyperv_feature_state() -> Cmd {
     script(
         "(Get-WindowsOptionalFeature -Online -FeatureName Microsoft-Hyper-V).State",
         false,
@@ -160,18 +160,18 @@ pub fn hyperv_feature_state() -> Cmd {
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "PascalCase")]
 pub struct Adapter {
-    pub name: String,
+    pub(crate) name: String,
     #[serde(default)]
-    pub interface_description: String,
+    pub(crate) interface_description: String,
     #[serde(default)]
-    pub status: String,
+    pub(crate) status: String,
     /// `802.3` for a wired adapter, `Native 802.11` for Wi-Fi.
     #[serde(default)]
-    pub physical_media_type: String,
+    pub(crate) physical_media_type: String,
 }
 
 impl Adapter {
-    pub fn is_wifi(&self) -> bool {
+    pub(crate) fn is_wifi(&self) -> bool {
         self.physical_media_type.contains("802.11")
     }
 }
@@ -179,7 +179,7 @@ impl Adapter {
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "PascalCase")]
 pub struct Switch {
-    pub name: String,
+    pub(crate) name: String,
 }
 
 /// Parses `ConvertTo-Json` output: nothing (PowerShell 5.1 prints nothing for an empty array), one object, or an array.

@@ -149,7 +149,7 @@ impl Lane {
 }
 
 /// Something a stage does for a while (a command, a wait, a phase), shown in its live region until dropped.
-pub struct Activity(Option<(Arc<Lane>, u64)>);
+pub(crate) struct Activity(Option<(Arc<Lane>, u64)>);
 
 impl Activity {
     pub(super) fn none() -> Activity {
@@ -162,7 +162,7 @@ impl Activity {
     }
 
     /// Changes what the activity shows (a wait's latest status).
-    pub fn set(&self, text: String) {
+    pub(crate) fn set(&self, text: String) {
         if let Some((lane, id)) = &self.0 {
             lane.set(*id, text);
         }
@@ -179,7 +179,7 @@ impl Drop for Activity {
 
 impl Ui {
     /// Shows what this stage does now in its live region (nothing without a terminal, or outside a stage).
-    pub fn activity(&self, text: impl Into<String>) -> Activity {
+    pub(crate) fn activity(&self, text: impl Into<String>) -> Activity {
         match &self.lane {
             Some(lane) => Activity::start(lane, text.into()),
             None => Activity::none(),
@@ -188,7 +188,7 @@ impl Ui {
 
     /// Starts a step whose tool streams its progress: shown in the live region with the tool's lines under it
     /// (they replace the previous tool's), and without a terminal printed as a line of its own.
-    pub fn announce(&self, text: impl Into<String>) -> Activity {
+    pub(crate) fn announce(&self, text: impl Into<String>) -> Activity {
         let Some(lane) = &self.lane else { return Activity::none() };
         let text = text.into();
         if lane.bar.is_some() {
@@ -201,7 +201,7 @@ impl Ui {
 
     /// A line the running tool printed: under the live region's activity on a terminal, else printed with the
     /// stage's name, at once. Outside a stage it is not shown (the command's output is kept for its result).
-    pub fn tool_line(&self, line: &str) {
+    pub(crate) fn tool_line(&self, line: &str) {
         let Some(lane) = &self.lane else { return };
         let Some(line) = shown(line) else { return };
         let line = line.as_str();
@@ -233,20 +233,20 @@ fn shown(line: &str) -> Option<String> {
 }
 
 /// Where one running stage prints: its live region while it runs, then its closing summary line.
-pub struct Region {
+pub(crate) struct Region {
     pub(super) parent: Ui,
     pub(super) ui: Ui,
     pub(super) lane: Arc<Lane>,
 }
 
 impl Region {
-    pub fn ui(&self) -> Ui {
+    pub(crate) fn ui(&self) -> Ui {
         self.ui.clone()
     }
 
     /// Takes the live region off the screen and prints the stage's summary line (a failure already printed
     /// its problem).
-    pub fn finish(self, summary: &str, failed: bool) {
+    pub(crate) fn finish(self, summary: &str, failed: bool) {
         self.lane.close();
         if let Some(multi) = &self.parent.multi {
             if let Some(bar) = &self.lane.bar {

@@ -15,13 +15,12 @@ mod live;
 mod prompt;
 mod view;
 
-pub use live::{Activity, Region};
-pub use prompt::{CANCELLED, PROMPTING};
-pub use view::View;
+pub(crate) use live::{Activity, Region};
+pub(crate) use prompt::{CANCELLED, PROMPTING};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum ColorChoice {
+pub(crate) enum ColorChoice {
     Auto,
     Always,
     Never,
@@ -30,7 +29,6 @@ pub enum ColorChoice {
 /// A cheap, cloneable handle on the terminal.
 #[derive(Debug, Clone)]
 pub struct Ui {
-    color: bool,
     stdout_tty: bool,
     can_prompt: bool,
     verbose: bool,
@@ -44,7 +42,7 @@ pub struct Ui {
 }
 
 impl Ui {
-    pub fn new(choice: ColorChoice, verbose: bool, assume_yes: bool) -> Self {
+    pub(crate) fn new(choice: ColorChoice, verbose: bool, assume_yes: bool) -> Self {
         let stdout_tty = std::io::stdout().is_terminal();
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let color = match choice {
@@ -57,7 +55,7 @@ impl Ui {
         let can_prompt = !assume_yes && stdout_tty && std::io::stdin().is_terminal();
         let multi =
             stdout_tty.then(|| Arc::new(MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stdout())));
-        Ui { color, stdout_tty, can_prompt, verbose, multi, lane: None, last: Arc::default() }
+        Ui { stdout_tty, can_prompt, verbose, multi, lane: None, last: Arc::default() }
     }
 
     /// Prints one line as it comes: above the live regions on a terminal (under its stage's header), with
@@ -83,13 +81,13 @@ impl Ui {
     }
 
     /// Prints text as it is (a JSON report, rendered manifests): no styling, no region, straight to stdout.
-    pub fn raw(&self, text: &str) {
+    pub(crate) fn raw(&self, text: &str) {
         write_line(false, text.trim_end_matches('\n'));
     }
 
     /// A region of the screen for one running stage: its live region while it runs (on a terminal; without
     /// one, a `==> stage` line now and its lines tagged with its name), then its closing summary line.
-    pub fn stage_region(&self, name: &str) -> Region {
+    pub(crate) fn stage_region(&self, name: &str) -> Region {
         let lane = Arc::new(live::Lane::new(name, self.multi.as_deref()));
         if self.multi.is_none() {
             write_line(false, &stage_header(name));
@@ -100,62 +98,50 @@ impl Ui {
 
     /// A UI with no terminal, no colour and no prompts.
     pub fn plain() -> Self {
-        Ui {
-            color: false,
-            stdout_tty: false,
-            can_prompt: false,
-            verbose: false,
-            multi: None,
-            lane: None,
-            last: Arc::default(),
-        }
+        Ui { stdout_tty: false, can_prompt: false, verbose: false, multi: None, lane: None, last: Arc::default() }
     }
 
-    pub fn verbose(&self) -> bool {
+    pub(crate) fn verbose(&self) -> bool {
         self.verbose
     }
 
-    pub fn is_terminal(&self) -> bool {
+    pub(crate) fn is_terminal(&self) -> bool {
         self.stdout_tty
     }
 
-    pub fn interactive(&self) -> bool {
+    pub(crate) fn interactive(&self) -> bool {
         self.can_prompt
     }
 
-    pub fn color(&self) -> bool {
-        self.color
-    }
-
-    pub fn heading(&self, text: &str) {
+    pub(crate) fn heading(&self, text: &str) {
         self.emit(false, style(text).bold().to_string());
     }
 
-    pub fn line(&self, text: &str) {
+    pub(crate) fn line(&self, text: &str) {
         self.emit(false, text.to_string());
     }
 
-    pub fn note(&self, text: &str) {
+    pub(crate) fn note(&self, text: &str) {
         self.emit(false, format!("{} {text}", style("note:").cyan().bold()));
     }
 
-    pub fn warn(&self, text: &str) {
+    pub(crate) fn warn(&self, text: &str) {
         self.emit(false, format!("{} {text}", style("warning:").yellow().bold()));
     }
 
     /// A warning on stderr, for commands whose stdout is data (`render`).
-    pub fn warn_stderr(&self, text: &str) {
+    pub(crate) fn warn_stderr(&self, text: &str) {
         self.emit(true, format!("{} {text}", style("warning:").yellow().bold()));
     }
 
-    pub fn would_run(&self, command: &str, stdin: Option<&str>) {
+    pub(crate) fn would_run(&self, command: &str, stdin: Option<&str>) {
         self.emit(false, format!("  {} {command}", style("would run:").magenta()));
         for line in stdin.unwrap_or_default().lines() {
             self.emit(false, format!("    {} {line}", style("|").dim()));
         }
     }
 
-    pub fn echo_command(&self, command: &str, stdin: Option<&str>) {
+    pub(crate) fn echo_command(&self, command: &str, stdin: Option<&str>) {
         self.emit(false, format!("  {} {command}", style("$").dim()));
         if let Some(input) = stdin {
             for line in input.lines() {
@@ -165,7 +151,7 @@ impl Ui {
     }
 
     /// Prints a problem in the documented error form: what, where, the command and its output, the fix.
-    pub fn problem(&self, stage: Option<&str>, problem: &Problem) {
+    pub(crate) fn problem(&self, stage: Option<&str>, problem: &Problem) {
         let red = Style::new().red().bold();
         match stage {
             Some(stage) => self.emit(true, format!("{} {stage}: {}", red.apply_to("error:"), problem.message)),
@@ -201,7 +187,7 @@ impl Ui {
     /// A spinner that says what it waits for and for how long. Inside a stage it is the stage's live
     /// activity (without a terminal, its status is printed when it changes); elsewhere it is hidden when
     /// stdout is not a terminal.
-    pub fn spinner(&self, message: &str) -> Spinner {
+    pub(crate) fn spinner(&self, message: &str) -> Spinner {
         if self.lane.is_some() {
             let activity = self.activity(message);
             return Spinner { bar: None, stage: Some((self.clone(), activity, Instant::now())) };
@@ -240,14 +226,14 @@ fn write_line(stderr: bool, text: &str) {
 }
 
 /// Clears itself when dropped, so an early return never leaves a spinner drawing.
-pub struct Spinner {
+pub(crate) struct Spinner {
     bar: Option<ProgressBar>,
     /// Inside a stage: its UI, the activity in its live region, and when the wait began.
     stage: Option<(Ui, Activity, Instant)>,
 }
 
 impl Spinner {
-    pub fn set_message(&self, message: &str) {
+    pub(crate) fn set_message(&self, message: &str) {
         if let Some(bar) = &self.bar {
             bar.set_message(message.to_string());
         }

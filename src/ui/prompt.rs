@@ -13,7 +13,7 @@ use super::Ui;
 
 impl Ui {
     /// Asks yes/no. Without a terminal (or with `--yes`) the default is taken.
-    pub fn confirm(&self, question: &str, default: bool) -> Result<bool, Problem> {
+    pub(crate) fn confirm(&self, question: &str, default: bool) -> Result<bool, Problem> {
         if !self.can_prompt {
             return Ok(default);
         }
@@ -22,7 +22,7 @@ impl Ui {
 
     /// Asks to choose one item. Without a terminal the default is taken; with no default, the error names
     /// the flag that answers the question.
-    pub fn select(
+    pub(crate) fn select(
         &self,
         question: &str,
         items: &[String],
@@ -34,7 +34,7 @@ impl Ui {
 
     /// Asks a menu: its explanation and warning first, then the question with its keys, the recommended
     /// item marked. Without a terminal the default is taken (or the error names the flag).
-    pub fn choose(&self, menu: Menu) -> Result<usize, Problem> {
+    pub(crate) fn choose(&self, menu: Menu) -> Result<usize, Problem> {
         if !self.can_prompt {
             return menu.default.ok_or_else(|| unanswered(menu.question, menu.flag));
         }
@@ -52,7 +52,7 @@ impl Ui {
     }
 
     /// Asks for a line of text, with a default when there is one.
-    pub fn input(&self, question: &str, default: &str) -> Result<String, Problem> {
+    pub(crate) fn input(&self, question: &str, default: &str) -> Result<String, Problem> {
         if !self.can_prompt {
             return Ok(default.to_string());
         }
@@ -87,10 +87,10 @@ impl Ui {
 }
 
 /// Ctrl-C at a prompt: the user cancelled; nothing was changed.
-pub const CANCELLED: &str = "cancelled at the prompt (Ctrl-C): nothing was changed";
+pub(crate) const CANCELLED: &str = "cancelled at the prompt (Ctrl-C): nothing was changed";
 
 /// Whether a prompt is open: Ctrl-C then ends the wizard at once (see `runner::interrupt_flag`).
-pub static PROMPTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+pub(crate) static PROMPTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Runs a prompt; on any way out but an answer, the cursor the prompt hid is shown again.
 fn prompt<T>(ask: impl FnOnce() -> dialoguer::Result<T>) -> Result<T, Problem> {

@@ -3,21 +3,21 @@
 
 use super::{write_line, Ui};
 
-pub struct View {
+pub(crate) struct View {
     ui: Ui,
     /// Lines of the frame on screen now.
     drawn: usize,
 }
 
 impl Ui {
-    pub fn view(&self) -> View {
+    pub(crate) fn view(&self) -> View {
         View { ui: self.clone(), drawn: 0 }
     }
 }
 
 impl View {
     /// Shows a frame: its lines in place of the last frame's on a terminal, else `plain` as one line.
-    pub fn show(&mut self, lines: &[String], plain: &str) {
+    pub(crate) fn show(&mut self, lines: &[String], plain: &str) {
         if !self.ui.stdout_tty {
             self.ui.line(plain);
             return;

@@ -14,11 +14,12 @@ use serde::Serialize;
 use crate::context::Context;
 
 pub use probe::Probe;
-pub use report::{print_human, to_json};
+pub(crate) use report::print_human;
+pub use report::to_json;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Group {
+pub(crate) enum Group {
     Tools,
     Cluster,
     Helm,
@@ -37,7 +38,7 @@ pub enum Group {
 }
 
 impl Group {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Group::Tools => "tools",
             Group::Cluster => "cluster",
@@ -60,7 +61,7 @@ impl Group {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Status {
+pub(crate) enum Status {
     Ok,
     Warn,
     Fail,
@@ -69,39 +70,39 @@ pub enum Status {
 
 /// What one check found: its status, evidence, and for ⚠/✘ what to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
-    pub status: Status,
-    pub message: String,
-    pub hint: Option<String>,
+pub(crate) struct Finding {
+    pub(crate) status: Status,
+    pub(crate) message: String,
+    pub(crate) hint: Option<String>,
 }
 
 impl Finding {
-    pub fn ok(message: impl Into<String>) -> Finding {
+    pub(crate) fn ok(message: impl Into<String>) -> Finding {
         Finding { status: Status::Ok, message: message.into(), hint: None }
     }
-    pub fn warn(message: impl Into<String>, hint: impl Into<String>) -> Finding {
+    pub(crate) fn warn(message: impl Into<String>, hint: impl Into<String>) -> Finding {
         Finding { status: Status::Warn, message: message.into(), hint: Some(hint.into()) }
     }
-    pub fn fail(message: impl Into<String>, hint: impl Into<String>) -> Finding {
+    pub(crate) fn fail(message: impl Into<String>, hint: impl Into<String>) -> Finding {
         Finding { status: Status::Fail, message: message.into(), hint: Some(hint.into()) }
     }
 }
 
 /// A check: stable id, group, the checks it trusts, and what it does.
-pub struct Check {
-    pub id: &'static str,
-    pub group: Group,
-    pub needs: &'static [&'static str],
-    pub run: fn(&Probe) -> Finding,
+pub(crate) struct Check {
+    pub(crate) id: &'static str,
+    pub(crate) group: Group,
+    pub(crate) needs: &'static [&'static str],
+    pub(crate) run: fn(&Probe) -> Finding,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
     pub id: &'static str,
-    pub group: &'static str,
-    pub status: Status,
-    pub message: String,
-    pub hint: Option<String>,
+    pub(crate) group: &'static str,
+    pub(crate) status: Status,
+    pub(crate) message: String,
+    pub(crate) hint: Option<String>,
     #[serde(skip)]
     pub took: Duration,
 }
@@ -119,25 +120,25 @@ pub fn run(probe: &Probe, only_pre: bool) -> Vec<Outcome> {
 }
 
 /// Only these checks (a stage's link, or the links a setup run set up), with checks outside them taken as passed.
-pub fn run_only(probe: &Probe, ids: &[&str]) -> Vec<Outcome> {
+fn run_only(probe: &Probe, ids: &[&str]) -> Vec<Outcome> {
     run_checks(probe, |c| ids.contains(&c.id))
 }
 
 /// The first failing check of these.
-pub fn first_failure(cx: &Context, ids: &[&str]) -> Option<Outcome> {
+pub(crate) fn first_failure(cx: &Context, ids: &[&str]) -> Option<Outcome> {
     let probe = Probe::new(cx, None, None);
     run_only(&probe, ids).into_iter().find(|o| o.status == Status::Fail)
 }
 
 /// How long a just-changed link may take to show in its checks: a scrape or two and an adapter relist, and
 /// at least the 5 s in which Prometheus batches target updates, twice.
-pub fn settle_time(cx: &Context) -> Duration {
+fn settle_time(cx: &Context) -> Duration {
     let s = &cx.settings;
     (s.scrape_interval * 2 + s.relist_interval).max(Duration::from_secs(10)).min(s.wait_timeout)
 }
 
 /// Runs these checks until none fails, for at most `settle_time`; the last report.
-pub fn settled(cx: &Context, ids: &[&str], what: &str) -> Vec<Outcome> {
+pub(crate) fn settled(cx: &Context, ids: &[&str], what: &str) -> Vec<Outcome> {
     let mut last = Vec::new();
     let _ = crate::wait::until(&cx.ui, what, settle_time(cx), || {
         let probe = Probe::new(cx, None, None);
@@ -205,7 +206,8 @@ pub fn check_ids() -> Vec<&'static str> {
     checks::all().iter().map(|c| c.id).collect()
 }
 
-/// The ids of the checks verify runs when this scaler's path is installed.
-pub fn check_ids_on(scaler: crate::settings::Scaler) -> Vec<&'static str> {
+/// The ids of the checks verify runs when this scaler's path is installed (the stages' tests hold their links to it).
+#[cfg(test)]
+pub(crate) fn check_ids_on(scaler: crate::settings::Scaler) -> Vec<&'static str> {
     checks::all().iter().filter(|c| checks::on_path(c, scaler)).map(|c| c.id).collect()
 }

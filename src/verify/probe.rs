@@ -32,7 +32,7 @@ fn snapshot_kind(kind: &str) -> Option<&'static str> {
 }
 
 pub struct Probe<'a> {
-    pub cx: &'a Context,
+    pub(crate) cx: &'a Context,
     prometheus_url: Option<String>,
     pushgateway_url: Option<String>,
     /// One slot per lookup, filled by whichever check asks first.
@@ -111,7 +111,7 @@ impl<'a> Probe<'a> {
     }
 
     /// The monitoring Services, found once.
-    pub fn monitoring(&self) -> Result<monitoring::Found, Problem> {
+    pub(crate) fn monitoring(&self) -> Result<monitoring::Found, Problem> {
         self.monitoring.get_or_init(|| monitoring::find(self)).clone()
     }
 
@@ -124,7 +124,7 @@ impl<'a> Probe<'a> {
     }
 
     /// Prometheus's base URL (given, or through a port-forward opened once).
-    pub fn prometheus(&self) -> Result<String, String> {
+    pub(crate) fn prometheus(&self) -> Result<String, String> {
         self.prometheus
             .get_or_init(|| match &self.prometheus_url {
                 Some(url) => Ok(url.trim_end_matches('/').to_string()),
@@ -137,12 +137,12 @@ impl<'a> Probe<'a> {
     }
 
     /// The Pushgateway URL the user gave, if any (hints then name it: a port-forward ends with verify).
-    pub fn pushgateway_given(&self) -> Option<&str> {
+    pub(crate) fn pushgateway_given(&self) -> Option<&str> {
         self.pushgateway_url.as_deref().map(|u| u.trim_end_matches('/'))
     }
 
     /// The Pushgateway's base URL (given, or through a port-forward opened once).
-    pub fn pushgateway(&self) -> Result<String, String> {
+    pub(crate) fn pushgateway(&self) -> Result<String, String> {
         self.pushgateway
             .get_or_init(|| match &self.pushgateway_url {
                 Some(url) => Ok(url.trim_end_matches('/').to_string()),

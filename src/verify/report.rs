@@ -6,7 +6,7 @@ use console::style;
 use super::{healthy, Outcome, Status};
 use crate::ui::Ui;
 
-pub fn print_human(ui: &Ui, outcomes: &[Outcome]) {
+pub(crate) fn print_human(ui: &Ui, outcomes: &[Outcome]) {
     let mut group = "";
     for outcome in outcomes {
         if outcome.group != group {

@@ -1,6 +1,6 @@
 //! House rules that keep the layers apart, checked on the source: one read side (stages and verify ask
-//! `cluster`, never kubectl's get/list themselves), stages used only by the commands that run them, and
-//! printing only in the UI module.
+//! `cluster`, never kubectl's get/list themselves), stages used only by the commands that run them,
+//! printing only in the UI module, and a library whose public modules are the ones its outside users name.
 
 use std::path::{Path, PathBuf};
 
@@ -65,4 +65,36 @@ fn only_the_commands_reach_the_stages() {
 fn only_the_ui_prints() {
     let found = offenders(&["println!", "eprintln!", "print!(", "eprint!("], |file| file.starts_with("src/ui/"));
     assert!(found.is_empty(), "print through the UI module:\n{}", found.join("\n"));
+}
+
+/// The files outside the library that use it: the binary, this suite, the benchmark and the fuzz targets.
+fn outside_users() -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut text = std::fs::read_to_string(root.join("src/main.rs")).expect("main.rs");
+    for dir in ["tests/suite", "tests/bench", "tests/fuzz/fuzz_targets"] {
+        for entry in std::fs::read_dir(root.join(dir)).expect("user dir").flatten() {
+            if entry.path().extension().is_some_and(|e| e == "rs") {
+                text += &std::fs::read_to_string(entry.path()).expect("source");
+            }
+        }
+    }
+    text
+}
+
+#[test]
+fn a_public_module_is_one_an_outside_user_names() {
+    let lib = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs")).expect("lib.rs");
+    let users = outside_users();
+    let named = |module: &str| {
+        users
+            .match_indices(&format!("interlok_k8s::{module}"))
+            .any(|(at, found)| !users[at + found.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_'))
+    };
+    let unused: Vec<&str> =
+        lib.lines().filter_map(|line| line.strip_prefix("pub mod ")?.strip_suffix(';')).filter(|m| !named(m)).collect();
+    assert!(
+        unused.is_empty(),
+        "make these pub(crate) in src/lib.rs: nothing outside the library names them (docs/architecture.md):\n{}",
+        unused.join("\n")
+    );
 }

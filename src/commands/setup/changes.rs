@@ -11,7 +11,7 @@ use crate::stages::network::DEFAULT_SWITCH;
 use crate::tools::minikube::ClusterStatus;
 use crate::tools::{choco, powershell};
 
-pub fn changes(cx: &Context, plan: &Plan, findings: Option<&Findings>) -> Vec<String> {
+pub(crate) fn changes(cx: &Context, plan: &Plan, findings: Option<&Findings>) -> Vec<String> {
     let runs = |id: StageId| plan.chosen.contains(&id) && plan.stage(id).not_applicable(&cx.settings).is_none();
     let s = &cx.settings;
     let mut lines = Vec::new();

@@ -51,7 +51,7 @@ fn deployment_of(probe: &Probe) -> Result<Deployment, Finding> {
     }
 }
 
-pub fn deployment(probe: &Probe) -> Finding {
+pub(crate) fn deployment(probe: &Probe) -> Finding {
     let s = &probe.cx.settings;
     let d = match deployment_of(probe) {
         Ok(d) => d,
@@ -71,7 +71,7 @@ pub fn deployment(probe: &Probe) -> Finding {
     Finding::fail(format!("{} is not available: {why}", s.deployment), hint)
 }
 
-pub fn endpoint(probe: &Probe) -> Finding {
+pub(crate) fn endpoint(probe: &Probe) -> Finding {
     let s = &probe.cx.settings;
     let d = match deployment_of(probe) {
         Ok(d) => d,
@@ -120,7 +120,7 @@ pub fn endpoint(probe: &Probe) -> Finding {
     }
 }
 
-pub fn downward_api(probe: &Probe) -> Finding {
+pub(crate) fn downward_api(probe: &Probe) -> Finding {
     let d = match deployment_of(probe) {
         Ok(d) => d,
         Err(f) => return f,
@@ -151,7 +151,7 @@ pub fn downward_api(probe: &Probe) -> Finding {
     Finding::ok("K8S_POD_NAME and K8S_NAMESPACE come from the downward API")
 }
 
-pub fn in_box(probe: &Probe) -> Finding {
+pub(crate) fn in_box(probe: &Probe) -> Finding {
     let s = &probe.cx.settings;
     let path = &s.inbox_path;
     match interlok::http_status(probe, path) {
@@ -223,7 +223,7 @@ fn not_found(probe: &Probe) -> Finding {
 /// Whether the pods push: the pusher's warning in a pod's log, else a group on the pushgateway for a live
 /// pod — after sending a message to the inbox path and two push intervals, when there is none yet (a pod
 /// pushes only once it has counted a message).
-pub fn pushes(probe: &Probe) -> Finding {
+pub(crate) fn pushes(probe: &Probe) -> Finding {
     let s = &probe.cx.settings;
     let d = match deployment_of(probe) {
         Ok(d) => d,

@@ -14,7 +14,7 @@ fn setup_scaledobject() -> &'static str {
     "`interlok-k8s setup --scaler keda --only scaledobject`"
 }
 
-pub fn operator(probe: &Probe) -> Finding {
+pub(crate) fn operator(probe: &Probe) -> Finding {
     let namespace = &probe.cx.settings.keda_namespace;
     let found = match keda::deployments(probe) {
         Ok(found) => found,
@@ -56,7 +56,7 @@ pub fn operator(probe: &Probe) -> Finding {
     Finding::ok(format!("{} available in {namespace}", keda::DEPLOYMENTS.join(", ")))
 }
 
-pub fn metrics_api(probe: &Probe) -> Finding {
+pub(crate) fn metrics_api(probe: &Probe) -> Finding {
     let name = apiservice::EXTERNAL_METRICS;
     let namespace = &probe.cx.settings.keda_namespace;
     let ours = format!("{namespace}/{}", keda::METRICS_SERVER);
@@ -102,7 +102,7 @@ fn scaled_object(probe: &Probe) -> Result<ScaledObject, Finding> {
     }
 }
 
-pub fn exists(probe: &Probe) -> Finding {
+pub(crate) fn exists(probe: &Probe) -> Finding {
     let so = match scaled_object(probe) {
         Ok(so) => so,
         Err(f) => return f,
@@ -130,7 +130,7 @@ pub fn exists(probe: &Probe) -> Finding {
     ))
 }
 
-pub fn ready(probe: &Probe) -> Finding {
+pub(crate) fn ready(probe: &Probe) -> Finding {
     let so = match scaled_object(probe) {
         Ok(so) => so,
         Err(f) => return f,
@@ -188,7 +188,7 @@ fn query_fix(probe: &Probe, so: &ScaledObject, why: &str) -> String {
     )
 }
 
-pub fn query(probe: &Probe) -> Finding {
+pub(crate) fn query(probe: &Probe) -> Finding {
     let so = match scaled_object(probe) {
         Ok(so) => so,
         Err(f) => return f,
@@ -210,7 +210,7 @@ pub fn query(probe: &Probe) -> Finding {
     }
 }
 
-pub fn external_value(probe: &Probe) -> Finding {
+pub(crate) fn external_value(probe: &Probe) -> Finding {
     let so = match scaled_object(probe) {
         Ok(so) => so,
         Err(f) => return f,
@@ -251,7 +251,7 @@ fn keda_hpa(probe: &Probe) -> Result<(ScaledObject, Hpa), Finding> {
     }
 }
 
-pub fn hpa_exists(probe: &Probe) -> Finding {
+pub(crate) fn hpa_exists(probe: &Probe) -> Finding {
     let (so, hpa) = match keda_hpa(probe) {
         Ok(found) => found,
         Err(f) => return f,
@@ -300,7 +300,7 @@ pub fn hpa_exists(probe: &Probe) -> Finding {
     ))
 }
 
-pub fn hpa_status(probe: &Probe) -> Finding {
+pub(crate) fn hpa_status(probe: &Probe) -> Finding {
     let (_, hpa) = match keda_hpa(probe) {
         Ok(found) => found,
         Err(f) => return f,

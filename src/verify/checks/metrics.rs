@@ -38,11 +38,11 @@ fn served(probe: &Probe, pick: fn(&monitoring::Found) -> Option<Service>, what: 
     }
 }
 
-pub fn server(probe: &Probe) -> Finding {
+pub(crate) fn server(probe: &Probe) -> Finding {
     served(probe, |f| f.prometheus.clone(), "Prometheus server")
 }
 
-pub fn prometheus_api(probe: &Probe) -> Finding {
+pub(crate) fn prometheus_api(probe: &Probe) -> Finding {
     let url = match probe.prometheus() {
         Ok(url) => url,
         Err(e) => {
@@ -58,7 +58,7 @@ pub fn prometheus_api(probe: &Probe) -> Finding {
     }
 }
 
-pub fn pushgateway_target(probe: &Probe) -> Finding {
+pub(crate) fn pushgateway_target(probe: &Probe) -> Finding {
     let Ok(url) = probe.prometheus() else { return Finding::fail("Prometheus is unreachable", "see prometheus.api") };
     let namespace = &probe.cx.settings.monitoring_namespace;
     let service = probe.monitoring().map(|f| f.endpoints.pushgateway.0).unwrap_or_else(|_| "<pushgateway>".into());
@@ -76,11 +76,11 @@ pub fn pushgateway_target(probe: &Probe) -> Finding {
     }
 }
 
-pub fn pushgateway_ready(probe: &Probe) -> Finding {
+pub(crate) fn pushgateway_ready(probe: &Probe) -> Finding {
     served(probe, |f| Some(f.pushgateway.clone()), "pushgateway")
 }
 
-pub fn pushgateway_api(probe: &Probe) -> Finding {
+pub(crate) fn pushgateway_api(probe: &Probe) -> Finding {
     let url = match probe.pushgateway() {
         Ok(url) => url,
         Err(e) => {
@@ -106,7 +106,7 @@ fn now() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
-pub fn groups(probe: &Probe) -> Finding {
+pub(crate) fn groups(probe: &Probe) -> Finding {
     let Ok(url) = probe.pushgateway() else {
         return Finding::fail("the pushgateway is unreachable", "see pushgateway.api");
     };
@@ -183,7 +183,7 @@ fn delete_groups(probe: &Probe, groups: &[&prometheus_api::Labels]) -> String {
     format!("{first}{}", deletes.join(" and "))
 }
 
-pub fn exported_labels(probe: &Probe) -> Finding {
+pub(crate) fn exported_labels(probe: &Probe) -> Finding {
     let Ok(url) = probe.prometheus() else { return Finding::fail("Prometheus is unreachable", "see prometheus.api") };
     match monitoring::labels_renamed(&url) {
         // the rule matches on k8s_namespace/k8s_pod_name, which stay: the chain works, queries by job do not
@@ -204,7 +204,7 @@ fn live_pods(probe: &Probe) -> Result<Vec<String>, String> {
     interlok::live_pods(probe).map_err(|p| p.message)
 }
 
-pub fn series(probe: &Probe) -> Finding {
+pub(crate) fn series(probe: &Probe) -> Finding {
     let metric = &probe.cx.settings.metric;
     let series = match metric_series(probe) {
         Ok(s) => s,
@@ -238,7 +238,7 @@ pub fn series(probe: &Probe) -> Finding {
     ))
 }
 
-pub fn fresh(probe: &Probe) -> Finding {
+pub(crate) fn fresh(probe: &Probe) -> Finding {
     let series = metric_series(probe).unwrap_or_default();
     let namespace = &probe.cx.settings.namespace;
     let live = match live_pods(probe) {
@@ -267,7 +267,7 @@ pub fn fresh(probe: &Probe) -> Finding {
 }
 
 /// Exposed so scaling checks can reuse the live-pod series lookup.
-pub fn live_pods_with_series(probe: &Probe) -> Vec<String> {
+pub(crate) fn live_pods_with_series(probe: &Probe) -> Vec<String> {
     let series = metric_series(probe).unwrap_or_default();
     live_pods(probe)
         .unwrap_or_default()

@@ -10,7 +10,7 @@ use super::{Check, Group};
 use crate::settings::Scaler;
 
 /// The checks `verify --pre` runs: what setup needs before it starts (setup's own preflight asks the same).
-pub const PRE: &[&str] = &["tools.kubectl", "tools.helm", "tools.minikube", "tools.machine"];
+pub(crate) const PRE: &[&str] = &["tools.kubectl", "tools.helm", "tools.minikube", "tools.machine"];
 
 /// Checks only `verify --pre` runs: whether a cluster could be made here says nothing of the chain.
 const PRE_ONLY: &[&str] = &["tools.machine"];
@@ -21,7 +21,7 @@ macro_rules! check {
     };
 }
 
-pub fn all() -> Vec<Check> {
+pub(crate) fn all() -> Vec<Check> {
     vec![
         check!("tools.kubectl", Tools, [], platform::kubectl),
         check!("tools.helm", Tools, [], platform::helm),
@@ -112,7 +112,7 @@ pub fn all() -> Vec<Check> {
 /// Whether a check belongs to the chain of this scaler: prometheus-adapter's (its release, the adapter, the
 /// custom metrics API, the wizard's HPA) or KEDA's (its release, KEDA, the ScaledObject, the external
 /// metrics API, KEDA's HPA). The rest is common to both.
-pub fn on_path(check: &Check, scaler: Scaler) -> bool {
+pub(crate) fn on_path(check: &Check, scaler: Scaler) -> bool {
     if PRE_ONLY.contains(&check.id) {
         return false;
     }

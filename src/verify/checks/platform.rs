@@ -7,7 +7,7 @@ use crate::tools::kubectl::{every_on_path, parse_versions};
 use crate::tools::minikube as minikube_tool;
 use crate::verify::{Finding, Probe};
 
-pub fn kubectl(probe: &Probe) -> Finding {
+pub(crate) fn kubectl(probe: &Probe) -> Finding {
     let cx = probe.cx;
     let (found, failures) = every_on_path(&cx.runner);
     let (Some(first), Some(chosen)) = (found.first(), choose_kubectl(&found)) else {
@@ -36,7 +36,7 @@ pub fn kubectl(probe: &Probe) -> Finding {
     Finding::ok(format!("kubectl {} at {}", chosen.version, chosen.path.display()))
 }
 
-pub fn helm(probe: &Probe) -> Finding {
+pub(crate) fn helm(probe: &Probe) -> Finding {
     let cx = probe.cx;
     if cx.runner.resolve("helm").is_none() {
         return Finding::fail("helm not found on PATH", cx.settings.platform.install_hint("helm"));
@@ -52,7 +52,7 @@ pub fn helm(probe: &Probe) -> Finding {
     }
 }
 
-pub fn minikube(probe: &Probe) -> Finding {
+pub(crate) fn minikube(probe: &Probe) -> Finding {
     let cx = probe.cx;
     if !cx.settings.uses_minikube() {
         return Finding::ok("not used: the cluster is the existing context");
@@ -67,7 +67,7 @@ pub fn minikube(probe: &Probe) -> Finding {
 }
 
 /// What the machine must offer minikube (elevation and Hyper-V on Windows, a driver): setup's preflight.
-pub fn machine(probe: &Probe) -> Finding {
+pub(crate) fn machine(probe: &Probe) -> Finding {
     let mut cx = probe.cx.fork();
     match crate::preflight::machine(&mut cx) {
         Ok(found) => Finding::ok(found.join("; ")),
@@ -75,7 +75,7 @@ pub fn machine(probe: &Probe) -> Finding {
     }
 }
 
-pub fn skew(probe: &Probe) -> Finding {
+pub(crate) fn skew(probe: &Probe) -> Finding {
     let cx = probe.cx;
     let cmd = cx.kubectl().version();
     let versions = cx.runner.run_unchecked(&cmd).ok().and_then(|o| parse_versions(&o.stdout).ok());
@@ -111,7 +111,7 @@ pub fn skew(probe: &Probe) -> Finding {
     }
 }
 
-pub fn context(probe: &Probe) -> Finding {
+pub(crate) fn context(probe: &Probe) -> Finding {
     let cx = probe.cx;
     let kubectl = crate::tools::kubectl::Kubectl::new(cx.kubectl_program(), None);
     if let Some(wanted) = &cx.settings.context {
@@ -134,7 +134,7 @@ pub fn context(probe: &Probe) -> Finding {
     }
 }
 
-pub fn api(probe: &Probe) -> Finding {
+pub(crate) fn api(probe: &Probe) -> Finding {
     let cx = probe.cx;
     let output = cx.runner.run_unchecked(&cx.kubectl().version());
     match output.ok().and_then(|o| parse_versions(&o.stdout).ok()).and_then(|v| v.server) {
@@ -150,7 +150,7 @@ pub fn api(probe: &Probe) -> Finding {
     }
 }
 
-pub fn nodes(probe: &Probe) -> Finding {
+pub(crate) fn nodes(probe: &Probe) -> Finding {
     let nodes: Vec<Node> = match cluster::list(probe, "nodes", "", None) {
         Ok(nodes) => nodes,
         Err(problem) => return Finding::fail(problem.message, "`kubectl get nodes`"),
@@ -166,7 +166,7 @@ pub fn nodes(probe: &Probe) -> Finding {
     }
 }
 
-pub fn minikube_status(probe: &Probe) -> Finding {
+pub(crate) fn minikube_status(probe: &Probe) -> Finding {
     let cx = probe.cx;
     if !cx.settings.uses_minikube() {
         return Finding::ok("not used: the cluster is the existing context");
@@ -185,7 +185,7 @@ pub fn minikube_status(probe: &Probe) -> Finding {
     }
 }
 
-pub fn tiller(probe: &Probe) -> Finding {
+pub(crate) fn tiller(probe: &Probe) -> Finding {
     if probe.cx.helm_major() != 2 {
         return Finding::ok("not needed: Helm 3 and later have no tiller");
     }
@@ -220,19 +220,19 @@ fn release(probe: &Probe, chart: &str, optional: bool, stage: &str) -> Finding {
     }
 }
 
-pub fn release_prometheus(probe: &Probe) -> Finding {
+pub(crate) fn release_prometheus(probe: &Probe) -> Finding {
     release(probe, "prometheus", false, "prometheus")
 }
 
-pub fn release_adapter(probe: &Probe) -> Finding {
+pub(crate) fn release_adapter(probe: &Probe) -> Finding {
     release(probe, "prometheus-adapter", false, "adapter")
 }
 
-pub fn release_keda(probe: &Probe) -> Finding {
+pub(crate) fn release_keda(probe: &Probe) -> Finding {
     release(probe, "keda", false, "keda --scaler keda")
 }
 
-pub fn release_grafana(probe: &Probe) -> Finding {
+pub(crate) fn release_grafana(probe: &Probe) -> Finding {
     let optional = !probe.cx.settings.grafana;
     release(probe, "grafana", optional, "grafana --grafana")
 }

@@ -11,7 +11,7 @@ use super::metrics::live_pods_with_series;
 
 const GOOD_QUERY: &str = "sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)";
 
-pub fn adapter_pod(probe: &Probe) -> Finding {
+pub(crate) fn adapter_pod(probe: &Probe) -> Finding {
     let namespace = &probe.cx.settings.monitoring_namespace;
     let pod = match adapter::pod(probe) {
         Ok(Some(pod)) => pod,
@@ -37,7 +37,7 @@ fn our_rule(probe: &Probe) -> Result<Option<AdapterRule>, String> {
     adapter::rule_for_metric(probe).map_err(|p| p.message)
 }
 
-pub fn rule(probe: &Probe) -> Finding {
+pub(crate) fn rule(probe: &Probe) -> Finding {
     match our_rule(probe) {
         Ok(Some(rule)) => {
             Finding::ok(format!("a rule exposes {} (seriesQuery {})", probe.cx.settings.metric, rule.series_query))
@@ -53,7 +53,7 @@ pub fn rule(probe: &Probe) -> Finding {
     }
 }
 
-pub fn evaluation(probe: &Probe) -> Finding {
+pub(crate) fn evaluation(probe: &Probe) -> Finding {
     let metric = &probe.cx.settings.metric;
     let Ok(Some(rule)) = our_rule(probe) else { return Finding::fail("the rule is gone", "see adapter.rule") };
     let Ok(prometheus) = probe.prometheus() else {
@@ -91,7 +91,7 @@ pub fn evaluation(probe: &Probe) -> Finding {
     }
 }
 
-pub fn apiservices(probe: &Probe) -> Finding {
+pub(crate) fn apiservices(probe: &Probe) -> Finding {
     let mut seen = Vec::new();
     for name in [apiservice::RESOURCE_METRICS, apiservice::CUSTOM_METRICS, apiservice::EXTERNAL_METRICS] {
         let availability = match apiservice::availability(probe, name) {
@@ -124,7 +124,7 @@ pub fn apiservices(probe: &Probe) -> Finding {
     Finding::ok(seen.join("; "))
 }
 
-pub fn custom_metrics(probe: &Probe) -> Finding {
+pub(crate) fn custom_metrics(probe: &Probe) -> Finding {
     let live = live_pods(probe);
     let answered: Vec<String> = adapter::values(probe).unwrap_or_default().into_iter().map(|(pod, _)| pod).collect();
     let missing: Vec<&String> = live.iter().filter(|p| !answered.contains(p)).collect();
@@ -164,7 +164,7 @@ fn hpa(probe: &Probe) -> Result<Hpa, Finding> {
     }
 }
 
-pub fn hpa_exists(probe: &Probe) -> Finding {
+pub(crate) fn hpa_exists(probe: &Probe) -> Finding {
     match hpa(probe) {
         Ok(h) => Finding::ok(format!(
             "{} {} exists",
@@ -175,7 +175,7 @@ pub fn hpa_exists(probe: &Probe) -> Finding {
     }
 }
 
-pub fn hpa_target(probe: &Probe) -> Finding {
+pub(crate) fn hpa_target(probe: &Probe) -> Finding {
     let h = match hpa(probe) {
         Ok(h) => h,
         Err(f) => return f,
@@ -194,7 +194,7 @@ pub fn hpa_target(probe: &Probe) -> Finding {
     }
 }
 
-pub fn hpa_metric(probe: &Probe) -> Finding {
+pub(crate) fn hpa_metric(probe: &Probe) -> Finding {
     let h = match hpa(probe) {
         Ok(h) => h,
         Err(f) => return f,
@@ -213,7 +213,7 @@ pub fn hpa_metric(probe: &Probe) -> Finding {
     Finding::ok(format!("Pods metric {name}, target average {}", metric.target().unwrap_or_else(|| "?".into())))
 }
 
-pub fn hpa_status(probe: &Probe) -> Finding {
+pub(crate) fn hpa_status(probe: &Probe) -> Finding {
     let h = match hpa(probe) {
         Ok(h) => h,
         Err(f) => return f,
@@ -236,7 +236,7 @@ pub fn hpa_status(probe: &Probe) -> Finding {
     }
 }
 
-pub fn grafana_ready(probe: &Probe) -> Finding {
+pub(crate) fn grafana_ready(probe: &Probe) -> Finding {
     let namespace = &probe.cx.settings.monitoring_namespace;
     match cluster::get::<Deployment>(probe, "deployment", namespace, "grafana") {
         Ok(None) => Finding::ok("not installed (optional: setup --grafana)"),
@@ -249,7 +249,7 @@ pub fn grafana_ready(probe: &Probe) -> Finding {
     }
 }
 
-pub fn grafana_datasource(probe: &Probe) -> Finding {
+pub(crate) fn grafana_datasource(probe: &Probe) -> Finding {
     let namespace = &probe.cx.settings.monitoring_namespace;
     match cluster::get::<ConfigMap>(probe, "configmap", namespace, "grafana") {
         Ok(None) => Finding::ok("not installed (optional)"),
