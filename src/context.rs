@@ -11,6 +11,7 @@ use crate::tools::helm::Helm;
 use crate::tools::kubectl::Kubectl;
 use crate::tools::{self, Found};
 use crate::ui::Ui;
+use crate::verify::SharedLookups;
 use crate::version::Version;
 
 /// The binaries the wizard runs, each found (and its version read) the first time it is needed. The
@@ -46,13 +47,24 @@ pub struct Context {
     pub(crate) record: Arc<Mutex<Record>>,
     /// The facts as they were when this context was forked (None for the root).
     forked_facts: Option<Facts>,
+    /// What setup's checks looked up, and how many changes the runner had made then (see `Probe::shared`).
+    pub(crate) lookups: SharedLookups,
 }
 
 impl Context {
     pub fn new(settings: Settings, runner: Runner, ui: Ui) -> Self {
         let record = Arc::new(Mutex::new(Record::load(settings.context.as_deref())));
         let facts = Facts { kubectl_via_minikube: settings.use_minikube_kubectl, ..Facts::default() };
-        Context { settings, runner, ui, tools: Toolbox::default(), facts, record, forked_facts: None }
+        Context {
+            settings,
+            runner,
+            ui,
+            tools: Toolbox::default(),
+            facts,
+            record,
+            forked_facts: None,
+            lookups: Arc::default(),
+        }
     }
 
     /// The kubectl the wizard uses: every kubectl on PATH with its version, the newest chosen.
@@ -150,6 +162,7 @@ impl Context {
             facts: self.facts.clone(),
             record: self.record.clone(),
             forked_facts: Some(self.facts.clone()),
+            lookups: self.lookups.clone(),
         }
     }
 

@@ -11,6 +11,7 @@ use std::fmt;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -235,6 +236,9 @@ pub struct Runner {
     supervisor: Option<PathBuf>,
     /// Refuses commands that change something (a stage's check only reads).
     read_only: bool,
+    /// How many commands that change something this run has started, counted by every copy of the runner:
+    /// what was read before the last one may no longer hold.
+    changes: Arc<AtomicU64>,
 }
 
 impl Runner {
@@ -246,7 +250,13 @@ impl Runner {
             search_path: std::env::var_os("PATH"),
             supervisor: None,
             read_only: false,
+            changes: Arc::default(),
         }
+    }
+
+    /// How many commands that change something have been started so far (by any copy of this runner).
+    pub(crate) fn changes(&self) -> u64 {
+        self.changes.load(Ordering::SeqCst)
     }
 
     /// Runs every command under this binary's supervisor, so none outlives the wizard (even after kill -9).
@@ -318,6 +328,9 @@ impl Runner {
             return Ok(Output::default());
         }
         let path = self.resolve(&cmd.program).ok_or_else(|| not_found(cmd))?;
+        if cmd.mutating {
+            self.changes.fetch_add(1, Ordering::SeqCst);
+        }
         if self.ui.verbose() {
             self.ui.echo_command(&cmd.to_string(), cmd.shown_input());
         }
@@ -431,6 +444,9 @@ impl Runner {
     /// Starts a long-running query (stdout and stderr merged, line by line); it stops when dropped.
     pub(crate) fn start_background(&self, cmd: &Cmd) -> Result<Background, Problem> {
         let path = self.resolve(&cmd.program).ok_or_else(|| not_found(cmd))?;
+        if cmd.mutating {
+            self.changes.fetch_add(1, Ordering::SeqCst);
+        }
         if self.ui.verbose() {
             self.ui.echo_command(&cmd.to_string(), None);
         }

@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::context::Context;
 
 pub use probe::Probe;
+pub(crate) use probe::SharedLookups;
 pub(crate) use report::print_human;
 pub use report::to_json;
 
@@ -126,7 +127,7 @@ fn run_only(probe: &Probe, ids: &[&str]) -> Vec<Outcome> {
 
 /// The first failing check of these.
 pub(crate) fn first_failure(cx: &Context, ids: &[&str]) -> Option<Outcome> {
-    let probe = Probe::new(cx, None, None);
+    let probe = Probe::shared(cx, false);
     run_only(&probe, ids).into_iter().find(|o| o.status == Status::Fail)
 }
 
@@ -140,8 +141,11 @@ fn settle_time(cx: &Context) -> Duration {
 /// Runs these checks until none fails, for at most `settle_time`; the last report.
 pub(crate) fn settled(cx: &Context, ids: &[&str], what: &str) -> Vec<Outcome> {
     let mut last = Vec::new();
+    let mut round = 0;
     let _ = crate::wait::until(&cx.ui, what, settle_time(cx), || {
-        let probe = Probe::new(cx, None, None);
+        // a second round looks again: the cluster moves on by itself while it settles
+        round += 1;
+        let probe = Probe::shared(cx, round > 1);
         last = run_only(&probe, ids);
         match last.iter().find(|o| o.status == Status::Fail) {
             None => crate::wait::Poll::Ready(()),

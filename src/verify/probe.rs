@@ -32,9 +32,19 @@ fn snapshot_kind(kind: &str) -> Option<&'static str> {
 }
 
 pub struct Probe<'a> {
-    pub(crate) cx: &'a Context,
+    pub cx: &'a Context,
     prometheus_url: Option<String>,
     pushgateway_url: Option<String>,
+    found: Arc<Lookups>,
+}
+
+/// What a probe has looked up. Setup's probes share one set until the wizard next changes something (see
+/// `Probe::shared`): the stages' checks and the closing verify ask the same questions of an unchanged cluster.
+/// The lookups setup's checks share, with the runner's count of changes when they were begun.
+pub(crate) type SharedLookups = Arc<Mutex<Option<(u64, Arc<Lookups>)>>>;
+
+#[derive(Default)]
+pub(crate) struct Lookups {
     /// One slot per lookup, filled by whichever check asks first.
     cache: Mutex<HashMap<String, Arc<OnceLock<Answer>>>>,
     monitoring: OnceLock<Result<monitoring::Found, Problem>>,
@@ -80,17 +90,26 @@ impl Reader for Probe<'_> {
 }
 
 impl<'a> Probe<'a> {
+    /// A probe of its own (verify, demo, watch, bundle): everything is looked up afresh.
     pub fn new(cx: &'a Context, prometheus_url: Option<String>, pushgateway_url: Option<String>) -> Probe<'a> {
-        Probe {
-            cx,
-            prometheus_url,
-            pushgateway_url,
-            cache: Mutex::new(HashMap::new()),
-            monitoring: OnceLock::new(),
-            prometheus: OnceLock::new(),
-            pushgateway: OnceLock::new(),
-            forwards: Mutex::new(Vec::new()),
-        }
+        Probe { cx, prometheus_url, pushgateway_url, found: Arc::default() }
+    }
+
+    /// A probe for setup's checks: what was looked up since the wizard last changed something, or (when the
+    /// cluster was changed since, or `fresh` asks for a new look, as a wait does each round) a new set, which
+    /// later probes then share.
+    pub(crate) fn shared(cx: &'a Context, fresh: bool) -> Probe<'a> {
+        let changes = cx.runner.changes();
+        let mut slot = cx.lookups.lock().unwrap_or_else(|p| p.into_inner());
+        let found = match &*slot {
+            Some((seen, found)) if *seen == changes && !fresh => found.clone(),
+            _ => {
+                let found = Arc::<Lookups>::default();
+                *slot = Some((changes, found.clone()));
+                found
+            }
+        };
+        Probe { cx, prometheus_url: None, pushgateway_url: None, found }
     }
 
     /// The namespace's objects of the snapshot kinds, fetched once; None when `kind` is not one of them or
@@ -106,26 +125,27 @@ impl<'a> Probe<'a> {
     }
 
     fn cached(&self, key: String, fetch: impl FnOnce() -> Answer) -> Answer {
-        let slot = self.cache.lock().unwrap_or_else(|p| p.into_inner()).entry(key).or_default().clone();
+        let slot = self.found.cache.lock().unwrap_or_else(|p| p.into_inner()).entry(key).or_default().clone();
         slot.get_or_init(fetch).clone()
     }
 
     /// The monitoring Services, found once.
     pub(crate) fn monitoring(&self) -> Result<monitoring::Found, Problem> {
-        self.monitoring.get_or_init(|| monitoring::find(self)).clone()
+        self.found.monitoring.get_or_init(|| monitoring::find(self)).clone()
     }
 
     fn forward(&self, service: &str, port: u16) -> Result<String, String> {
         let forward = PortForward::open(self.cx, &self.cx.settings.monitoring_namespace, service, port)
             .map_err(|p: Problem| p.message)?;
         let url = forward.url("");
-        self.forwards.lock().unwrap_or_else(|p| p.into_inner()).push(forward);
+        self.found.forwards.lock().unwrap_or_else(|p| p.into_inner()).push(forward);
         Ok(url)
     }
 
     /// Prometheus's base URL (given, or through a port-forward opened once).
     pub(crate) fn prometheus(&self) -> Result<String, String> {
-        self.prometheus
+        self.found
+            .prometheus
             .get_or_init(|| match &self.prometheus_url {
                 Some(url) => Ok(url.trim_end_matches('/').to_string()),
                 None => {
@@ -143,7 +163,8 @@ impl<'a> Probe<'a> {
 
     /// The Pushgateway's base URL (given, or through a port-forward opened once).
     pub(crate) fn pushgateway(&self) -> Result<String, String> {
-        self.pushgateway
+        self.found
+            .pushgateway
             .get_or_init(|| match &self.pushgateway_url {
                 Some(url) => Ok(url.trim_end_matches('/').to_string()),
                 None => {
