@@ -418,6 +418,11 @@ impl World {
             ("XDG_CONFIG_HOME".into(), d("config")),
             ("TESTWORLD_DIR".into(), self.dir.display().to_string()),
             ("NO_COLOR".into(), "1".into()),
+            // The real kubectl and helm (Go) run hundreds of times per test, each for a fraction of a second:
+            // their garbage collector only costs CPU then (a quarter of a kubectl call's); it still runs near
+            // the limit, for a long `helm upgrade --wait`. Their behaviour is the same.
+            ("GOGC".into(), "off".into()),
+            ("GOMEMLIMIT".into(), "256MiB".into()),
         ]
     }
 
