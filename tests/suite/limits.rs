@@ -251,21 +251,8 @@ fn a_repository_the_user_added_with_a_login_is_left_as_it_is_and_its_password_ne
     assert!(!run.all().contains(secret), "the password was shown: {}", run.all());
     let repositories = std::fs::read_to_string(world.dir.join("helm/config/repositories.yaml")).expect("helm's file");
     assert!(repositories.contains(secret), "the login is still there: {repositories}");
-    for entry in walk(&world.dir.join("config")) {
+    for entry in crate::support::files_under(&world.dir.join("config")) {
         let text = std::fs::read_to_string(&entry).unwrap_or_default();
         assert!(!text.contains(secret), "{} holds the password", entry.display());
     }
-}
-
-fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }

@@ -241,7 +241,10 @@ fn the_grafana_password_is_shown_only_when_asked() {
     assert!(!verbose.all().contains(&password));
     let shown = setup(&world, &["--grafana", "--show-password"]);
     assert!(shown.stdout.contains(&format!("admin password: {password}")), "{}", shown.stdout);
-    for entry in walk(&world.dir.join("config")).into_iter().chain(walk(&world.dir.join("home"))) {
+    for entry in crate::support::files_under(&world.dir.join("config"))
+        .into_iter()
+        .chain(crate::support::files_under(&world.dir.join("home")))
+    {
         let text = std::fs::read(&entry).unwrap_or_default();
         assert!(!String::from_utf8_lossy(&text).contains(&password), "the password is in {}", entry.display());
     }
@@ -249,19 +252,6 @@ fn the_grafana_password_is_shown_only_when_asked() {
 
 fn interlok_k8s_decode(text: &str) -> Vec<u8> {
     interlok_k8s::cluster::views::decode_base64(text).expect("base64")
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }
 
 #[test]

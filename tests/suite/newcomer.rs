@@ -84,15 +84,10 @@ fn not_elevated_stops_at_preflight_before_the_plan_with_the_fix() {
     let mut config = WindowsConfig::workstation();
     config.admin = false;
     let Some(world) = windows_world(config, ClusterState::Nonexistent) else { return };
-    let mut screen = Screen::start(&world, &["--platform", "windows", "setup"]);
-    screen.expect("Preflight: what this machine has (nothing is changed yet)");
-    screen.expect("Nothing was changed.");
-    let code = screen.end();
-    let text = screen.plain();
-    assert_eq!(code, 1, "{text}");
-    in_order(
-        &text,
+    stops_at_preflight(
+        &world,
         &[
+            "Preflight: what this machine has (nothing is changed yet)",
             "✔ kubectl v1.33.",
             "✘ `choco install kubernetes-helm` needs an elevated shell",
             "✘ this shell is not elevated: minikube's Hyper-V driver needs Administrator rights",
@@ -101,9 +96,20 @@ fn not_elevated_stops_at_preflight_before_the_plan_with_the_fix() {
             "Nothing was changed. Fix the above, then run setup again.",
         ],
     );
+}
+
+/// Runs the interactive Windows setup and checks that it ends at preflight with these lines on screen, in
+/// order: no plan, no question, chocolatey never run, nothing changed, no cluster.
+fn stops_at_preflight(world: &World, lines: &[&str]) {
+    let mut screen = Screen::start(world, &["--platform", "windows", "setup"]);
+    screen.expect("Nothing was changed.");
+    let code = screen.end();
+    let text = screen.plain();
+    assert_eq!(code, 1, "{text}");
+    in_order(&text, lines);
     assert!(!text.contains("Plan") && !text.contains("Proceed with this plan?"), "no plan, no question:\n{text}");
     assert!(world.invocations().iter().all(|i| i.tool != "choco"), "chocolatey never ran");
-    assert_eq!(mutating_calls(&world), Vec::<String>::new());
+    assert_eq!(mutating_calls(world), Vec::<String>::new(), "nothing is installed or changed");
     assert_eq!(world.cluster_state(), ClusterState::Nonexistent);
 }
 
@@ -113,13 +119,9 @@ fn no_usable_driver_stops_at_preflight_before_the_plan_with_the_fix() {
     let mut config = WindowsConfig::workstation();
     config.hyperv_enabled = false;
     let Some(world) = windows_world(config, ClusterState::Nonexistent) else { return };
-    let mut screen = Screen::start(&world, &["--platform", "windows", "setup"]);
-    screen.expect("Nothing was changed.");
-    let code = screen.end();
-    let text = screen.plain();
-    assert_eq!(code, 1, "{text}");
-    in_order(
-        &text,
+    // helm is not installed for a machine that cannot run minikube
+    stops_at_preflight(
+        &world,
         &[
             "Preflight: what this machine has",
             "✘ no minikube driver can run a cluster here: Hyper-V is not running and no Docker engine answers",
@@ -127,12 +129,6 @@ fn no_usable_driver_stops_at_preflight_before_the_plan_with_the_fix() {
             "or install and start Docker Desktop",
             "Nothing was changed.",
         ],
-    );
-    assert!(!text.contains("Proceed with this plan?"), "{text}");
-    assert_eq!(
-        mutating_calls(&world),
-        Vec::<String>::new(),
-        "helm is not installed for a machine that cannot run minikube"
     );
 
     let Some(linux) = World::builder().helm(4).cluster(ClusterState::Nonexistent).start() else { return };

@@ -91,3 +91,17 @@ pub fn install_keda(world: &World, namespace: &str) {
 }
 
 pub const LONG: Duration = Duration::from_secs(60);
+
+/// Every file under a folder, at any depth (none when it does not exist).
+pub fn files_under(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
