@@ -188,3 +188,24 @@ fn the_configuration_doc_names_every_setting_with_its_variable_key_and_default()
     }
     assert!(missing.is_empty(), "docs/configuration.md is not true to the CLI: {missing:#?}");
 }
+
+/// issue #14: "`interlok-k8s render | (exec 0<&-)` panics with exit 101". The reader is gone before the
+/// first line is written (no race with a pipe buffer that would take the output anyway): the tool ends
+/// quietly, as `cat` or `kubectl` would, with every command that prints.
+#[test]
+fn a_reader_that_went_away_ends_the_tool_quietly() {
+    for args in [&["render"][..], &["render", "--scaler", "keda"], &["--help"], &["setup", "--list"]] {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let output = std::process::Command::new(PRODUCT)
+            .args(args)
+            .env_remove("INTERLOK_K8S_CONFIG")
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .expect("run");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+    }
+}
