@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use crate::cluster::{adapter, autoscaler, keda};
 use crate::context::Context;
 use crate::load::{self, Plan, Target};
-use crate::portforward::PortForward;
 use crate::problem::Problem;
 use crate::settings::Scaler;
 use crate::verify::{self, Probe, Status};
@@ -20,7 +19,7 @@ pub(crate) const MESSAGES: u64 = 150;
 /// a link does not come, or where Ctrl-C stopped it.
 pub(crate) fn run(cx: &Context, reached: &mut dyn FnMut(&str)) -> Result<(), Problem> {
     let s = &cx.settings;
-    let forward = PortForward::open(cx, &s.namespace, &s.deployment, 8080).map_err(|problem| {
+    let forward = crate::cluster::interlok::forward(cx).map_err(|problem| {
         if crate::runner::interrupted() {
             interrupted("opening a port-forward to Interlok")
         } else {

@@ -13,24 +13,46 @@ pub(crate) struct PortForward {
 }
 
 impl PortForward {
-    pub(crate) fn open(cx: &Context, namespace: &str, service: &str, remote_port: u16) -> Result<PortForward, Problem> {
-        let cmd = cx.kubectl().port_forward(namespace, service, remote_port);
-        let process = cx.runner.start_background(&cmd)?;
-        // kubectl prints `Forwarding from 127.0.0.1:PORT -> REMOTE` once it listens
-        let local_port = process
-            .wait_for_line(Duration::from_secs(60), |line| {
-                line.strip_prefix("Forwarding from 127.0.0.1:")?.split_whitespace().next()?.parse::<u16>().ok()
-            })
-            .map_err(|p| {
-                p.reworded(format!("could not port-forward to Service {service} in {namespace}"))
-                    .with_hint(format!("check `kubectl get pods -n {namespace}`: the Service needs a Running pod"))
-            })?;
-        Ok(PortForward { _process: process, local_port })
+    /// Forwards to a Service (kubectl picks one of its pods).
+    pub(crate) fn to_service(
+        cx: &Context,
+        namespace: &str,
+        service: &str,
+        remote_port: u16,
+    ) -> Result<PortForward, Problem> {
+        let hint = format!("check `kubectl get pods -n {namespace}`: the Service needs a Running pod");
+        open(cx, namespace, &format!("svc/{service}"), remote_port, &format!("Service {service}"), hint)
+    }
+
+    /// Forwards to one pod.
+    pub(crate) fn to_pod(cx: &Context, namespace: &str, pod: &str, remote_port: u16) -> Result<PortForward, Problem> {
+        let hint =
+            format!("check `kubectl get pod {pod} -n {namespace}`: it may have just been replaced; run this again");
+        open(cx, namespace, &format!("pod/{pod}"), remote_port, &format!("pod {pod}"), hint)
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.local_port)
     }
+}
+
+fn open(
+    cx: &Context,
+    namespace: &str,
+    target: &str,
+    remote_port: u16,
+    what: &str,
+    hint: String,
+) -> Result<PortForward, Problem> {
+    let cmd = cx.kubectl().port_forward(namespace, target, remote_port);
+    let process = cx.runner.start_background(&cmd)?;
+    // kubectl prints `Forwarding from 127.0.0.1:PORT -> REMOTE` once it listens
+    let local_port = process
+        .wait_for_line(Duration::from_secs(60), |line| {
+            line.strip_prefix("Forwarding from 127.0.0.1:")?.split_whitespace().next()?.parse::<u16>().ok()
+        })
+        .map_err(|p| p.reworded(format!("could not port-forward to {what} in {namespace}")).with_hint(hint))?;
+    Ok(PortForward { _process: process, local_port })
 }
 
 /// GET a URL; the HTTP status or a transport error as text.

@@ -42,11 +42,33 @@ fn system_property(java_opts: &str, name: &str) -> Option<String> {
     java_opts.split_whitespace().find_map(|word| word.strip_prefix(&prefix).map(String::from))
 }
 
-/// GETs a path of Interlok's HTTP consumer through a port-forward to its Service (closed afterwards).
+/// GETs a path of Interlok's HTTP consumer through a port-forward to a serving pod (closed afterwards).
 pub(crate) fn http_status(reader: &(impl Reader + ?Sized), path: &str) -> Result<Result<u16, String>, Problem> {
-    let cx = reader.cx();
-    let forward = PortForward::open(cx, &cx.settings.namespace, &cx.settings.deployment, HTTP_PORT)?;
+    let forward = forward(reader)?;
     Ok(http_get(&forward.url(path), Duration::from_secs(10)))
+}
+
+/// A port-forward to Interlok's HTTP port on the newest pod that serves now: Running, Ready and not on its way
+/// out. (`kubectl port-forward svc/…` picks the pod that has been ready longest: during a rollout, the one
+/// about to be deleted, and the forward fails with "pod not found".)
+pub(crate) fn forward(reader: &(impl Reader + ?Sized)) -> Result<PortForward, Problem> {
+    let cx = reader.cx();
+    let s = &cx.settings;
+    let pods = pods(reader)?;
+    let Some(pod) = serving(&pods) else {
+        return Err(Problem::new(format!(
+            "no pod of Deployment {} in {} is ready to serve",
+            s.deployment, s.namespace
+        ))
+        .with_hint(format!("check `kubectl get pods -n {} -l app={}`", s.namespace, s.deployment)));
+    };
+    PortForward::to_pod(cx, &s.namespace, &pod.metadata.name, HTTP_PORT)
+}
+
+/// The newest pod that is Running, Ready and not being deleted.
+fn serving(pods: &[Pod]) -> Option<&Pod> {
+    let key = |p: &&Pod| (p.metadata.creation_timestamp.clone(), p.metadata.name.clone());
+    pods.iter().filter(|p| p.running() && p.ready() && p.metadata.deletion_timestamp.is_none()).max_by_key(key)
 }
 
 /// The checksum of the configuration the Deployment's pods were given (None: the image's own).
@@ -164,6 +186,32 @@ pub(crate) fn pushed(groups: &[Group], namespace: &str, live: &[String]) -> BTre
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn pod(name: &str, created: &str, ready: bool, deleting: bool) -> Pod {
+        let mut value = json!({
+            "metadata": {"name": name, "creationTimestamp": created},
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]},
+        });
+        if deleting {
+            value["metadata"]["deletionTimestamp"] = json!("2026-11-30T10:05:00Z");
+        }
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn the_forward_goes_to_the_newest_serving_pod_never_one_on_its_way_out() {
+        // mid-rollout: the old pod, ready longest, is being deleted; kubectl's `svc/` choice would take it
+        let old = pod("interlok-old", "2026-11-30T10:00:00Z", true, true);
+        let new = pod("interlok-new", "2026-11-30T10:04:00Z", true, false);
+        let starting = pod("interlok-next", "2026-11-30T10:04:30Z", false, false);
+        let pods = [old.clone(), new, starting.clone()];
+        assert_eq!(serving(&pods).map(|p| p.metadata.name.as_str()), Some("interlok-new"));
+        // a scaled-out Deployment: the newest ready one
+        let older = pod("interlok-a", "2026-11-30T09:00:00Z", true, false);
+        let newer = pod("interlok-b", "2026-11-30T09:30:00Z", true, false);
+        assert_eq!(serving(&[newer, older]).map(|p| p.metadata.name.as_str()), Some("interlok-b"));
+        assert!(serving(&[old, starting]).is_none(), "nothing serves: no forward");
+    }
 
     #[test]
     fn the_pushers_warning_is_found_in_a_coloured_log_whatever_line_it_is_on() {

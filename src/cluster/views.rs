@@ -14,6 +14,9 @@ pub(crate) struct Meta {
     pub(crate) labels: BTreeMap<String, String>,
     pub(crate) annotations: BTreeMap<String, String>,
     pub(crate) owner_references: Vec<OwnerReference>,
+    pub(crate) creation_timestamp: String,
+    /// Set once the object is being deleted (a pod terminating).
+    pub(crate) deletion_timestamp: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -9,7 +9,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::cli::LoadArgs;
 use crate::context::Context;
 use crate::load::{self, Plan, Target};
-use crate::portforward::PortForward;
 use crate::problem::Problem;
 use crate::settings::Settings;
 use crate::ui::Ui;
@@ -33,7 +32,7 @@ pub(crate) fn run(settings: Settings, ui: Ui, args: &LoadArgs) -> Exit {
     // Without --url the port-forward lives as long as the run, and is closed on every way out.
     let (url, _forward) = match &args.url {
         Some(url) => (url.clone(), None),
-        None => match PortForward::open(&cx, &cx.settings.namespace, &cx.settings.deployment, 8080) {
+        None => match crate::cluster::interlok::forward(&cx) {
             Ok(forward) => (forward.url(&cx.settings.inbox_path), Some(forward)),
             Err(problem) => {
                 ui.problem(None, &problem);

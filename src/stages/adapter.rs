@@ -10,7 +10,7 @@ use crate::cluster::{adapter, interlok, pods};
 use crate::context::Context;
 use crate::engine::{Check, Stage, StageId};
 use crate::manifests;
-use crate::portforward::{http_get, PortForward};
+use crate::portforward::http_get;
 use crate::problem::Problem;
 use crate::settings::{Scaler, Settings};
 use crate::wait::{self, Poll};
@@ -118,7 +118,7 @@ fn wait_for_apiservice(cx: &Context) -> Result<(), Problem> {
 /// Sends a few messages to the inbox path (`/in-box`), then waits (bounded; the adapter relists on its interval) until the
 /// custom metrics API has a value for every Interlok pod.
 fn warm_up_and_wait_for_values(cx: &Context) -> Result<String, Problem> {
-    let forward = PortForward::open(cx, &cx.settings.namespace, &cx.settings.deployment, interlok::HTTP_PORT)?;
+    let forward = interlok::forward(cx)?;
     for _ in 0..WARM_UP_MESSAGES {
         let _ = http_get(&forward.url(&cx.settings.inbox_path), Duration::from_secs(10));
     }

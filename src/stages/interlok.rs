@@ -15,7 +15,7 @@ use crate::context::Context;
 use crate::engine::{Check, Stage, StageId};
 use crate::interlok_config;
 use crate::manifests::{self, Endpoints};
-use crate::portforward::{http_get, PortForward};
+use crate::portforward::http_get;
 use crate::problem::Problem;
 use crate::wait::{self, Poll};
 
@@ -192,7 +192,7 @@ fn wait_available(cx: &Context) -> Result<String, Problem> {
 /// GET the inbox path (`/in-box`) through a port-forward to the Interlok Service; the status when it answers 200.
 fn in_box_status(cx: &Context) -> Result<u16, Problem> {
     let limit = Duration::from_secs(60).min(cx.settings.wait_timeout);
-    let forward = PortForward::open(cx, &cx.settings.namespace, &cx.settings.deployment, interlok::HTTP_PORT)?;
+    let forward = interlok::forward(cx)?;
     let url = forward.url(&cx.settings.inbox_path);
     let what = format!("Interlok's {} to answer", cx.settings.inbox_path);
     wait::until(&cx.ui, &what, limit, || match http_get(&url, Duration::from_secs(10)) {

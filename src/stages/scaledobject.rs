@@ -12,7 +12,7 @@ use crate::cluster::{self, adapter, interlok, monitoring};
 use crate::context::Context;
 use crate::engine::{Check, Stage, StageId};
 use crate::manifests::{self, Endpoints};
-use crate::portforward::{http_get, PortForward};
+use crate::portforward::http_get;
 use crate::problem::Problem;
 use crate::record::Created;
 use crate::settings::{Scaler, Settings};
@@ -248,7 +248,7 @@ fn warm_up(cx: &Context) {
         return;
     }
     let s = &cx.settings;
-    if let Ok(forward) = PortForward::open(cx, &s.namespace, &s.deployment, interlok::HTTP_PORT) {
+    if let Ok(forward) = interlok::forward(cx) {
         for _ in 0..WARM_UP_MESSAGES {
             let _ = http_get(&forward.url(&s.inbox_path), Duration::from_secs(10));
         }

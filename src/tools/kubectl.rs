@@ -181,12 +181,13 @@ impl Kubectl {
     }
 
     /// A port-forward to a Service, on a free local port, bound to 127.0.0.1 only.
-    pub(crate) fn port_forward(&self, namespace: &str, service: &str, remote_port: u16) -> Cmd {
+    /// `kubectl port-forward` to `target` (`svc/NAME` or `pod/NAME`) on a free local port.
+    pub(crate) fn port_forward(&self, namespace: &str, target: &str, remote_port: u16) -> Cmd {
         self.query([
             "port-forward".to_string(),
             "-n".into(),
             namespace.into(),
-            format!("svc/{service}"),
+            target.into(),
             format!(":{remote_port}"),
             "--address".into(),
             "127.0.0.1".into(),

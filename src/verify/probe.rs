@@ -135,7 +135,7 @@ impl<'a> Probe<'a> {
     }
 
     fn forward(&self, service: &str, port: u16) -> Result<String, String> {
-        let forward = PortForward::open(self.cx, &self.cx.settings.monitoring_namespace, service, port)
+        let forward = PortForward::to_service(self.cx, &self.cx.settings.monitoring_namespace, service, port)
             .map_err(|p: Problem| p.message)?;
         let url = forward.url("");
         self.found.forwards.lock().unwrap_or_else(|p| p.into_inner()).push(forward);

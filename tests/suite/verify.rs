@@ -349,7 +349,7 @@ fn direct_urls_reach_the_real_servers_without_port_forwards() {
         .filter(|i| i.args.first().is_some_and(|a| a == "port-forward"))
         .map(|i| i.args.join(" "))
         .collect();
-    assert!(forwards.iter().all(|f| f.contains("svc/interlok")), "only /in-box needs a port-forward: {forwards:?}");
+    assert!(forwards.iter().all(|f| f.contains("pod/interlok-")), "only /in-box needs a port-forward: {forwards:?}");
 }
 
 #[test]
