@@ -50,19 +50,35 @@ pub(crate) fn http_status(reader: &(impl Reader + ?Sized), path: &str) -> Result
 
 /// A port-forward to Interlok's HTTP port on the newest pod that serves now: Running, Ready and not on its way
 /// out. (`kubectl port-forward svc/…` picks the pod that has been ready longest: during a rollout, the one
-/// about to be deleted, and the forward fails with "pod not found".)
+/// about to be deleted, and the forward fails with "pods … not found".) A pod can still go between the list
+/// and the forward (a scale-down removes the newest first): then the pods are listed again, a few times.
 pub(crate) fn forward(reader: &(impl Reader + ?Sized)) -> Result<PortForward, Problem> {
+    const ATTEMPTS: usize = 3;
     let cx = reader.cx();
     let s = &cx.settings;
-    let pods = pods(reader)?;
-    let Some(pod) = serving(&pods) else {
-        return Err(Problem::new(format!(
-            "no pod of Deployment {} in {} is ready to serve",
-            s.deployment, s.namespace
-        ))
-        .with_hint(format!("check `kubectl get pods -n {} -l app={}`", s.namespace, s.deployment)));
-    };
-    PortForward::to_pod(cx, &s.namespace, &pod.metadata.name, HTTP_PORT)
+    let mut listed = pods(reader)?;
+    let mut attempt = 1;
+    loop {
+        let Some(pod) = serving(&listed) else {
+            return Err(Problem::new(format!(
+                "no pod of Deployment {} in {} is ready to serve",
+                s.deployment, s.namespace
+            ))
+            .with_hint(format!("check `kubectl get pods -n {} -l app={}`", s.namespace, s.deployment)));
+        };
+        match PortForward::to_pod(cx, &s.namespace, &pod.metadata.name, HTTP_PORT) {
+            Err(problem) if attempt < ATTEMPTS && gone(&problem) => {
+                attempt += 1;
+                listed = pods(cx)?;
+            }
+            forwarded => return forwarded,
+        }
+    }
+}
+
+/// Whether kubectl could not forward because the pod no longer exists.
+fn gone(problem: &Problem) -> bool {
+    problem.command.as_ref().is_some_and(|c| c.stderr_tail.contains("not found"))
 }
 
 /// The newest pod that is Running, Ready and not being deleted.
