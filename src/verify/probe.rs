@@ -1,7 +1,8 @@
-//! What the checks share, looked up once per run: the cluster's objects (a caching `Reader`: checks asking
-//! for the same object at once wait for one fetch), the monitoring Services, and the Prometheus and
-//! Pushgateway URLs — given with `--prometheus-url`/`--pushgateway-url`, or reached through port-forwards the
-//! probe opens once and closes when it is dropped.
+//! What the checks share, looked up once per probe (setup's checks share one probe's lookups until the wizard
+//! next changes something): the cluster's objects (a caching `Reader`: checks asking for the same object at
+//! once wait for one fetch), the monitoring Services, and the Prometheus and Pushgateway URLs — given with
+//! `--prometheus-url`/`--pushgateway-url`, or reached through port-forwards the probe opens once and closes
+//! when it is dropped.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -38,11 +39,11 @@ pub struct Probe<'a> {
     found: Arc<Lookups>,
 }
 
-/// What a probe has looked up. Setup's probes share one set until the wizard next changes something (see
-/// `Probe::shared`): the stages' checks and the closing verify ask the same questions of an unchanged cluster.
 /// The lookups setup's checks share, with the runner's count of changes when they were begun.
 pub(crate) type SharedLookups = Arc<Mutex<Option<(u64, Arc<Lookups>)>>>;
 
+/// What a probe has looked up. Setup's probes share one set until the wizard next changes something (see
+/// `Probe::shared`): the stages' checks and the closing verify ask the same questions of an unchanged cluster.
 #[derive(Default)]
 pub(crate) struct Lookups {
     /// One slot per lookup, filled by whichever check asks first.
