@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, Mutex, OnceLock};
 
+use crate::engine::StageId;
 use crate::problem::Problem;
 use crate::record::{Created, Record, State};
 use crate::runner::Runner;
@@ -49,6 +50,9 @@ pub struct Context {
     forked_facts: Option<Facts>,
     /// What setup's checks looked up, and how many changes the runner had made then (see `Probe::shared`).
     pub(crate) lookups: SharedLookups,
+    /// The stages of this run that have not ended yet (set by the engine, shared by every fork): a stage
+    /// that needs what another one makes waits for it only while that one can still make it.
+    pub(crate) underway: Arc<Mutex<Vec<StageId>>>,
 }
 
 impl Context {
@@ -64,6 +68,7 @@ impl Context {
             record,
             forked_facts: None,
             lookups: Arc::default(),
+            underway: Arc::default(),
         }
     }
 
@@ -152,6 +157,11 @@ impl Context {
         self.record.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).state(item)
     }
 
+    /// Whether this stage is part of this run and has not ended yet.
+    pub(crate) fn underway(&self, stage: StageId) -> bool {
+        self.underway.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).contains(&stage)
+    }
+
     /// A copy for a stage that runs alongside others: its own UI, the same settings, tools, facts and record.
     pub(crate) fn fork(&self) -> Context {
         Context {
@@ -163,6 +173,7 @@ impl Context {
             record: self.record.clone(),
             forked_facts: Some(self.facts.clone()),
             lookups: self.lookups.clone(),
+            underway: self.underway.clone(),
         }
     }
 

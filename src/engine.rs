@@ -217,6 +217,8 @@ pub(crate) fn run(plan: &Plan, cx: &mut Context) -> Vec<StageReport> {
     let mut outcomes: Vec<Option<StageReport>> = plan.chosen.iter().map(|_| None).collect();
     let mut started = vec![false; plan.chosen.len()];
     let mut stop = false;
+    *cx.underway.lock().unwrap_or_else(|p| p.into_inner()) = plan.chosen.clone();
+    let ended = |cx: &Context, id: StageId| cx.underway.lock().unwrap_or_else(|p| p.into_inner()).retain(|u| *u != id);
     std::thread::scope(|scope| {
         let (done, finished) = std::sync::mpsc::channel();
         let mut running = 0;
@@ -236,6 +238,7 @@ pub(crate) fn run(plan: &Plan, cx: &mut Context) -> Vec<StageReport> {
                 if let Some(reason) = stage.not_applicable(&cx.settings) {
                     // nothing to run: no live region, only its line
                     let report = StageReport { id, outcome: Outcome::NotApplicable(reason), took: Duration::ZERO };
+                    ended(cx, id);
                     cx.ui.line(&summary_line(&report));
                     outcomes[i] = Some(report);
                     continue;
@@ -248,6 +251,7 @@ pub(crate) fn run(plan: &Plan, cx: &mut Context) -> Vec<StageReport> {
                 scope.spawn(move || {
                     let began = Instant::now();
                     let outcome = run_stage(stage, &mut child, &resume);
+                    ended(&child, id);
                     let _ = done.send((i, StageReport { id, outcome, took: began.elapsed() }, child, region));
                 });
             }
@@ -259,9 +263,17 @@ pub(crate) fn run(plan: &Plan, cx: &mut Context) -> Vec<StageReport> {
             cx.merge(&child);
             region.finish(&summary_line(&report), matches!(report.outcome, Outcome::Failed(_) | Outcome::Interrupted));
             stop |= !report.outcome.lets_others_start();
+            if stop {
+                // no stage starts after a failure: those not started make nothing another could wait for
+                for (id, _) in plan.chosen.iter().zip(&started).filter(|(_, started)| !**started) {
+                    ended(cx, *id);
+                }
+            }
             outcomes[i] = Some(report);
         }
     });
+    // stages never started (after a failure) will not make anything either
+    cx.underway.lock().unwrap_or_else(|p| p.into_inner()).clear();
     plan.chosen
         .iter()
         .zip(outcomes)

@@ -5,7 +5,7 @@
 //! image or keeps crashing — and a 200 from the inbox path (`/in-box`) through a port-forward the wizard opens
 //! on 127.0.0.1 and always closes.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -133,30 +133,27 @@ fn config_needed(cx: &Context, live: &crate::cluster::views::Deployment) -> Resu
 
 /// The endpoints the prometheus stage found (or finds now, when it was skipped).
 /// Interlok is deployed while Prometheus installs (its image is the slow part), so the pushgateway Service may
-/// not exist yet: wait for it (bounded), unless no prometheus release shows up at all.
+/// not exist yet: wait for it while something can still make it — the prometheus stage of this run, or a
+/// release another Helm is installing — and fail at once otherwise.
 pub(crate) fn endpoints(cx: &mut Context) -> Result<Endpoints, Problem> {
     if cx.runner.dry_run() && cx.facts.pushgateway.is_none() {
         return Ok(Endpoints::default());
     }
-    if let Ok(found) = monitoring::endpoints(cx) {
-        cx.facts.pushgateway = Some(found.pushgateway.clone());
-        return Ok(found);
-    }
-    let began = Instant::now();
     let release = super::releases::release(cx, "prometheus");
+    let elsewhere = |cx: &Context| -> bool {
+        let status = super::releases::status(cx, &release).ok().flatten();
+        status.is_some_and(|s| s.status.starts_with("pending"))
+    };
     let found = wait::until(
         &cx.ui,
         "the pushgateway Service (the prometheus stage creates it)",
         cx.settings.wait_timeout,
         || match monitoring::endpoints(cx) {
             Ok(found) => Poll::Ready(found),
+            Err(problem) if cx.underway(StageId::Prometheus) => Poll::Waiting(problem.message),
+            Err(problem) if elsewhere(cx) => Poll::Waiting(problem.message),
             Err(problem) => {
-                let installing = super::releases::status(cx, &release).ok().flatten().is_some();
-                if !installing && began.elapsed() > Duration::from_secs(30) {
-                    Poll::Failed(problem.with_hint("install Prometheus first: `interlok-k8s setup --from prometheus`"))
-                } else {
-                    Poll::Waiting(problem.message)
-                }
+                Poll::Failed(problem.with_hint("install Prometheus first: `interlok-k8s setup --from prometheus`"))
             }
         },
     )?;

@@ -333,3 +333,19 @@ fn render_prints_the_config_map_and_the_mounts() {
     let plain = std::process::Command::new(PRODUCT).arg("render").output().expect("render");
     assert!(!String::from_utf8_lossy(&plain.stdout).contains("ConfigMap"), "no configuration, no ConfigMap");
 }
+
+/// `setup --only interlok` with no Prometheus and nothing installing it: nothing can make the pushgateway
+/// Service, so the stage says to install Prometheus at once instead of polling the cluster for it.
+#[test]
+fn interlok_alone_without_prometheus_says_to_install_it_without_waiting_for_it() {
+    let Some(world) = World::builder().helm(4).with_charts().start() else { return };
+    let run = world.run(PRODUCT, &["setup", "--yes", "--only", "interlok"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.stderr.contains("`interlok-k8s setup --from prometheus`"), "{}", run.stderr);
+    let looks = world
+        .invocations()
+        .iter()
+        .filter(|i| i.tool == "kubectl" && i.args.starts_with(&["get".to_string(), "services".to_string()]))
+        .count();
+    assert_eq!(looks, 1, "one look at the monitoring Services, no polling");
+}
