@@ -138,21 +138,29 @@ fn settle_time(cx: &Context) -> Duration {
     (s.scrape_interval * 2 + s.relist_interval).max(Duration::from_secs(10)).min(s.wait_timeout)
 }
 
-/// Runs these checks until none fails, for at most `settle_time`; the last report.
+/// Runs these checks until none fails, for at most `settle_time`; the last report. A check that passed stays
+/// passed: later rounds look again (afresh: the cluster moves on by itself while it settles) only at those
+/// that have not, so a wait on one slow link does not ask the whole chain again every round.
 pub(crate) fn settled(cx: &Context, ids: &[&str], what: &str) -> Vec<Outcome> {
+    let mut passed: Vec<Outcome> = Vec::new();
     let mut last = Vec::new();
     let mut round = 0;
     let _ = crate::wait::until(&cx.ui, what, settle_time(cx), || {
-        // a second round looks again: the cluster moves on by itself while it settles
         round += 1;
         let probe = Probe::shared(cx, round > 1);
-        last = run_only(&probe, ids);
+        let pending: Vec<&str> = ids.iter().copied().filter(|id| !passed.iter().any(|o| o.id == *id)).collect();
+        last = run_only(&probe, &pending);
+        passed.extend(last.iter().filter(|o| matches!(o.status, Status::Ok | Status::Warn)).cloned());
         match last.iter().find(|o| o.status == Status::Fail) {
             None => crate::wait::Poll::Ready(()),
             Some(failed) => crate::wait::Poll::Waiting(format!("{}: {}", failed.id, failed.message)),
         }
     });
-    last
+    let order = checks::all();
+    let mut report: Vec<Outcome> = last.into_iter().chain(passed).collect();
+    report.sort_by_key(|o| order.iter().position(|c| c.id == o.id));
+    report.dedup_by_key(|o| o.id);
+    report
 }
 
 fn run_checks(probe: &Probe, wanted: impl Fn(&Check) -> bool) -> Vec<Outcome> {
