@@ -158,10 +158,7 @@ fn a_stock_image_with_a_configuration_serves_and_verify_blames_only_the_pusher()
     assert_eq!(failed.len(), 1, "only the pusher is blamed: {report:#}");
     let (id, message, hint) = &failed[0];
     assert_eq!(id, "interlok.pushes");
-    assert!(
-        message.contains("pushed to the pushgateway within 20s (two push intervals) of a message to /in-box"),
-        "{message}"
-    );
+    assert!(message.contains("pushes to the pushgateway"), "said at once, with no push to wait for: {message}");
     assert!(message.contains(&format!("{STOCK_IMAGE} is a stock Interlok image")), "{message}");
     assert!(hint.contains(STOCK_IMAGE) && hint.contains(&format!("--image {GUIDE_IMAGE}`")), "{hint}");
     let in_box = report["checks"].as_array().unwrap().iter().find(|c| c["id"] == "interlok.in-box").unwrap();

@@ -265,6 +265,9 @@ pub(crate) fn pushes(probe: &Probe) -> Finding {
         Err(e) => return Finding::fail(e, "check the pushgateway: `interlok-k8s verify` shows pushgateway.api"),
     };
     if pushed.is_empty() {
+        if let Some(cannot) = cannot_push(probe, &d, &live) {
+            return cannot;
+        }
         let _ = interlok::http_status(probe, &s.inbox_path);
         let deadline = Instant::now() + TWO_PUSH_INTERVALS;
         while pushed.is_empty() && Instant::now() < deadline {
@@ -306,7 +309,36 @@ fn endpoint_of(probe: &Probe) -> String {
         .unwrap_or_else(|_| "<pushgateway host:port>".into())
 }
 
-/// Pods that consumed a message and never pushed: why, from the image and the configuration it runs.
+/// Pods that have not pushed and cannot: what the image and the configuration mounted over its own hold says
+/// so (a stock image has no pusher; Interlok starts only the management components bootstrap.properties
+/// lists), with no need to wait for a push that cannot come.
+fn cannot_push(probe: &Probe, d: &Deployment, live: &[String]) -> Option<Finding> {
+    let image = d.container().image;
+    let what = format!("no live pod ({}) pushes to the pushgateway", live.join(", "));
+    let bootstrap = interlok::mounted_config(probe, d).unwrap_or_default().remove("bootstrap.properties");
+    let components = bootstrap.as_deref().map(interlok::management_components);
+    match images::kind(&image) {
+        Kind::Stock => Some(without_pusher(
+            probe,
+            &image,
+            format!("{what}: {image} is a stock Interlok image, which carries no kubernetes-metrics pusher"),
+        )),
+        _ => components.filter(|c| !c.iter().any(|c| c == "kubernetes-metrics")).map(|components| {
+            Finding::fail(
+                format!(
+                    "{what}: the bootstrap.properties mounted over {image}'s lists managementComponents={}, without kubernetes-metrics",
+                    components.join(":")
+                ),
+                format!(
+                    "add kubernetes-metrics to managementComponents in your bootstrap.properties, then {}",
+                    rerun_with(probe, " --interlok-config <your folder>")
+                ),
+            )
+        }),
+    }
+}
+
+/// Pods that consumed a message and pushed nothing within two push intervals, though they could: why.
 fn silent(probe: &Probe, d: &Deployment, live: &[String]) -> Finding {
     let s = &probe.cx.settings;
     let image = d.container().image;
@@ -316,40 +348,28 @@ fn silent(probe: &Probe, d: &Deployment, live: &[String]) -> Finding {
         TWO_PUSH_INTERVALS.as_secs(),
         s.inbox_path
     );
-    let bootstrap = interlok::mounted_config(probe, d).unwrap_or_default().remove("bootstrap.properties");
-    let components = bootstrap.as_deref().map(interlok::management_components);
-    let kind = images::kind(&image);
-    if kind != Kind::Stock {
-        if let Some(components) = components.filter(|c| !c.iter().any(|c| c == "kubernetes-metrics")) {
-            return Finding::fail(
-                format!(
-                    "{what}: the bootstrap.properties mounted over {image}'s lists managementComponents={}, without kubernetes-metrics",
-                    components.join(":")
-                ),
-                format!(
-                    "add kubernetes-metrics to managementComponents in your bootstrap.properties, then {}",
-                    rerun_with(probe, " --interlok-config <your folder>")
-                ),
-            );
-        }
-    }
-    let why = match kind {
-        Kind::Stock => format!("{image} is a stock Interlok image, which carries no kubernetes-metrics pusher"),
-        Kind::Unknown => format!(
-            "{image} is not an image the wizard knows: it may lack the kubernetes-metrics pusher (only Interlok 3.x builds had it) or kubernetes-metrics in its managementComponents"
+    match images::kind(&image) {
+        Kind::Pusher => Finding::fail(
+            format!("{what}, though {image} carries the pusher"),
+            format!(
+                "its log says why (a pushgateway it cannot reach shows as `Could not push to Prometheus`): `kubectl logs {} -n {}`",
+                live[0], s.namespace
+            ),
         ),
-        Kind::Pusher => {
-            return Finding::fail(
-                format!("{what}, though {image} carries the pusher"),
-                format!(
-                    "its log says why (a pushgateway it cannot reach shows as `Could not push to Prometheus`): `kubectl logs {} -n {}`",
-                    live[0], s.namespace
-                ),
-            )
-        }
-    };
+        _ => without_pusher(
+            probe,
+            &image,
+            format!(
+                "{what}: {image} is not an image the wizard knows: it may lack the kubernetes-metrics pusher (only Interlok 3.x builds had it) or kubernetes-metrics in its managementComponents"
+            ),
+        ),
+    }
+}
+
+/// The fix for an image that cannot push: one that carries the pusher.
+fn without_pusher(probe: &Probe, image: &str, message: String) -> Finding {
     Finding::fail(
-        format!("{what}: {why}"),
+        message,
         format!(
             "{image} cannot push: run an image that carries the pusher, like the guide's: {} (with your --interlok-config, if you use one); docs/interlok.md says what an image must hold",
             guide_image(probe)
