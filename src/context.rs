@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, Mutex, OnceLock};
 
+use crate::portforward::Forwards;
 use crate::problem::Problem;
 use crate::record::{Created, Record, State};
 use crate::runner::Runner;
@@ -49,6 +50,8 @@ pub struct Context {
     forked_facts: Option<Facts>,
     /// What setup's checks looked up, and how many changes the runner had made then (see `Probe::shared`).
     pub(crate) lookups: SharedLookups,
+    /// The port-forwards this run has open, reused by every stage and check (see portforward.rs).
+    pub(crate) forwards: Forwards,
 }
 
 impl Context {
@@ -64,6 +67,7 @@ impl Context {
             record,
             forked_facts: None,
             lookups: Arc::default(),
+            forwards: Forwards::default(),
         }
     }
 
@@ -163,6 +167,7 @@ impl Context {
             record: self.record.clone(),
             forked_facts: Some(self.facts.clone()),
             lookups: self.lookups.clone(),
+            forwards: self.forwards.clone(),
         }
     }
 
