@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::engine::StageId;
+use crate::portforward::Forwards;
 use crate::problem::Problem;
 use crate::record::{Created, Record, State};
 use crate::runner::Runner;
@@ -53,6 +54,8 @@ pub struct Context {
     /// The stages of this run that have not ended yet (set by the engine, shared by every fork): a stage
     /// that needs what another one makes waits for it only while that one can still make it.
     pub(crate) underway: Arc<Mutex<Vec<StageId>>>,
+    /// The port-forwards this run has open, reused by every stage and check (see portforward.rs).
+    pub(crate) forwards: Forwards,
 }
 
 impl Context {
@@ -69,6 +72,7 @@ impl Context {
             forked_facts: None,
             lookups: Arc::default(),
             underway: Arc::default(),
+            forwards: Forwards::default(),
         }
     }
 
@@ -174,6 +178,7 @@ impl Context {
             forked_facts: Some(self.facts.clone()),
             lookups: self.lookups.clone(),
             underway: self.underway.clone(),
+            forwards: self.forwards.clone(),
         }
     }
 

@@ -44,7 +44,6 @@ pub(crate) fn run(cx: &Context, reached: &mut dyn FnMut(&str)) -> Result<(), Pro
         sending.set_message(&format!("sending {MESSAGES} messages to {}: {done} sent", s.inbox_path))
     });
     drop(sending);
-    drop(forward);
     if crate::runner::interrupted() {
         return Err(interrupted(&format!("{} of {MESSAGES} messages were sent", sent.ok())));
     }

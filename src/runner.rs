@@ -490,6 +490,11 @@ pub(crate) struct Background {
 }
 
 impl Background {
+    /// Whether the command still runs (a port-forward's kubectl ends when it loses its pod).
+    pub(crate) fn running(&self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Waits for the first line `accept` returns Some for, up to `limit` or Ctrl-C; the process's own words
     /// on failure.
     pub(crate) fn wait_for_line<T>(&self, limit: Duration, accept: impl Fn(&str) -> Option<T>) -> Result<T, Problem> {

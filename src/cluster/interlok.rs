@@ -42,10 +42,54 @@ fn system_property(java_opts: &str, name: &str) -> Option<String> {
     java_opts.split_whitespace().find_map(|word| word.strip_prefix(&prefix).map(String::from))
 }
 
-/// GETs a path of Interlok's HTTP consumer through a port-forward to a serving pod (closed afterwards).
+/// GETs a path of Interlok's HTTP consumer (see `HttpConsumer`).
 pub(crate) fn http_status(reader: &(impl Reader + ?Sized), path: &str) -> Result<Result<u16, String>, Problem> {
-    let forward = forward(reader)?;
-    Ok(http_get(&forward.url(path), Duration::from_secs(10)))
+    Ok(HttpConsumer::reach(reader)?.get(path))
+}
+
+/// Interlok's HTTP consumer, reached through the run's port-forward to the newest serving pod (see `forward`).
+pub(crate) struct HttpConsumer<'r, R: Reader + ?Sized> {
+    reader: &'r R,
+    /// None once a request found it broken: the next request opens another.
+    forward: Option<PortForward>,
+}
+
+impl<'r, R: Reader + ?Sized> HttpConsumer<'r, R> {
+    pub(crate) fn reach(reader: &'r R) -> Result<Self, Problem> {
+        Ok(HttpConsumer { reader, forward: Some(forward(reader)?) })
+    }
+
+    /// GETs a path: the HTTP status, or why there was none.
+    pub(crate) fn get(&mut self, path: &str) -> Result<u16, String> {
+        let through = self.take_forward()?;
+        let reused = through.reused();
+        match self.send(through, path) {
+            // another caller's forward may have gone bad since it was opened (its pod went): once more, at once
+            Err(e) if reused && !e.is_timeout() => {
+                let again = self.take_forward()?;
+                self.send(again, path).map_err(|e| e.to_string())
+            }
+            answer => answer.map_err(|e| e.to_string()),
+        }
+    }
+
+    /// GETs through this forward, kept for the next request unless the request got no answer at all: kubectl
+    /// ends a moment after a connection it could not forward (the pod went, or refused it).
+    fn send(&mut self, through: PortForward, path: &str) -> Result<u16, reqwest::Error> {
+        let answer = http_get(&through.url(path), Duration::from_secs(10));
+        match &answer {
+            Err(e) if !e.is_timeout() => through.close(self.reader.cx()),
+            _ => self.forward = Some(through),
+        }
+        answer
+    }
+
+    fn take_forward(&mut self) -> Result<PortForward, String> {
+        match self.forward.take() {
+            Some(forward) => Ok(forward),
+            None => forward(self.reader).map_err(|p| p.message),
+        }
+    }
 }
 
 /// A port-forward to Interlok's HTTP port on the newest pod that serves now: Running, Ready and not on its way
@@ -227,6 +271,80 @@ mod tests {
         let newer = pod("interlok-b", "2026-11-30T09:30:00Z", true, false);
         assert_eq!(serving(&[newer, older]).map(|p| p.metadata.name.as_str()), Some("interlok-b"));
         assert!(serving(&[old, starting]).is_none(), "nothing serves: no forward");
+    }
+
+    /// Requests to Interlok through forwards from the run's pool, with kubectl a script (portforward.rs's tests).
+    #[cfg(unix)]
+    mod through_the_pool {
+        use super::*;
+        use crate::context::Context;
+
+        /// Pods as kubectl would list them, for the forward's choice.
+        struct Listed<'a> {
+            cx: &'a Context,
+            pods: Vec<serde_json::Value>,
+        }
+
+        impl Reader for Listed<'_> {
+            fn cx(&self) -> &Context {
+                self.cx
+            }
+            fn get(&self, _: &str, _: &str, _: &str) -> Result<Option<serde_json::Value>, Problem> {
+                Ok(None)
+            }
+            fn list(&self, _: &str, _: &str, _: Option<&str>) -> Result<Vec<serde_json::Value>, Problem> {
+                Ok(self.pods.clone())
+            }
+        }
+
+        /// A port nothing listens on any more (a connection to it is refused).
+        fn refused_port() -> u16 {
+            std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+        }
+
+        /// A port where every request gets 200.
+        fn answering_port() -> u16 {
+            use std::io::{Read, Write};
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = listener.local_addr().unwrap().port();
+            std::thread::spawn(move || {
+                for mut stream in listener.incoming().flatten() {
+                    let _ = stream.read(&mut [0; 4096]);
+                    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                }
+            });
+            port
+        }
+
+        #[test]
+        fn a_reused_forward_that_gets_no_answer_is_replaced_and_the_request_sent_again_once() {
+            use crate::portforward::tests::{context_with_kubectl, started};
+            let dir = tempfile::tempdir().unwrap();
+            let port_file = dir.path().join("port");
+            let cx = context_with_kubectl(dir.path(), &format!("$(cat {})", port_file.display()));
+            let pod = json!({"metadata": {"name": "interlok-a", "creationTimestamp": "2026-11-30T10:00:00Z"},
+                "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}});
+            let reader = Listed { cx: &cx, pods: vec![pod] };
+
+            // an earlier caller's forward, gone bad since (kubectl still runs, nothing answers through it)
+            std::fs::write(&port_file, refused_port().to_string()).unwrap();
+            drop(forward(&reader).unwrap());
+            std::fs::write(&port_file, answering_port().to_string()).unwrap();
+            assert_eq!(http_status(&reader, "/in-box").unwrap(), Ok(200));
+            assert_eq!(started(dir.path()), ["pod/interlok-a", "pod/interlok-a"], "reopened once");
+            assert_eq!(http_status(&reader, "/in-box").unwrap(), Ok(200), "and the new one is reused");
+            assert_eq!(started(dir.path()).len(), 2);
+
+            // a forward of its own that gets no answer is not tried again at once; the next request opens another
+            forward(&reader).unwrap().close(&cx);
+            std::fs::write(&port_file, refused_port().to_string()).unwrap();
+            let mut consumer = HttpConsumer::reach(&reader).unwrap();
+            assert!(consumer.get("/in-box").is_err());
+            assert_eq!(started(dir.path()).len(), 3);
+            std::fs::write(&port_file, answering_port().to_string()).unwrap();
+            assert_eq!(consumer.get("/in-box"), Ok(200));
+            assert_eq!(started(dir.path()).len(), 4);
+        }
     }
 
     #[test]

@@ -3,14 +3,11 @@
 //! 2019 guide's hand edit, say) is kept, not doubled. Validated as the HPA will use it: the adapter pod ready,
 //! its APIService Available, and after a few warm-up messages, a value for every Interlok pod.
 
-use std::time::Duration;
-
 use crate::cluster::apiservice::{self, Availability};
 use crate::cluster::{adapter, interlok, pods};
 use crate::context::Context;
 use crate::engine::{Check, Stage, StageId};
 use crate::manifests;
-use crate::portforward::http_get;
 use crate::problem::Problem;
 use crate::settings::{Scaler, Settings};
 use crate::wait::{self, Poll};
@@ -118,9 +115,9 @@ fn wait_for_apiservice(cx: &Context) -> Result<(), Problem> {
 /// Sends a few messages to the inbox path (`/in-box`), then waits (bounded; the adapter relists on its interval) until the
 /// custom metrics API has a value for every Interlok pod.
 fn warm_up_and_wait_for_values(cx: &Context) -> Result<String, Problem> {
-    let forward = interlok::forward(cx)?;
+    let mut consumer = interlok::HttpConsumer::reach(cx)?;
     for _ in 0..WARM_UP_MESSAGES {
-        let _ = http_get(&forward.url(&cx.settings.inbox_path), Duration::from_secs(10));
+        let _ = consumer.get(&cx.settings.inbox_path);
     }
     let what = format!(
         "{} to reach the custom metrics API (the adapter relists every {}s)",

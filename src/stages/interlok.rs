@@ -15,7 +15,6 @@ use crate::context::Context;
 use crate::engine::{Check, Stage, StageId};
 use crate::interlok_config;
 use crate::manifests::{self, Endpoints};
-use crate::portforward::http_get;
 use crate::problem::Problem;
 use crate::wait::{self, Poll};
 
@@ -186,13 +185,12 @@ fn wait_available(cx: &Context) -> Result<String, Problem> {
     })
 }
 
-/// GET the inbox path (`/in-box`) through a port-forward to the Interlok Service; the status when it answers 200.
+/// GET the inbox path (`/in-box`) through a port-forward to a serving Interlok pod; the status when it answers 200.
 fn in_box_status(cx: &Context) -> Result<u16, Problem> {
     let limit = Duration::from_secs(60).min(cx.settings.wait_timeout);
-    let forward = interlok::forward(cx)?;
-    let url = forward.url(&cx.settings.inbox_path);
+    let mut consumer = interlok::HttpConsumer::reach(cx)?;
     let what = format!("Interlok's {} to answer", cx.settings.inbox_path);
-    wait::until(&cx.ui, &what, limit, || match http_get(&url, Duration::from_secs(10)) {
+    wait::until(&cx.ui, &what, limit, || match consumer.get(&cx.settings.inbox_path) {
         Ok(200) => Poll::Ready(200),
         Ok(status) => Poll::Waiting(format!("HTTP {status}")),
         Err(e) => Poll::Waiting(e),

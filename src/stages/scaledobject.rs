@@ -5,14 +5,11 @@
 //! prometheus-adapter after it when the wizard installed it. Validated when the ScaledObject is Ready, KEDA's
 //! HPA `keda-hpa-<name>` reads its External metric, and the external metrics API serves a value.
 
-use std::time::Duration;
-
 use crate::cluster::keda::{self, ScaledObject as Live};
 use crate::cluster::{self, adapter, interlok, monitoring};
 use crate::context::Context;
 use crate::engine::{Check, Stage, StageId};
 use crate::manifests::{self, Endpoints};
-use crate::portforward::http_get;
 use crate::problem::Problem;
 use crate::record::Created;
 use crate::settings::{Scaler, Settings};
@@ -248,9 +245,9 @@ fn warm_up(cx: &Context) {
         return;
     }
     let s = &cx.settings;
-    if let Ok(forward) = interlok::forward(cx) {
+    if let Ok(mut consumer) = interlok::HttpConsumer::reach(cx) {
         for _ in 0..WARM_UP_MESSAGES {
-            let _ = http_get(&forward.url(&s.inbox_path), Duration::from_secs(10));
+            let _ = consumer.get(&s.inbox_path);
         }
     }
 }

@@ -1,8 +1,8 @@
 //! What the checks share, looked up once per probe (setup's checks share one probe's lookups until the wizard
 //! next changes something): the cluster's objects (a caching `Reader`: checks asking for the same object at
 //! once wait for one fetch), the monitoring Services, and the Prometheus and Pushgateway URLs — given with
-//! `--prometheus-url`/`--pushgateway-url`, or reached through port-forwards the probe opens once and closes
-//! when it is dropped.
+//! `--prometheus-url`/`--pushgateway-url`, or reached through the run's port-forwards (portforward.rs), each
+//! held while the lookups that found it are.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -51,6 +51,7 @@ pub(crate) struct Lookups {
     monitoring: OnceLock<Result<monitoring::Found, Problem>>,
     prometheus: OnceLock<Result<String, String>>,
     pushgateway: OnceLock<Result<String, String>>,
+    /// Keeps the forwards behind the URLs above open, even once the run's pool has replaced them.
     forwards: Mutex<Vec<PortForward>>,
 }
 
@@ -143,7 +144,7 @@ impl<'a> Probe<'a> {
         Ok(url)
     }
 
-    /// Prometheus's base URL (given, or through a port-forward opened once).
+    /// Prometheus's base URL (given, or through the run's port-forward).
     pub(crate) fn prometheus(&self) -> Result<String, String> {
         self.found
             .prometheus
@@ -162,7 +163,7 @@ impl<'a> Probe<'a> {
         self.pushgateway_url.as_deref().map(|u| u.trim_end_matches('/'))
     }
 
-    /// The Pushgateway's base URL (given, or through a port-forward opened once).
+    /// The Pushgateway's base URL (given, or through the run's port-forward).
     pub(crate) fn pushgateway(&self) -> Result<String, String> {
         self.found
             .pushgateway

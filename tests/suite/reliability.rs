@@ -464,6 +464,66 @@ fn port_forwards_listen_on_loopback_only() {
     }
 }
 
+/// The target of each `kubectl port-forward` since the logs were cleared (`svc/NAME` or `pod/NAME`, in order).
+fn forward_targets(world: &World) -> Vec<String> {
+    let forwards = world.invocations().into_iter().filter(|i| i.args.first().is_some_and(|a| a == "port-forward"));
+    forwards.filter_map(|i| i.args.into_iter().find(|a| a.starts_with("svc/") || a.starts_with("pod/"))).collect()
+}
+
+/// The targets forwarded to more than once.
+fn repeated(targets: &[String]) -> Vec<&String> {
+    let mut seen = std::collections::BTreeSet::new();
+    targets.iter().filter(|t| !seen.insert(*t)).collect()
+}
+
+/// One run opens one port-forward per target and hands it to every stage and check (each is a kubectl process,
+/// and on a real cluster a round trip): to a Service again only after the wizard changed something, to a pod
+/// while that pod is still the one chosen. After a roll, only to the new pod.
+#[test]
+fn a_run_opens_one_port_forward_per_target_and_none_to_a_pod_that_is_gone() {
+    let Some(world) = World::builder()
+        .helm(4)
+        .with_charts()
+        .with_prometheus(Default::default())
+        .image(crate::support::INTERLOK_3_12, crate::support::interlok_3_12())
+        .start()
+    else {
+        return;
+    };
+    let first = crate::monitoring::setup(&world, &[]);
+    assert_eq!(first.code, 0, "{}", first.all());
+    let targets = forward_targets(&world);
+    let pods: Vec<&String> = targets.iter().filter(|t| t.starts_with("pod/")).collect();
+    assert_eq!(pods.len(), 1, "the Interlok pod's forward is reused across the stages and checks: {targets:?}");
+
+    let rerun = || crate::monitoring::setup(&world, &[]);
+    let verify = || world.run(PRODUCT, &["verify"]);
+    for (what, run) in [("a rerun with nothing to do", &rerun as &dyn Fn() -> _), ("verify", &verify)] {
+        world.clear_logs();
+        let run = run();
+        assert_eq!(run.code, 0, "{what}: {}", run.all());
+        assert_eq!(mutating_calls(&world), Vec::<String>::new(), "{what} changes nothing");
+        let targets = forward_targets(&world);
+        assert!(!targets.is_empty() && repeated(&targets).is_empty(), "{what}: one forward per target: {targets:?}");
+    }
+
+    let old = pods[0].clone();
+    world.clear_logs();
+    let image = format!("{}:latest", crate::support::INTERLOK_3_12);
+    let rolled =
+        world.run(PRODUCT, &["--wait-timeout", "60s", "--image", &image, "setup", "--yes", "--only", "interlok"]);
+    assert_eq!(rolled.code, 0, "{}", rolled.all());
+    let pods: Vec<String> = forward_targets(&world).into_iter().filter(|t| t.starts_with("pod/")).collect();
+    let running = |pod: &String| {
+        let name = pod.trim_start_matches("pod/");
+        world.object("", "pods", "default", name).is_some_and(|p| p["spec"]["containers"][0]["image"] == image)
+    };
+    assert!(
+        pods.len() == 1 && !pods.contains(&old) && pods.iter().all(running),
+        "one forward, to the new pod (the old was {old}): {pods:?}"
+    );
+}
+
 #[test]
 fn nothing_the_wizard_creates_gets_cluster_wide_rights_beyond_the_charts() {
     let Some(world) = crate::monitoring::monitoring_world(4) else { return };
