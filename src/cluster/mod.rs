@@ -12,6 +12,7 @@ pub mod monitoring;
 pub(crate) mod ownership;
 pub mod pods;
 pub(crate) mod releases;
+pub(crate) mod server;
 pub mod views;
 
 use serde::de::DeserializeOwned;
