@@ -1,6 +1,7 @@
 //! Helm releases: which chart a release comes from on the installed Helm, what state it is in (Helm 2 keeps
 //! releases in tiller and prints text; Helm 3/4 list them as JSON), and the chart repositories Helm knows.
 
+use super::Reader;
 use crate::context::Context;
 use crate::problem::Problem;
 use crate::runner::exit_problem;
@@ -28,8 +29,13 @@ pub(crate) fn release(cx: &Context, chart: &str) -> Release {
 }
 
 /// The release's status (deployed, failed, pending-install, pending-upgrade, …), or None when it is not
-/// installed.
-pub(crate) fn status(cx: &Context, release: &Release) -> Result<Option<ReleaseStatus>, Problem> {
+/// installed: asked afresh through the context (a wait's every round), once per look through a probe.
+pub(crate) fn status(reader: &(impl Reader + ?Sized), release: &Release) -> Result<Option<ReleaseStatus>, Problem> {
+    reader.release(release)
+}
+
+/// Asks Helm for the release's status.
+pub(crate) fn fetch_status(cx: &Context, release: &Release) -> Result<Option<ReleaseStatus>, Problem> {
     if cx.helm_major() == 2 {
         let cmd = cx.helm().status_v2(&release.name);
         let output = cx.runner.run_unchecked(&cmd)?;

@@ -13,8 +13,10 @@ use crate::cluster::{self, monitoring, Reader};
 use crate::context::Context;
 use crate::portforward::PortForward;
 use crate::problem::Problem;
+use crate::tools::helm::{Release, ReleaseStatus};
 
 type Answer = Result<Option<Value>, Problem>;
+type ReleaseAnswer = Result<Option<ReleaseStatus>, Problem>;
 
 /// Kinds a verify run asks about again and again, fetched for a whole namespace in one `kubectl get`
 /// (a few calls instead of dozens: against a real cluster each one is a round trip), by the names callers use.
@@ -48,6 +50,8 @@ pub(crate) type SharedLookups = Arc<Mutex<Option<(u64, Arc<Lookups>)>>>;
 pub(crate) struct Lookups {
     /// One slot per lookup, filled by whichever check asks first.
     cache: Mutex<HashMap<String, Arc<OnceLock<Answer>>>>,
+    /// Helm releases' status, the same way.
+    releases: Mutex<HashMap<String, Arc<OnceLock<ReleaseAnswer>>>>,
     monitoring: OnceLock<Result<monitoring::Found, Problem>>,
     prometheus: OnceLock<Result<String, String>>,
     pushgateway: OnceLock<Result<String, String>>,
@@ -87,6 +91,12 @@ impl Reader for Probe<'_> {
             cluster::fetch_list(self.cx, kind, namespace, selector).map(|items| Some(Value::Array(items)))
         })?;
         Ok(answer.and_then(|v| v.as_array().cloned()).unwrap_or_default())
+    }
+
+    fn release(&self, release: &Release) -> ReleaseAnswer {
+        let key = format!("{} {}", release.namespace, release.name);
+        let slot = self.found.releases.lock().unwrap_or_else(|p| p.into_inner()).entry(key).or_default().clone();
+        slot.get_or_init(|| cluster::releases::fetch_status(self.cx, release)).clone()
     }
 }
 

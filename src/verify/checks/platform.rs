@@ -195,7 +195,7 @@ fn release(probe: &Probe, chart: &str, optional: bool, stage: &str) -> Finding {
     let cx = probe.cx;
     let release = releases::release(cx, chart);
     let namespace = &release.namespace;
-    match releases::status(cx, &release) {
+    match releases::status(probe, &release) {
         Err(problem) => {
             Finding::fail(format!("helm could not list releases in {namespace}: {}", problem.message), "`helm list -A`")
         }
