@@ -6,7 +6,7 @@
 //! stderr as its last `STDERR_KEPT` bytes. Inside a setup stage every command shows in the stage's live region
 //! while it runs, and a `streamed` one (minikube start, choco install) shows its lines there as they come.
 //! A query asked again and again in a run (the server's version, minikube's state) can be `remembered`: its
-//! answer stands until a command that changes what it reads starts.
+//! answer stands until a command that changes what it reads starts, or a new look begins (`look_again`).
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -311,6 +311,11 @@ impl Runner {
         let output = self.run_unchecked(cmd)?;
         *slot = Some((changes, output.clone()));
         Ok(output)
+    }
+
+    /// Forgets the remembered answers: a new look (a verify, a wait's next round) asks again.
+    pub(crate) fn look_again(&self) {
+        self.memo.answers.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
     /// Runs every command under this binary's supervisor, so none outlives the wizard (even after kill -9).
@@ -1045,5 +1050,8 @@ mod tests {
         runner.remembered(&ask, &["true"]).expect("runs");
         runner.remembered(&ask, &["true"]).expect("runs");
         assert_eq!(asked(), 2, "asked again once after a change it names, by any copy of the runner");
+        runner.with_ui(Ui::plain()).look_again();
+        runner.remembered(&ask, &["true"]).expect("runs");
+        assert_eq!(asked(), 3, "a new look asks again");
     }
 }

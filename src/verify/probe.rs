@@ -103,6 +103,7 @@ impl Reader for Probe<'_> {
 impl<'a> Probe<'a> {
     /// A probe of its own (verify, demo, watch, bundle): everything is looked up afresh.
     pub fn new(cx: &'a Context, prometheus_url: Option<String>, pushgateway_url: Option<String>) -> Probe<'a> {
+        cx.runner.look_again();
         Probe { cx, prometheus_url, pushgateway_url, found: Arc::default() }
     }
 
@@ -110,6 +111,9 @@ impl<'a> Probe<'a> {
     /// cluster was changed since, or `fresh` asks for a new look, as a wait does each round) a new set, which
     /// later probes then share.
     pub(crate) fn shared(cx: &'a Context, fresh: bool) -> Probe<'a> {
+        if fresh {
+            cx.runner.look_again();
+        }
         let changes = cx.runner.changes();
         let mut slot = cx.lookups.lock().unwrap_or_else(|p| p.into_inner());
         let found = match &*slot {

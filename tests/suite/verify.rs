@@ -157,6 +157,27 @@ fn each_question_is_asked_once_per_look() {
     asked_at_most(&world, "verify", 1, &[]);
 }
 
+#[test]
+fn verify_wait_looks_again_each_round() {
+    let Some(world) = healthy_world() else { return };
+    crate::support::ok(&world, "minikube", &["stop"]);
+    world.clear_logs();
+    let waiting = world
+        .command(PRODUCT, &["verify", "--json", "--wait", "60s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("verify starts");
+    let asked = || questions_asked(&world).get("minikube status -o json").copied().unwrap_or(0);
+    world.wait_until("verify to look at minikube", crate::support::LONG, || asked() >= 1);
+    crate::support::ok(&world, "minikube", &["start"]);
+    // a round after the start sees it: what a round asked is not taken for the next one's answer
+    let output = waiting.wait_with_output().expect("verify ends");
+    let report: Value = serde_json::from_slice(&output.stdout).expect("a JSON report");
+    assert_eq!(report["healthy"], true, "{report:#}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(asked() >= 2, "minikube was asked again: {}", asked());
+}
+
 /// Asserts the first ✘ is `id`, that checks depending on it are skipped, and that its hint says `fix`.
 fn broken_at(report: &Value, id: &str, fix: &str, skipped: &[&str]) {
     assert_eq!(first_failure(report).as_deref(), Some(id), "{report:#}");
