@@ -11,7 +11,7 @@ use crate::context::Context;
 use crate::platform::Platform;
 use crate::problem::Problem;
 use crate::runner::{exit_problem, Cmd};
-use crate::tools::minikube::{self, ClusterStatus};
+use crate::tools::minikube::ClusterStatus;
 use crate::tools::{self, choco, powershell};
 
 /// What preflight found.
@@ -293,9 +293,5 @@ fn cluster_status(cx: &Context) -> Result<Option<ClusterStatus>, Problem> {
     if cx.runner.resolve("minikube").is_none() {
         return Ok(None);
     }
-    let cmd = minikube::status(&cx.minikube());
-    let output = cx.runner.run_unchecked(&cmd)?;
-    minikube::parse_status(output.code, &output.stdout)
-        .map(Some)
-        .map_err(|why| exit_problem(&cmd, &output).reworded(why))
+    crate::cluster::server::minikube_status(cx)?.state().map(Some)
 }

@@ -5,7 +5,10 @@
 //! Capture is bounded: stdout whole up to `STDOUT_LIMIT` (a tool printing more is stopped and reported),
 //! stderr as its last `STDERR_KEPT` bytes. Inside a setup stage every command shows in the stage's live region
 //! while it runs, and a `streamed` one (minikube start, choco install) shows its lines there as they come.
+//! A query asked again and again in a run (the server's version, minikube's state) can be `remembered`: its
+//! answer stands until a command that changes what it reads starts, or a new look begins (`look_again`).
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt;
 use std::io::{Read, Write};
@@ -239,6 +242,35 @@ pub struct Runner {
     /// How many commands that change something this run has started, counted by every copy of the runner:
     /// what was read before the last one may no longer hold.
     changes: Arc<AtomicU64>,
+    /// Remembered answers, shared by every copy of the runner.
+    memo: Arc<Memo>,
+}
+
+/// The answers `Runner::remembered` keeps, and the changes this run started, as words (`minikube start …`),
+/// to tell which answers still hold.
+#[derive(Default)]
+struct Memo {
+    started: Mutex<Vec<String>>,
+    /// One slot per command line: whoever asks first runs it, the others wait for its answer.
+    answers: Mutex<HashMap<String, Arc<Mutex<Option<Remembered>>>>>,
+}
+
+/// An answer, with how many of the changes that could alter it had started when it was asked.
+type Remembered = (usize, Output);
+
+impl Memo {
+    fn started(&self, cmd: &Cmd) {
+        let program = Path::new(&cmd.program).file_stem().map_or(cmd.program.clone(), |s| s.to_string_lossy().into());
+        let words = std::iter::once(program).chain(cmd.args.iter().cloned()).collect::<Vec<_>>().join(" ");
+        self.started.lock().unwrap_or_else(|p| p.into_inner()).push(words);
+    }
+
+    /// How many started changes begin with one of these words.
+    fn changes_by(&self, changed_by: &[&str]) -> usize {
+        let started = self.started.lock().unwrap_or_else(|p| p.into_inner());
+        let by = |words: &str, prefix: &str| words == prefix || words.starts_with(&format!("{prefix} "));
+        started.iter().filter(|w| changed_by.iter().any(|prefix| by(w, prefix))).count()
+    }
 }
 
 impl Runner {
@@ -251,12 +283,39 @@ impl Runner {
             supervisor: None,
             read_only: false,
             changes: Arc::default(),
+            memo: Arc::default(),
         }
     }
 
     /// How many commands that change something have been started so far (by any copy of this runner).
     pub(crate) fn changes(&self) -> u64 {
         self.changes.load(Ordering::SeqCst)
+    }
+
+    /// Runs a query, or gives the answer it gave earlier in this run when no command it names in
+    /// `changed_by` (by the words a change starts with: `minikube`, `helm repo`) has started since. Callers
+    /// asking at once wait for one run; a query that could not run is asked again next time.
+    pub(crate) fn remembered(&self, cmd: &Cmd, changed_by: &[&str]) -> Result<Output, Problem> {
+        if cmd.mutating {
+            return self.run_unchecked(cmd);
+        }
+        let slot =
+            self.memo.answers.lock().unwrap_or_else(|p| p.into_inner()).entry(cmd.to_string()).or_default().clone();
+        let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+        let changes = self.memo.changes_by(changed_by);
+        if let Some((seen, output)) = &*slot {
+            if *seen == changes {
+                return Ok(output.clone());
+            }
+        }
+        let output = self.run_unchecked(cmd)?;
+        *slot = Some((changes, output.clone()));
+        Ok(output)
+    }
+
+    /// Forgets the remembered answers: a new look (a verify, a wait's next round) asks again.
+    pub(crate) fn look_again(&self) {
+        self.memo.answers.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
     /// Runs every command under this binary's supervisor, so none outlives the wizard (even after kill -9).
@@ -330,6 +389,7 @@ impl Runner {
         let path = self.resolve(&cmd.program).ok_or_else(|| not_found(cmd))?;
         if cmd.mutating {
             self.changes.fetch_add(1, Ordering::SeqCst);
+            self.memo.started(cmd);
         }
         if self.ui.verbose() {
             self.ui.echo_command(&cmd.to_string(), cmd.shown_input());
@@ -446,6 +506,7 @@ impl Runner {
         let path = self.resolve(&cmd.program).ok_or_else(|| not_found(cmd))?;
         if cmd.mutating {
             self.changes.fetch_add(1, Ordering::SeqCst);
+            self.memo.started(cmd);
         }
         if self.ui.verbose() {
             self.ui.echo_command(&cmd.to_string(), None);
@@ -967,5 +1028,35 @@ mod tests {
         let evidence = err.command.expect("evidence");
         assert_eq!(evidence.exit_code, Some(2));
         assert!(evidence.stderr_tail.contains("/definitely/not/here"));
+    }
+
+    #[test]
+    fn a_remembered_answer_stands_until_a_change_it_names_starts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("asked");
+        let runner = Runner::new(Ui::plain(), false);
+        // a "query" that leaves a line each time it really runs
+        let ask = Cmd::query("sh").args(["-c", &format!("echo asked >> '{}'; echo answer", log.display())]);
+        let asked = || std::fs::read_to_string(&log).unwrap_or_default().lines().count();
+        std::thread::scope(|scope| {
+            let askers: Vec<_> = (0..3).map(|_| scope.spawn(|| runner.remembered(&ask, &["true"]))).collect();
+            for asker in askers {
+                assert_eq!(asker.join().unwrap().expect("runs").stdout, "answer\n");
+            }
+        });
+        assert_eq!(asked(), 1, "asked at once, run once");
+        runner.run(&Cmd::change("false").arg("x")).expect_err("false fails");
+        runner.remembered(&ask, &["true"]).expect("runs");
+        assert_eq!(asked(), 1, "a change it does not name leaves the answer standing");
+        runner.run(&Cmd::query("true")).expect("a query changes nothing");
+        runner.remembered(&ask, &["true"]).expect("runs");
+        assert_eq!(asked(), 1);
+        runner.with_ui(Ui::plain()).run(&Cmd::change("true").arg("x")).expect("true");
+        runner.remembered(&ask, &["true"]).expect("runs");
+        runner.remembered(&ask, &["true"]).expect("runs");
+        assert_eq!(asked(), 2, "asked again once after a change it names, by any copy of the runner");
+        runner.with_ui(Ui::plain()).look_again();
+        runner.remembered(&ask, &["true"]).expect("runs");
+        assert_eq!(asked(), 3, "a new look asks again");
     }
 }

@@ -14,7 +14,7 @@ use crate::problem::Problem;
 use crate::record::{Created, Entry, State};
 use crate::runner::{exit_problem, Cmd};
 use crate::settings::MANAGED_BY_LABEL;
-use crate::tools::{helm, minikube, powershell};
+use crate::tools::{helm, powershell};
 
 /// The kinds setup applies, as kubectl names them: what `--from-labels` looks for in the wizard's
 /// namespaces. A stage that applies a new kind adds it here.
@@ -135,9 +135,7 @@ fn removal(cx: &Context, item: Created, delete_cluster: bool, remove_switch: boo
             namespace_removal(cx, name)
         }
         Created::Repository { name } => {
-            let listed = cx.runner.run_unchecked(&cx.helm().repo_list()).ok()?;
-            let repos = helm::parse_repo_list(listed.code, &listed.stdout, &listed.stderr).ok()?;
-            repos.iter().find(|r| &r.name == name)?;
+            crate::cluster::releases::repositories(cx).ok()?.iter().find(|r| &r.name == name)?;
             (format!("chart repository {name}"), vec![cx.helm().repo_remove(name)])
         }
         Created::Tiller => {
@@ -260,7 +258,7 @@ fn get(cx: &Context, kind: &str, namespace: &str, name: &str) -> Option<Value> {
 }
 
 fn cluster_exists(cx: &Context) -> bool {
-    cx.runner.run_unchecked(&minikube::status(&cx.minikube())).is_ok_and(|o| o.code != 85)
+    crate::cluster::server::minikube_status(cx).is_ok_and(|status| status.exists())
 }
 
 /// What a namespace still holds that the wizard did not create (its workloads and configuration, as

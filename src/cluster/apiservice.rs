@@ -2,7 +2,7 @@
 //! adapter, its pod is not ready, …) — the first thing to ask before reading a metrics API.
 
 use super::views::{condition, ApiService};
-use super::{get, Reader};
+use super::{list, Reader};
 use crate::problem::Problem;
 
 /// prometheus-adapter's APIService.
@@ -19,8 +19,11 @@ pub(crate) enum Availability {
     Unavailable { served_by: String, why: String },
 }
 
+/// One APIService's state, read from the list of them all: one `kubectl get apiservices` answers every check
+/// that asks (a probe keeps the list; the context asks afresh, as a wait's rounds must).
 pub(crate) fn availability(reader: &(impl Reader + ?Sized), name: &str) -> Result<Availability, Problem> {
-    let Some(apiservice) = get::<ApiService>(reader, "apiservice", "", name)? else {
+    let all = list::<ApiService>(reader, "apiservices", "", None)?;
+    let Some(apiservice) = all.into_iter().find(|a| a.metadata.name == name) else {
         return Ok(Availability::Missing);
     };
     let served_by = match &apiservice.spec.service {

@@ -1,7 +1,8 @@
 //! The read side: every question the wizard asks about the cluster, answered in one place, over typed
 //! views of what kubectl prints (`views`). Stages (is my link already working?) and `verify` (which link is
 //! broken?) ask the same functions, so they cannot disagree. Answers come through a `Reader`: the context
-//! itself asks kubectl each time; verify's `Probe` asks once per run and shares the answer between checks.
+//! itself asks kubectl (and helm, for releases) each time; verify's `Probe` asks once per run and shares the
+//! answer between checks.
 
 pub(crate) mod adapter;
 pub(crate) mod apiservice;
@@ -12,6 +13,7 @@ pub mod monitoring;
 pub(crate) mod ownership;
 pub mod pods;
 pub(crate) mod releases;
+pub(crate) mod server;
 pub mod views;
 
 use serde::de::DeserializeOwned;
@@ -20,6 +22,7 @@ use serde_json::Value;
 use crate::context::Context;
 use crate::problem::Problem;
 use crate::runner::exit_problem;
+use crate::tools::helm::{Release, ReleaseStatus};
 
 /// Where the answers come from. `namespace` is empty for cluster-scoped kinds (apiservice, node, namespace).
 pub(crate) trait Reader: Sync {
@@ -28,6 +31,8 @@ pub(crate) trait Reader: Sync {
     fn get(&self, kind: &str, namespace: &str, name: &str) -> Result<Option<Value>, Problem>;
     /// Objects of a kind, optionally by label selector.
     fn list(&self, kind: &str, namespace: &str, selector: Option<&str>) -> Result<Vec<Value>, Problem>;
+    /// A Helm release's status, or None when it is not installed (see `releases::status`).
+    fn release(&self, release: &Release) -> Result<Option<ReleaseStatus>, Problem>;
 }
 
 impl Reader for Context {
@@ -41,6 +46,10 @@ impl Reader for Context {
 
     fn list(&self, kind: &str, namespace: &str, selector: Option<&str>) -> Result<Vec<Value>, Problem> {
         fetch_list(self, kind, namespace, selector)
+    }
+
+    fn release(&self, release: &Release) -> Result<Option<ReleaseStatus>, Problem> {
+        releases::fetch_status(self, release)
     }
 }
 

@@ -1,10 +1,11 @@
-//! Helm releases: which chart a release comes from on the installed Helm, and what state it is in
-//! (Helm 2 keeps releases in tiller and prints text; Helm 3/4 list them as JSON).
+//! Helm releases: which chart a release comes from on the installed Helm, what state it is in (Helm 2 keeps
+//! releases in tiller and prints text; Helm 3/4 list them as JSON), and the chart repositories Helm knows.
 
+use super::Reader;
 use crate::context::Context;
 use crate::problem::Problem;
 use crate::runner::exit_problem;
-use crate::tools::helm::{self, Release, ReleaseStatus};
+use crate::tools::helm::{self, Release, ReleaseStatus, RepoEntry};
 
 /// The archived stable repository's last versions, the only chart source on Helm 2.
 const STABLE_VERSIONS: [(&str, &str); 3] =
@@ -28,8 +29,13 @@ pub(crate) fn release(cx: &Context, chart: &str) -> Release {
 }
 
 /// The release's status (deployed, failed, pending-install, pending-upgrade, …), or None when it is not
-/// installed.
-pub(crate) fn status(cx: &Context, release: &Release) -> Result<Option<ReleaseStatus>, Problem> {
+/// installed: asked afresh through the context (a wait's every round), once per look through a probe.
+pub(crate) fn status(reader: &(impl Reader + ?Sized), release: &Release) -> Result<Option<ReleaseStatus>, Problem> {
+    reader.release(release)
+}
+
+/// Asks Helm for the release's status.
+pub(crate) fn fetch_status(cx: &Context, release: &Release) -> Result<Option<ReleaseStatus>, Problem> {
     if cx.helm_major() == 2 {
         let cmd = cx.helm().status_v2(&release.name);
         let output = cx.runner.run_unchecked(&cmd)?;
@@ -48,4 +54,13 @@ pub(crate) fn status(cx: &Context, release: &Release) -> Result<Option<ReleaseSt
     let cmd = cx.helm().list_release(&release.name, &release.namespace);
     let output = cx.runner.run(&cmd)?;
     helm::parse_release(&release.name, &output.stdout).map_err(|why| exit_problem(&cmd, &output).reworded(why))
+}
+
+/// The chart repositories Helm knows (`helm repo list`), asked once until the wizard adds, updates or removes
+/// one (or Helm 2's `helm init` adds stable).
+pub(crate) fn repositories(cx: &Context) -> Result<Vec<RepoEntry>, Problem> {
+    let cmd = cx.helm().repo_list();
+    let output = cx.runner.remembered(&cmd, &["helm repo", "helm init"])?;
+    helm::parse_repo_list(output.code, &output.stdout, &output.stderr)
+        .map_err(|why| exit_problem(&cmd, &output).reworded(why))
 }

@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
+use crate::cluster::server;
 use crate::context::Context;
 use crate::engine::{Check, Stage, StageId};
 use crate::problem::Problem;
 use crate::runner::Cmd;
-use crate::tools::kubectl::parse_versions;
-use crate::tools::minikube::{self, ClusterStatus};
+use crate::tools::minikube::ClusterStatus;
 use crate::version::Version;
 
 const START_TIMEOUT: Duration = Duration::from_secs(20 * 60);
@@ -37,15 +37,13 @@ impl Stage for Cluster {
             })?;
             return Ok(Check::Done(format!("context {context:?}: server {server}, {}", ready_nodes(cx)?)));
         }
-        let output = cx.runner.run_unchecked(&minikube::status(&cx.minikube()))?;
-        match minikube::parse_status(output.code, &output.stdout) {
-            Ok(ClusterStatus::Running) => {
+        match server::minikube_status(cx)?.state()? {
+            ClusterStatus::Running => {
                 let server = server_version(cx)?;
                 Ok(Check::Done(format!("minikube is running Kubernetes {server}, {}", ready_nodes(cx)?)))
             }
-            Ok(ClusterStatus::NotRunning(what)) => Ok(Check::Needed(format!("minikube is not running ({what})"))),
-            Ok(ClusterStatus::Missing) => Ok(Check::Needed("there is no minikube cluster yet".into())),
-            Err(why) => Err(crate::runner::exit_problem(&minikube::status(&cx.minikube()), &output).reworded(why)),
+            ClusterStatus::NotRunning(what) => Ok(Check::Needed(format!("minikube is not running ({what})"))),
+            ClusterStatus::Missing => Ok(Check::Needed("there is no minikube cluster yet".into())),
         }
     }
 
@@ -56,8 +54,7 @@ impl Stage for Cluster {
             None => cx.note(format!("no driver given to minikube: {why}")),
         }
         let cmd = start_command(cx, driver.as_deref());
-        let status = cx.runner.run_unchecked(&minikube::status(&cx.minikube()));
-        let existed = status.is_ok_and(|o| !matches!(minikube::parse_status(o.code, ""), Ok(ClusterStatus::Missing)));
+        let existed = server::minikube_status(cx).is_ok_and(|status| status.exists());
         if !existed {
             cx.intend(crate::record::Created::Cluster)?;
         }
@@ -87,15 +84,9 @@ fn ensure_context_exists(cx: &Context, context: &str) -> Result<(), Problem> {
 
 /// The server's version, also kept in the facts for the version-skew stage.
 pub(crate) fn server_version(cx: &mut Context) -> Result<Version, Problem> {
-    let cmd = cx.kubectl().version();
-    let output = cx.runner.run_unchecked(&cmd)?;
-    let versions =
-        parse_versions(&output.stdout).map_err(|why| crate::runner::exit_problem(&cmd, &output).reworded(why))?;
-    let server = versions.server.ok_or_else(|| {
-        crate::runner::exit_problem(&cmd, &output)
-            .reworded("the Kubernetes API server does not answer")
-            .with_hint("start the cluster (minikube start) or check --context, then run this again")
-    })?;
+    let server = server::versions(cx)?
+        .server()
+        .map_err(|p| p.with_hint("start the cluster (minikube start) or check --context, then run this again"))?;
     cx.facts.server_version = Some(server);
     Ok(server)
 }

@@ -3,10 +3,11 @@
 //! consent, tiller gets its service account and cluster-admin binding and `helm init`, and the archived
 //! stable repository is the only chart source.
 
+use crate::cluster::releases::repositories;
 use crate::context::Context;
 use crate::engine::{Check, Stage, StageId};
 use crate::problem::Problem;
-use crate::tools::helm::{self as helm_tool, RepoEntry};
+use crate::tools::helm as helm_tool;
 use crate::version::Version;
 
 pub(crate) struct Helm;
@@ -53,7 +54,7 @@ impl Stage for Helm {
             return helm2_apply(cx);
         }
         let dry_run = cx.runner.dry_run();
-        let present = repo_list(cx).or_else(|p| if dry_run { Ok(Vec::new()) } else { Err(p) })?;
+        let present = repositories(cx).or_else(|p| if dry_run { Ok(Vec::new()) } else { Err(p) })?;
         let missing = missing_repos(cx).or_else(|p| if dry_run { Ok(wanted_repos(cx)) } else { Err(p) })?;
         for (name, url) in &missing {
             // same name with another URL: the settings win
@@ -118,15 +119,8 @@ fn wanted_repos(cx: &Context) -> Vec<(String, String)> {
     names.into_iter().filter_map(|n| cx.settings.chart_repos.get(n).map(|u| (n.to_string(), u.clone()))).collect()
 }
 
-fn repo_list(cx: &Context) -> Result<Vec<RepoEntry>, Problem> {
-    let cmd = cx.helm().repo_list();
-    let output = cx.runner.run_unchecked(&cmd)?;
-    helm_tool::parse_repo_list(output.code, &output.stdout, &output.stderr)
-        .map_err(|why| crate::runner::exit_problem(&cmd, &output).reworded(why))
-}
-
 fn missing_repos(cx: &Context) -> Result<Vec<(String, String)>, Problem> {
-    let present = repo_list(cx)?;
+    let present = repositories(cx)?;
     // compared without credentials: helm lists the bare URL (and used to list what it was given)
     let bare = |u: &str| helm_tool::RepoUrl::parse(u).url.trim_end_matches('/').to_string();
     let same = |a: &str, b: &str| bare(a) == bare(b);

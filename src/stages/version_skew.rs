@@ -5,7 +5,6 @@
 use crate::context::Context;
 use crate::engine::{Check, Stage, StageId, StageKind};
 use crate::problem::Problem;
-use crate::tools::kubectl::parse_versions;
 
 pub(crate) struct VersionSkew;
 
@@ -27,16 +26,9 @@ impl Stage for VersionSkew {
     }
 
     fn check(&self, cx: &mut Context) -> Result<Check, Problem> {
-        let cmd = cx.kubectl().version();
-        let output = cx.runner.run_unchecked(&cmd)?;
-        let versions =
-            parse_versions(&output.stdout).map_err(|why| crate::runner::exit_problem(&cmd, &output).reworded(why))?;
-        let Some(server) = versions.server else {
-            return Err(
-                crate::runner::exit_problem(&cmd, &output).reworded("the Kubernetes API server does not answer")
-            );
-        };
-        let client = versions.client;
+        let asked = crate::cluster::server::versions(cx)?;
+        let server = asked.server()?;
+        let client = asked.versions.client;
         let skew = client.minor.abs_diff(server.minor);
         let evidence = format!("kubectl {client}, server {server}");
         if skew <= 1 {

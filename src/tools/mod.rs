@@ -9,7 +9,7 @@ pub mod powershell;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use crate::problem::Problem;
@@ -29,8 +29,12 @@ type VersionParser = fn(&str) -> Result<Version, String>;
 type Binary = (String, PathBuf, u64, Option<SystemTime>);
 
 /// Versions already read in this run. Preflight, the stages running at once and the checks after them all ask
-/// about the same binaries; each is asked once (each ask starts a process, ~50 ms of CPU for kubectl).
-static VERSIONS: Mutex<Option<HashMap<Binary, Version>>> = Mutex::new(None);
+/// about the same binaries; each is asked once (each ask starts a process, ~50 ms of CPU for kubectl), and
+/// callers asking about one binary at once (verify's checks) wait for one answer.
+static VERSIONS: Mutex<Option<HashMap<Binary, VersionSlot>>> = Mutex::new(None);
+
+/// A binary's version once read; whoever asks first reads it while the others wait.
+type VersionSlot = Arc<Mutex<Option<Version>>>;
 
 fn binary(tool: &str, program: &str) -> Option<Binary> {
     let meta = std::fs::metadata(Path::new(program)).ok()?;
@@ -40,15 +44,19 @@ fn binary(tool: &str, program: &str) -> Option<Binary> {
 /// Runs a tool's version command (kubectl, helm or minikube) and reads the real output format; a binary
 /// already asked in this run (and unchanged on disk) is not asked again.
 pub(crate) fn read_version(runner: &Runner, tool: &str, program: &str) -> Result<Version, Problem> {
-    let key = binary(tool, program);
-    let known = |key: &Binary| VERSIONS.lock().unwrap_or_else(|p| p.into_inner()).as_ref()?.get(key).copied();
-    if let Some(version) = key.as_ref().and_then(known) {
+    let Some(key) = binary(tool, program) else {
+        return ask_version(runner, tool, program);
+    };
+    let slot = {
+        let mut versions = VERSIONS.lock().unwrap_or_else(|p| p.into_inner());
+        versions.get_or_insert_with(HashMap::new).entry(key).or_default().clone()
+    };
+    let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(version) = *slot {
         return Ok(version);
     }
     let version = ask_version(runner, tool, program)?;
-    if let Some(key) = key {
-        VERSIONS.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(HashMap::new).insert(key, version);
-    }
+    *slot = Some(version);
     Ok(version)
 }
 

@@ -13,8 +13,10 @@ use crate::cluster::{self, monitoring, Reader};
 use crate::context::Context;
 use crate::portforward::PortForward;
 use crate::problem::Problem;
+use crate::tools::helm::{Release, ReleaseStatus};
 
 type Answer = Result<Option<Value>, Problem>;
+type ReleaseAnswer = Result<Option<ReleaseStatus>, Problem>;
 
 /// Kinds a verify run asks about again and again, fetched for a whole namespace in one `kubectl get`
 /// (a few calls instead of dozens: against a real cluster each one is a round trip), by the names callers use.
@@ -48,6 +50,8 @@ pub(crate) type SharedLookups = Arc<Mutex<Option<(u64, Arc<Lookups>)>>>;
 pub(crate) struct Lookups {
     /// One slot per lookup, filled by whichever check asks first.
     cache: Mutex<HashMap<String, Arc<OnceLock<Answer>>>>,
+    /// Helm releases' status, the same way.
+    releases: Mutex<HashMap<String, Arc<OnceLock<ReleaseAnswer>>>>,
     monitoring: OnceLock<Result<monitoring::Found, Problem>>,
     prometheus: OnceLock<Result<String, String>>,
     pushgateway: OnceLock<Result<String, String>>,
@@ -89,11 +93,18 @@ impl Reader for Probe<'_> {
         })?;
         Ok(answer.and_then(|v| v.as_array().cloned()).unwrap_or_default())
     }
+
+    fn release(&self, release: &Release) -> ReleaseAnswer {
+        let key = format!("{} {}", release.namespace, release.name);
+        let slot = self.found.releases.lock().unwrap_or_else(|p| p.into_inner()).entry(key).or_default().clone();
+        slot.get_or_init(|| cluster::releases::fetch_status(self.cx, release)).clone()
+    }
 }
 
 impl<'a> Probe<'a> {
     /// A probe of its own (verify, demo, watch, bundle): everything is looked up afresh.
     pub fn new(cx: &'a Context, prometheus_url: Option<String>, pushgateway_url: Option<String>) -> Probe<'a> {
+        cx.runner.look_again();
         Probe { cx, prometheus_url, pushgateway_url, found: Arc::default() }
     }
 
@@ -101,6 +112,9 @@ impl<'a> Probe<'a> {
     /// cluster was changed since, or `fresh` asks for a new look, as a wait does each round) a new set, which
     /// later probes then share.
     pub(crate) fn shared(cx: &'a Context, fresh: bool) -> Probe<'a> {
+        if fresh {
+            cx.runner.look_again();
+        }
         let changes = cx.runner.changes();
         let mut slot = cx.lookups.lock().unwrap_or_else(|p| p.into_inner());
         let found = match &*slot {

@@ -545,7 +545,7 @@ const STAGE_FAULTS: &[(&str, &str, &[&str], &[&str])] = &[
     ("helm", "helm", &["repo", "list"], &[]),
     ("prometheus", "helm", &["list"], &[]),
     ("interlok", "kubectl", &["get", "services"], &[]),
-    ("keda", "kubectl", &["get", "apiservice"], &["--scaler", "keda"]),
+    ("keda", "kubectl", &["get", "apiservices"], &["--scaler", "keda"]),
     ("scaledobject", "kubectl", &["get", "hpa"], &["--scaler", "keda"]),
     ("adapter", "helm", &["list"], &[]),
     ("autoscaler", "kubectl", &["get", "hpa"], &[]),

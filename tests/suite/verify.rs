@@ -1,5 +1,7 @@
 //! verify in the test world: a healthy chain, and one world per broken link.
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 use testworld::world::{Run, World};
 
@@ -80,6 +82,100 @@ fn a_healthy_world_is_all_ok_and_the_json_follows_the_schema() {
     let human = world.run(PRODUCT, &["verify"]);
     assert_eq!(human.code, 0, "{}", human.all());
     assert!(human.stdout.contains("the chain is healthy"), "{}", human.stdout);
+}
+
+/// How often each read-only question that several places ask was asked since the log was cleared, by the
+/// words it is asked with (a `--context` left out): a release's status by its name, the APIServices however
+/// they were asked for.
+fn questions_asked(world: &World) -> BTreeMap<String, usize> {
+    let mut asked = BTreeMap::new();
+    for call in world.invocations() {
+        let args: Vec<&str> = call
+            .args
+            .iter()
+            .map(String::as_str)
+            .filter(|a| !a.starts_with("--context") && !a.starts_with("--kube-context"))
+            .collect();
+        let question = match (call.tool.as_str(), args.as_slice()) {
+            ("kubectl", ["get", kind, ..]) if kind.starts_with("apiservice") => "kubectl get apiservices".to_string(),
+            ("helm", ["list", .., "--filter", release, "--deployed", "--failed", "--pending", "-o", "json"]) => {
+                format!("helm list {release}")
+            }
+            ("kubectl", ["version", "-o", "json"])
+            | ("helm", ["version", "--short"])
+            | ("minikube", ["status", "-o", "json"])
+            | ("helm", ["repo", "list", "-o", "json"]) => format!("{} {}", call.tool, args.join(" ")),
+            _ => continue,
+        };
+        *asked.entry(question).or_default() += 1;
+    }
+    asked
+}
+
+/// Asserts that no question was asked more often than `most` says (`default` times for those it does not
+/// name), and that the ones every look asks were seen.
+fn asked_at_most(world: &World, when: &str, default: usize, most: &[(&str, usize)]) {
+    let asked = questions_asked(world);
+    for (question, times) in &asked {
+        let limit = most.iter().find(|(q, _)| q == question).map_or(default, |(_, n)| *n);
+        assert!(*times <= limit, "{when}: `{question}` asked {times} times (at most {limit}): {asked:?}");
+    }
+    for question in
+        ["kubectl version -o json", "minikube status -o json", "kubectl get apiservices", "helm list ^prometheus$"]
+    {
+        assert!(asked.contains_key(question), "{when}: `{question}` was asked: {asked:?}");
+    }
+}
+
+#[test]
+fn each_question_is_asked_once_per_look() {
+    let Some(world) = monitoring_world(4) else { return };
+    let first = setup(&world, &[]);
+    assert_eq!(first.code, 0, "{}", first.all());
+    // minikube's state and helm's repositories once before the wizard changes them and once after; a
+    // release's status and the APIServices afresh in each round of a wait
+    let waited = usize::MAX;
+    let limits = [
+        ("minikube status -o json", 2),
+        ("helm repo list -o json", 2),
+        ("helm list ^prometheus$", waited),
+        ("helm list ^prometheus-adapter$", waited),
+        ("kubectl get apiservices", waited),
+    ];
+    asked_at_most(&world, "a first setup", 1, &limits);
+
+    world.clear_logs();
+    let rerun = setup(&world, &[]);
+    assert_eq!(rerun.code, 0, "{}", rerun.all());
+    // a quiet rerun changes nothing: one look, but for a chart's stage asking afresh before its link's checks
+    let limits = [("helm list ^prometheus$", 2), ("helm list ^prometheus-adapter$", 2)];
+    asked_at_most(&world, "a quiet rerun", 1, &limits);
+
+    world.clear_logs();
+    let (run, _) = verify(&world, &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    asked_at_most(&world, "verify", 1, &[]);
+}
+
+#[test]
+fn verify_wait_looks_again_each_round() {
+    let Some(world) = healthy_world() else { return };
+    crate::support::ok(&world, "minikube", &["stop"]);
+    world.clear_logs();
+    let waiting = world
+        .command(PRODUCT, &["verify", "--json", "--wait", "60s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("verify starts");
+    let asked = || questions_asked(&world).get("minikube status -o json").copied().unwrap_or(0);
+    world.wait_until("verify to look at minikube", crate::support::LONG, || asked() >= 1);
+    crate::support::ok(&world, "minikube", &["start"]);
+    // a round after the start sees it: what a round asked is not taken for the next one's answer
+    let output = waiting.wait_with_output().expect("verify ends");
+    let report: Value = serde_json::from_slice(&output.stdout).expect("a JSON report");
+    assert_eq!(report["healthy"], true, "{report:#}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(asked() >= 2, "minikube was asked again: {}", asked());
 }
 
 /// Asserts the first ✘ is `id`, that checks depending on it are skipped, and that its hint says `fix`.

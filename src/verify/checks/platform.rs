@@ -1,10 +1,11 @@
 //! tools, cluster and helm: the binaries, the cluster they reach, and the releases installed there.
 
+use crate::cluster::server::{self, ServerVersion};
 use crate::cluster::views::{Deployment, Node};
 use crate::cluster::{self, releases};
 use crate::context::choose_kubectl;
-use crate::tools::kubectl::{every_on_path, parse_versions};
-use crate::tools::minikube as minikube_tool;
+use crate::tools::kubectl::every_on_path;
+use crate::tools::minikube::ClusterStatus;
 use crate::verify::{Finding, Probe};
 
 pub(crate) fn kubectl(probe: &Probe) -> Finding {
@@ -78,8 +79,7 @@ pub(crate) fn machine(probe: &Probe) -> Finding {
 pub(crate) fn skew(probe: &Probe) -> Finding {
     let cx = probe.cx;
     let cmd = cx.kubectl().version();
-    let versions = cx.runner.run_unchecked(&cmd).ok().and_then(|o| parse_versions(&o.stdout).ok());
-    let Some(versions) = versions else {
+    let Ok(ServerVersion { versions, .. }) = server::versions(cx) else {
         return Finding::fail("kubectl version did not answer", format!("run `{cmd}`"));
     };
     let Some(server) = versions.server else {
@@ -136,8 +136,7 @@ pub(crate) fn context(probe: &Probe) -> Finding {
 
 pub(crate) fn api(probe: &Probe) -> Finding {
     let cx = probe.cx;
-    let output = cx.runner.run_unchecked(&cx.kubectl().version());
-    match output.ok().and_then(|o| parse_versions(&o.stdout).ok()).and_then(|v| v.server) {
+    match server::versions(cx).ok().and_then(|v| v.versions.server) {
         Some(server) => Finding::ok(format!("the API server answers: Kubernetes {server}")),
         None if cx.settings.uses_minikube() => Finding::fail(
             "the Kubernetes API server does not answer",
@@ -171,16 +170,12 @@ pub(crate) fn minikube_status(probe: &Probe) -> Finding {
     if !cx.settings.uses_minikube() {
         return Finding::ok("not used: the cluster is the existing context");
     }
-    let output = cx.runner.run_unchecked(&minikube_tool::status(&cx.minikube()));
-    match output.map(|o| minikube_tool::parse_status(o.code, &o.stdout)) {
-        Ok(Ok(minikube_tool::ClusterStatus::Running)) => Finding::ok("minikube: host, kubelet and apiserver Running"),
-        Ok(Ok(minikube_tool::ClusterStatus::NotRunning(what))) => {
+    match server::minikube_status(cx).and_then(|status| status.state()) {
+        Ok(ClusterStatus::Running) => Finding::ok("minikube: host, kubelet and apiserver Running"),
+        Ok(ClusterStatus::NotRunning(what)) => {
             Finding::fail(format!("minikube is not running ({what})"), "start it: `interlok-k8s setup --only cluster`")
         }
-        Ok(Ok(minikube_tool::ClusterStatus::Missing)) => {
-            Finding::fail("there is no minikube cluster", "create it: `interlok-k8s setup`")
-        }
-        Ok(Err(why)) => Finding::fail(why, "run `minikube status`"),
+        Ok(ClusterStatus::Missing) => Finding::fail("there is no minikube cluster", "create it: `interlok-k8s setup`"),
         Err(problem) => Finding::fail(problem.message, "run `minikube status`"),
     }
 }
@@ -200,7 +195,7 @@ fn release(probe: &Probe, chart: &str, optional: bool, stage: &str) -> Finding {
     let cx = probe.cx;
     let release = releases::release(cx, chart);
     let namespace = &release.namespace;
-    match releases::status(cx, &release) {
+    match releases::status(probe, &release) {
         Err(problem) => {
             Finding::fail(format!("helm could not list releases in {namespace}: {}", problem.message), "`helm list -A`")
         }
