@@ -295,6 +295,12 @@ mod tests {
             fn list(&self, _: &str, _: &str, _: Option<&str>) -> Result<Vec<serde_json::Value>, Problem> {
                 Ok(self.pods.clone())
             }
+            fn release(
+                &self,
+                _: &crate::tools::helm::Release,
+            ) -> Result<Option<crate::tools::helm::ReleaseStatus>, Problem> {
+                Ok(None)
+            }
         }
 
         /// A port nothing listens on any more (a connection to it is refused).
