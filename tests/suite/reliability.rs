@@ -481,15 +481,7 @@ fn repeated(targets: &[String]) -> Vec<&String> {
 /// while that pod is still the one chosen. After a roll, only to the new pod.
 #[test]
 fn a_run_opens_one_port_forward_per_target_and_none_to_a_pod_that_is_gone() {
-    let Some(world) = World::builder()
-        .helm(4)
-        .with_charts()
-        .with_prometheus(Default::default())
-        .image(crate::support::INTERLOK_3_12, crate::support::interlok_3_12())
-        .start()
-    else {
-        return;
-    };
+    let Some(world) = crate::support::world_with_interlok_3_12() else { return };
     let first = crate::monitoring::setup(&world, &[]);
     assert_eq!(first.code, 0, "{}", first.all());
     let targets = forward_targets(&world);

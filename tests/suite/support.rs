@@ -28,6 +28,16 @@ pub fn interlok_3_12() -> testworld::images::Image {
     testworld::images::Image::guide().with_pusher(Some(testworld::images::Simpleclient::V0_10))
 }
 
+/// A monitoring world (helm 4, the charts, Prometheus) whose catalogue also holds the Interlok 3.12 build.
+pub fn world_with_interlok_3_12() -> Option<World> {
+    World::builder()
+        .helm(4)
+        .with_charts()
+        .with_prometheus(Default::default())
+        .image(INTERLOK_3_12, interlok_3_12())
+        .start()
+}
+
 /// Writes the Interlok manifest (the guide's image) with the given pushgateway address and namespace variable name.
 pub fn interlok_manifest(world: &World, pushgateway: &str, namespace_variable: &str) -> String {
     interlok_manifest_with(world, GUIDE_IMAGE, pushgateway, namespace_variable)

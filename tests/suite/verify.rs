@@ -356,15 +356,7 @@ fn a_missing_adapter_rule_fails_at_the_rule() {
 
 #[test]
 fn the_guides_literal_rule_over_a_total_series_fails_at_the_evaluation() {
-    let Some(world) = World::builder()
-        .helm(4)
-        .with_charts()
-        .with_prometheus(Default::default())
-        .image(crate::support::INTERLOK_3_12, crate::support::interlok_3_12())
-        .start()
-    else {
-        return;
-    };
+    let Some(world) = crate::support::world_with_interlok_3_12() else { return };
     assert_eq!(setup(&world, &["--image", &format!("{}:latest", crate::support::INTERLOK_3_12)]).code, 0);
     crate::support::install_adapter(&world, "adapter-values-2019.yaml");
     let (_, report) = verify(&world, &[]);
