@@ -5,13 +5,15 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::Value;
 
 const TIMEOUT: Duration = Duration::from_secs(15);
 
 pub(crate) type Labels = BTreeMap<String, String>;
 
-fn get_json(url: &str, query: &[(&str, &str)]) -> Result<Value, String> {
+fn get_json<T: DeserializeOwned>(url: &str, query: &[(&str, &str)]) -> Result<T, String> {
     let client = reqwest::blocking::Client::builder().timeout(TIMEOUT).build().map_err(|e| e.to_string())?;
     let response = client.get(url).query(query).send().map_err(|e| format!("{url}: {e}"))?;
     let status = response.status();
@@ -22,50 +24,106 @@ fn get_json(url: &str, query: &[(&str, &str)]) -> Result<Value, String> {
     serde_json::from_str(&text).map_err(|e| format!("{url} answered something that is not JSON ({e})"))
 }
 
-fn data(value: &Value) -> Result<&Value, String> {
-    if value["status"] != "success" {
-        return Err(format!(
-            "Prometheus answered {}: {}",
-            value["errorType"].as_str().unwrap_or("an error"),
-            value["error"].as_str().unwrap_or("")
-        ));
-    }
-    Ok(&value["data"])
+/// The envelope of every Prometheus (and Pushgateway) API answer: `data` when `status` is success.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Answer<T> {
+    status: String,
+    data: Option<T>,
+    error_type: Option<String>,
+    error: Option<String>,
 }
 
-fn labels(value: &Value) -> Labels {
-    value
-        .as_object()
-        .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect())
-        .unwrap_or_default()
+impl<T> Answer<T> {
+    fn data(self, what: &str) -> Result<T, String> {
+        if self.status != "success" {
+            return Err(format!(
+                "Prometheus answered {}: {}",
+                self.error_type.as_deref().unwrap_or("an error"),
+                self.error.as_deref().unwrap_or("")
+            ));
+        }
+        self.data.ok_or_else(|| format!("Prometheus answered without {what}"))
+    }
+}
+
+/// A sample's value as the API writes it: `[unix seconds, "value"]`.
+type Point = (f64, String);
+
+#[derive(Deserialize)]
+struct Vector {
+    result: Vec<Sample>,
+}
+
+#[derive(Deserialize)]
+struct Sample {
+    #[serde(default)]
+    metric: Labels,
+    value: Point,
+}
+
+#[derive(Deserialize)]
+struct Matrix {
+    result: Vec<Series>,
+}
+
+#[derive(Deserialize)]
+struct Series {
+    values: Vec<Point>,
+}
+
+#[derive(Deserialize)]
+struct BuildInfo {
+    version: String,
+}
+
+/// A Pushgateway group as `/api/v1/metrics` lists it: its labels, and beside them one entry per metric family
+/// (`{"metrics": [...]}`), the pushgateway's own bookkeeping ones included, and `last_push_successful`.
+#[derive(Deserialize)]
+struct PushedGroup {
+    #[serde(default)]
+    labels: Labels,
+    #[serde(flatten)]
+    entries: BTreeMap<String, Value>,
+}
+
+#[derive(Deserialize)]
+struct Family {
+    metrics: Vec<FamilyMetric>,
+}
+
+#[derive(Deserialize)]
+struct FamilyMetric {
+    value: Option<String>,
+}
+
+fn parse<T: DeserializeOwned>(response: &Value, what: &str) -> Result<T, String> {
+    let answer: Answer<T> = serde_json::from_value(response.clone())
+        .map_err(|e| format!("Prometheus answered something unexpected ({e})"))?;
+    answer.data(what)
 }
 
 /// An instant query's vector: (labels, value) per sample.
 pub(crate) fn query(base: &str, promql: &str) -> Result<Vec<(Labels, f64)>, String> {
-    let response = get_json(&format!("{base}/api/v1/query"), &[("query", promql)])?;
+    let response: Value = get_json(&format!("{base}/api/v1/query"), &[("query", promql)])?;
     parse_vector(&response)
 }
 
 pub fn parse_vector(response: &Value) -> Result<Vec<(Labels, f64)>, String> {
-    let data = data(response)?;
-    let result = data["result"].as_array().ok_or("Prometheus answered without a result vector")?;
-    Ok(result
-        .iter()
-        .filter_map(|s| Some((labels(&s["metric"]), s["value"].get(1)?.as_str()?.parse::<f64>().ok()?)))
-        .collect())
+    let vector: Vector = parse(response, "a result vector")?;
+    Ok(vector.result.into_iter().filter_map(|s| Some((s.metric, s.value.1.parse::<f64>().ok()?))).collect())
 }
 
 /// The label sets of every series matching a selector.
 pub(crate) fn series(base: &str, selector: &str) -> Result<Vec<Labels>, String> {
-    let response = get_json(&format!("{base}/api/v1/series"), &[("match[]", selector)])?;
-    let data = data(&response)?;
-    Ok(data.as_array().ok_or("Prometheus answered without a series list")?.iter().map(labels).collect())
+    let answer: Answer<Vec<Labels>> = get_json(&format!("{base}/api/v1/series"), &[("match[]", selector)])?;
+    answer.data("a series list")
 }
 
 /// Prometheus's build version (proves the API answers).
 pub(crate) fn build_version(base: &str) -> Result<String, String> {
-    let response = get_json(&format!("{base}/api/v1/status/buildinfo"), &[])?;
-    Ok(data(&response)?["version"].as_str().unwrap_or("unknown").to_string())
+    let answer: Answer<BuildInfo> = get_json(&format!("{base}/api/v1/status/buildinfo"), &[])?;
+    Ok(answer.data("its build information")?.version)
 }
 
 /// One Pushgateway group: its grouping labels, when it was last pushed (unix seconds), and the names of the
@@ -78,33 +136,28 @@ pub struct Group {
 }
 
 pub(crate) fn pushgateway_groups(base: &str) -> Result<Vec<Group>, String> {
-    let response = get_json(&format!("{base}/api/v1/metrics"), &[])?;
+    let response: Value = get_json(&format!("{base}/api/v1/metrics"), &[])?;
     parse_groups(&response)
 }
 
 pub fn parse_groups(response: &Value) -> Result<Vec<Group>, String> {
-    let data = data(response)?;
-    Ok(data
-        .as_array()
-        .ok_or("the Pushgateway answered without a group list")?
-        .iter()
+    let groups: Vec<PushedGroup> = parse(response, "a group list")?;
+    Ok(groups
+        .into_iter()
         .map(|g| {
-            let last_push = g["push_time_seconds"]["metrics"][0]["value"].as_str().and_then(|v| v.parse().ok());
+            let families: BTreeMap<String, Family> = g
+                .entries
+                .into_iter()
+                .filter_map(|(name, entry)| Some((name, serde_json::from_value(entry).ok()?)))
+                .collect();
+            let last_push =
+                families.get("push_time_seconds").and_then(|f| f.metrics.first()?.value.as_deref()?.parse().ok());
             // the pushgateway's own bookkeeping families sit beside the pushed ones
-            let metrics = g
-                .as_object()
-                .map(|families| {
-                    families
-                        .iter()
-                        .filter(|(name, family)| {
-                            family["metrics"].is_array()
-                                && !matches!(name.as_str(), "push_time_seconds" | "push_failure_time_seconds")
-                        })
-                        .map(|(name, _)| name.clone())
-                        .collect()
-                })
-                .unwrap_or_default();
-            Group { labels: labels(&g["labels"]), last_push, metrics }
+            let metrics = families
+                .into_keys()
+                .filter(|name| !matches!(name.as_str(), "push_time_seconds" | "push_failure_time_seconds"))
+                .collect();
+            Group { labels: g.labels, last_push, metrics }
         })
         .collect())
 }
@@ -112,16 +165,12 @@ pub fn parse_groups(response: &Value) -> Result<Vec<Group>, String> {
 /// A range query's first series as values (for sparklines).
 pub(crate) fn range(base: &str, promql: &str, start: u64, end: u64, step: u64) -> Result<Vec<f64>, String> {
     let (start, end, step) = (start.to_string(), end.to_string(), step.to_string());
-    let response = get_json(
+    let answer: Answer<Matrix> = get_json(
         &format!("{base}/api/v1/query_range"),
         &[("query", promql), ("start", &start), ("end", &end), ("step", &step)],
     )?;
-    let data = data(&response)?;
-    let first = data["result"].as_array().and_then(|r| r.first()).cloned().unwrap_or(Value::Null);
-    Ok(first["values"]
-        .as_array()
-        .map(|vs| vs.iter().filter_map(|v| v.get(1)?.as_str()?.parse().ok()).collect())
-        .unwrap_or_default())
+    let first = answer.data("a result matrix")?.result.into_iter().next();
+    Ok(first.map(|s| s.values.into_iter().filter_map(|(_, v)| v.parse().ok()).collect()).unwrap_or_default())
 }
 
 #[cfg(test)]
