@@ -2,7 +2,7 @@
 
 use testworld::world::{Run, World};
 
-use crate::monitoring::{monitoring_world, setup};
+use crate::monitoring::healthy_world;
 use crate::support::{ok, PRODUCT};
 
 /// Unpacks a bundle; returns its files by name.
@@ -39,8 +39,7 @@ const JWT: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJwbDRudGVkIn0.bG9nLXBsNG50ZWQt
 /// A set-up world with secrets planted where the bundle looks: a 4-character Secret value, a Bearer header
 /// and a JWT in Interlok's log, a password and URL credentials in the adapter's ConfigMap.
 fn world_with_planted_secrets() -> Option<World> {
-    let world = monitoring_world(4)?;
-    assert_eq!(setup(&world, &[]).code, 0);
+    let world = healthy_world()?;
     ok(&world, "kubectl", &["create", "secret", "generic", "pin", "-n", "default", "--from-literal=pin=Zq7x"]);
     let notes = r#"{"data": {"notes": "db-password: cm-pl4nted-pw\\nupstream https://bob:url-pl4nted-pw@metrics.example.com/"}}"#;
     ok(
@@ -101,8 +100,7 @@ fn when_secrets_cannot_be_listed_the_bundle_redacts_by_pattern_and_says_what_it_
 
 #[test]
 fn the_bundle_holds_every_item_with_a_planted_secret_redacted() {
-    let Some(world) = monitoring_world(4) else { return };
-    assert_eq!(setup(&world, &[]).code, 0);
+    let Some(world) = healthy_world() else { return };
     let planted = "pl4nted-s3cret-value";
     ok(
         &world,

@@ -5,7 +5,7 @@
 use serde_json::Value;
 use testworld::world::{Run, World};
 
-use crate::monitoring::{monitoring_world, setup};
+use crate::monitoring::{healthy_world, setup};
 use crate::support::{ok, PRODUCT};
 
 pub(crate) fn verify(world: &World, extra: &[&str]) -> Value {
@@ -206,13 +206,6 @@ const BROKEN: &[Broken] = &[
     },
 ];
 
-fn healthy() -> Option<World> {
-    let world = monitoring_world(4)?;
-    let run = setup(&world, &[]);
-    assert_eq!(run.code, 0, "{}", run.all());
-    Some(world)
-}
-
 fn verify_args(world: &World, case: &Broken) -> Vec<String> {
     let prom = world.prom.as_ref().unwrap();
     if case.direct_urls {
@@ -225,7 +218,7 @@ fn verify_args(world: &World, case: &Broken) -> Vec<String> {
 /// Breaks the world, follows the first failure's hint, and checks the check then passes or says something
 /// else; breaks it again and checks a rerun of setup never calls that link done.
 fn hint_leads_out_and_a_rerun_never_calls_it_done(case: &Broken) {
-    let Some(world) = healthy() else { return };
+    let Some(world) = healthy_world() else { return };
     let extra = verify_args(&world, case);
     let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
 
@@ -328,7 +321,7 @@ fn every_broken_world_has_its_test() {
 
 #[test]
 fn an_unavailable_apiservice_fails_the_adapter_with_its_message_on_a_rerun() {
-    let Some(world) = healthy() else { return };
+    let Some(world) = healthy_world() else { return };
     world.adapter_availability(testworld::adapter::Availability::Never);
     let report = verify(&world, &[]);
     assert_eq!(first_failure(&report).as_deref(), Some("adapter.apiservices"), "{report:#}");

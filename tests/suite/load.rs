@@ -228,8 +228,7 @@ pub fn leftover_port_forwards(world: &testworld::world::World) -> Vec<String> {
 
 #[test]
 fn in_the_world_load_port_forwards_to_interlok_and_closes_the_forward() {
-    let Some(world) = crate::monitoring::monitoring_world(4) else { return };
-    assert_eq!(crate::monitoring::setup(&world, &[]).code, 0);
+    let Some(world) = crate::monitoring::healthy_world() else { return };
     let before = world.interlok_requests();
     let run = world.run(PRODUCT, &["load", "-n", "150"]);
     assert_eq!(run.code, 0, "{}", run.all());

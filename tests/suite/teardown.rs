@@ -1,13 +1,12 @@
 //! teardown in the test world: removes exactly what setup made, nothing else; idempotent; --dry-run is inert.
 
-use crate::monitoring::{monitoring_world, setup};
+use crate::monitoring::healthy_world;
 use crate::skeleton::mutating_calls;
 use crate::support::{ok, PRODUCT};
 
 #[test]
 fn teardown_removes_what_setup_made_and_nothing_else() {
-    let Some(world) = monitoring_world(4) else { return };
-    assert_eq!(setup(&world, &[]).code, 0);
+    let Some(world) = healthy_world() else { return };
     let unrelated = world.dir.join("unrelated.yaml");
     // the user's own, one of them wearing the wizard's label: labelled but never recorded, so not the wizard's
     std::fs::write(&unrelated, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: mine, namespace: monitoring}\ndata: {a: b}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: other, namespace: default, labels: {app.kubernetes.io/managed-by: interlok-k8s}}\ndata: {a: b}\n").unwrap();

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use testworld::world::{Run, World};
 
-use crate::monitoring::{monitoring_world, setup};
+use crate::monitoring::{healthy_world, monitoring_world, setup};
 use crate::support::PRODUCT;
 
 /// Every group, in chain order: the adapter's path, then KEDA's (a run shows one of the two).
@@ -53,13 +53,6 @@ fn first_failure(report: &Value) -> Option<String> {
 
 fn hint<'a>(report: &'a Value, id: &str) -> &'a str {
     report["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap()["hint"].as_str().unwrap_or("")
-}
-
-fn healthy_world() -> Option<World> {
-    let world = monitoring_world(4)?;
-    let run = setup(&world, &[]);
-    assert_eq!(run.code, 0, "{}", run.all());
-    Some(world)
 }
 
 #[test]

@@ -64,6 +64,11 @@ impl ChartRepo {
     }
 
     /// The URL of one repository, e.g. `repo_url("prometheus-community")`.
+    /// Where the repositories are served (each under `/<repo>`).
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
     pub fn repo_url(&self, repo: &str) -> String {
         format!("{}/{repo}", self.server.url())
     }

@@ -606,6 +606,19 @@ fn reconcile_hpa(state: &ApiState, kubelet: &dyn Kubelet, hpa: &Value, stabilize
     }
 }
 
+/// Whether an HPA's next sync would read its metric (a world started from a snapshot waits for it).
+pub fn hpa_reads_its_metric(state: &ApiState, kubelet: &dyn Kubelet, hpa: &Value) -> bool {
+    let ns = namespace_of(hpa);
+    let target = hpa["spec"]["scaleTargetRef"]["name"].as_str().unwrap_or_default();
+    let Some(deployment) = state.store.get(DEPLOYMENTS, &ns, target) else { return false };
+    let current = deployment["spec"]["replicas"].as_u64().unwrap_or(1);
+    let metric = &hpa["spec"]["metrics"][0];
+    match metric["type"].as_str() {
+        Some("External") => external_reading(state, &ns, metric, current, &deployment).is_ok(),
+        _ => pods_reading(state, kubelet, &ns, metric, current, &deployment).is_ok(),
+    }
+}
+
 /// The other HPAs (as `namespace/name`, this one included) that scale the same target, on servers that
 /// refuse to scale then (1.26+); None when this HPA is alone.
 fn sharing_hpas(state: &ApiState, hpa: &Value) -> Option<Vec<String>> {

@@ -578,6 +578,18 @@ impl StandIn {
     pub fn requests(&self) -> u64 {
         self.consumed.iter().map(|c| c.load(Ordering::SeqCst)).sum()
     }
+
+    /// Messages each workflow consumed, in adapter order (its counters, as a JVM holds them).
+    pub fn counters(&self) -> Vec<u64> {
+        self.consumed.iter().map(|c| c.load(Ordering::SeqCst)).collect()
+    }
+
+    /// Takes up another run's counters: the same pod, carried into a world started from a snapshot.
+    pub fn resume(&self, counters: &[u64]) {
+        for (counter, value) in self.consumed.iter().zip(counters) {
+            counter.store(*value, Ordering::SeqCst);
+        }
+    }
 }
 
 impl Drop for StandIn {

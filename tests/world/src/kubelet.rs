@@ -30,6 +30,15 @@ struct ContainerLog {
     previous: Option<String>,
 }
 
+/// A pod's containers' output and Interlok counters, carried into a world started from a snapshot.
+#[derive(Clone, Debug)]
+pub struct CarriedPod {
+    key: PodKey,
+    /// (container, what it printed, what its previous run printed)
+    logs: Vec<(String, String, Option<String>)>,
+    counters: Option<Vec<u64>>,
+}
+
 #[derive(Default)]
 pub struct WorldKubelet {
     /// What each image holds; tests add their own through the world builder.
@@ -125,6 +134,44 @@ impl WorldKubelet {
             (_, true) => Err(format!("previous terminated container \"{container}\" in pod \"{pod}\" not found")),
             (Some(log), false) => Ok(log.current.lock().expect("log").clone()),
             (None, false) => Ok(String::new()),
+        }
+    }
+
+    /// What each pod's containers printed and, for an Interlok, what its workflows consumed: what a world
+    /// started from a snapshot carries over (see `snapshot`).
+    pub fn carry(&self) -> Vec<CarriedPod> {
+        let logs = self.logs.lock().expect("logs");
+        let interloks = self.interloks.lock().expect("interloks");
+        let keys: std::collections::BTreeSet<&PodKey> = logs.keys().chain(interloks.keys()).collect();
+        keys.into_iter()
+            .map(|key| CarriedPod {
+                key: key.clone(),
+                logs: logs
+                    .get(key)
+                    .into_iter()
+                    .flatten()
+                    .map(|(c, l)| (c.clone(), l.current.lock().expect("log").clone(), l.previous.clone()))
+                    .collect(),
+                counters: interloks.get(key).map(StandIn::counters),
+            })
+            .collect()
+    }
+
+    /// Gives restarted pods what `carry` took from their namesakes.
+    pub fn resume(&self, pods: &[CarriedPod]) {
+        for pod in pods {
+            for (container, current, previous) in &pod.logs {
+                *self.log_sink(&pod.key, container).lock().expect("log") = current.clone();
+                let mut logs = self.logs.lock().expect("logs");
+                if let Some(log) = logs.get_mut(&pod.key).and_then(|p| p.get_mut(container)) {
+                    log.previous.clone_from(previous);
+                }
+            }
+            if let (Some(counters), Some(standin)) =
+                (&pod.counters, self.interloks.lock().expect("interloks").get(&pod.key))
+            {
+                standin.resume(counters);
+            }
         }
     }
 

@@ -26,6 +26,7 @@ pub mod protobuf;
 pub mod resources;
 pub mod scrape;
 pub mod selectors;
+pub mod snapshot;
 pub mod store;
 pub mod world;
 

@@ -286,6 +286,25 @@ impl Store {
         self.lock().events.iter().filter(|e| e.resource == resource).cloned().collect()
     }
 
+    /// Puts objects back as another store held them (uid, generation and status kept; a fresh resource
+    /// version each), in one change, so watchers and controllers see them as they would a restore from etcd.
+    pub fn restore(&self, objects: &[(String, Value)]) {
+        let mut inner = self.lock();
+        for (resource, object) in objects {
+            let key = (resource.clone(), namespace_of(object), name_of(object));
+            let uid = object["metadata"]["uid"].as_str().and_then(|u| u.rsplit('-').next()?.parse::<u64>().ok());
+            inner.uid = inner.uid.max(uid.unwrap_or(0));
+            inner.rv += 1;
+            let mut object = object.clone();
+            object["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
+            let kind = if inner.objects.contains_key(&key) { EventKind::Modified } else { EventKind::Added };
+            inner.objects.insert(key, object.clone());
+            record(&mut inner, kind, resource, &object);
+        }
+        drop(inner);
+        self.changed.notify_all();
+    }
+
     /// Every object, for assertions: (resource, namespace, name, object).
     pub fn dump(&self) -> Vec<(String, String, String, Value)> {
         self.lock().objects.iter().map(|((r, ns, n), v)| (r.clone(), ns.clone(), n.clone(), v.clone())).collect()

@@ -50,6 +50,7 @@ pub struct WorldBuilder {
     latencies: Vec<crate::fakeconfig::ToolLatency>,
     paces: Vec<crate::fakeconfig::ToolPace>,
     keda_polling: Option<Duration>,
+    snapshot: Option<crate::snapshot::Snapshot>,
 }
 
 impl Default for WorldBuilder {
@@ -72,6 +73,7 @@ impl Default for WorldBuilder {
             latencies: Vec::new(),
             paces: Vec::new(),
             keda_polling: None,
+            snapshot: None,
         }
     }
 }
@@ -184,6 +186,13 @@ impl WorldBuilder {
     }
 
     /// Starts the world, or returns None (a loud skip, or a failure under CI) when a real component is missing.
+    /// Starts in the state another world was in when the snapshot was taken (`snapshot`): build this one
+    /// the same way.
+    pub fn from_snapshot(mut self, snapshot: &crate::snapshot::Snapshot) -> Self {
+        self.snapshot = Some(snapshot.clone());
+        self
+    }
+
     pub fn start(self) -> Option<World> {
         World::start(self)
     }
@@ -310,6 +319,9 @@ impl World {
                 set_cluster(&world.state, &world.cluster, &world.dir, &world.context, ClusterState::Stopped);
             }
         }
+        if let Some(snapshot) = &b.snapshot {
+            world.restore(snapshot);
+        }
         Some(world)
     }
 
@@ -337,6 +349,14 @@ impl World {
         if b.shadow_kubectl.is_some() {
             std::os::unix::fs::symlink(&fake, self.dir.join("docker-bin/kubectl")).expect("docker kubectl");
         }
+    }
+
+    /// Brings the cluster to a state as minikube would (the API server up and the kubeconfig written, or down).
+    pub(crate) fn set_cluster(&self, to: ClusterState) {
+        if to == ClusterState::Stopped {
+            set_cluster(&self.state, &self.cluster, &self.dir, &self.context, ClusterState::Running);
+        }
+        set_cluster(&self.state, &self.cluster, &self.dir, &self.context, to);
     }
 
     /// Puts `name` (played by `program`) in the world's bin directory.
