@@ -167,6 +167,12 @@ fn last_good_revision(cx: &Context, release: &Release) -> Result<Option<u64>, Pr
     Ok(revisions.iter().filter(|r| matches!(r.status.as_str(), "deployed" | "superseded")).map(|r| r.revision).max())
 }
 
+/// The repository helm names in `Error: repo <name> not found` (a chart asked for by a repository that was
+/// never added, e.g. `setup --only prometheus` on a machine where the helm stage has not run).
+fn missing_repository(helm_output: &str) -> Option<&str> {
+    helm_output.lines().find_map(|line| line.trim().strip_prefix("Error: repo ")?.strip_suffix(" not found"))
+}
+
 fn install_release(cx: &Context, release: &Release, values: &str, adopted: bool) -> Result<(), Problem> {
     let wait = cx.settings.wait_timeout;
     let mut cmd = if cx.helm_major() == 2 {
@@ -186,6 +192,8 @@ fn install_release(cx: &Context, release: &Release, values: &str, adopted: bool)
         let text = p.output_text();
         let hint = if text.contains("timed out") || text.contains("context deadline exceeded") {
             format!("the release's pods did not become ready in time: see `kubectl get pods -n {}`", release.namespace)
+        } else if let Some(repo) = missing_repository(&text) {
+            format!("the chart repository {repo} is not added here: run `interlok-k8s setup --only helm` to add it")
         } else if text.contains("not found") && text.contains("chart") {
             "the chart or version was not found: run `interlok-k8s setup --only helm` to refresh the repositories"
                 .to_string()

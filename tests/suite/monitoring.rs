@@ -154,6 +154,25 @@ fn a_world_started_from_a_snapshot_of_setup_is_healthy_and_a_rerun_is_quiet() {
     assert!(world.mutating_requests().is_empty(), "{:?}", world.mutating_requests());
 }
 
+/// `setup --only prometheus` before the helm stage ever ran: helm cannot find the repository, and the hint
+/// names the stage that adds it; following it, the same command works.
+#[test]
+fn a_chart_repository_never_added_is_named_and_its_hint_adds_it() {
+    let Some(world) = monitoring_world(4) else { return };
+    let only = |stages: &str| {
+        let mut args = repo_flags(&world);
+        args.extend(["--wait-timeout", "60s", "setup", "--yes", "--only", stages].map(String::from));
+        world.run(PRODUCT, &args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let first = only("prometheus");
+    assert_eq!(first.code, 1, "{}", first.all());
+    let hint = "the chart repository prometheus-community is not added here: run `interlok-k8s setup --only helm`";
+    assert!(first.stderr.contains(hint), "{}", first.stderr);
+    assert_eq!(only("helm").code, 0);
+    let again = only("prometheus");
+    assert_eq!(again.code, 0, "{}", again.all());
+}
+
 #[test]
 fn full_setup_with_helm3_too() {
     full_setup_with(3);
