@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, Mutex, OnceLock};
 
+use crate::cluster::lookups::CurrentLook;
 use crate::engine::StageId;
 use crate::portforward::Forwards;
 use crate::problem::Problem;
@@ -13,7 +14,7 @@ use crate::tools::helm::Helm;
 use crate::tools::kubectl::Kubectl;
 use crate::tools::{self, Found};
 use crate::ui::Ui;
-use crate::verify::SharedLookups;
+use crate::verify::SharedFound;
 use crate::version::Version;
 
 /// The binaries the wizard runs, each found (and its version read) the first time it is needed. The
@@ -49,8 +50,10 @@ pub struct Context {
     pub(crate) record: Arc<Mutex<Record>>,
     /// The facts as they were when this context was forked (None for the root).
     forked_facts: Option<Facts>,
-    /// What setup's checks looked up, and how many changes the runner had made then (see `Probe::shared`).
-    pub(crate) lookups: SharedLookups,
+    /// The answers of the run's current look at the cluster (see `cluster::lookups`).
+    pub(crate) look: CurrentLook,
+    /// What setup's checks found in the current look beyond the cluster's objects (see `Probe::shared`).
+    pub(crate) probed: SharedFound,
     /// The stages of this run that have not ended yet (set by the engine, shared by every fork): a stage
     /// that needs what another one makes waits for it only while that one can still make it.
     pub(crate) underway: Arc<Mutex<Vec<StageId>>>,
@@ -70,7 +73,8 @@ impl Context {
             facts,
             record,
             forked_facts: None,
-            lookups: Arc::default(),
+            look: Arc::default(),
+            probed: Arc::default(),
             underway: Arc::default(),
             forwards: Forwards::default(),
         }
@@ -176,7 +180,8 @@ impl Context {
             facts: self.facts.clone(),
             record: self.record.clone(),
             forked_facts: Some(self.facts.clone()),
-            lookups: self.lookups.clone(),
+            look: self.look.clone(),
+            probed: self.probed.clone(),
             underway: self.underway.clone(),
             forwards: self.forwards.clone(),
         }

@@ -70,7 +70,7 @@ pub(crate) fn run(cx: &Context, reached: &mut dyn FnMut(&str)) -> Result<(), Pro
         (wants, &|| hpa_replicas(cx).1 >= 2),
     ];
     for (what, link) in links {
-        let at = wait::until(&cx.ui, what, limit.saturating_sub(started.elapsed()), || {
+        let at = wait::until(cx, what, limit.saturating_sub(started.elapsed()), || {
             if link() {
                 Poll::Ready(())
             } else {

@@ -46,6 +46,9 @@ pub struct Cmd {
     secret_input: bool,
     timeout: Option<Duration>,
     mutating: bool,
+    /// It returns once the cluster has moved (`kubectl wait`, `rollout status`): what was read before it may
+    /// no longer hold.
+    waits: bool,
     /// Its output is progress a user waits on (minikube start): shown as it comes inside a stage.
     streamed: bool,
     /// What the command does and how it reads, when its argument vector does not say (a PowerShell script
@@ -63,6 +66,7 @@ impl Cmd {
             secret_input: false,
             timeout: None,
             mutating: false,
+            waits: false,
             streamed: false,
             shown: None,
         }
@@ -106,6 +110,12 @@ impl Cmd {
 
     /// Its lines are progress (minikube start, choco install, kubectl rollout status): inside a stage they
     /// are shown as they come.
+    /// It waits for the cluster to move (see `waits`).
+    pub(crate) fn waits(mut self) -> Self {
+        self.waits = true;
+        self
+    }
+
     pub(crate) fn streamed(mut self) -> Self {
         self.streamed = true;
         self
@@ -242,6 +252,9 @@ pub struct Runner {
     /// How many commands that change something this run has started, counted by every copy of the runner:
     /// what was read before the last one may no longer hold.
     changes: Arc<AtomicU64>,
+    /// How many new looks this run has begun (a verify, a wait's next round, the end of a command that
+    /// waits for the cluster to move), counted by every copy of the runner.
+    looks: Arc<AtomicU64>,
     /// Remembered answers, shared by every copy of the runner.
     memo: Arc<Memo>,
 }
@@ -283,11 +296,13 @@ impl Runner {
             supervisor: None,
             read_only: false,
             changes: Arc::default(),
+            looks: Arc::default(),
             memo: Arc::default(),
         }
     }
 
-    /// How many commands that change something have been started so far (by any copy of this runner).
+    /// Moves when a command that changes something starts and again when it ends (in any copy of this
+    /// runner): what was read before may no longer hold.
     pub(crate) fn changes(&self) -> u64 {
         self.changes.load(Ordering::SeqCst)
     }
@@ -315,7 +330,14 @@ impl Runner {
 
     /// Forgets the remembered answers: a new look (a verify, a wait's next round) asks again.
     pub(crate) fn look_again(&self) {
+        self.looks.fetch_add(1, Ordering::SeqCst);
         self.memo.answers.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// Which look at the cluster this is: it moves when a change starts or ends and when a new look begins.
+    /// An answer read in one look holds for the rest of it (see `cluster::lookups`).
+    pub(crate) fn look(&self) -> (u64, u64) {
+        (self.changes.load(Ordering::SeqCst), self.looks.load(Ordering::SeqCst))
     }
 
     /// Runs every command under this binary's supervisor, so none outlives the wizard (even after kill -9).
@@ -403,7 +425,15 @@ impl Runner {
         } else {
             self.ui.activity(cmd.brief())
         };
-        self.execute(&path, cmd, cmd.timeout.unwrap_or(self.default_timeout), observer)
+        let output = self.execute(&path, cmd, cmd.timeout.unwrap_or(self.default_timeout), observer);
+        // what was read while it ran may predate what it did
+        if cmd.mutating {
+            self.changes.fetch_add(1, Ordering::SeqCst);
+        }
+        if cmd.waits {
+            self.looks.fetch_add(1, Ordering::SeqCst);
+        }
+        output
     }
 
     fn execute(

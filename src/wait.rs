@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::context::Context;
 use crate::problem::Problem;
-use crate::ui::Ui;
 
 const FIRST_PAUSE: Duration = Duration::from_millis(100);
 const MAX_PAUSE: Duration = Duration::from_secs(1);
@@ -16,10 +16,17 @@ pub(crate) enum Poll<T> {
     Failed(Problem),
 }
 
-/// Polls `look` until it is ready, fails, or `limit` passes; the spinner shows the latest status. Ctrl-C
-/// ends the wait at once (between looks, or in a look's command) with an interrupted problem.
-pub(crate) fn until<T>(ui: &Ui, what: &str, limit: Duration, mut look: impl FnMut() -> Poll<T>) -> Result<T, Problem> {
-    let spinner = ui.spinner(what);
+/// Polls `look` until it is ready, fails, or `limit` passes; the spinner shows the latest status. Each
+/// round after the first is a new look at the cluster (`Runner::look_again`): the cluster moves by itself
+/// while we wait. Ctrl-C ends the wait at once (between looks, or in a look's command) with an interrupted
+/// problem.
+pub(crate) fn until<T>(
+    cx: &Context,
+    what: &str,
+    limit: Duration,
+    mut look: impl FnMut() -> Poll<T>,
+) -> Result<T, Problem> {
+    let spinner = cx.ui.spinner(what);
     let deadline = Instant::now() + limit;
     let mut pause = FIRST_PAUSE;
     let mut last;
@@ -47,5 +54,6 @@ pub(crate) fn until<T>(ui: &Ui, what: &str, limit: Duration, mut look: impl FnMu
             return Err(Problem::new(format!("interrupted (Ctrl-C) while waiting for {what}")));
         }
         pause = (pause * 2).min(MAX_PAUSE);
+        cx.runner.look_again();
     }
 }

@@ -99,6 +99,7 @@ pub(crate) fn watch(cx: &Context, until: Until, keep_going: &dyn Fn() -> bool) -
     let mut view = cx.ui.view();
     let mut drawn = Frame::default();
     loop {
+        cx.runner.look_again(); // each frame is a new look at the cluster
         let frame = Frame::look(&probe);
         if crate::runner::interrupted() {
             return drawn;

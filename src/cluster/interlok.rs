@@ -113,6 +113,7 @@ pub(crate) fn forward(reader: &(impl Reader + ?Sized)) -> Result<PortForward, Pr
         match PortForward::to_pod(cx, &s.namespace, &pod.metadata.name, HTTP_PORT) {
             Err(problem) if attempt < ATTEMPTS && gone(&problem) => {
                 attempt += 1;
+                cx.runner.look_again(); // the pod that went was in the last look's list
                 listed = pods(cx)?;
             }
             forwarded => return forwarded,

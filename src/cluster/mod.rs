@@ -1,14 +1,14 @@
 //! The read side: every question the wizard asks about the cluster, answered in one place, over typed
 //! views of what kubectl prints (`views`). Stages (is my link already working?) and `verify` (which link is
-//! broken?) ask the same functions, so they cannot disagree. Answers come through a `Reader`: the context
-//! itself asks kubectl (and helm, for releases) each time; verify's `Probe` asks once per run and shares the
-//! answer between checks.
+//! broken?) ask the same functions, so they cannot disagree. Answers come through a `Reader` (the context,
+//! or verify's `Probe`), and both give each question one answer per look at the cluster (`lookups`).
 
 pub(crate) mod adapter;
 pub(crate) mod apiservice;
 pub(crate) mod autoscaler;
 pub(crate) mod interlok;
 pub(crate) mod keda;
+pub(crate) mod lookups;
 pub mod monitoring;
 pub(crate) mod ownership;
 pub mod pods;
@@ -41,15 +41,15 @@ impl Reader for Context {
     }
 
     fn get(&self, kind: &str, namespace: &str, name: &str) -> Result<Option<Value>, Problem> {
-        fetch_one(self, kind, namespace, name)
+        lookups::Lookups::current(self).get(self, kind, namespace, name)
     }
 
     fn list(&self, kind: &str, namespace: &str, selector: Option<&str>) -> Result<Vec<Value>, Problem> {
-        fetch_list(self, kind, namespace, selector)
+        lookups::Lookups::current(self).list(self, kind, namespace, selector)
     }
 
     fn release(&self, release: &Release) -> Result<Option<ReleaseStatus>, Problem> {
-        releases::fetch_status(self, release)
+        lookups::Lookups::current(self).release(self, release)
     }
 }
 

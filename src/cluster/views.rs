@@ -17,6 +17,8 @@ pub(crate) struct Meta {
     pub(crate) creation_timestamp: String,
     /// Set once the object is being deleted (a pod terminating).
     pub(crate) deletion_timestamp: Option<String>,
+    /// Moves with each change of the spec (the controller's `observedGeneration` catches up).
+    pub(crate) generation: i64,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -171,6 +173,9 @@ pub(crate) struct DeploymentSpec {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub(crate) struct DeploymentStatus {
+    pub(crate) observed_generation: i64,
+    pub(crate) replicas: u64,
+    pub(crate) updated_replicas: u64,
     pub(crate) available_replicas: u64,
     pub(crate) ready_replicas: u64,
     pub(crate) conditions: Vec<Condition>,
@@ -187,6 +192,17 @@ pub(crate) struct Deployment {
 impl Deployment {
     pub(crate) fn available(&self) -> bool {
         self.status.available_replicas > 0
+    }
+
+    /// Whether the controller has rolled out the current spec, as `kubectl rollout status` judges it: the spec
+    /// seen, every replica of the new template, no old pod left, and the new ones available.
+    pub(crate) fn rolled_out(&self) -> bool {
+        let s = &self.status;
+        let wanted = self.spec.replicas.unwrap_or(1);
+        self.metadata.generation <= s.observed_generation
+            && s.updated_replicas >= wanted
+            && s.replicas <= s.updated_replicas
+            && s.available_replicas >= s.updated_replicas
     }
 
     /// The first container: the wizard's Deployments have one.
@@ -509,6 +525,24 @@ impl Hpa {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_rollout_is_done_when_the_new_template_serves_alone() {
+        let deployment = |generation: i64, status: serde_json::Value| -> Deployment {
+            serde_json::from_value(
+                json!({"metadata": {"generation": generation}, "spec": {"replicas": 1}, "status": status}),
+            )
+            .unwrap()
+        };
+        // the spec not yet seen; the old pod still serving beside the new; the new one not ready; done
+        let seen = json!({"observedGeneration": 2, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1});
+        assert!(!deployment(3, seen.clone()).rolled_out());
+        let both = json!({"observedGeneration": 3, "replicas": 2, "updatedReplicas": 1, "availableReplicas": 1});
+        assert!(!deployment(3, both).rolled_out());
+        let starting = json!({"observedGeneration": 3, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 0});
+        assert!(!deployment(3, starting).rolled_out());
+        assert!(deployment(2, seen).rolled_out());
+    }
 
     #[test]
     fn an_hpa_reads_the_same_in_v2_and_v2beta1() {

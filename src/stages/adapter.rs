@@ -93,7 +93,7 @@ impl Stage for Adapter {
 fn wait_for_apiservice(cx: &Context) -> Result<(), Problem> {
     let name = apiservice::CUSTOM_METRICS;
     let what = format!("APIService {name} to become Available");
-    wait::until(&cx.ui, &what, cx.settings.wait_timeout, || match apiservice::availability(cx, name) {
+    wait::until(cx, &what, cx.settings.wait_timeout, || match apiservice::availability(cx, name) {
         Ok(Availability::Available { .. }) => Poll::Ready(()),
         Ok(Availability::Missing) => Poll::Waiting(format!("APIService {name} does not exist")),
         Ok(Availability::Unavailable { why, .. }) => Poll::Waiting(why),
@@ -124,7 +124,7 @@ fn warm_up_and_wait_for_values(cx: &Context) -> Result<String, Problem> {
         cx.settings.metric,
         cx.settings.relist_interval.as_secs()
     );
-    wait::until(&cx.ui, &what, cx.settings.wait_timeout, || {
+    wait::until(cx, &what, cx.settings.wait_timeout, || {
         let live = match interlok::live_pods(cx) {
             Ok(live) => live,
             Err(problem) => return Poll::Failed(problem),

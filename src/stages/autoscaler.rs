@@ -76,7 +76,7 @@ impl Stage for Autoscaler {
     fn validate(&self, cx: &mut Context) -> Result<String, Problem> {
         let (namespace, name) = (cx.settings.namespace.clone(), cx.settings.deployment.clone());
         let what = format!("the autoscaler {name} to read {}", cx.settings.metric);
-        let current = wait::until(&cx.ui, &what, cx.settings.wait_timeout, || {
+        let current = wait::until(cx, &what, cx.settings.wait_timeout, || {
             match cluster::get::<Hpa>(cx, "hpa", &namespace, &name) {
                 Ok(Some(hpa)) => match hpa.current_value() {
                     Some(value) if hpa.scaling_active() => Poll::Ready(value),

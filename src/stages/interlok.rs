@@ -95,7 +95,7 @@ impl Stage for Interlok {
 /// so that the link's checks see whether Interlok pushes.
 fn wait_for_pushgateway(cx: &Context) -> Result<(), Problem> {
     let what = "the pushgateway to be served (Interlok pushes to it)";
-    wait::until(&cx.ui, what, cx.settings.wait_timeout, || {
+    wait::until(cx, what, cx.settings.wait_timeout, || {
         match monitoring::find(cx).and_then(|found| pods::serving(cx, &found.pushgateway)) {
             Ok(Ok(_)) => Poll::Ready(()),
             Ok(Err(why)) => Poll::Waiting(why),
@@ -143,31 +143,29 @@ pub(crate) fn endpoints(cx: &mut Context) -> Result<Endpoints, Problem> {
         let status = super::releases::status(cx, &release).ok().flatten();
         status.is_some_and(|s| s.status.starts_with("pending"))
     };
-    let found = wait::until(
-        &cx.ui,
-        "the pushgateway Service (the prometheus stage creates it)",
-        cx.settings.wait_timeout,
-        || match monitoring::endpoints(cx) {
-            Ok(found) => Poll::Ready(found),
-            Err(problem) if cx.underway(StageId::Prometheus) => Poll::Waiting(problem.message),
-            Err(problem) if elsewhere(cx) => Poll::Waiting(problem.message),
-            Err(problem) => {
-                Poll::Failed(problem.with_hint("install Prometheus first: `interlok-k8s setup --from prometheus`"))
+    let found =
+        wait::until(cx, "the pushgateway Service (the prometheus stage creates it)", cx.settings.wait_timeout, || {
+            match monitoring::endpoints(cx) {
+                Ok(found) => Poll::Ready(found),
+                Err(problem) if cx.underway(StageId::Prometheus) => Poll::Waiting(problem.message),
+                Err(problem) if elsewhere(cx) => Poll::Waiting(problem.message),
+                Err(problem) => {
+                    Poll::Failed(problem.with_hint("install Prometheus first: `interlok-k8s setup --from prometheus`"))
+                }
             }
-        },
-    )?;
+        })?;
     cx.facts.pushgateway = Some(found.pushgateway.clone());
     Ok(found)
 }
 
-/// Waits for a ready pod of the template just applied (its image, its configuration's checksum): a pod of
-/// the previous template may still be serving while the new one starts.
+/// Waits until the template just applied is rolled out, and returns a ready pod of it (its image, its
+/// configuration's checksum): a pod of the previous template serves until the new ones are available.
 fn wait_available(cx: &Context) -> Result<String, Problem> {
     let namespace = cx.settings.namespace.clone();
     let what = format!("Deployment {} to become available (image pulls can take minutes)", cx.settings.deployment);
     let checksum = interlok_config::read(&cx.settings)?.map(|c| c.checksum());
     let current = |pod: &&crate::cluster::views::Pod| interlok::runs(pod, &cx.settings.image, checksum.as_deref());
-    wait::until(&cx.ui, &what, cx.settings.wait_timeout, || {
+    wait::until(cx, &what, cx.settings.wait_timeout, || {
         let all = match interlok::pods(cx) {
             Ok(p) => p,
             Err(problem) => return Poll::Failed(problem),
@@ -177,7 +175,7 @@ fn wait_available(cx: &Context) -> Result<String, Problem> {
             return Poll::Failed(Problem::new(stuck.to_string()).with_hint(hint));
         }
         match (all.iter().filter(current).find(|p| p.ready()), interlok::deployment(cx)) {
-            (Some(pod), Ok(Some(d))) if d.available() => Poll::Ready(pod.metadata.name.clone()),
+            (Some(pod), Ok(Some(d))) if d.rolled_out() => Poll::Ready(pod.metadata.name.clone()),
             (_, Err(problem)) => Poll::Failed(problem),
             _ if all.is_empty() => Poll::Waiting("no pod yet".into()),
             _ => Poll::Waiting(all.iter().map(pods::describe).collect::<Vec<_>>().join("; ")),
@@ -190,7 +188,7 @@ fn in_box_status(cx: &Context) -> Result<u16, Problem> {
     let limit = Duration::from_secs(60).min(cx.settings.wait_timeout);
     let mut consumer = interlok::HttpConsumer::reach(cx)?;
     let what = format!("Interlok's {} to answer", cx.settings.inbox_path);
-    wait::until(&cx.ui, &what, limit, || match consumer.get(&cx.settings.inbox_path) {
+    wait::until(cx, &what, limit, || match consumer.get(&cx.settings.inbox_path) {
         Ok(200) => Poll::Ready(200),
         Ok(status) => Poll::Waiting(format!("HTTP {status}")),
         Err(e) => Poll::Waiting(e),

@@ -80,7 +80,7 @@ impl Stage for Keda {
     fn validate(&self, cx: &mut Context) -> Result<String, Problem> {
         let namespace = cx.settings.keda_namespace.clone();
         let what = format!("KEDA's Deployments in {namespace} to be available");
-        wait::until(&cx.ui, &what, cx.settings.wait_timeout, || match keda::deployments(cx) {
+        wait::until(cx, &what, cx.settings.wait_timeout, || match keda::deployments(cx) {
             Ok(found) => {
                 let waiting: Vec<&str> = found
                     .iter()
@@ -97,7 +97,7 @@ impl Stage for Keda {
         })
         .map_err(|p| p.with_hint(format!("`kubectl get pods -n {namespace}` shows KEDA's pods and why they wait")))?;
         let name = apiservice::EXTERNAL_METRICS;
-        wait::until(&cx.ui, &format!("APIService {name} to become Available"), cx.settings.wait_timeout, || {
+        wait::until(cx, &format!("APIService {name} to become Available"), cx.settings.wait_timeout, || {
             match apiservice::availability(cx, name) {
                 Ok(Availability::Available { .. }) => Poll::Ready(()),
                 Ok(Availability::Missing) => Poll::Waiting(format!("APIService {name} does not exist")),
@@ -200,7 +200,7 @@ fn remove_scaled_object(cx: &mut Context, so: &ScaledObject, namespace: &str) ->
     }
     let hpa = so.hpa_name();
     let what = format!("KEDA's HPA {hpa} to go with ScaledObject {name}");
-    wait::until(&cx.ui, &what, cx.settings.wait_timeout, || {
+    wait::until(cx, &what, cx.settings.wait_timeout, || {
         match cluster::get::<serde_json::Value>(cx, "hpa", namespace, &hpa) {
             Ok(None) => Poll::Ready(()),
             Ok(Some(_)) => Poll::Waiting("the garbage collector has not removed it yet".into()),

@@ -62,7 +62,7 @@ impl Stage for Prometheus {
         let found = monitoring::find(cx)?;
         for service in found.prometheus.iter().chain([&found.pushgateway]) {
             let what = format!("a ready pod behind Service {}", service.metadata.name);
-            wait::until(&cx.ui, &what, cx.settings.wait_timeout, || match pods::serving(cx, service) {
+            wait::until(cx, &what, cx.settings.wait_timeout, || match pods::serving(cx, service) {
                 Ok(Ok(_)) => Poll::Ready(()),
                 Ok(Err(why)) => Poll::Waiting(why),
                 Err(problem) => Poll::Failed(problem),

@@ -105,6 +105,7 @@ fn run_showing_pods(cx: &Context, release: &Release, cmd: &Cmd) -> Result<crate:
         let (what, status) = (&what, &status);
         scope.spawn(move || {
             while finished.recv_timeout(POD_LOOK_EVERY) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+                cx.runner.look_again(); // the pods have moved on since the last look
                 if let Ok(waiting) = crate::cluster::pods::release_progress(cx, &release.name, &release.namespace) {
                     status.set_message(&format!("{what}: {waiting}"));
                 }

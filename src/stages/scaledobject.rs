@@ -82,7 +82,7 @@ impl Stage for ScaledObject {
     fn validate(&self, cx: &mut Context) -> Result<String, Problem> {
         let (namespace, name) = (cx.settings.namespace.clone(), cx.settings.deployment.clone());
         let what = format!("ScaledObject {name} to be Ready and KEDA's HPA to read its metric");
-        let (hpa, current) = wait::until(&cx.ui, &what, cx.settings.wait_timeout, || look(cx)).map_err(|p| {
+        let (hpa, current) = wait::until(cx, &what, cx.settings.wait_timeout, || look(cx)).map_err(|p| {
             p.with_hint(format!(
                 "`kubectl describe scaledobject {name} -n {namespace}` shows KEDA's events; `interlok-k8s verify` walks the chain"
             ))

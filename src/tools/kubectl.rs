@@ -93,6 +93,7 @@ impl Kubectl {
             format!("--timeout={timeout_secs}s"),
         ])
         .timeout(std::time::Duration::from_secs(timeout_secs + 30))
+        .waits()
         .streamed()
     }
 
@@ -107,6 +108,7 @@ impl Kubectl {
             format!("--timeout={timeout_secs}s"),
         ])
         .timeout(std::time::Duration::from_secs(timeout_secs + 30))
+        .waits()
         .streamed()
     }
 

@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::context::Context;
 
 pub use probe::Probe;
-pub(crate) use probe::SharedLookups;
+pub(crate) use probe::SharedFound;
 pub(crate) use report::print_human;
 pub use report::to_json;
 
@@ -127,7 +127,7 @@ fn run_only(probe: &Probe, ids: &[&str]) -> Vec<Outcome> {
 
 /// The first failing check of these.
 pub(crate) fn first_failure(cx: &Context, ids: &[&str]) -> Option<Outcome> {
-    let probe = Probe::shared(cx, false);
+    let probe = Probe::shared(cx);
     run_only(&probe, ids).into_iter().find(|o| o.status == Status::Fail)
 }
 
@@ -145,9 +145,9 @@ pub(crate) fn settled(cx: &Context, ids: &[&str], what: &str) -> Vec<Outcome> {
     let mut passed: Vec<Outcome> = Vec::new();
     let mut last = Vec::new();
     let mut round = 0;
-    let _ = crate::wait::until(&cx.ui, what, settle_time(cx), || {
+    let _ = crate::wait::until(cx, what, settle_time(cx), || {
         round += 1;
-        let probe = Probe::shared(cx, round > 1);
+        let probe = Probe::shared(cx);
         let pending: Vec<&str> = ids.iter().copied().filter(|id| !passed.iter().any(|o| o.id == *id)).collect();
         last = run_only(&probe, &pending);
         passed.extend(last.iter().filter(|o| matches!(o.status, Status::Ok | Status::Warn)).cloned());

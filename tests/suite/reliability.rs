@@ -536,11 +536,11 @@ const STAGE_FAULTS: &[(&str, &str, &[&str], &[&str])] = &[
     ("version-skew", "kubectl", &["version", "json"], &[]),
     ("helm", "helm", &["repo", "list"], &[]),
     ("prometheus", "helm", &["list"], &[]),
-    ("interlok", "kubectl", &["get", "services"], &[]),
+    ("interlok", "kubectl", &["get", "-n", "monitoring"], &[]),
     ("keda", "kubectl", &["get", "apiservices"], &["--scaler", "keda"]),
-    ("scaledobject", "kubectl", &["get", "hpa"], &["--scaler", "keda"]),
+    ("scaledobject", "kubectl", &["get", "-n", "default"], &["--scaler", "keda"]),
     ("adapter", "helm", &["list"], &[]),
-    ("autoscaler", "kubectl", &["get", "hpa"], &[]),
+    ("autoscaler", "kubectl", &["get", "-n", "default"], &[]),
     ("grafana", "helm", &["list"], &["--grafana"]),
 ];
 

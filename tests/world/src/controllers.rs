@@ -209,7 +209,7 @@ impl Controllers {
             .entry(key)
             .or_insert_with(|| Instant::now() + self.latency_for(deployment));
         if Instant::now() < due {
-            write_progressing(state, deployment, generation);
+            write_progressing(state, deployment, &pods, current.len(), generation);
             return Some(due);
         }
         let failure = self.failure_for(deployment);
@@ -479,12 +479,19 @@ fn write_deployment_status(state: &ApiState, deployment: &Value, pods: &[&Value]
     update_status(state, DEPLOYMENTS, deployment, status);
 }
 
-fn write_progressing(state: &ApiState, deployment: &Value, generation: i64) {
+/// A rollout under way, counted as the real controller counts it: every pod (`replicas`), those of the new
+/// template (`updatedReplicas`), and the ready ones, which keep serving meanwhile (`availableReplicas`).
+fn write_progressing(state: &ApiState, deployment: &Value, pods: &[Value], updated: usize, generation: i64) {
     let mut status = deployment["status"].clone();
     if status.is_null() {
         status = json!({});
     }
+    let ready = pods.iter().filter(|p| p["status"]["conditions"][0]["status"] == "True").count();
     status["observedGeneration"] = json!(generation);
+    status["replicas"] = json!(pods.len());
+    status["updatedReplicas"] = json!(updated);
+    status["readyReplicas"] = json!(ready);
+    status["availableReplicas"] = json!(ready);
     if status["conditions"].is_null() {
         status["conditions"] = json!([{"type": "Progressing", "status": "True", "reason": "NewReplicaSetCreated"},
                                       {"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable"}]);
