@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::cluster::lookups::CurrentLook;
+use crate::cluster::lookups::{Lookups, PerLook};
 use crate::engine::StageId;
 use crate::portforward::Forwards;
 use crate::problem::Problem;
@@ -14,7 +14,7 @@ use crate::tools::helm::Helm;
 use crate::tools::kubectl::Kubectl;
 use crate::tools::{self, Found};
 use crate::ui::Ui;
-use crate::verify::SharedFound;
+use crate::verify::Probed;
 use crate::version::Version;
 
 /// The binaries the wizard runs, each found (and its version read) the first time it is needed. The
@@ -51,9 +51,9 @@ pub struct Context {
     /// The facts as they were when this context was forked (None for the root).
     forked_facts: Option<Facts>,
     /// The answers of the run's current look at the cluster (see `cluster::lookups`).
-    pub(crate) look: CurrentLook,
+    pub(crate) look: Arc<PerLook<Lookups>>,
     /// What setup's checks found in the current look beyond the cluster's objects (see `Probe::shared`).
-    pub(crate) probed: SharedFound,
+    pub(crate) probed: Arc<PerLook<Probed>>,
     /// The stages of this run that have not ended yet (set by the engine, shared by every fork): a stage
     /// that needs what another one makes waits for it only while that one can still make it.
     pub(crate) underway: Arc<Mutex<Vec<StageId>>>,

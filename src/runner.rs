@@ -259,6 +259,9 @@ pub struct Runner {
     memo: Arc<Memo>,
 }
 
+/// Which look at the cluster a run is at: (changes started or ended, new looks begun); see `Runner::look`.
+pub(crate) type Look = (u64, u64);
+
 /// The answers `Runner::remembered` keeps, and the changes this run started, as words (`minikube start …`),
 /// to tell which answers still hold.
 #[derive(Default)]
@@ -336,7 +339,7 @@ impl Runner {
 
     /// Which look at the cluster this is: it moves when a change starts or ends and when a new look begins.
     /// An answer read in one look holds for the rest of it (see `cluster::lookups`).
-    pub(crate) fn look(&self) -> (u64, u64) {
+    pub(crate) fn look(&self) -> Look {
         (self.changes.load(Ordering::SeqCst), self.looks.load(Ordering::SeqCst))
     }
 

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::context::Context;
 use crate::problem::Problem;
+use crate::runner::Look;
 use crate::tools::helm::{Release, ReleaseStatus};
 
 type Answer = Result<Option<Value>, Problem>;
@@ -33,8 +34,29 @@ fn snapshot_kind(kind: &str) -> Option<&'static str> {
     SNAPSHOT_KINDS.iter().find(|(_, names)| names.contains(&kind)).map(|(kind, _)| *kind)
 }
 
-/// The run's current look, shared by every fork of its context: (the runner's look, its answers).
-pub(crate) type CurrentLook = Arc<Mutex<Option<((u64, u64), Arc<Lookups>)>>>;
+/// What belongs to the run's current look (its answers, say), shared by every fork of its context.
+pub(crate) struct PerLook<T>(Mutex<Option<(Look, Arc<T>)>>);
+
+impl<T> Default for PerLook<T> {
+    fn default() -> Self {
+        PerLook(Mutex::new(None))
+    }
+}
+
+impl<T: Default> PerLook<T> {
+    /// The one of this look: a new one when the look has moved since the last call.
+    pub(crate) fn current(&self, look: Look) -> Arc<T> {
+        let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match &*slot {
+            Some((seen, value)) if *seen == look => value.clone(),
+            _ => {
+                let value = Arc::<T>::default();
+                *slot = Some((look, value.clone()));
+                value
+            }
+        }
+    }
+}
 
 /// What has been asked in one look.
 #[derive(Default)]
@@ -45,18 +67,9 @@ pub(crate) struct Lookups {
 }
 
 impl Lookups {
-    /// The answers of the run's current look (a new set when the look has moved since the last question).
+    /// The answers of the run's current look.
     pub(crate) fn current(cx: &Context) -> Arc<Lookups> {
-        let look = cx.runner.look();
-        let mut current = cx.look.lock().unwrap_or_else(|p| p.into_inner());
-        match &*current {
-            Some((seen, lookups)) if *seen == look => lookups.clone(),
-            _ => {
-                let lookups = Arc::<Lookups>::default();
-                *current = Some((look, lookups.clone()));
-                lookups
-            }
-        }
+        cx.look.current(cx.runner.look())
     }
 
     pub(crate) fn get(&self, cx: &Context, kind: &str, namespace: &str, name: &str) -> Answer {

@@ -20,15 +20,12 @@ pub struct Probe<'a> {
     pushgateway_url: Option<String>,
     /// The cluster's answers in the look this probe was made in.
     objects: Arc<Lookups>,
-    found: Arc<Found>,
+    found: Arc<Probed>,
 }
-
-/// The probes of setup's checks in one look, sharing what they found (see `Probe::shared`).
-pub(crate) type SharedFound = Arc<Mutex<Option<((u64, u64), Arc<Found>)>>>;
 
 /// What a probe found beyond the cluster's objects.
 #[derive(Default)]
-pub(crate) struct Found {
+pub(crate) struct Probed {
     monitoring: OnceLock<Result<monitoring::Found, Problem>>,
     prometheus: OnceLock<Result<String, String>>,
     pushgateway: OnceLock<Result<String, String>>,
@@ -64,18 +61,7 @@ impl<'a> Probe<'a> {
     /// A probe for setup's checks: it shares what was found in this look (until the wizard changes something
     /// or a new look begins, as a wait's next round does) with the other probes of the look.
     pub(crate) fn shared(cx: &'a Context) -> Probe<'a> {
-        let look = cx.runner.look();
-        let found = {
-            let mut slot = cx.probed.lock().unwrap_or_else(|p| p.into_inner());
-            match &*slot {
-                Some((seen, found)) if *seen == look => found.clone(),
-                _ => {
-                    let found = Arc::<Found>::default();
-                    *slot = Some((look, found.clone()));
-                    found
-                }
-            }
-        };
+        let found = cx.probed.current(cx.runner.look());
         Probe { cx, prometheus_url: None, pushgateway_url: None, objects: Lookups::current(cx), found }
     }
 
