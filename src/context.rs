@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::cluster::lookups::{Lookups, PerLook};
+use crate::cluster::monitoring;
 use crate::engine::StageId;
 use crate::portforward::Forwards;
 use crate::problem::Problem;
@@ -14,7 +15,6 @@ use crate::tools::helm::Helm;
 use crate::tools::kubectl::Kubectl;
 use crate::tools::{self, Found};
 use crate::ui::Ui;
-use crate::verify::Probed;
 use crate::version::Version;
 
 /// The binaries the wizard runs, each found (and its version read) the first time it is needed. The
@@ -53,7 +53,7 @@ pub struct Context {
     /// The answers of the run's current look at the cluster (see `cluster::lookups`).
     pub(crate) look: Arc<PerLook<Lookups>>,
     /// What setup's checks found in the current look beyond the cluster's objects (see `Probe::shared`).
-    pub(crate) probed: Arc<PerLook<Probed>>,
+    pub(crate) probed: Arc<PerLook<monitoring::Reached>>,
     /// The stages of this run that have not ended yet (set by the engine, shared by every fork): a stage
     /// that needs what another one makes waits for it only while that one can still make it.
     pub(crate) underway: Arc<Mutex<Vec<StageId>>>,

@@ -1,9 +1,12 @@
 //! Prometheus and its pushgateway: which Services they are (found, never assumed: the chart renamed the
 //! pushgateway in 17.0), whether pods serve them, and whether Prometheus scrapes the pushgateway.
 
+use std::sync::{Mutex, OnceLock};
+
 use super::views::Service;
 use super::{list, Reader};
 use crate::manifests::Endpoints;
+use crate::portforward::PortForward;
 use crate::problem::Problem;
 use crate::prometheus_api;
 
@@ -13,6 +16,17 @@ pub struct Found {
     pub(crate) endpoints: Endpoints,
     pub(crate) pushgateway: Service,
     pub(crate) prometheus: Option<Service>,
+}
+
+/// What one look reached of the monitoring stack: its Services, and Prometheus's and the Pushgateway's URLs
+/// (verify's `Probe` fills it, and setup's probes in the same look share it).
+#[derive(Default)]
+pub(crate) struct Reached {
+    pub(crate) monitoring: OnceLock<Result<Found, Problem>>,
+    pub(crate) prometheus: OnceLock<Result<String, String>>,
+    pub(crate) pushgateway: OnceLock<Result<String, String>>,
+    /// Keeps the forwards behind the URLs above open, even once the run's pool has replaced them.
+    pub(crate) forwards: Mutex<Vec<PortForward>>,
 }
 
 /// Finds the pushgateway and server Services in the monitoring namespace.

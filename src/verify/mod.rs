@@ -14,7 +14,6 @@ use serde::Serialize;
 use crate::context::Context;
 
 pub use probe::Probe;
-pub(crate) use probe::Probed;
 pub(crate) use report::print_human;
 pub use report::to_json;
 

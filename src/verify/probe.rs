@@ -3,7 +3,7 @@
 //! Services, and the Prometheus and Pushgateway URLs — given with `--prometheus-url`/`--pushgateway-url`, or
 //! reached through the run's port-forwards (portforward.rs), each held while the look that found it is.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -20,17 +20,7 @@ pub struct Probe<'a> {
     pushgateway_url: Option<String>,
     /// The cluster's answers in the look this probe was made in.
     objects: Arc<Lookups>,
-    found: Arc<Probed>,
-}
-
-/// What a probe found beyond the cluster's objects.
-#[derive(Default)]
-pub(crate) struct Probed {
-    monitoring: OnceLock<Result<monitoring::Found, Problem>>,
-    prometheus: OnceLock<Result<String, String>>,
-    pushgateway: OnceLock<Result<String, String>>,
-    /// Keeps the forwards behind the URLs above open, even once the run's pool has replaced them.
-    forwards: Mutex<Vec<PortForward>>,
+    found: Arc<monitoring::Reached>,
 }
 
 impl Reader for Probe<'_> {
