@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::context::Context;
 use crate::problem::Problem;
 use crate::runner::Look;
-use crate::tools::helm::{Release, ReleaseStatus};
+use crate::tools::helm::{self, Release, ReleaseStatus};
 
 type Answer = Result<Option<Value>, Problem>;
 type ReleaseAnswer = Result<Option<ReleaseStatus>, Problem>;
@@ -108,7 +108,15 @@ impl Lookups {
         Ok(answer.and_then(|v| v.as_array().cloned()).unwrap_or_default())
     }
 
+    /// A release's status: with Helm 3 and 4 from one `helm list` of its namespace per look.
     pub(crate) fn release(&self, cx: &Context, release: &Release) -> ReleaseAnswer {
+        if cx.helm_major() != 2 {
+            let listed = self.answer(format!("releases {}", release.namespace), || {
+                super::releases::fetch_list(cx, &release.namespace).map(|items| Some(Value::Array(items)))
+            })?;
+            let items = listed.and_then(|v| v.as_array().cloned()).unwrap_or_default();
+            return helm::release_status(&release.name, &items).map_err(Problem::new);
+        }
         let key = format!("{} {}", release.namespace, release.name);
         let slot = self.releases.lock().unwrap_or_else(|p| p.into_inner()).entry(key).or_default().clone();
         slot.get_or_init(|| super::releases::fetch_status(cx, release)).clone()

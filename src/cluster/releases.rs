@@ -56,6 +56,13 @@ pub(crate) fn fetch_status(cx: &Context, release: &Release) -> Result<Option<Rel
     helm::parse_release(&release.name, &output.stdout).map_err(|why| exit_problem(&cmd, &output).reworded(why))
 }
 
+/// The releases of a namespace (Helm 3 and 4): `helm list`'s items, one answer for every release asked about.
+pub(crate) fn fetch_list(cx: &Context, namespace: &str) -> Result<Vec<serde_json::Value>, Problem> {
+    let cmd = cx.helm().list_releases(namespace);
+    let output = cx.runner.run(&cmd)?;
+    helm::list_items(&output.stdout).map_err(|why| exit_problem(&cmd, &output).reworded(why))
+}
+
 /// The chart repositories Helm knows (`helm repo list`), asked once until the wizard adds, updates or removes
 /// one (or Helm 2's `helm init` adds stable).
 pub(crate) fn repositories(cx: &Context) -> Result<Vec<RepoEntry>, Problem> {

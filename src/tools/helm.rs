@@ -63,6 +63,12 @@ impl Helm {
     }
 
     /// The release of that exact name as a JSON array (empty when there is none; never null).
+    /// Every release of a namespace that is deployed, failed or pending (one answer for each of them).
+    pub(crate) fn list_releases(&self, namespace: &str) -> Cmd {
+        let args = ["list", "-n", namespace, "--deployed", "--failed", "--pending", "-o", "json"];
+        self.query(args.map(String::from))
+    }
+
     pub(crate) fn list_release(&self, release: &str, namespace: &str) -> Cmd {
         self.query([
             "list".to_string(),
@@ -237,8 +243,17 @@ pub struct ReleaseStatus {
 
 /// Parses `helm list -o json` for one release (`chart` is `name-version`); `Ok(None)` when it is not there.
 pub fn parse_release(release: &str, stdout: &str) -> Result<Option<ReleaseStatus>, String> {
-    let items: Vec<serde_json::Value> = serde_json::from_str(stdout.trim())
-        .map_err(|e| format!("helm list printed something that is not a JSON list ({e})"))?;
+    release_status(release, &list_items(stdout)?)
+}
+
+/// The items of `helm list -o json`.
+pub(crate) fn list_items(stdout: &str) -> Result<Vec<serde_json::Value>, String> {
+    serde_json::from_str(stdout.trim())
+        .map_err(|e| format!("helm list printed something that is not a JSON list ({e})"))
+}
+
+/// One release's status among `helm list`'s items; `Ok(None)` when it is not there.
+pub(crate) fn release_status(release: &str, items: &[serde_json::Value]) -> Result<Option<ReleaseStatus>, String> {
     let Some(item) = items.iter().find(|i| i["name"] == release) else { return Ok(None) };
     let status = item["status"].as_str().ok_or("helm list JSON has no status")?.to_string();
     let chart = item["chart"].as_str().unwrap_or_default();
@@ -272,9 +287,7 @@ pub(crate) fn parse_history(stdout: &str) -> Result<Vec<Revision>, String> {
 
 /// The releases in `helm list -o json`: (name, namespace, status).
 pub(crate) fn parse_list(stdout: &str) -> Result<Vec<(String, String, String)>, String> {
-    let items: Vec<serde_json::Value> = serde_json::from_str(stdout.trim())
-        .map_err(|e| format!("helm list printed something that is not a JSON list ({e})"))?;
-    Ok(items
+    Ok(list_items(stdout)?
         .iter()
         .map(|i| {
             let text = |key: &str| i[key].as_str().unwrap_or_default().to_string();

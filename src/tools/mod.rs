@@ -129,6 +129,7 @@ pub fn every_command() -> Vec<Cmd> {
         helm.uninstall("sample", "default"),
         helm.repo_remove("sample"),
         helm.list_release("sample", "default"),
+        helm.list_releases("default"),
         helm.get_values("sample", "default"),
         helm.upgrade_install(
             &helm::Release {

@@ -94,6 +94,9 @@ fn questions_asked(world: &World) -> BTreeMap<String, usize> {
             ("helm", ["list", .., "--filter", release, "--deployed", "--failed", "--pending", "-o", "json"]) => {
                 format!("helm list {release}")
             }
+            ("helm", ["list", "-n", namespace, "--deployed", "--failed", "--pending", "-o", "json"]) => {
+                format!("helm list -n {namespace}")
+            }
             ("kubectl", ["version", "-o", "json"])
             | ("helm", ["version", "--short"])
             | ("minikube", ["status", "-o", "json"])
@@ -114,7 +117,7 @@ fn asked_at_most(world: &World, when: &str, default: usize, most: &[(&str, usize
         assert!(*times <= limit, "{when}: `{question}` asked {times} times (at most {limit}): {asked:?}");
     }
     for question in
-        ["kubectl version -o json", "minikube status -o json", "kubectl get apiservices", "helm list ^prometheus$"]
+        ["kubectl version -o json", "minikube status -o json", "kubectl get apiservices", "helm list -n monitoring"]
     {
         assert!(asked.contains_key(question), "{when}: `{question}` was asked: {asked:?}");
     }
@@ -125,14 +128,13 @@ fn each_question_is_asked_once_per_look() {
     let Some(world) = monitoring_world(4) else { return };
     let first = setup(&world, &[]);
     assert_eq!(first.code, 0, "{}", first.all());
-    // minikube's state and helm's repositories once before the wizard changes them and once after; a
-    // release's status and the APIServices afresh in each round of a wait
+    // minikube's state and helm's repositories once before the wizard changes them and once after; the
+    // namespace's releases (one `helm list` for all of them) and the APIServices afresh in each round of a wait
     let waited = usize::MAX;
     let limits = [
         ("minikube status -o json", 2),
         ("helm repo list -o json", 2),
-        ("helm list ^prometheus$", waited),
-        ("helm list ^prometheus-adapter$", waited),
+        ("helm list -n monitoring", waited),
         ("kubectl get apiservices", waited),
     ];
     asked_at_most(&world, "a first setup", 1, &limits);
