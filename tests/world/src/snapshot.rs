@@ -1,5 +1,5 @@
 //! A world's state taken after a run, to start other worlds from. Many tests begin with "a cluster that
-//! `setup` made healthy"; running `setup` again in each costs 80-odd real kubectl and helm processes, while
+//! `setup` made healthy"; running `setup` again in each costs 60-odd real kubectl and helm processes, while
 //! starting from the state it left costs none. What is carried over is everything the run left behind:
 //!
 //! - every API object, pods and Helm's release Secrets included (uids, generations and status kept);
@@ -12,9 +12,9 @@
 //!
 //! `start` returns once the new world's Prometheus has found as many healthy targets and pushed groups as
 //! the old one had, and each autoscaler that was reading its metric reads it again (they and KEDA's
-//! ScaledObjects come back last), so a test sees the same answers it would have seen right after the run. Not carried:
-//! the logs of tool invocations and API requests (a test sees only its own), Prometheus's history, and the
-//! KEDA operator's timers (it starts again from the objects).
+//! ScaledObjects come back last), so a test sees the same answers it would have seen right after the run.
+//! Not carried: the logs of tool invocations and API requests (a test sees only its own), Prometheus's
+//! history, and the KEDA operator's timers (it starts again from the objects).
 //!
 //! A snapshot is started in a world built the same way (`WorldBuilder::from_snapshot`): same tools,
 //! versions, images and options.
