@@ -4,41 +4,24 @@
 //! and nothing left behind; `render --scaler keda` against kubectl with KEDA's CRDs; the scaler question.
 
 use std::io::{BufRead, BufReader};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
 use testworld::prom::PromOptions;
-use testworld::snapshot::Snapshot;
-use testworld::world::{Run, World, WorldBuilder};
+use testworld::world::{Run, World};
 
 use crate::health::{check, commands, first_failure, follow, verify};
 use crate::skeleton::mutating_calls;
 use crate::support::{install_keda, ok, LONG, PRODUCT};
 
 fn keda_world() -> Option<World> {
-    keda_builder().start()
-}
-
-fn keda_builder() -> WorldBuilder {
     World::builder()
         .helm(4)
         .with_charts()
         .with_prometheus(PromOptions::default())
         .keda_polling(Duration::from_millis(500))
-}
-
-/// A KEDA world that `setup --scaler keda` made healthy, started from one template per test process (as
-/// `monitoring::healthy_world`).
-fn healthy_keda_world() -> Option<World> {
-    static TEMPLATE: OnceLock<Option<Snapshot>> = OnceLock::new();
-    let template = TEMPLATE.get_or_init(|| {
-        let world = keda_world()?;
-        let run = setup(&world, "keda");
-        assert_eq!(run.code, 0, "{}", run.all());
-        Some(world.snapshot())
-    });
-    keda_builder().from_snapshot(template.as_ref()?).start()
+        .start()
 }
 
 /// `setup` with this scaler (and the monitoring helper's flags: the world's chart repositories, short waits).
@@ -253,22 +236,12 @@ fn a_dry_run_of_the_keda_path_without_a_cluster_shows_kedas_commands() {
     assert_eq!(mutating_calls(&world), Vec::<String>::new());
 }
 
-/// What the KEDA hint tests stand on: a world started from a snapshot of `setup --scaler keda` is healthy
-/// (KEDA's operator takes up the restored objects), and a rerun of setup changes nothing.
-#[test]
-fn a_world_started_from_a_snapshot_of_setup_with_keda_is_healthy_and_a_rerun_is_quiet() {
-    let Some(world) = healthy_keda_world() else { return };
-    assert_eq!(healthy(&verify(&world, &[])), Vec::<String>::new());
-    let again = setup(&world, "keda");
-    assert_eq!(again.code, 0, "{}", again.all());
-    assert_eq!(mutating_calls(&world), Vec::<String>::new(), "{}", again.stdout);
-    assert!(world.mutating_requests().is_empty(), "{:?}", world.mutating_requests());
-}
-
 /// Breaks a healthy KEDA world, checks verify's first ✘ and what it says, follows its hint as a user
 /// would until the check passes, breaks it again and checks a rerun of setup never calls it done.
 fn hint_leads_out(id: &str, stage: &str, break_it: impl Fn(&World), said: &[&str]) {
-    let Some(world) = healthy_keda_world() else { return };
+    let Some(world) = keda_world() else { return };
+    let run = setup(&world, "keda");
+    assert_eq!(run.code, 0, "{}", run.all());
 
     break_it(&world);
     let report = verify_fails_at(&world, id);

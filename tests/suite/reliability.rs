@@ -1,5 +1,9 @@
 //! Reliability and security scenarios (docs/reliability.md lists each with its test).
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use testworld::snapshot::Snapshot;
 use testworld::world::World;
 
 use crate::skeleton::mutating_calls;
@@ -736,40 +740,57 @@ fn leftovers(world: &World) -> Vec<String> {
         .collect()
 }
 
-/// Interrupts setup while one stage hangs in its tool: no process is left, and a rerun converges.
-fn interrupt(stage: &str, signal: &str) {
-    let (stage, tool, args) = STAGE_HANGS.iter().find(|(s, ..)| *s == stage).expect("a stage");
+/// The world of a stage's interruption tests: the machine it needs, and the wizard's flags for it.
+fn interruption_builder(stage: &str) -> testworld::world::WorldBuilder {
     let mut builder = World::builder().helm(4).with_charts().with_prometheus(Default::default());
-    if *stage == "network" {
+    if stage == "network" {
         builder = builder.windows(testworld::fakeconfig::WindowsConfig::workstation());
     }
-    if *stage == "cluster" {
+    if stage == "cluster" {
         builder = builder.cluster(testworld::world::ClusterState::Stopped);
     }
-    let Some(world) = builder.start() else { return };
-    let mut global: Vec<String> = crate::monitoring::repo_flags(&world);
-    global.extend([
-        "--grafana".into(),
-        "--wait-timeout".into(),
-        "60s".into(),
-        "--command-timeout".into(),
-        "120".into(),
-    ]);
-    if *stage == "network" {
+    builder
+}
+
+fn interruption_flags(world: &World, stage: &str) -> Vec<String> {
+    let mut global: Vec<String> = crate::monitoring::repo_flags(world);
+    global.extend(["--grafana", "--wait-timeout", "60s", "--command-timeout", "120"].map(String::from));
+    if stage == "network" {
         global.extend(["--platform".into(), "windows".into()]);
     }
-    if matches!(*stage, "keda" | "scaledobject") {
+    if matches!(stage, "keda" | "scaledobject") {
         global.extend(["--scaler".into(), "keda".into()]);
     }
+    global
+}
+
+/// A world where the stages before this one are done: `setup --only` them once per test process and stage,
+/// in a template world whose snapshot the stage's Ctrl-C and kill -9 tests both start from.
+fn before(stage: &'static str) -> Option<World> {
+    type Templates = BTreeMap<&'static str, Arc<OnceLock<Option<Snapshot>>>>;
+    static TEMPLATES: Mutex<Templates> = Mutex::new(BTreeMap::new());
     let stages: Vec<&str> = STAGE_HANGS.iter().map(|(s, ..)| *s).collect();
-    let before: Vec<&str> = stages[..stages.iter().position(|s| s == stage).unwrap()].to_vec();
-    if !before.is_empty() {
-        let mut args: Vec<&str> = global.iter().map(String::as_str).collect();
-        let only = before.join(",");
-        args.extend(["setup", "--yes", "--only", &only]);
-        assert_eq!(world.run(PRODUCT, &args).code, 0, "{stage}: the earlier stages");
+    let earlier = stages[..stages.iter().position(|s| *s == stage).expect("a stage")].join(",");
+    if earlier.is_empty() {
+        return interruption_builder(stage).start();
     }
-    world.clear_logs();
+    let slot = TEMPLATES.lock().unwrap_or_else(|p| p.into_inner()).entry(stage).or_default().clone();
+    let template = slot.get_or_init(|| {
+        let world = interruption_builder(stage).start()?;
+        let mut args = interruption_flags(&world, stage);
+        args.extend(["setup", "--yes", "--only", &earlier].map(String::from));
+        let run = world.run(PRODUCT, &args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(run.code, 0, "{stage}: the earlier stages:\n{}", run.all());
+        Some(world.snapshot())
+    });
+    interruption_builder(stage).from_snapshot(template.as_ref()?).start()
+}
+
+/// Interrupts setup while one stage hangs in its tool: no process is left, and a rerun converges.
+fn interrupt(stage: &'static str, signal: &str) {
+    let (stage, tool, args) = STAGE_HANGS.iter().find(|(s, ..)| *s == stage).expect("a stage");
+    let Some(world) = before(stage) else { return };
+    let global = interruption_flags(&world, stage);
     world.fault(tool, args, testworld::fakeconfig::Effect::Hang, None);
     let mut args: Vec<&str> = global.iter().map(String::as_str).collect();
     args.extend(["setup", "--yes", "--only", stage]);

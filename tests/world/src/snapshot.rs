@@ -11,10 +11,10 @@
 //! - the cluster's state (running, stopped), and the kubeconfig that goes with it.
 //!
 //! `start` returns once the new world's Prometheus has found as many healthy targets and pushed groups as
-//! the old one had, and each autoscaler that was reading its metric reads it again (they and KEDA's
-//! ScaledObjects come back last), so a test sees the same answers it would have seen right after the run.
-//! Not carried: the logs of tool invocations and API requests (a test sees only its own), Prometheus's
-//! history, and the KEDA operator's timers (it starts again from the objects).
+//! the old one had, and each autoscaler that was reading its metric reads it again (they come back last), so
+//! a test sees the same answers it would have seen right after the run. Not carried: the logs of tool
+//! invocations and API requests (a test sees only its own), and Prometheus's history. Nor is KEDA's operator:
+//! its polls and conditions race a restored world's first scrapes, so KEDA's worlds run `setup` themselves.
 //!
 //! A snapshot is started in a world built the same way (`WorldBuilder::from_snapshot`): same tools,
 //! versions, images and options.
@@ -73,13 +73,9 @@ impl World {
             std::fs::write(&path, bytes).expect("tool file");
         }
         self.set_cluster(snapshot.cluster);
-        // the autoscalers, and KEDA's ScaledObjects that make some of them, come back once what they read
-        // answers again, so the first poll or sync finds it as it found it before
-        let later =
-            |resource: &str| resource.ends_with("/horizontalpodautoscalers") || resource.ends_with("/scaledobjects");
-        let (kept, objects): (Vec<_>, Vec<_>) = snapshot.objects.iter().cloned().partition(|(r, _)| later(r));
-        let (autoscalers, scaled): (Vec<_>, Vec<_>) =
-            kept.into_iter().partition(|(r, _)| r.ends_with("/horizontalpodautoscalers"));
+        // the autoscalers come back once what they read answers again, so their first sync finds it
+        let (autoscalers, objects): (Vec<_>, Vec<_>) =
+            snapshot.objects.iter().cloned().partition(|(r, _)| r.ends_with("/horizontalpodautoscalers"));
         self.state.store.restore(&objects);
         for (resource, pod) in &snapshot.objects {
             if resource == "/pods" && ready(pod) {
@@ -94,7 +90,6 @@ impl World {
                 });
             }
         }
-        self.state.store.restore(&scaled);
         for (_, hpa) in autoscalers.iter().filter(|(_, hpa)| condition(hpa, "ScalingActive") == "True") {
             let what = format!("autoscaler {} to read its metric again", hpa["metadata"]["name"]);
             crate::prom::wait_until(&what, WAIT, &mut || {

@@ -353,6 +353,9 @@ impl World {
 
     /// Brings the cluster to a state as minikube would (the API server up and the kubeconfig written, or down).
     pub(crate) fn set_cluster(&self, to: ClusterState) {
+        if self.cluster_state() == to {
+            return;
+        }
         if to == ClusterState::Stopped {
             set_cluster(&self.state, &self.cluster, &self.dir, &self.context, ClusterState::Running);
         }
