@@ -47,8 +47,8 @@ pub(crate) fn values(reader: &(impl Reader + ?Sized)) -> Result<Vec<(String, Str
         "/apis/custom.metrics.k8s.io/v1beta1/namespaces/{}/pods/*/{}",
         cx.settings.namespace, cx.settings.metric
     );
-    let output = cx.runner.run(&cx.kubectl().get_raw(&path))?;
-    let value: Value = serde_json::from_str(&output.stdout).unwrap_or(Value::Null);
+    let output = super::read(reader, &cx.kubectl().get_raw(&path))?;
+    let value: Value = serde_json::from_str(&output).unwrap_or(Value::Null);
     Ok(value["items"]
         .as_array()
         .map(|items| {

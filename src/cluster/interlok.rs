@@ -196,7 +196,7 @@ pub(crate) fn log(reader: &(impl Reader + ?Sized), pod: &Pod) -> Result<String, 
     let cx = reader.cx();
     let container = pod.spec.containers.first().map(|c| c.name.clone()).unwrap_or_default();
     let cmd = cx.kubectl().logs(&cx.settings.namespace, &pod.metadata.name, &container, LOG_LIMIT);
-    Ok(cx.runner.run(&cmd)?.stdout)
+    super::read(reader, &cmd)
 }
 
 /// The pusher's warning in a log, as one line without colour: it never starts when `prometheusEndpointUrl`
@@ -301,6 +301,9 @@ mod tests {
                 _: &crate::tools::helm::Release,
             ) -> Result<Option<crate::tools::helm::ReleaseStatus>, Problem> {
                 Ok(None)
+            }
+            fn output(&self, cmd: &crate::runner::Cmd) -> Result<crate::runner::Output, Problem> {
+                self.cx.runner.run_unchecked(cmd)
             }
         }
 

@@ -179,7 +179,7 @@ pub(crate) fn external_value(
         so.metric_name(),
         so.metadata.name
     );
-    let output = cx.runner.run_unchecked(&cx.kubectl().get_raw(&path))?;
+    let output = reader.output(&cx.kubectl().get_raw(&path))?;
     if !output.success() {
         let said = output.stderr.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or("no answer");
         return Ok(Err(said.to_string()));

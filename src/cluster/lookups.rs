@@ -14,11 +14,12 @@ use serde_json::Value;
 
 use crate::context::Context;
 use crate::problem::Problem;
-use crate::runner::Look;
+use crate::runner::{Cmd, Look, Output};
 use crate::tools::helm::{self, Release, ReleaseStatus};
 
 type Answer = Result<Option<Value>, Problem>;
 type ReleaseAnswer = Result<Option<ReleaseStatus>, Problem>;
+type OutputAnswer = Result<Output, Problem>;
 
 const SNAPSHOT: &str = "deployments,services,pods,configmaps,horizontalpodautoscalers";
 const SNAPSHOT_KINDS: [(&str, &[&str]); 5] = [
@@ -64,6 +65,7 @@ pub(crate) struct Lookups {
     /// One slot per question, filled by whoever asks first.
     answers: Mutex<HashMap<String, Arc<OnceLock<Answer>>>>,
     releases: Mutex<HashMap<String, Arc<OnceLock<ReleaseAnswer>>>>,
+    outputs: Mutex<HashMap<String, Arc<OnceLock<OutputAnswer>>>>,
 }
 
 impl Lookups {
@@ -120,6 +122,12 @@ impl Lookups {
         let key = format!("{} {}", release.namespace, release.name);
         let slot = self.releases.lock().unwrap_or_else(|p| p.into_inner()).entry(key).or_default().clone();
         slot.get_or_init(|| super::releases::fetch_status(cx, release)).clone()
+    }
+
+    /// What a query printed, whatever its exit code (a pod's log, a read of an aggregated API), asked once.
+    pub(crate) fn output(&self, cx: &Context, cmd: &Cmd) -> OutputAnswer {
+        let slot = self.outputs.lock().unwrap_or_else(|p| p.into_inner()).entry(cmd.to_string()).or_default().clone();
+        slot.get_or_init(|| cx.runner.run_unchecked(cmd)).clone()
     }
 
     /// The namespace's objects of the snapshot kinds, fetched once; None when `kind` is not one of them or
@@ -182,18 +190,26 @@ mod tests {
         assert_eq!(asked(), 1);
         assert!(web(&cx));
         assert_eq!(asked(), 1, "the same look, the same answer");
+        let log = Cmd::query(dir.path().join("kubectl").display().to_string()).args(["logs", "web-1"]);
+        assert_eq!(cx.output(&log).expect("a log").stdout, fork.output(&log).expect("the same log").stdout);
+        assert_eq!(asked(), 2, "a pod's log, once in the look");
+        cx.runner.look_again();
+        assert!(fork.output(&log).is_ok());
+        assert_eq!(asked(), 3, "and again in the next");
+        assert!(web(&cx));
+        assert_eq!(asked(), 4);
 
         cx.runner.run(&Cmd::change("true")).expect("a change");
         assert!(web(&cx));
-        assert_eq!(asked(), 2, "a change ended since");
+        assert_eq!(asked(), 5, "a change ended since");
 
         cx.runner.run(&Cmd::query("true").waits()).expect("a wait");
         assert!(web(&cx));
-        assert_eq!(asked(), 3, "the cluster moved while a command waited for it");
+        assert_eq!(asked(), 6, "the cluster moved while a command waited for it");
 
         cx.runner.look_again();
         assert!(web(&cx));
         assert!(web(&fork));
-        assert_eq!(asked(), 4, "a new look, shared by the fork");
+        assert_eq!(asked(), 7, "a new look, shared by the fork");
     }
 }

@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use crate::context::Context;
 use crate::problem::Problem;
-use crate::runner::exit_problem;
+use crate::runner::{exit_problem, Cmd, Output};
 use crate::tools::helm::{Release, ReleaseStatus};
 
 /// Where the answers come from. `namespace` is empty for cluster-scoped kinds (apiservice, node, namespace).
@@ -33,6 +33,17 @@ pub(crate) trait Reader: Sync {
     fn list(&self, kind: &str, namespace: &str, selector: Option<&str>) -> Result<Vec<Value>, Problem>;
     /// A Helm release's status, or None when it is not installed (see `releases::status`).
     fn release(&self, release: &Release) -> Result<Option<ReleaseStatus>, Problem>;
+    /// What a query printed, whatever its exit code (see `read` for one that must succeed).
+    fn output(&self, cmd: &Cmd) -> Result<Output, Problem>;
+}
+
+/// What a query printed; its exit code must be 0.
+pub(crate) fn read(reader: &(impl Reader + ?Sized), cmd: &Cmd) -> Result<String, Problem> {
+    let output = reader.output(cmd)?;
+    if !output.success() {
+        return Err(exit_problem(cmd, &output));
+    }
+    Ok(output.stdout)
 }
 
 impl Reader for Context {
@@ -50,6 +61,10 @@ impl Reader for Context {
 
     fn release(&self, release: &Release) -> Result<Option<ReleaseStatus>, Problem> {
         lookups::Lookups::current(self).release(self, release)
+    }
+
+    fn output(&self, cmd: &Cmd) -> Result<Output, Problem> {
+        lookups::Lookups::current(self).output(self, cmd)
     }
 }
 

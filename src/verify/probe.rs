@@ -12,6 +12,7 @@ use crate::cluster::{monitoring, Reader};
 use crate::context::Context;
 use crate::portforward::PortForward;
 use crate::problem::Problem;
+use crate::runner::{Cmd, Output};
 use crate::tools::helm::{Release, ReleaseStatus};
 
 pub struct Probe<'a> {
@@ -38,6 +39,10 @@ impl Reader for Probe<'_> {
 
     fn release(&self, release: &Release) -> Result<Option<ReleaseStatus>, Problem> {
         self.objects.release(self.cx, release)
+    }
+
+    fn output(&self, cmd: &Cmd) -> Result<Output, Problem> {
+        self.objects.output(self.cx, cmd)
     }
 }
 

@@ -257,6 +257,8 @@ impl World {
         for sub in ["bin", "docker-bin", "home", "kcache", "helm/cache", "helm/config", "helm/data", "config"] {
             std::fs::create_dir_all(dir.join(sub)).expect("world dir");
         }
+        // Which test made this world: read when a kept world (TESTWORLD_KEEP) is looked at afterwards.
+        let _ = std::fs::write(dir.join("test"), std::thread::current().name().unwrap_or("?"));
         let state = ApiState::new(&b.server_version);
         let kubelet = Arc::new(WorldKubelet::default());
         *kubelet.state.lock().expect("state") = Arc::downgrade(&state);
