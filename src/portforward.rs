@@ -3,9 +3,10 @@
 //!
 //! One run opens one forward per target and hands it to every caller: each is a kubectl process, and on a
 //! real cluster a round trip. The run's `Forwards` (shared by every copy of its Context) keeps a forward while
-//! its kubectl runs; one to a Service only until the wizard next changes something (`Runner::changes`: a helm
-//! upgrade can replace the pod kubectl chose behind it). One to a pod holds as long as the pod: the caller chose
-//! the pod from a fresh list, and a change cannot make the same pod another.
+//! its kubectl runs; one to a Service only until the wizard next changes something in its namespace
+//! (`Runner::changes_in`: a helm upgrade there can replace the pod kubectl chose behind it). One to a pod
+//! holds as long as the pod: the caller chose the pod from a fresh list, and a change cannot make the same
+//! pod another.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -24,10 +25,10 @@ pub(crate) struct Forwards {
 /// One target's place in the pool, locked while its forward opens: callers asking at once wait for one forward.
 type Slot = Arc<Mutex<Option<Pooled>>>;
 
-/// A forward in the pool, with the runner's count of changes when it was opened.
+/// A forward in the pool, with the runner's count of changes in its namespace when it was opened.
 struct Pooled {
     forward: PortForward,
-    changes: u64,
+    changes: usize,
 }
 
 /// Where a forward goes: `svc/NAME` or `pod/NAME` in a namespace, and the remote port.
@@ -106,7 +107,7 @@ impl Forwards {
         let slot = self.slots.lock().unwrap_or_else(|p| p.into_inner()).entry(target.clone()).or_default().clone();
         let mut pooled = slot.lock().unwrap_or_else(|p| p.into_inner());
         // read before opening: a change made while it opens may already have replaced the Service's pod
-        let changes = cx.runner.changes();
+        let changes = cx.runner.changes_in(&target.namespace);
         if let Some(p) = pooled.as_ref() {
             let current = p.changes == changes || target.is_pod();
             if current && p.forward.running() {
@@ -197,7 +198,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_service_forward_is_reused_until_the_wizard_changes_something_and_shared_by_forks() {
+    fn a_service_forward_is_reused_until_the_wizard_changes_its_namespace_and_shared_by_forks() {
         let dir = tempfile::tempdir().unwrap();
         let cx = context(dir.path());
         let first = PortForward::to_service(&cx, "monitoring", "prometheus-server", 80).unwrap();
@@ -206,15 +207,25 @@ pub(crate) mod tests {
         PortForward::to_service(&cx, "monitoring", "pushgateway", 9091).unwrap();
         assert_eq!(started(dir.path()), ["svc/prometheus-server", "svc/pushgateway"], "one per target");
 
-        // a helm upgrade may have replaced the pod kubectl chose behind the Service
+        // a change in another namespace cannot replace the pod behind it
+        cx.runner.run(&Cmd::change("true").args(["apply", "-f", "-", "-n", "default"])).expect("a change");
+        assert!(PortForward::to_service(&cx, "monitoring", "prometheus-server", 80).unwrap().reused());
+
+        // a helm upgrade in its namespace may have replaced the pod kubectl chose behind the Service
         let old = Arc::downgrade(&first.process);
         drop((first, again));
-        change(&cx);
+        cx.runner
+            .run(&Cmd::change("true").args(["upgrade", "prometheus", "--namespace=monitoring"]))
+            .expect("a change");
         let after = PortForward::to_service(&cx, "monitoring", "prometheus-server", 80).unwrap();
         assert!(!after.reused());
         assert_eq!(started(dir.path()).len(), 3);
         assert!(old.upgrade().is_none(), "the stale forward was closed");
         assert!(PortForward::to_service(&cx, "monitoring", "prometheus-server", 80).unwrap().reused());
+
+        // and so may a change that names no namespace (the cluster's, the machine's)
+        change(&cx);
+        assert!(!PortForward::to_service(&cx, "monitoring", "prometheus-server", 80).unwrap().reused());
     }
 
     #[test]

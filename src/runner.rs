@@ -262,11 +262,11 @@ pub struct Runner {
 /// Which look at the cluster a run is at: (changes started or ended, new looks begun); see `Runner::look`.
 pub(crate) type Look = (u64, u64);
 
-/// The answers `Runner::remembered` keeps, and the changes this run started, as words (`minikube start …`),
-/// to tell which answers still hold.
+/// The answers `Runner::remembered` keeps, and the changes this run made, as words (`minikube start …`,
+/// once when each starts and again when it ends), to tell which answers still hold.
 #[derive(Default)]
 struct Memo {
-    started: Mutex<Vec<String>>,
+    changes: Mutex<Vec<String>>,
     /// One slot per command line: whoever asks first runs it, the others wait for its answer.
     answers: Mutex<HashMap<String, Arc<Mutex<Option<Remembered>>>>>,
 }
@@ -275,18 +275,40 @@ struct Memo {
 type Remembered = (usize, Output);
 
 impl Memo {
-    fn started(&self, cmd: &Cmd) {
+    /// A change starts or ends.
+    fn moved(&self, cmd: &Cmd) {
         let program = Path::new(&cmd.program).file_stem().map_or(cmd.program.clone(), |s| s.to_string_lossy().into());
         let words = std::iter::once(program).chain(cmd.args.iter().cloned()).collect::<Vec<_>>().join(" ");
-        self.started.lock().unwrap_or_else(|p| p.into_inner()).push(words);
+        self.changes.lock().unwrap_or_else(|p| p.into_inner()).push(words);
     }
 
-    /// How many started changes begin with one of these words.
+    /// How many changes that begin with one of these words have started or ended.
     fn changes_by(&self, changed_by: &[&str]) -> usize {
-        let started = self.started.lock().unwrap_or_else(|p| p.into_inner());
+        let changes = self.changes.lock().unwrap_or_else(|p| p.into_inner());
         let by = |words: &str, prefix: &str| words == prefix || words.starts_with(&format!("{prefix} "));
-        started.iter().filter(|w| changed_by.iter().any(|prefix| by(w, prefix))).count()
+        changes.iter().filter(|w| changed_by.iter().any(|prefix| by(w, prefix))).count()
     }
+
+    /// How many changes that could reach into `namespace` have started or ended: those in it (`-n`,
+    /// `--namespace`) and those that name no namespace (the whole cluster, or the machine).
+    fn changes_in(&self, namespace: &str) -> usize {
+        let changes = self.changes.lock().unwrap_or_else(|p| p.into_inner());
+        changes.iter().filter(|w| named_namespace(w).is_none_or(|n| n == namespace)).count()
+    }
+}
+
+/// The namespace a command line names with `-n` or `--namespace`, if any.
+fn named_namespace(words: &str) -> Option<&str> {
+    let mut words = words.split(' ');
+    while let Some(word) = words.next() {
+        if word == "-n" || word == "--namespace" {
+            return words.next();
+        }
+        if let Some(namespace) = word.strip_prefix("--namespace=").or_else(|| word.strip_prefix("-n=")) {
+            return Some(namespace);
+        }
+    }
+    None
 }
 
 impl Runner {
@@ -304,14 +326,14 @@ impl Runner {
         }
     }
 
-    /// Moves when a command that changes something starts and again when it ends (in any copy of this
-    /// runner): what was read before may no longer hold.
-    pub(crate) fn changes(&self) -> u64 {
-        self.changes.load(Ordering::SeqCst)
+    /// Moves when a command that could change what is in `namespace` starts and again when it ends (in any
+    /// copy of this runner; see `Memo::changes_in`): what was read there before may no longer hold.
+    pub(crate) fn changes_in(&self, namespace: &str) -> usize {
+        self.memo.changes_in(namespace)
     }
 
     /// Runs a query, or gives the answer it gave earlier in this run when no command it names in
-    /// `changed_by` (by the words a change starts with: `minikube`, `helm repo`) has started since. Callers
+    /// `changed_by` (by the words a change starts with: `minikube`, `helm repo`) has started or ended since. Callers
     /// asking at once wait for one run; a query that could not run is asked again next time.
     pub(crate) fn remembered(&self, cmd: &Cmd, changed_by: &[&str]) -> Result<Output, Problem> {
         if cmd.mutating {
@@ -414,7 +436,7 @@ impl Runner {
         let path = self.resolve(&cmd.program).ok_or_else(|| not_found(cmd))?;
         if cmd.mutating {
             self.changes.fetch_add(1, Ordering::SeqCst);
-            self.memo.started(cmd);
+            self.memo.moved(cmd);
         }
         if self.ui.verbose() {
             self.ui.echo_command(&cmd.to_string(), cmd.shown_input());
@@ -432,6 +454,7 @@ impl Runner {
         // what was read while it ran may predate what it did
         if cmd.mutating {
             self.changes.fetch_add(1, Ordering::SeqCst);
+            self.memo.moved(cmd);
         }
         if cmd.waits {
             self.looks.fetch_add(1, Ordering::SeqCst);
@@ -539,7 +562,7 @@ impl Runner {
         let path = self.resolve(&cmd.program).ok_or_else(|| not_found(cmd))?;
         if cmd.mutating {
             self.changes.fetch_add(1, Ordering::SeqCst);
-            self.memo.started(cmd);
+            self.memo.moved(cmd);
         }
         if self.ui.verbose() {
             self.ui.echo_command(&cmd.to_string(), None);

@@ -3,6 +3,8 @@
 //! unless `--adopt` — naming it; it records each object as intended before `kubectl apply` and as created
 //! (or adopted) after, and puts the wizard's label on each. A stage that adds objects calls this, nothing else.
 
+use std::collections::BTreeSet;
+
 use serde_json::{json, Value};
 
 use crate::cluster::ownership::{self, Owner, ADOPTED_ANNOTATION};
@@ -54,7 +56,16 @@ pub(crate) fn apply(cx: &mut Context, objects: Vec<Value>) -> Result<(), Problem
             continue;
         }
         let list = json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string();
-        let cmd = if replace { cx.kubectl().replace(&list) } else { cx.kubectl().apply(&list) };
+        // objects of one namespace are applied in it: the run then knows the change stays there
+        let namespaces: BTreeSet<&str> =
+            items.iter().map(|o| o["metadata"]["namespace"].as_str().unwrap_or("")).collect();
+        let k = cx.kubectl();
+        let cmd = match namespaces.into_iter().collect::<Vec<_>>()[..] {
+            [namespace] if !namespace.is_empty() && replace => k.replace_in(namespace, &list),
+            [namespace] if !namespace.is_empty() => k.apply_in(namespace, &list),
+            _ if replace => k.replace(&list),
+            _ => k.apply(&list),
+        };
         cx.runner.run(&cmd)?;
     }
     for (_, owner, _, _, item) in planned {

@@ -72,10 +72,21 @@ impl Kubectl {
         self.change(["apply", "-f", "-"]).stdin(manifest)
     }
 
+    /// `kubectl apply -f - -n NAMESPACE`: every object of the manifest is in that namespace (kubectl refuses
+    /// one that says another), so the run knows what the change can reach.
+    pub(crate) fn apply_in(&self, namespace: &str, manifest: &str) -> Cmd {
+        self.apply(manifest).args(["-n", namespace])
+    }
+
     /// `kubectl replace --save-config -f -`: the object becomes exactly the manifest (what `apply` would
     /// merge into a list, such as another container, is gone), and later `apply`s work on it.
     pub(crate) fn replace(&self, manifest: &str) -> Cmd {
         self.change(["replace", "--save-config", "-f", "-"]).stdin(manifest)
+    }
+
+    /// `kubectl replace` of objects that are all in `namespace` (see `apply_in`).
+    pub(crate) fn replace_in(&self, namespace: &str, manifest: &str) -> Cmd {
+        self.replace(manifest).args(["-n", namespace])
     }
 
     /// The context names in the kubeconfig (a kubeconfig question: never through --context).
