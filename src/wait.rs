@@ -1,12 +1,14 @@
 //! Bounded waits that say what they wait for. Where a tool can wait on events (`kubectl wait`, `rollout
-//! status`, `helm --wait`) the stages use that; otherwise they poll here with a backoff capped at 1 s.
+//! status`, `helm --wait`) the stages use that; otherwise they poll here, half a second after the first look
+//! and then with a backoff capped at 1 s: what they wait for (a rollout, a scrape, a relist) takes seconds,
+//! and each look costs kubectl processes and, on a real cluster, round trips.
 
 use std::time::{Duration, Instant};
 
 use crate::context::Context;
 use crate::problem::Problem;
 
-const FIRST_PAUSE: Duration = Duration::from_millis(100);
+const FIRST_PAUSE: Duration = Duration::from_millis(500);
 const MAX_PAUSE: Duration = Duration::from_secs(1);
 
 /// What one look found: done with a value, not yet (with what to show while waiting), or failed for good.
