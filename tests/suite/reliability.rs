@@ -707,7 +707,10 @@ fn new_vmswitch_failing_once_is_not_retried() {
 
 /// For every stage, a command it runs while changing something (or checking, for the inspect-only stages).
 const STAGE_HANGS: &[(&str, &str, &[&str])] = &[
-    ("prerequisites", "kubectl", &["version", "--client"]),
+    // what prerequisites does itself: chocolatey installing a missing tool (helm, in its world)
+    ("prerequisites", "choco", &["install"]),
+    // kubectl-path runs nothing of its own (it reads the versions preflight asked, one answer per run): it is
+    // interrupted at that question, before the plan
     ("kubectl-path", "kubectl", &["version", "--client"]),
     ("network", "powershell", &["New-VMSwitch"]),
     ("cluster", "minikube", &["start"]),
@@ -743,7 +746,10 @@ fn leftovers(world: &World) -> Vec<String> {
 /// The world of a stage's interruption tests: the machine it needs, and the wizard's flags for it.
 fn interruption_builder(stage: &str) -> testworld::world::WorldBuilder {
     let mut builder = World::builder().helm(4).with_charts().with_prometheus(Default::default());
-    if stage == "network" {
+    if stage == "prerequisites" {
+        builder = builder.helm_installable(4);
+    }
+    if matches!(stage, "prerequisites" | "network") {
         builder = builder.windows(testworld::fakeconfig::WindowsConfig::workstation());
     }
     if stage == "cluster" {
@@ -755,7 +761,7 @@ fn interruption_builder(stage: &str) -> testworld::world::WorldBuilder {
 fn interruption_flags(world: &World, stage: &str) -> Vec<String> {
     let mut global: Vec<String> = crate::monitoring::repo_flags(world);
     global.extend(["--grafana", "--wait-timeout", "60s", "--command-timeout", "120"].map(String::from));
-    if stage == "network" {
+    if matches!(stage, "prerequisites" | "network") {
         global.extend(["--platform".into(), "windows".into()]);
     }
     if matches!(stage, "keda" | "scaledobject") {
