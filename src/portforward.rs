@@ -207,16 +207,17 @@ pub(crate) mod tests {
         PortForward::to_service(&cx, "monitoring", "pushgateway", 9091).unwrap();
         assert_eq!(started(dir.path()), ["svc/prometheus-server", "svc/pushgateway"], "one per target");
 
-        // a change in another namespace cannot replace the pod behind it
-        cx.runner.run(&Cmd::change("true").args(["apply", "-f", "-", "-n", "default"])).expect("a change");
+        // a change in another namespace cannot replace the pod behind it (a kubectl that changes nothing)
+        let kubectl = dir.path().join("kubectl-changes").display().to_string();
+        std::fs::write(&kubectl, "#!/bin/sh\nexit 0\n").unwrap();
+        std::fs::set_permissions(&kubectl, std::fs::Permissions::from_mode(0o755)).unwrap();
+        cx.runner.run(&Cmd::change(&kubectl).args(["apply", "-f", "-", "-n", "default"])).expect("a change");
         assert!(PortForward::to_service(&cx, "monitoring", "prometheus-server", 80).unwrap().reused());
 
         // a helm upgrade in its namespace may have replaced the pod kubectl chose behind the Service
         let old = Arc::downgrade(&first.process);
         drop((first, again));
-        cx.runner
-            .run(&Cmd::change("true").args(["upgrade", "prometheus", "--namespace=monitoring"]))
-            .expect("a change");
+        cx.runner.run(&Cmd::change(&kubectl).args(["apply", "-f", "-", "--namespace=monitoring"])).expect("a change");
         let after = PortForward::to_service(&cx, "monitoring", "prometheus-server", 80).unwrap();
         assert!(!after.reused());
         assert_eq!(started(dir.path()).len(), 3);

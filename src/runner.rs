@@ -266,7 +266,7 @@ pub(crate) type Look = (u64, u64);
 /// once when each starts and again when it ends), to tell which answers still hold.
 #[derive(Default)]
 struct Memo {
-    changes: Mutex<Vec<String>>,
+    changes: Mutex<Vec<Change>>,
     /// One slot per command line: whoever asks first runs it, the others wait for its answer.
     answers: Mutex<HashMap<String, Arc<Mutex<Option<Remembered>>>>>,
 }
@@ -274,38 +274,47 @@ struct Memo {
 /// An answer, with how many of the changes that could alter it had started when it was asked.
 type Remembered = (usize, Output);
 
+/// A change the run made: its words, and the namespace it stays in when kubectl or helm is told one.
+struct Change {
+    words: String,
+    namespace: Option<String>,
+}
+
 impl Memo {
     /// A change starts or ends.
     fn moved(&self, cmd: &Cmd) {
         let program = Path::new(&cmd.program).file_stem().map_or(cmd.program.clone(), |s| s.to_string_lossy().into());
+        let namespace =
+            ["kubectl", "helm"].iter().any(|tool| program.starts_with(tool)).then(|| named_namespace(&cmd.args));
         let words = std::iter::once(program).chain(cmd.args.iter().cloned()).collect::<Vec<_>>().join(" ");
-        self.changes.lock().unwrap_or_else(|p| p.into_inner()).push(words);
+        let change = Change { words, namespace: namespace.flatten() };
+        self.changes.lock().unwrap_or_else(|p| p.into_inner()).push(change);
     }
 
     /// How many changes that begin with one of these words have started or ended.
     fn changes_by(&self, changed_by: &[&str]) -> usize {
         let changes = self.changes.lock().unwrap_or_else(|p| p.into_inner());
         let by = |words: &str, prefix: &str| words == prefix || words.starts_with(&format!("{prefix} "));
-        changes.iter().filter(|w| changed_by.iter().any(|prefix| by(w, prefix))).count()
+        changes.iter().filter(|c| changed_by.iter().any(|prefix| by(&c.words, prefix))).count()
     }
 
-    /// How many changes that could reach into `namespace` have started or ended: those in it (`-n`,
-    /// `--namespace`) and those that name no namespace (the whole cluster, or the machine).
+    /// How many changes that could reach into `namespace` have started or ended: those in it and those that
+    /// name no namespace (the whole cluster, or the machine).
     fn changes_in(&self, namespace: &str) -> usize {
         let changes = self.changes.lock().unwrap_or_else(|p| p.into_inner());
-        changes.iter().filter(|w| named_namespace(w).is_none_or(|n| n == namespace)).count()
+        changes.iter().filter(|c| c.namespace.as_deref().is_none_or(|n| n == namespace)).count()
     }
 }
 
-/// The namespace a command line names with `-n` or `--namespace`, if any.
-fn named_namespace(words: &str) -> Option<&str> {
-    let mut words = words.split(' ');
-    while let Some(word) = words.next() {
-        if word == "-n" || word == "--namespace" {
-            return words.next();
+/// The namespace kubectl's or helm's arguments name (`-n NS`, `--namespace NS`, `--namespace=NS`), if any.
+fn named_namespace(args: &[String]) -> Option<String> {
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        if arg == "-n" || arg == "--namespace" {
+            return args.next().cloned();
         }
-        if let Some(namespace) = word.strip_prefix("--namespace=").or_else(|| word.strip_prefix("-n=")) {
-            return Some(namespace);
+        if let Some(namespace) = arg.strip_prefix("--namespace=").or_else(|| arg.strip_prefix("-n=")) {
+            return Some(namespace.to_string());
         }
     }
     None
@@ -995,6 +1004,17 @@ mod tests {
         assert_eq!(quote(""), "''");
         assert_eq!(quote("$(rm -rf /)"), "'$(rm -rf /)'");
         assert_eq!(quote("a;b"), "'a;b'");
+    }
+
+    #[test]
+    fn a_change_stays_in_the_namespace_kubectl_or_helm_is_told_and_any_other_reaches_everywhere() {
+        let memo = Memo::default();
+        memo.moved(&Cmd::change("/bin/kubectl").args(["apply", "-f", "-", "-n", "default"]));
+        memo.moved(&Cmd::change("helm").args(["upgrade", "--install", "prometheus", "--namespace=monitoring"]));
+        memo.moved(&Cmd::change("minikube").args(["start", "-n", "2"])); // minikube's -n is its node count
+        memo.moved(&Cmd::change("kubectl").args(["delete", "namespace", "monitoring"]));
+        assert_eq!((memo.changes_in("default"), memo.changes_in("monitoring"), memo.changes_in("keda")), (3, 3, 2));
+        assert_eq!(memo.changes_by(&["helm"]), 1);
     }
 
     #[test]
