@@ -24,7 +24,7 @@ fn relative(path: &Path) -> String {
     path.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(path).display().to_string()
 }
 
-/// Lines (outside `#[cfg(test)]` modules) containing any of `needles`, in files `allowed` does not accept.
+/// Lines (outside test modules) containing any of `needles`, in files `allowed` does not accept.
 fn offenders(needles: &[&str], allowed: impl Fn(&str) -> bool) -> Vec<String> {
     let mut found = Vec::new();
     for (path, text) in sources() {
@@ -32,7 +32,7 @@ fn offenders(needles: &[&str], allowed: impl Fn(&str) -> bool) -> Vec<String> {
         if allowed(&file) {
             continue;
         }
-        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        let code = crate::support::product_code(&text);
         for (n, line) in code.lines().enumerate() {
             if !line.trim_start().starts_with("//") && needles.iter().any(|needle| line.contains(needle)) {
                 found.push(format!("{file}:{}: {}", n + 1, line.trim()));

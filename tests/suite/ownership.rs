@@ -273,7 +273,7 @@ fn every_kubectl_write_of_a_stage_goes_through_the_ownership_helper() {
                 continue;
             }
             let text = std::fs::read_to_string(&path).unwrap_or_default();
-            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            let code = crate::support::product_code(&text);
             for (n, line) in code.lines().enumerate() {
                 let writes =
                     [".apply(", ".replace(", "\"apply\"", "\"replace\"", "\"create\"", "\"patch\"", "\"label\""]

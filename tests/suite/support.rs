@@ -115,3 +115,8 @@ pub fn files_under(dir: &std::path::Path) -> Vec<PathBuf> {
     }
     files
 }
+
+/// A source file's product code: what comes before its test module (`#[cfg(test)]` or `#[cfg(all(test, …))]`).
+pub fn product_code(text: &str) -> &str {
+    ["#[cfg(test)]", "#[cfg(all(test"].iter().fold(text, |code, start| code.split(start).next().unwrap_or_default())
+}
