@@ -7,11 +7,13 @@ mod checks;
 mod probe;
 mod report;
 
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::context::Context;
+use crate::settings::Scaler;
 
 pub use probe::Probe;
 pub(crate) use report::print_human;
@@ -114,9 +116,12 @@ pub fn run(probe: &Probe, only_pre: bool) -> Vec<Outcome> {
     if only_pre {
         return run_checks(probe, |c| checks::PRE.contains(&c.id));
     }
-    // the adapter's chain or KEDA's, by what scales the Deployment
-    let scaler = crate::cluster::autoscaler::scaler_in_use(probe);
-    run_checks(probe, |c| checks::on_path(c, scaler))
+    // the adapter's chain or KEDA's, by what scales the Deployment: the checks both chains have start at once,
+    // the others once it is known
+    let scaler = OnceLock::new();
+    let in_use = || *scaler.get_or_init(|| crate::cluster::autoscaler::scaler_in_use(probe));
+    let both = |c: &Check| checks::on_path(c, Scaler::Adapter) && checks::on_path(c, Scaler::Keda);
+    run_checks(probe, |c| both(c) || checks::on_path(c, in_use()))
 }
 
 /// Only these checks (a stage's link, or the links a setup run set up), with checks outside them taken as passed.
@@ -162,29 +167,31 @@ pub(crate) fn settled(cx: &Context, ids: &[&str], what: &str) -> Vec<Outcome> {
     report
 }
 
-fn run_checks(probe: &Probe, wanted: impl Fn(&Check) -> bool) -> Vec<Outcome> {
-    let all: Vec<Check> = checks::all().into_iter().filter(|c| wanted(c)).collect();
-    let found: Vec<(Finding, Duration)> = std::thread::scope(|scope| {
+/// Each check in its own thread, which first asks `wanted` (it may wait for an answer other checks need too).
+fn run_checks(probe: &Probe, wanted: impl Fn(&Check) -> bool + Sync) -> Vec<Outcome> {
+    let all = checks::all();
+    let wanted = &wanted;
+    let found: Vec<(&Check, Finding, Duration)> = std::thread::scope(|scope| {
         let handles: Vec<_> = all
             .iter()
             .map(|check| {
                 scope.spawn(move || {
-                    let started = Instant::now();
-                    ((check.run)(probe), started.elapsed())
+                    wanted(check).then(|| {
+                        let started = Instant::now();
+                        ((check.run)(probe), started.elapsed())
+                    })
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    (Finding::fail("this check crashed", "please report it: `interlok-k8s bundle`"), Duration::ZERO)
-                })
-            })
+        let crashed =
+            || Some((Finding::fail("this check crashed", "please report it: `interlok-k8s bundle`"), Duration::ZERO));
+        all.iter()
+            .zip(handles)
+            .filter_map(|(check, h)| h.join().unwrap_or_else(|_| crashed()).map(|(f, took)| (check, f, took)))
             .collect()
     });
-    let mut outcomes: Vec<Outcome> = Vec::with_capacity(all.len());
-    for (check, (finding, took)) in all.iter().zip(found) {
+    let mut outcomes: Vec<Outcome> = Vec::with_capacity(found.len());
+    for (check, finding, took) in found {
         let broken: Vec<&str> = check
             .needs
             .iter()
