@@ -3,8 +3,6 @@
 //! unless `--adopt` — naming it; it records each object as intended before `kubectl apply` and as created
 //! (or adopted) after, and puts the wizard's label on each. A stage that adds objects calls this, nothing else.
 
-use std::collections::BTreeSet;
-
 use serde_json::{json, Value};
 
 use crate::cluster::ownership::{self, Owner, ADOPTED_ANNOTATION};
@@ -57,14 +55,12 @@ pub(crate) fn apply(cx: &mut Context, objects: Vec<Value>) -> Result<(), Problem
         }
         let list = json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string();
         // objects of one namespace are applied in it: the run then knows the change stays there
-        let namespaces: BTreeSet<&str> =
-            items.iter().map(|o| o["metadata"]["namespace"].as_str().unwrap_or("")).collect();
         let k = cx.kubectl();
-        let cmd = match namespaces.into_iter().collect::<Vec<_>>()[..] {
-            [namespace] if !namespace.is_empty() && replace => k.replace_in(namespace, &list),
-            [namespace] if !namespace.is_empty() => k.apply_in(namespace, &list),
-            _ if replace => k.replace(&list),
-            _ => k.apply(&list),
+        let cmd = match (replace, one_namespace(&items)) {
+            (false, None) => k.apply(&list),
+            (false, Some(namespace)) => k.apply_in(namespace, &list),
+            (true, None) => k.replace(&list),
+            (true, Some(namespace)) => k.replace_in(namespace, &list),
         };
         cx.runner.run(&cmd)?;
     }
@@ -74,6 +70,13 @@ pub(crate) fn apply(cx: &mut Context, objects: Vec<Value>) -> Result<(), Problem
         }
     }
     Ok(())
+}
+
+/// The namespace every one of these objects names, if they name one and the same.
+fn one_namespace(objects: &[Value]) -> Option<&str> {
+    let mut namespaces = objects.iter().map(|o| o["metadata"]["namespace"].as_str().filter(|n| !n.is_empty()));
+    let first = namespaces.next()??;
+    namespaces.all(|n| n == Some(first)).then_some(first)
 }
 
 /// The manifest that replaces an object being adopted: it keeps the live object's resourceVersion (the
@@ -184,6 +187,14 @@ mod tests {
         assert_eq!(replaced["metadata"]["resourceVersion"], "42");
         assert_eq!(replaced["spec"]["clusterIP"], "10.0.0.7");
         assert_eq!(replaced["spec"]["ports"][0]["port"], 8080, "everything else is the wizard's");
+    }
+
+    #[test]
+    fn objects_of_one_namespace_are_applied_in_it() {
+        let object = |ns: &str| json!({"kind": "Service", "metadata": {"name": "s", "namespace": ns}});
+        assert_eq!(one_namespace(&[object("default"), object("default")]), Some("default"));
+        assert_eq!(one_namespace(&[object("default"), object("monitoring")]), None);
+        assert_eq!(one_namespace(&[json!({"kind": "Namespace", "metadata": {"name": "n"}})]), None);
     }
 
     #[test]

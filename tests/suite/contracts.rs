@@ -108,8 +108,9 @@ fn no_process_starts_outside_the_runner_and_no_shell_strings() {
                 continue;
             }
             let text = std::fs::read_to_string(&path).unwrap_or_default();
-            let text = crate::support::product_code(&text); // unit tests may name shells
-                                                            // runner.rs starts processes; supervise.rs is its other half (the lifeline that outlives nothing)
+            // unit tests may name shells
+            let text = crate::support::product_code(&text);
+            // runner.rs starts processes; supervise.rs is its other half (the lifeline that outlives nothing)
             let is_runner = path.ends_with("runner.rs") || path.ends_with("supervise.rs");
             for (n, line) in text.lines().enumerate() {
                 let spawns = line.contains("Command::new(") || line.contains("duct::cmd");
