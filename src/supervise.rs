@@ -33,23 +33,32 @@ pub fn main(args: &[OsString]) -> i32 {
             let _ = stdin.write_all(&bytes);
         });
     }
-    let (tx, rx) = std::sync::mpsc::channel();
+    // Two threads report to one channel: the program's exit (the moment it happens: a tool call's time is
+    // mostly its start-up, and a poll would add to each) and the lifeline's end.
+    let (tx, events) = std::sync::mpsc::channel();
+    let pid = child.id();
+    let exited = tx.clone();
+    std::thread::spawn(move || {
+        let code = child.wait().map_or(1, |status| status.code().unwrap_or(1));
+        let _ = exited.send(Some(code));
+    });
     std::thread::spawn(move || {
         // blocks until the wizard closes its end: then the program must go
         let mut rest = Vec::new();
         let _ = lifeline.read_to_end(&mut rest);
-        let _ = tx.send(());
+        let _ = tx.send(None);
     });
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return status.code().unwrap_or(1),
-            Ok(None) => {}
-            Err(_) => return 1,
-        }
-        if rx.recv_timeout(std::time::Duration::from_millis(50)).is_ok() {
-            tree.kill(&mut child);
-            let _ = child.wait();
-            return 130;
+    match events.recv() {
+        Ok(Some(code)) => code,
+        _ => {
+            // an exit reported meanwhile wins; otherwise the id still names the program (an id is reused only
+            // after its process is reaped, and the waiter reports that at once)
+            if let Ok(Some(code)) = events.try_recv() {
+                return code;
+            }
+            tree.kill(pid);
+            let _ = events.recv();
+            130
         }
     }
 }
@@ -120,18 +129,22 @@ pub(crate) mod tree {
             }
         }
 
-        /// Kills the child's whole tree, then the child itself (if it is still there to be killed).
-        pub(crate) fn kill(self, child: &mut Child) {
-            kill_group(child);
+        /// Kills the tree of the child with this id (started with `own_group`, not yet reaped), the child too.
+        pub(crate) fn kill(self, pid: u32) {
+            kill_group_of(pid);
+            #[cfg(unix)]
+            if let Ok(pid) = i32::try_from(pid) {
+                // a child that left its group (setsid) still goes
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            }
+            #[cfg(windows)]
+            if self.job.is_none() {
+                // no job object to close: Windows' own tool ends the tree
+                let _ = Command::new("taskkill").args(["/F", "/T", "/PID", &pid.to_string()]).output();
+            }
             #[cfg(windows)]
             drop(self.job);
-            let _ = child.kill();
         }
-    }
-
-    /// Kills the process group a child leads (started with `own_group`; not yet waited for).
-    fn kill_group(child: &Child) {
-        kill_group_of(child.id());
     }
 
     /// Kills the process group led by this process id.

@@ -1,7 +1,7 @@
 //! The speed benchmark (docs/performance.md): `setup` in the test world with configured latencies per
 //! operation — its wall time against the critical path of the stage graph and against the plain sum (what a
 //! strictly sequential wizard would take); `verify` on the healthy world against its slowest single check; how
-//! soon the wizard notices a readiness the world reports; and `--help` start-up.
+//! soon the wizard notices a readiness the world reports; `--help` start-up; and what the supervisor adds to a call.
 //! Run: `cargo bench --bench speed` (add `-- 0.25` to scale the latencies down for a quick look).
 #![allow(clippy::print_stdout)]
 
@@ -68,6 +68,12 @@ fn main() {
         verify_wall / slowest
     );
     println!("--help: median {:.1} ms over 21 runs  (goal < 10 ms)", help_median_ms());
+    let (direct, supervised) = supervisor_overhead(&world);
+    println!(
+        "a tool call (kubectl version --client): median {direct:.1} ms alone, {supervised:.1} ms under the \
+         supervisor, {:.1} ms more  (goal <= 5 ms)",
+        supervised - direct
+    );
 }
 
 /// The longest path through the stage graph, weighting each stage by its latency; and the plain sum.
@@ -128,15 +134,41 @@ fn verify_timing(world: &World) -> (f64, f64, &'static str) {
     (wall, slowest.took.as_secs_f64(), slowest.id)
 }
 
-fn help_median_ms() -> f64 {
-    let mut times: Vec<f64> = (0..21)
-        .map(|_| {
-            let started = Instant::now();
-            let output = std::process::Command::new(PRODUCT).arg("--help").output().expect("--help");
-            assert!(output.status.success());
-            started.elapsed().as_secs_f64() * 1000.0
-        })
-        .collect();
+/// Every command the wizard runs goes through its supervisor (`src/supervise.rs`): what that adds to a call.
+fn supervisor_overhead(world: &World) -> (f64, f64) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let kubectl = world.dir.join("bin/kubectl");
+    let call = |supervised: bool| {
+        let mut command = if supervised { Command::new(PRODUCT) } else { Command::new(&kubectl) };
+        if supervised {
+            command.arg("__supervise").arg(&kubectl);
+        }
+        command.args(["version", "--client", "-o", "json"]).envs(world.env());
+        let started = Instant::now();
+        let mut child = command.stdin(Stdio::piped()).stdout(Stdio::null()).spawn().expect("kubectl");
+        let mut lifeline = child.stdin.take().expect("stdin");
+        if supervised {
+            lifeline.write_all(b"-\n").expect("no input"); // and the lifeline stays open until the call ends
+        }
+        assert!(child.wait().expect("wait").success());
+        drop(lifeline);
+        started.elapsed().as_secs_f64() * 1000.0
+    };
+    (median(|| call(false)), median(|| call(true)))
+}
+
+fn median(mut sample: impl FnMut() -> f64) -> f64 {
+    let mut times: Vec<f64> = (0..21).map(|_| sample()).collect();
     times.sort_by(|a, b| a.total_cmp(b));
     times[times.len() / 2]
+}
+
+fn help_median_ms() -> f64 {
+    median(|| {
+        let started = Instant::now();
+        let output = std::process::Command::new(PRODUCT).arg("--help").output().expect("--help");
+        assert!(output.status.success());
+        started.elapsed().as_secs_f64() * 1000.0
+    })
 }

@@ -100,23 +100,46 @@ impl Discovery {
         written.targets = files;
         if written.config != config {
             write_atomically(&self.config_path(), &config);
-            written.config = config;
-            written.reload_error = self.reload().err();
-            if let Some(error) = &written.reload_error {
-                eprintln!("testworld: Prometheus refused its new config: {error}");
+            match self.reload() {
+                // not reached (starting, or slow under load): the config stays unwritten, so the next sync
+                // reloads again; a reload lost here would leave Prometheus on its old jobs for good
+                Err(Reload::Unreachable(_)) => {}
+                result => {
+                    written.config = config;
+                    written.reload_error = result.err().map(|e| e.to_string());
+                    if let Some(error) = &written.reload_error {
+                        eprintln!("testworld: Prometheus refused its new config: {error}");
+                    }
+                }
             }
         }
     }
 
     /// `POST /-/reload` (Prometheus runs with `--web.enable-lifecycle`, as the chart starts it): answers when
     /// the new config is applied, or why it was not.
-    fn reload(&self) -> Result<(), String> {
+    fn reload(&self) -> Result<(), Reload> {
         match ureq::post(&format!("http://{}/-/reload", self.prometheus)).timeout(Duration::from_secs(10)).call() {
             Ok(_) => Ok(()),
             Err(ureq::Error::Status(status, response)) => {
-                Err(format!("{status}: {}", response.into_string().unwrap_or_default()))
+                Err(Reload::Refused(format!("{status}: {}", response.into_string().unwrap_or_default())))
             }
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(Reload::Unreachable(e.to_string())),
+        }
+    }
+}
+
+/// Why a reload did not take.
+enum Reload {
+    /// Prometheus answered no: the config is wrong (kept, and reported).
+    Refused(String),
+    /// No answer at all.
+    Unreachable(String),
+}
+
+impl std::fmt::Display for Reload {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            Reload::Refused(why) | Reload::Unreachable(why) => f.write_str(why),
         }
     }
 }

@@ -584,8 +584,15 @@ fn set_cluster(state: &Arc<ApiState>, cluster: &Mutex<Cluster>, dir: &Path, cont
         ClusterState::Running => {
             if cluster.server.is_none() {
                 let api = state.clone();
-                let server =
-                    Server::start_on(cluster.port, Arc::new(move |r| apiserver::handle(&api, r))).expect("api server");
+                let handler: crate::http::Handler = Arc::new(move |r| apiserver::handle(&api, r));
+                // the port was free when chosen; taken since (rarely, under load), the cluster comes up on another,
+                // as minikube's may after a restart: the kubeconfig written below names it either way
+                let server = loop {
+                    match Server::start_on(cluster.port, handler.clone()) {
+                        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => cluster.port = crate::prom::free_port(),
+                        started => break started.expect("api server"),
+                    }
+                };
                 cluster.server = Some(server);
             }
             let text = kubeconfig(&format!("http://127.0.0.1:{}", cluster.port), context);
