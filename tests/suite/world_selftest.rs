@@ -871,7 +871,7 @@ fn install_prometheus(world: &World, version: &str, values: Option<&str>) {
 }
 
 #[test]
-fn prometheus_scrapes_the_pushgateway_only_while_its_service_carries_the_probe_annotation_and_a_ready_pod() {
+fn prometheus_scrapes_the_pushgateway_only_while_its_service_carries_the_probe_annotation() {
     let Some(world) = World::builder().helm(4).with_charts().with_prometheus(PromOptions::default()).start() else {
         return;
     };
@@ -884,6 +884,16 @@ fn prometheus_scrapes_the_pushgateway_only_while_its_service_carries_the_probe_a
     wait_for_up(&world, None);
     assert_eq!(active_jobs(&world), Vec::<String>::new(), "the job's relabelling drops the Service");
     ok(&world, "kubectl", &[&["annotate"], &service[..], &["prometheus.io/probe=pushgateway"]].concat());
+    wait_for_up(&world, Some(1.0));
+}
+
+// (every transition waits out real Prometheus's 5 s discovery cycle: the two halves run side by side)
+#[test]
+fn prometheus_scrapes_the_pushgateway_only_while_a_ready_pod_backs_its_service_and_the_release_is_there() {
+    let Some(world) = World::builder().helm(4).with_charts().with_prometheus(PromOptions::default()).start() else {
+        return;
+    };
+    install_prometheus(&world, "29.27.0", None);
     wait_for_up(&world, Some(1.0));
     let deployment = ["deployment/prometheus-prometheus-pushgateway", "-n", "monitoring"];
     ok(&world, "kubectl", &[&["scale"], &deployment[..], &["--replicas=0"]].concat());

@@ -25,7 +25,7 @@ pub enum Availability {
     Normal,
     UnavailableFirst(u32),
     Never,
-    /// Available in alternate seconds.
+    /// Unavailable in a third of the clock's half-seconds, chosen at random (`flapped_down`).
     Flap,
 }
 
@@ -34,15 +34,19 @@ pub struct AdapterEmulation {
     checks: AtomicU32,
 }
 
+/// Down in a third of the clock's half-seconds, picked by a hash of each: every client sees the same state at
+/// the same moment, and the down times follow no period a client's looks could fall in step with (alternate
+/// seconds did: a wizard looking about every 2 s saw only the down ones).
+fn flapped_down() -> bool {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let slot = (now.as_millis() / 500) as u64;
+    (slot.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32).is_multiple_of(3)
+}
+
 impl Default for AdapterEmulation {
     fn default() -> Self {
         AdapterEmulation { availability: Mutex::new(Availability::Normal), checks: AtomicU32::new(0) }
     }
-}
-
-/// Down in odd seconds of the clock: every client sees the same state at the same moment.
-fn flapped_down() -> bool {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() % 2 == 1).unwrap_or(false)
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
