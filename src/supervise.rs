@@ -57,7 +57,8 @@ pub fn main(args: &[OsString]) -> i32 {
                 return code;
             }
             tree.kill(pid);
-            let _ = events.recv();
+            // reaped by its waiter once killed; a kill that did not take must not keep us here
+            let _ = events.recv_timeout(std::time::Duration::from_secs(5));
             130
         }
     }
@@ -139,8 +140,15 @@ pub(crate) mod tree {
             }
             #[cfg(windows)]
             if self.job.is_none() {
-                // no job object to close: Windows' own tool ends the tree
-                let _ = Command::new("taskkill").args(["/F", "/T", "/PID", &pid.to_string()]).output();
+                // no job object to close: Windows' own tool ends the tree (not waited for: the caller waits, bounded,
+                // for the program's exit)
+                let system = std::env::var_os("SystemRoot").map(std::path::PathBuf::from);
+                let taskkill = system.map_or("taskkill.exe".into(), |root| root.join(r"System32\taskkill.exe"));
+                let _ = Command::new(taskkill)
+                    .args(["/F", "/T", "/PID", &pid.to_string()])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn();
             }
             #[cfg(windows)]
             drop(self.job);
