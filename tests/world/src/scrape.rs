@@ -103,10 +103,13 @@ impl Discovery {
             match self.reload() {
                 // not reached (starting, or slow under load): the config stays unwritten, so the next sync
                 // reloads again; a reload lost here would leave Prometheus on its old jobs for good
-                Err(Reload::Unreachable(_)) => {}
+                Err(Reload::Unreachable) => {}
                 result => {
                     written.config = config;
-                    written.reload_error = result.err().map(|e| e.to_string());
+                    written.reload_error = match result {
+                        Err(Reload::Refused(why)) => Some(why),
+                        _ => None,
+                    };
                     if let Some(error) = &written.reload_error {
                         eprintln!("testworld: Prometheus refused its new config: {error}");
                     }
@@ -123,7 +126,7 @@ impl Discovery {
             Err(ureq::Error::Status(status, response)) => {
                 Err(Reload::Refused(format!("{status}: {}", response.into_string().unwrap_or_default())))
             }
-            Err(e) => Err(Reload::Unreachable(e.to_string())),
+            Err(_) => Err(Reload::Unreachable),
         }
     }
 }
@@ -133,15 +136,7 @@ enum Reload {
     /// Prometheus answered no: the config is wrong (kept, and reported).
     Refused(String),
     /// No answer at all.
-    Unreachable(String),
-}
-
-impl std::fmt::Display for Reload {
-    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        match self {
-            Reload::Refused(why) | Reload::Unreachable(why) => f.write_str(why),
-        }
-    }
+    Unreachable,
 }
 
 /// Writes a file whole (a temporary file renamed over it): Prometheus never reads half of one.
