@@ -12,6 +12,7 @@
 #![warn(unreachable_pub)]
 
 pub mod adapter_rule;
+pub(crate) mod api_proxy;
 pub mod bundle;
 pub mod cli;
 pub mod cluster;

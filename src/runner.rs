@@ -19,6 +19,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::api_proxy::{ApiRead, Proxies};
 use crate::problem::{tail, CommandFailure, Problem};
 use crate::supervise::tree;
 use crate::ui::Ui;
@@ -54,6 +55,8 @@ pub struct Cmd {
     /// What the command does and how it reads, when its argument vector does not say (a PowerShell script
     /// sent base64-encoded): shown on screen and in errors; the argument vector still runs as it is.
     shown: Option<(String, String)>,
+    /// The same read as requests to the API, answered through the run's `kubectl proxy` when it keeps one.
+    api: Option<Box<ApiRead>>,
 }
 
 impl Cmd {
@@ -69,6 +72,7 @@ impl Cmd {
             waits: false,
             streamed: false,
             shown: None,
+            api: None,
         }
     }
 
@@ -125,6 +129,12 @@ impl Cmd {
     /// this shell is elevated"), instead of its unreadable argument vector.
     pub(crate) fn shown_as(mut self, purpose: impl Into<String>, text: impl Into<String>) -> Self {
         self.shown = Some((purpose.into(), text.into()));
+        self
+    }
+
+    /// The same read as API requests (see api_proxy.rs): a runner that keeps a proxy sends those instead.
+    pub(crate) fn via_api(mut self, read: ApiRead) -> Self {
+        self.api = Some(Box::new(read));
         self
     }
 
@@ -257,6 +267,8 @@ pub struct Runner {
     looks: Arc<AtomicU64>,
     /// Remembered answers, shared by every copy of the runner.
     memo: Arc<Memo>,
+    /// The run's `kubectl proxy`s, when reads go through them (see api_proxy.rs).
+    proxies: Option<Arc<Proxies>>,
 }
 
 /// Which look at the cluster a run is at: (changes started or ended, new looks begun); see `Runner::look`.
@@ -332,6 +344,7 @@ impl Runner {
             changes: Arc::default(),
             looks: Arc::default(),
             memo: Arc::default(),
+            proxies: None,
         }
     }
 
@@ -378,6 +391,13 @@ impl Runner {
     pub(crate) fn supervised(mut self) -> Self {
         self.supervisor = std::env::current_exe().ok();
         interrupt_flag();
+        self
+    }
+
+    /// Sends reads that have an API form through one `kubectl proxy` per kubectl and context (see
+    /// api_proxy.rs), started at the first of them and stopped with the run.
+    pub(crate) fn through_api_proxy(mut self) -> Self {
+        self.proxies = Some(Arc::default());
         self
     }
 
@@ -442,6 +462,16 @@ impl Runner {
             self.ui.would_run(&cmd.to_string(), cmd.shown_input());
             return Ok(Output::default());
         }
+        let timeout = cmd.timeout.unwrap_or(self.default_timeout);
+        if let (Some(read), Some(proxies)) = (&cmd.api, &self.proxies) {
+            let _shown = self.ui.activity(cmd.brief());
+            if self.ui.verbose() {
+                self.ui.echo_command(&format!("{cmd}  (as API requests through kubectl proxy)"), None);
+            }
+            if let Some(output) = proxies.read(self, read, timeout) {
+                return Ok(output);
+            }
+        }
         let path = self.resolve(&cmd.program).ok_or_else(|| not_found(cmd))?;
         if cmd.mutating {
             self.changes.fetch_add(1, Ordering::SeqCst);
@@ -459,7 +489,7 @@ impl Runner {
         } else {
             self.ui.activity(cmd.brief())
         };
-        let output = self.execute(&path, cmd, cmd.timeout.unwrap_or(self.default_timeout), observer);
+        let output = self.execute(&path, cmd, timeout, observer);
         // what was read while it ran may predate what it did
         if cmd.mutating {
             self.changes.fetch_add(1, Ordering::SeqCst);

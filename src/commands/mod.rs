@@ -13,9 +13,13 @@ use crate::cli::{Cli, Command};
 use crate::settings::Settings;
 use crate::ui::Ui;
 
-/// The runner every command uses: its timeouts, dry-run, and every process under the supervisor.
+/// The runner every command uses: its timeouts, dry-run, every process under the supervisor, and reads
+/// through one `kubectl proxy`.
 pub(crate) fn runner(settings: &Settings, ui: &Ui, dry_run: bool) -> crate::runner::Runner {
-    crate::runner::Runner::new(ui.clone(), dry_run).with_default_timeout(settings.command_timeout).supervised()
+    crate::runner::Runner::new(ui.clone(), dry_run)
+        .with_default_timeout(settings.command_timeout)
+        .supervised()
+        .through_api_proxy()
 }
 
 /// How a command ended; `main` turns it into the process's exit code (the only place codes are numbers).

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 
 use super::Found;
+use crate::api_proxy::{ApiRead, Form, Served};
 use crate::problem::Problem;
 use crate::runner::{Cmd, Runner};
 use crate::version::Version;
@@ -130,37 +131,66 @@ impl Kubectl {
 
     /// One object as JSON.
     pub(crate) fn get_json(&self, namespace: &str, kind: &str, name: &str) -> Cmd {
-        self.query(["get", kind, name, "-n", namespace, "-o", "json"])
-    }
-
-    /// Objects of a kind in a namespace as a JSON List, optionally by label selector.
-    pub(crate) fn list_json(&self, namespace: &str, kind: &str, selector: Option<&str>) -> Cmd {
-        let cmd = self.query(["get", kind, "-n", namespace, "-o", "json"]);
-        match selector {
-            Some(selector) => cmd.args(["-l", selector]),
+        let cmd = self.query(["get", kind, name, "-n", namespace, "-o", "json"]);
+        match resource(kind) {
+            Some(resource) => {
+                let path = format!("{}/{}", resource.path(namespace), escaped(name));
+                self.via_api(cmd, Form::Object { path, name: name.into(), kind: resource.served() })
+            }
             None => cmd,
         }
+    }
+
+    /// Objects of a kind (or of kinds: `a,b`) in a namespace as a JSON List, optionally by label selector.
+    pub(crate) fn list_json(&self, namespace: &str, kind: &str, selector: Option<&str>) -> Cmd {
+        let cmd = self.query(["get", kind, "-n", namespace, "-o", "json"]);
+        let cmd = match selector {
+            Some(selector) => cmd.args(["-l", selector]),
+            None => cmd,
+        };
+        self.listed(cmd, kind, namespace, selector)
     }
 
     /// Cluster-scoped objects of a kind as a JSON List, optionally by label selector.
     pub(crate) fn list_cluster_json(&self, kind: &str, selector: Option<&str>) -> Cmd {
         let cmd = self.query(["get", kind, "-o", "json"]);
-        match selector {
+        let cmd = match selector {
             Some(selector) => cmd.args(["-l", selector]),
+            None => cmd,
+        };
+        self.listed(cmd, kind, "", selector)
+    }
+
+    /// A list command with its API form, when kubectl's names for every kind in it are known here.
+    fn listed(&self, cmd: Cmd, kinds: &str, namespace: &str, selector: Option<&str>) -> Cmd {
+        let query = selector.map(|s| format!("?labelSelector={}", escaped(s))).unwrap_or_default();
+        let paths: Option<Vec<(String, Served)>> = kinds
+            .split(',')
+            .map(|kind| resource(kind).map(|r| (format!("{}{query}", r.path(namespace)), r.served())))
+            .collect();
+        match paths {
+            Some(paths) => self.via_api(cmd, Form::Lists(paths)),
             None => cmd,
         }
     }
 
     /// The first `limit_bytes` of what a pod's container printed (what it logs at start is at the beginning).
     pub(crate) fn logs(&self, namespace: &str, pod: &str, container: &str, limit_bytes: u64) -> Cmd {
-        self.query([
+        let cmd = self.query([
             "logs".to_string(),
             pod.into(),
             format!("--container={container}"),
             "-n".into(),
             namespace.into(),
             format!("--limit-bytes={limit_bytes}"),
-        ])
+        ]);
+        let path = format!(
+            "/api/v1/namespaces/{}/pods/{}/log?container={}&limitBytes={limit_bytes}",
+            escaped(namespace),
+            escaped(pod),
+            escaped(container)
+        );
+        self.via_api(cmd, Form::Raw(path))
     }
 
     /// Objects of one or more kinds (`a,b`) in every namespace, as one JSON List.
@@ -170,12 +200,25 @@ impl Kubectl {
 
     /// A cluster-scoped object as JSON.
     pub(crate) fn get_cluster_json(&self, kind: &str, name: &str) -> Cmd {
-        self.query(["get", kind, name, "-o", "json"])
+        let cmd = self.query(["get", kind, name, "-o", "json"]);
+        match resource(kind) {
+            Some(resource) => {
+                let path = format!("{}/{}", resource.path(""), escaped(name));
+                self.via_api(cmd, Form::Object { path, name: name.into(), kind: resource.served() })
+            }
+            None => cmd,
+        }
     }
 
     /// A raw API path (e.g. the custom metrics API).
     pub(crate) fn get_raw(&self, path: &str) -> Cmd {
-        self.query(["get", "--raw", path])
+        let cmd = self.query(["get", "--raw", path]);
+        self.via_api(cmd, Form::Raw(path.into()))
+    }
+
+    /// The read as API requests through `kubectl proxy` run by this same kubectl and context.
+    fn via_api(&self, cmd: Cmd, form: Form) -> Cmd {
+        cmd.via_api(ApiRead::new(self.query(["proxy"]), form))
     }
 
     /// The API group versions the server serves.
@@ -213,6 +256,119 @@ impl Kubectl {
             None => cmd,
         }
     }
+}
+
+/// Where the API serves a kind the wizard reads often, by the names kubectl takes for it. Others (and any
+/// other version of these) are read by kubectl itself.
+struct Resource {
+    names: &'static [&'static str],
+    group_version: &'static str,
+    plural: &'static str,
+    namespaced: bool,
+    /// Served at this version only, so a 404 for its path means the server does not have the kind.
+    only_version: bool,
+}
+
+const RESOURCES: &[Resource] = &[
+    Resource {
+        names: &["deployment", "deployments", "deploy"],
+        group_version: "apis/apps/v1",
+        plural: "deployments",
+        namespaced: true,
+        only_version: false,
+    },
+    Resource {
+        names: &["service", "services", "svc"],
+        group_version: "api/v1",
+        plural: "services",
+        namespaced: true,
+        only_version: false,
+    },
+    Resource {
+        names: &["pod", "pods", "po"],
+        group_version: "api/v1",
+        plural: "pods",
+        namespaced: true,
+        only_version: false,
+    },
+    Resource {
+        names: &["configmap", "configmaps", "cm"],
+        group_version: "api/v1",
+        plural: "configmaps",
+        namespaced: true,
+        only_version: false,
+    },
+    // kubectl reads autoscalers at the group's preferred version, v2 since Kubernetes 1.23; on an older
+    // server this path is missing, and kubectl answers
+    Resource {
+        names: &["hpa", "horizontalpodautoscaler", "horizontalpodautoscalers"],
+        group_version: "apis/autoscaling/v2",
+        plural: "horizontalpodautoscalers",
+        namespaced: true,
+        only_version: false,
+    },
+    Resource {
+        names: &["namespace", "namespaces", "ns"],
+        group_version: "api/v1",
+        plural: "namespaces",
+        namespaced: false,
+        only_version: false,
+    },
+    Resource {
+        names: &["node", "nodes", "no"],
+        group_version: "api/v1",
+        plural: "nodes",
+        namespaced: false,
+        only_version: false,
+    },
+    Resource {
+        names: &["apiservice", "apiservices", "apiservices.apiregistration.k8s.io"],
+        group_version: "apis/apiregistration.k8s.io/v1",
+        plural: "apiservices",
+        namespaced: false,
+        only_version: false,
+    },
+    // KEDA serves one version of its kinds
+    Resource {
+        names: &["scaledobject.keda.sh", "scaledobjects.keda.sh"],
+        group_version: "apis/keda.sh/v1alpha1",
+        plural: "scaledobjects",
+        namespaced: true,
+        only_version: true,
+    },
+];
+
+fn resource(kind: &str) -> Option<&'static Resource> {
+    RESOURCES.iter().find(|r| r.names.contains(&kind))
+}
+
+impl Resource {
+    fn served(&self) -> Served {
+        match self.only_version {
+            true => Served::OnlyHere { plural: self.plural },
+            false => Served::MaybeElsewhere,
+        }
+    }
+
+    /// The collection's path: in `namespace` for a namespaced kind (kubectl ignores `-n` for the others).
+    fn path(&self, namespace: &str) -> String {
+        match self.namespaced {
+            true => format!("/{}/namespaces/{}/{}", self.group_version, escaped(namespace), self.plural),
+            false => format!("/{}/{}", self.group_version, self.plural),
+        }
+    }
+}
+
+/// A name or selector as one segment of a path or a query value.
+fn escaped(text: &str) -> String {
+    let mut out = String::new();
+    for byte in text.bytes() {
+        match byte {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(byte as char),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
 }
 
 #[derive(Debug, Deserialize)]

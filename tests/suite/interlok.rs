@@ -338,11 +338,17 @@ fn interlok_alone_without_prometheus_says_to_install_it_without_waiting_for_it()
     let run = world.run(PRODUCT, &["setup", "--yes", "--only", "interlok"]);
     assert_eq!(run.code, 1, "{}", run.all());
     assert!(run.stderr.contains("`interlok-k8s setup --from prometheus`"), "{}", run.stderr);
-    let looks = world
+    // a look is a `kubectl get` or a read through the run's `kubectl proxy`
+    let by_kubectl = world
         .invocations()
         .iter()
         .filter(|i| i.tool == "kubectl" && i.args.first().is_some_and(|a| a == "get"))
         .filter(|i| i.args.get(1).is_some_and(|kinds| kinds.split(',').any(|k| k == "services")))
         .count();
-    assert_eq!(looks, 1, "one look at the monitoring Services, no polling");
+    let by_proxy = world
+        .requests()
+        .iter()
+        .filter(|r| r.proxied_read() && r.path == "/api/v1/namespaces/monitoring/services")
+        .count();
+    assert_eq!(by_kubectl + by_proxy, 1, "one look at the monitoring Services, no polling");
 }

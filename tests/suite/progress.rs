@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use testworld::apiserver::ApiEffect;
 use testworld::fakeconfig::Printed;
 use testworld::world::{ClusterState, World};
 
@@ -214,16 +215,15 @@ fn ctrl_c(screen: &mut Screen) -> (usize, std::time::Instant) {
 
 #[test]
 fn ctrl_c_in_watch_ends_it_within_a_second_with_no_frame_after_and_the_cursor_shown() {
-    // every read of the cluster takes half a second: Ctrl-C lands in the middle of a look
-    let Some(world) = World::builder().helm(4).latency("kubectl", &["get"], Duration::from_millis(500)).start() else {
-        return;
-    };
+    let Some(world) = World::builder().helm(4).start() else { return };
     let manifest = crate::support::interlok_manifest(&world, "pushgateway:9091", "K8S_NAMESPACE");
     crate::support::ok(&world, "kubectl", &["apply", "-f", &manifest]);
+    // every read of the namespace takes half a second: Ctrl-C lands in the middle of a look
+    world.api_fault("GET", "/namespaces/default/", ApiEffect::Delay(500), None);
     let mut screen = Screen::spawn(world.command(PRODUCT, &["watch", "--interval", "1s"]));
     screen.wait_for(&world, "pods: interlok-");
-    // the next look has begun: its first read is done (logged after its latency), the next is under way
-    let reads = || world.invocations().iter().filter(|i| i.tool == "kubectl").count();
+    // the next look has begun: a read has started since the last frame was drawn
+    let reads = || world.requests().iter().filter(|r| r.method == "GET").count();
     let done = reads();
     world.wait_until("the next look to be under way", LONG, || reads() > done);
     let (at, sent) = ctrl_c(&mut screen);
@@ -287,9 +287,8 @@ fn ctrl_c_in_a_setup_on_a_terminal_names_the_stage_and_the_command_that_resumes_
 
 #[test]
 fn ctrl_c_in_load_watch_ends_both_within_a_second_with_the_partial_summary() {
-    let Some(world) = World::builder().helm(4).latency("kubectl", &["get"], Duration::from_millis(500)).start() else {
-        return;
-    };
+    let Some(world) = World::builder().helm(4).start() else { return };
+    world.api_fault("GET", "/namespaces/default/", ApiEffect::Delay(500), None);
     let target = testworld::loadtarget::LoadTarget::start(|_| testworld::loadtarget::Answer::Ok);
     let url = target.url();
     let args = ["load", "--watch", "--url", &url, "--duration", "1h", "--rate", "20"];

@@ -602,6 +602,7 @@ fn a_flapping_apiservice_is_waited_through() {
 /// One stage under every fault kind: the failure names the stage, the command, its exit or timeout, and
 /// evidence or a hint.
 fn every_fault_in(stage: &str) {
+    use testworld::fakeconfig::Effect;
     let (_, tool, args, extra) = STAGE_FAULTS.iter().find(|(s, ..)| *s == stage).expect("a stage");
     for (kind, effect) in fault_kinds() {
         let mut builder = World::builder().helm(4);
@@ -609,7 +610,16 @@ fn every_fault_in(stage: &str) {
             builder = builder.windows(testworld::fakeconfig::WindowsConfig::workstation());
         }
         let Some(world) = builder.start() else { return };
-        world.fault(tool, args, effect, None);
+        world.fault(tool, args, effect.clone(), None);
+        if *tool == "kubectl" && args.first() == Some(&"get") {
+            // reads go through one `kubectl proxy` when it starts; refused, each read is a `kubectl get`
+            world.fault(
+                "kubectl",
+                &["proxy"],
+                Effect::Exit { code: 1, stderr: "error: injected failure".into() },
+                None,
+            );
+        }
         let mut command_args: Vec<&str> = vec!["--command-timeout", "2"];
         command_args.extend(*extra);
         command_args.extend(["setup", "--yes", "--only", stage]);

@@ -109,6 +109,18 @@ fn questions_asked(world: &World) -> BTreeMap<String, usize> {
         };
         *asked.entry(question).or_default() += 1;
     }
+    // the same questions as reads through the run's `kubectl proxy`; a namespace's kinds one by one
+    for read in world.requests().into_iter().filter(|r| r.proxied_read()) {
+        let segments: Vec<&str> = read.path.trim_start_matches('/').split('/').collect();
+        let question = match segments.as_slice() {
+            [.., "apiservices"] => "kubectl get apiservices".to_string(),
+            ["api", "v1", "namespaces", _, "pods", pod, "log"] => format!("kubectl logs {pod}"),
+            ["apis", group, ..] if group.ends_with("metrics.k8s.io") => format!("kubectl get --raw {}", read.path),
+            [.., "namespaces", namespace, kind] => format!("kubectl get {kind} -n {namespace}"),
+            _ => continue,
+        };
+        *asked.entry(question).or_default() += 1;
+    }
     asked
 }
 

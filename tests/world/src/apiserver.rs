@@ -44,6 +44,16 @@ pub struct RequestRecord {
     pub path: String,
     pub query: BTreeMap<String, String>,
     pub content_type: String,
+    /// Who asked: kubectl's own requests say `kubectl/v1.33…`; the wizard's reads through `kubectl proxy`
+    /// keep the wizard's name.
+    pub user_agent: String,
+}
+
+impl RequestRecord {
+    /// A read the wizard sent through `kubectl proxy`.
+    pub fn proxied_read(&self) -> bool {
+        self.method == "GET" && self.user_agent.starts_with("interlok-k8s")
+    }
 }
 
 /// An injected failure for requests matching a method and a path fragment.
@@ -129,6 +139,7 @@ pub fn handle(state: &Arc<ApiState>, request: Request) -> Reply {
         path: request.path.clone(),
         query: request.query.clone(),
         content_type: request.header("content-type").unwrap_or_default().to_string(),
+        user_agent: request.header("user-agent").unwrap_or_default().to_string(),
     });
     match injected_fault(state, &request) {
         Some(ApiEffect::Status(status)) => {
@@ -461,7 +472,7 @@ fn ensure_namespace(state: &ApiState, target: &Target) -> Result<(), ApiError> {
     if ns.is_empty() || state.store.get("/namespaces", "", &ns).is_some() {
         return Ok(());
     }
-    Err(ApiError::new(404, "NotFound", format!("namespaces \"{ns}\" not found")))
+    Err(ApiError::not_found("/namespaces", &ns))
 }
 
 fn create(state: &ApiState, target: &Target, request: &Request) -> ApiResult {

@@ -30,7 +30,7 @@ pub fn upgrade(state: &Arc<ApiState>, namespace: &str, pod: &str, request: &Requ
     }
     let running = state.store.get("/pods", namespace, pod).is_some_and(|p| p["status"]["phase"] == "Running");
     if !running {
-        let error = ApiError::new(404, "NotFound", format!("pods \"{pod}\" not found"));
+        let error = ApiError::not_found("/pods", pod);
         return Reply::Full(Response::json(404, &error.status()));
     }
     let (state, namespace, pod) = (state.clone(), namespace.to_string(), pod.to_string());

@@ -26,9 +26,16 @@ impl ApiError {
         self
     }
 
+    /// As the real API server says it, for a store key (`apps/deployments`, `/pods`): the group-qualified
+    /// resource in the message, and the name, group and resource in `details` (what clients match on).
     pub fn not_found(resource: &str, name: &str) -> Self {
-        let plural = resource.rsplit('/').next().unwrap_or(resource);
-        ApiError::new(404, "NotFound", format!("{plural} \"{name}\" not found"))
+        let (group, plural) = resource.rsplit_once('/').unwrap_or(("", resource));
+        let qualified = if group.is_empty() { plural.to_string() } else { format!("{plural}.{group}") };
+        let mut details = json!({"name": name, "kind": plural});
+        if !group.is_empty() {
+            details["group"] = json!(group);
+        }
+        ApiError::new(404, "NotFound", format!("{qualified} \"{name}\" not found")).with_details(details)
     }
 
     pub fn status(&self) -> Value {
