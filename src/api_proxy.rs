@@ -53,18 +53,22 @@ impl ApiRead {
     }
 }
 
-/// The proxies a run has started, one per kubectl and context (normally one), shared by every copy of its
-/// runner; each stops with the run.
+/// The proxies a run has started, one per kubectl and context (normally one) and cluster start, shared by
+/// every copy of its runner; each stops with the run.
 #[derive(Default)]
 pub(crate) struct Proxies {
-    started: Mutex<HashMap<String, Arc<OnceLock<Option<Proxy>>>>>,
+    started: Mutex<HashMap<(String, usize), Arc<OnceLock<Option<Proxy>>>>>,
 }
 
 impl Proxies {
-    /// What `cmd` would print, read through its proxy; None when the proxy cannot tell (then run `cmd`).
-    pub(crate) fn read(&self, runner: &Runner, read: &ApiRead, timeout: Duration) -> Option<Output> {
-        let key = read.proxy.to_string();
-        let slot = self.started.lock().unwrap_or_else(|p| p.into_inner()).entry(key).or_default().clone();
+    /// What `read`'s command would print, read through its proxy for the cluster as it is after `cluster`
+    /// starts of minikube; None when the proxy cannot tell (then run the command).
+    pub(crate) fn read(&self, runner: &Runner, read: &ApiRead, cluster: usize, timeout: Duration) -> Option<Output> {
+        let slot = {
+            let mut started = self.started.lock().unwrap_or_else(|p| p.into_inner());
+            started.retain(|(_, at), _| *at == cluster); // a proxy of the cluster before stops
+            started.entry((read.proxy.to_string(), cluster)).or_default().clone()
+        };
         let proxy = slot.get_or_init(|| Proxy::start(runner, &read.proxy, timeout)).as_ref()?;
         if proxy.abandoned.load(Ordering::SeqCst) {
             return None;

@@ -468,8 +468,13 @@ impl Runner {
             if self.ui.verbose() {
                 self.ui.echo_command(&format!("{cmd}  (as API requests through kubectl proxy)"), None);
             }
-            if let Some(output) = proxies.read(self, read, timeout) {
+            // a cluster minikube (re)started may listen elsewhere, with other certificates: a new proxy reads it
+            let cluster = self.memo.changes_by(&["minikube"]);
+            if let Some(output) = proxies.read(self, read, cluster, timeout) {
                 return Ok(output);
+            }
+            if interrupted() {
+                return Err(interrupted_problem(cmd));
             }
         }
         let path = self.resolve(&cmd.program).ok_or_else(|| not_found(cmd))?;

@@ -471,3 +471,32 @@ fn every_check_id_has_a_troubleshooting_entry() {
         interlok_k8s::verify::check_ids().into_iter().filter(|id| !docs.contains(&format!("### {id}\n"))).collect();
     assert!(missing.is_empty(), "docs/troubleshooting.md lacks {missing:?}");
 }
+
+/// Reads go through one `kubectl proxy` per run; where it cannot start, each read is a `kubectl` of its own.
+/// Both ways see the same chain: a healthy one, and one whose Interlok Deployment is gone (the NotFound path).
+#[test]
+fn reads_through_the_proxy_and_through_kubectl_see_the_same_chain() {
+    let Some(world) = healthy_world() else { return };
+    let verdicts = |report: &Value| -> Vec<(String, String, String)> {
+        let checks = report["checks"].as_array().expect("checks");
+        let field = |c: &Value, key: &str| c[key].as_str().unwrap_or_default().to_string();
+        checks.iter().map(|c| (field(c, "id"), field(c, "status"), field(c, "hint"))).collect()
+    };
+    let both_ways = |when: &str| {
+        world.clear_logs();
+        let (_, proxied) = verify(&world, &[]);
+        assert!(world.requests().iter().any(|r| r.proxied_read()), "{when}: reads went through the proxy");
+        world.clear_logs();
+        let refused = testworld::fakeconfig::Effect::Exit { code: 1, stderr: "error: injected failure".into() };
+        world.fault("kubectl", &["proxy"], refused, None);
+        let (_, by_kubectl) = verify(&world, &[]);
+        world.clear_faults();
+        assert!(!world.requests().iter().any(|r| r.proxied_read()), "{when}: no proxy, no read through one");
+        assert_eq!(verdicts(&proxied), verdicts(&by_kubectl), "{when}");
+        proxied
+    };
+    assert_eq!(both_ways("healthy")["healthy"], true);
+    crate::support::ok(&world, "kubectl", &["delete", "deployment", "interlok", "-n", "default"]);
+    let broken = both_ways("without Interlok's Deployment");
+    assert_eq!(broken["healthy"], false);
+}

@@ -438,12 +438,22 @@ fn selected(request: &Request, object: &Value) -> bool {
 fn list(state: &ApiState, target: &Target, request: &Request) -> ApiResult {
     let namespace = target.resource.namespaced.then_some(target.namespace).flatten();
     let rv = state.store.resource_version();
+    // a real server leaves the kind out of a built-in list's items (the list says it); a custom resource's
+    // items are stored as they came, with theirs
+    let built_in = resources::find(target.resource.group, target.resource.plural).is_some();
     let items: Vec<Value> = state
         .store
         .list(&key(target), namespace)
         .into_iter()
         .filter(|o| selected(request, o))
         .map(|o| present(target, with_live_status(state, target, o, true)))
+        .map(|mut o| {
+            if let (true, Some(fields)) = (built_in, o.as_object_mut()) {
+                fields.remove("kind");
+                fields.remove("apiVersion");
+            }
+            o
+        })
         .collect();
     Ok((
         200,
