@@ -57,8 +57,11 @@ impl ApiRead {
 /// every copy of its runner; each stops with the run.
 #[derive(Default)]
 pub(crate) struct Proxies {
-    started: Mutex<HashMap<(String, usize), Arc<OnceLock<Option<Proxy>>>>>,
+    started: Mutex<HashMap<(String, usize), Slot>>,
 }
+
+/// One proxy's place, filled by the first read that needs it (None: it could not start).
+type Slot = Arc<OnceLock<Option<Proxy>>>;
 
 impl Proxies {
     /// What `read`'s command would print, read through its proxy for the cluster as it is after `cluster`
