@@ -35,6 +35,9 @@ pub(crate) enum Form {
     Object { path: String, name: String, kind: Served },
     /// Lists of one or more kinds (`kubectl get A,B -o json`): one `List` whose items say their kind.
     Lists(Vec<(String, Served)>),
+    /// `kubectl version -o json` of a kubectl whose own version (`gitVersion`) is known: the server's
+    /// answer to `/version` beside it.
+    Version { client: String },
 }
 
 /// What a 404 for a kind's path (not for an object) means.
@@ -95,6 +98,15 @@ impl Proxies {
                 }
                 merged(&lists)
             }
+            Form::Version { client } => match proxy.get("/version", deadline)? {
+                (200, body) => {
+                    let server: Value = serde_json::from_str(&body).ok()?;
+                    let versions =
+                        serde_json::json!({"clientVersion": {"gitVersion": client}, "serverVersion": server});
+                    serde_json::to_string_pretty(&versions).ok()
+                }
+                _ => None,
+            },
         };
         answer.map(|stdout| Output { code: 0, stdout, stderr: String::new() })
     }

@@ -2,6 +2,8 @@
 //! cluster and version-skew stages, verify's cluster checks and teardown all ask; each question is asked once
 //! a run, until the wizard changes something with minikube (`minikube start` makes a cluster answer).
 
+use super::views::Node;
+use super::Reader;
 use crate::context::Context;
 use crate::problem::Problem;
 use crate::runner::{exit_problem, Cmd, Output};
@@ -30,7 +32,11 @@ impl ServerVersion {
 
 /// kubectl's and the server's versions; an error when kubectl could not run or printed no version JSON.
 pub(crate) fn versions(cx: &Context) -> Result<ServerVersion, Problem> {
-    let cmd = cx.kubectl().version();
+    let cmd = match cx.kubectl_found() {
+        // the client's version is the one kubectl-path chose it by (minikube's kubectl is another binary)
+        Some(found) if !cx.facts.kubectl_via_minikube => cx.kubectl().version_knowing(found.version),
+        _ => cx.kubectl().version(),
+    };
     let output = cx.runner.remembered(&cmd, CHANGED_BY)?;
     let versions = parse_versions(&output.stdout).map_err(|why| exit_problem(&cmd, &output).reworded(why))?;
     Ok(ServerVersion { versions, cmd, output })
@@ -60,4 +66,11 @@ pub(crate) fn minikube_status(cx: &Context) -> Result<MinikubeStatus, Problem> {
     let cmd = minikube::status(&cx.minikube());
     let output = cx.runner.remembered(&cmd, CHANGED_BY)?;
     Ok(MinikubeStatus { cmd, output })
+}
+
+/// The cluster's nodes, and which of them are not Ready (by name).
+pub(crate) fn nodes(reader: &(impl Reader + ?Sized)) -> Result<(Vec<Node>, Vec<String>), Problem> {
+    let nodes: Vec<Node> = super::list(reader, "nodes", "", None)?;
+    let not_ready = nodes.iter().filter(|n| !n.ready()).map(|n| n.metadata.name.clone()).collect();
+    Ok((nodes, not_ready))
 }

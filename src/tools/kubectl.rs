@@ -52,6 +52,11 @@ impl Kubectl {
         self.query(["version", "-o", "json"])
     }
 
+    /// `version`, for a kubectl known to be `client`: the server's part can be read through the run's proxy.
+    pub(crate) fn version_knowing(&self, client: Version) -> Cmd {
+        self.via_api(self.version(), Form::Version { client: client.to_string() })
+    }
+
     pub(crate) fn query<I, S>(&self, args: I) -> Cmd
     where
         I: IntoIterator<Item = S>,

@@ -601,8 +601,14 @@ fn a_flapping_apiservice_is_waited_through() {
 
 /// One stage under every fault kind: the failure names the stage, the command, its exit or timeout, and
 /// evidence or a hint.
+/// Reads go through one `kubectl proxy` per run when it starts; refused, each read is a kubectl command
+/// (`kubectl get`, `kubectl version`), which is what a fault on kubectl is meant to meet.
+fn refuse_the_proxy(world: &World) {
+    let refused = testworld::fakeconfig::Effect::Exit { code: 1, stderr: "error: injected failure".into() };
+    world.fault("kubectl", &["proxy"], refused, None);
+}
+
 fn every_fault_in(stage: &str) {
-    use testworld::fakeconfig::Effect;
     let (_, tool, args, extra) = STAGE_FAULTS.iter().find(|(s, ..)| *s == stage).expect("a stage");
     for (kind, effect) in fault_kinds() {
         let mut builder = World::builder().helm(4);
@@ -610,15 +616,9 @@ fn every_fault_in(stage: &str) {
             builder = builder.windows(testworld::fakeconfig::WindowsConfig::workstation());
         }
         let Some(world) = builder.start() else { return };
-        world.fault(tool, args, effect.clone(), None);
-        if *tool == "kubectl" && args.first() == Some(&"get") {
-            // reads go through one `kubectl proxy` when it starts; refused, each read is a `kubectl get`
-            world.fault(
-                "kubectl",
-                &["proxy"],
-                Effect::Exit { code: 1, stderr: "error: injected failure".into() },
-                None,
-            );
+        world.fault(tool, args, effect, None);
+        if *tool == "kubectl" {
+            refuse_the_proxy(&world);
         }
         let mut command_args: Vec<&str> = vec!["--command-timeout", "2"];
         command_args.extend(*extra);
@@ -808,6 +808,9 @@ fn interrupt(stage: &'static str, signal: &str) {
     let Some(world) = before(stage) else { return };
     let global = interruption_flags(&world, stage);
     world.fault(tool, args, testworld::fakeconfig::Effect::Hang, None);
+    if *tool == "kubectl" {
+        refuse_the_proxy(&world);
+    }
     let mut args: Vec<&str> = global.iter().map(String::as_str).collect();
     args.extend(["setup", "--yes", "--only", stage]);
     let child = world

@@ -1,7 +1,7 @@
 //! tools, cluster and helm: the binaries, the cluster they reach, and the releases installed there.
 
 use crate::cluster::server::{self, ServerVersion};
-use crate::cluster::views::{Deployment, Node};
+use crate::cluster::views::Deployment;
 use crate::cluster::{self, releases};
 use crate::context::choose_kubectl;
 use crate::tools::kubectl::every_on_path;
@@ -150,11 +150,10 @@ pub(crate) fn api(probe: &Probe) -> Finding {
 }
 
 pub(crate) fn nodes(probe: &Probe) -> Finding {
-    let nodes: Vec<Node> = match cluster::list(probe, "nodes", "", None) {
+    let (nodes, not_ready) = match server::nodes(probe) {
         Ok(nodes) => nodes,
         Err(problem) => return Finding::fail(problem.message, "`kubectl get nodes`"),
     };
-    let not_ready: Vec<&str> = nodes.iter().filter(|n| !n.ready()).map(|n| n.metadata.name.as_str()).collect();
     match (nodes.len(), not_ready.is_empty()) {
         (0, _) => Finding::fail("the cluster has no nodes", "`kubectl get nodes`"),
         (n, true) => Finding::ok(format!("{n} node{} Ready", if n == 1 { "" } else { "s" })),
