@@ -66,50 +66,70 @@ pub(crate) struct Proxies {
 /// One proxy's place, filled by the first read that needs it (None: it could not start).
 type Slot = Arc<OnceLock<Option<Proxy>>>;
 
+/// How a read through a proxy went.
+pub(crate) enum Answer {
+    /// What the command would have printed.
+    Read(Output),
+    /// The server took longer than the command's timeout: running the command would only wait again.
+    TimedOut,
+    /// No plain answer (no proxy, an error status): the command itself tells.
+    Unanswered,
+}
+
 impl Proxies {
     /// What `read`'s command would print, read through its proxy for the cluster as it is after `cluster`
-    /// starts of minikube; None when the proxy cannot tell (then run the command).
-    pub(crate) fn read(&self, runner: &Runner, read: &ApiRead, cluster: usize, timeout: Duration) -> Option<Output> {
+    /// starts of minikube.
+    pub(crate) fn read(&self, runner: &Runner, read: &ApiRead, cluster: usize, timeout: Duration) -> Answer {
         let slot = {
             let mut started = self.started.lock().unwrap_or_else(|p| p.into_inner());
             started.retain(|(_, at), _| *at == cluster); // a proxy of the cluster before stops
             started.entry((read.proxy.to_string(), cluster)).or_default().clone()
         };
-        let proxy = slot.get_or_init(|| Proxy::start(runner, &read.proxy, timeout)).as_ref()?;
+        let Some(proxy) = slot.get_or_init(|| Proxy::start(runner, &read.proxy, timeout)) else {
+            return Answer::Unanswered;
+        };
         if proxy.abandoned.load(Ordering::SeqCst) {
-            return None;
+            return Answer::Unanswered;
         }
         let deadline = Instant::now() + timeout;
-        let answer = match &read.form {
-            Form::Raw(path) => proxy.get(path, deadline).and_then(|(status, body)| (status == 200).then_some(body)),
-            Form::Object { path, name, kind } => match proxy.get(path, deadline)? {
-                (200, body) => Some(body),
-                (404, body) => return not_found(&body, name).or_else(|| unserved(kind)),
-                _ => None,
-            },
-            Form::Lists(paths) => {
-                let mut lists = Vec::new();
-                for (path, kind) in paths {
-                    match proxy.get(path, deadline)? {
-                        (200, body) => lists.push(body),
-                        (404, _) => return unserved(kind),
-                        _ => return None,
-                    }
-                }
-                merged(&lists)
-            }
-            Form::Version { client } => match proxy.get("/version", deadline)? {
-                (200, body) => {
-                    let server: Value = serde_json::from_str(&body).ok()?;
-                    let versions =
-                        serde_json::json!({"clientVersion": {"gitVersion": client}, "serverVersion": server});
-                    serde_json::to_string_pretty(&versions).ok()
-                }
-                _ => None,
-            },
-        };
-        answer.map(|stdout| Output { code: 0, stdout, stderr: String::new() })
+        match answer(proxy, &read.form, deadline) {
+            Some(output) => Answer::Read(output),
+            None if Instant::now() >= deadline => Answer::TimedOut,
+            None => Answer::Unanswered,
+        }
     }
+}
+
+/// What kubectl would print for `form`, from the proxy's answers.
+fn answer(proxy: &Proxy, form: &Form, deadline: Instant) -> Option<Output> {
+    let answer = match form {
+        Form::Raw(path) => proxy.get(path, deadline).and_then(|(status, body)| (status == 200).then_some(body)),
+        Form::Object { path, name, kind } => match proxy.get(path, deadline)? {
+            (200, body) => Some(body),
+            (404, body) => return not_found(&body, name).or_else(|| unserved(kind)),
+            _ => None,
+        },
+        Form::Lists(paths) => {
+            let mut lists = Vec::new();
+            for (path, kind) in paths {
+                match proxy.get(path, deadline)? {
+                    (200, body) => lists.push(body),
+                    (404, _) => return unserved(kind),
+                    _ => return None,
+                }
+            }
+            merged(&lists)
+        }
+        Form::Version { client } => match proxy.get("/version", deadline)? {
+            (200, body) => {
+                let server: Value = serde_json::from_str(&body).ok()?;
+                let versions = serde_json::json!({"clientVersion": {"gitVersion": client}, "serverVersion": server});
+                serde_json::to_string_pretty(&versions).ok()
+            }
+            _ => None,
+        },
+    };
+    answer.map(|stdout| Output { code: 0, stdout, stderr: String::new() })
 }
 
 /// kubectl's error for a Status that says this very object is not there (a missing kind or API group is a
@@ -184,11 +204,12 @@ impl Proxy {
         None
     }
 
-    /// The status and body of a GET; None (and the proxy abandoned) when it did not answer in time or in
-    /// HTTP, or said it could not reach the server (502: its own words, not the server's).
+    /// The status and body of a GET; None when it did not answer in time, and (the proxy then abandoned)
+    /// when it did not answer in HTTP or said it could not reach the server (502: its own words, not the
+    /// server's). A slow server is no reason to leave the proxy: kubectl would wait as long.
     fn get(&self, path: &str, deadline: Instant) -> Option<(u16, String)> {
         let answer = http::get(&self.socket, path, deadline).filter(|(status, _)| *status != 502);
-        if answer.is_none() {
+        if answer.is_none() && Instant::now() < deadline {
             self.abandoned.store(true, Ordering::SeqCst);
         }
         answer

@@ -19,7 +19,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::api_proxy::{ApiRead, Proxies};
+use crate::api_proxy::{Answer, ApiRead, Proxies};
 use crate::problem::{tail, CommandFailure, Problem};
 use crate::supervise::tree;
 use crate::ui::Ui;
@@ -470,11 +470,11 @@ impl Runner {
             }
             // a cluster minikube (re)started may listen elsewhere, with other certificates: a new proxy reads it
             let cluster = self.memo.changes_by(&["minikube"]);
-            if let Some(output) = proxies.read(self, read, cluster, timeout) {
-                return Ok(output);
-            }
-            if interrupted() {
-                return Err(interrupted_problem(cmd));
+            match proxies.read(self, read, cluster, timeout) {
+                Answer::Read(output) => return Ok(output),
+                _ if interrupted() => return Err(interrupted_problem(cmd)),
+                Answer::TimedOut => return Err(timeout_problem(cmd, timeout, "", "")),
+                Answer::Unanswered => {}
             }
         }
         let path = self.resolve(&cmd.program).ok_or_else(|| not_found(cmd))?;

@@ -591,6 +591,24 @@ fn api_faults_on_the_way_are_reported_not_panicked() {
     }
 }
 
+/// A read through the run's `kubectl proxy` that outlasts `--command-timeout` fails as a command that timed
+/// out, and is not sent again through a kubectl of its own (which would only wait as long once more).
+#[test]
+fn a_read_the_server_is_too_slow_for_times_out_once() {
+    use testworld::apiserver::ApiEffect;
+    let Some(world) = World::builder().helm(4).start() else { return };
+    world.api_fault("GET", "/namespaces/default/", ApiEffect::Delay(5_000), None);
+    let run = world.run(PRODUCT, &["--command-timeout", "1", "verify"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.all().contains("did not finish within 1s"), "{}", run.all());
+    let proxied =
+        world.requests().iter().filter(|r| r.proxied_read() && r.path.contains("/namespaces/default/")).count();
+    assert!(proxied > 0, "the reads went through the proxy");
+    let by_kubectl =
+        world.invocations().into_iter().filter(|i| i.tool == "kubectl" && i.args.contains(&"default".to_string()));
+    assert_eq!(by_kubectl.map(|i| i.args.join(" ")).collect::<Vec<_>>(), Vec::<String>::new());
+}
+
 #[test]
 fn a_flapping_apiservice_is_waited_through() {
     let Some(world) = crate::monitoring::monitoring_world(4) else { return };
