@@ -38,6 +38,8 @@ pub(crate) enum Form {
     /// `kubectl version -o json` of a kubectl whose own version (`gitVersion`) is known: the server's
     /// answer to `/version` beside it.
     Version { client: String },
+    /// `helm list` of a namespace, from the release Secrets at this path (see tools/helm_storage.rs).
+    HelmList(String),
 }
 
 /// What a 404 for a kind's path (not for an object) means.
@@ -126,6 +128,10 @@ fn answer(proxy: &Proxy, form: &Form, deadline: Instant) -> Option<Output> {
                 let versions = serde_json::json!({"clientVersion": {"gitVersion": client}, "serverVersion": server});
                 serde_json::to_string_pretty(&versions).ok()
             }
+            _ => None,
+        },
+        Form::HelmList(path) => match proxy.get(path, deadline)? {
+            (200, body) => crate::tools::helm_storage::list(&body),
             _ => None,
         },
     };

@@ -6,6 +6,7 @@ use crate::context::Context;
 use crate::problem::Problem;
 use crate::runner::exit_problem;
 use crate::tools::helm::{self, Release, ReleaseStatus, RepoEntry};
+use crate::tools::helm_storage;
 
 /// The archived stable repository's last versions, the only chart source on Helm 2.
 const STABLE_VERSIONS: [(&str, &str); 3] =
@@ -58,7 +59,10 @@ pub(crate) fn fetch_status(cx: &Context, release: &Release) -> Result<Option<Rel
 
 /// The releases of a namespace (Helm 3 and 4): `helm list`'s items, one answer for every release asked about.
 pub(crate) fn fetch_list(cx: &Context, namespace: &str) -> Result<Vec<serde_json::Value>, Problem> {
-    let cmd = cx.helm().list_releases(namespace);
+    let mut cmd = cx.helm().list_releases(namespace);
+    if helm_storage::readable_from_secrets(std::env::vars()) {
+        cmd = cx.kubectl().helm_list_via_api(cmd, namespace);
+    }
     let output = cx.runner.run(&cmd)?;
     helm::list_items(&output.stdout).map_err(|why| exit_problem(&cmd, &output).reworded(why))
 }

@@ -350,11 +350,18 @@ impl Secret {
 
 /// Standard base64 (with or without padding); None for anything else.
 pub fn decode_base64(text: &str) -> Option<Vec<u8>> {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let sextet = |byte: u8| match byte {
+        b'A'..=b'Z' => Some(byte - b'A'),
+        b'a'..=b'z' => Some(byte - b'a' + 26),
+        b'0'..=b'9' => Some(byte - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
     let mut out = Vec::with_capacity(text.len() * 3 / 4);
     let (mut buffer, mut bits) = (0u32, 0);
     for byte in text.trim().bytes().filter(|b| *b != b'=') {
-        let value = TABLE.iter().position(|t| *t == byte)? as u32;
+        let value = u32::from(sextet(byte)?);
         buffer = (buffer << 6) | value;
         bits += 6;
         if bits >= 8 {

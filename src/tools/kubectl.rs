@@ -221,6 +221,14 @@ impl Kubectl {
         self.via_api(cmd, Form::Raw(path.into()))
     }
 
+    /// `cmd`, a `helm list` of `namespace`'s releases, answered from Helm's release Secrets read through
+    /// this kubectl's proxy (see helm_storage.rs).
+    pub(crate) fn helm_list_via_api(&self, cmd: Cmd, namespace: &str) -> Cmd {
+        let selector = escaped(super::helm_storage::SELECTOR);
+        let path = format!("/api/v1/namespaces/{}/secrets?labelSelector={selector}", escaped(namespace));
+        self.via_api(cmd, Form::HelmList(path))
+    }
+
     /// The read as API requests through `kubectl proxy` run by this same kubectl and context.
     fn via_api(&self, cmd: Cmd, form: Form) -> Cmd {
         cmd.via_api(ApiRead::new(self.query(["proxy"]), form))

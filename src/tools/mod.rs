@@ -3,6 +3,7 @@
 
 pub(crate) mod choco;
 pub mod helm;
+pub(crate) mod helm_storage;
 pub mod kubectl;
 pub mod minikube;
 pub mod powershell;

@@ -619,8 +619,8 @@ fn a_flapping_apiservice_is_waited_through() {
 
 /// One stage under every fault kind: the failure names the stage, the command, its exit or timeout, and
 /// evidence or a hint.
-/// Reads go through one `kubectl proxy` per run when it starts; refused, each read is a kubectl command
-/// (`kubectl get`, `kubectl version`), which is what a fault on kubectl is meant to meet.
+/// Reads go through one `kubectl proxy` per run when it starts; refused, each read is a command of its own
+/// (`kubectl get`, `kubectl version`, `helm list`), which is what a fault on that command is meant to meet.
 fn refuse_the_proxy(world: &World) {
     let refused = testworld::fakeconfig::Effect::Exit { code: 1, stderr: "error: injected failure".into() };
     world.fault("kubectl", &["proxy"], refused, None);
@@ -635,7 +635,7 @@ fn every_fault_in(stage: &str) {
         }
         let Some(world) = builder.start() else { return };
         world.fault(tool, args, effect, None);
-        if *tool == "kubectl" {
+        if *tool == "kubectl" || args.first() == Some(&"list") {
             refuse_the_proxy(&world);
         }
         let mut command_args: Vec<&str> = vec!["--command-timeout", "2"];

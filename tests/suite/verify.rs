@@ -114,6 +114,7 @@ fn questions_asked(world: &World) -> BTreeMap<String, usize> {
         let segments: Vec<&str> = read.path.trim_start_matches('/').split('/').collect();
         let question = match segments.as_slice() {
             ["version"] => "kubectl version -o json".to_string(),
+            ["api", "v1", "namespaces", namespace, "secrets"] => format!("helm list -n {namespace}"),
             [.., "apiservices"] => "kubectl get apiservices".to_string(),
             ["api", "v1", "namespaces", _, "pods", pod, "log"] => format!("kubectl logs {pod}"),
             ["apis", group, ..] if group.ends_with("metrics.k8s.io") => format!("kubectl get --raw {}", read.path),
