@@ -610,12 +610,12 @@ fn keda_takes_over_from_the_adapter_hpa_and_scales_on_the_real_query() {
     });
     assert_eq!(list["kind"], "ExternalMetricValueList");
     assert_eq!(list["items"][0]["metricName"], "s0-prometheus");
+    // the status that asks for 2 (once they run, the average is over both, and falls)
+    let mut hpa = Value::Null;
     world.wait_until("KEDA's HPA to want 2 replicas", LONG, || {
-        world
-            .object("autoscaling", "horizontalpodautoscalers", "default", "keda-hpa-interlok")
-            .is_some_and(|h| h["status"]["desiredReplicas"] == 2)
+        hpa = world.object("autoscaling", "horizontalpodautoscalers", "default", "keda-hpa-interlok").expect("hpa");
+        hpa["status"]["desiredReplicas"] == 2
     });
-    let hpa = world.object("autoscaling", "horizontalpodautoscalers", "default", "keda-hpa-interlok").expect("hpa");
     assert_eq!(hpa["status"]["currentMetrics"][0]["external"]["current"]["averageValue"], "150");
     world.wait_until("the ScaledObject to be Active", LONG, || {
         condition(&scaled_object_state(&world, "interlok"), "Active")["status"] == "True"
