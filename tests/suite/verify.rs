@@ -488,6 +488,18 @@ fn reads_through_the_proxy_and_through_kubectl_see_the_same_chain() {
         world.clear_logs();
         let (_, proxied) = verify(&world, &[]);
         assert!(world.requests().iter().any(|r| r.proxied_read()), "{when}: reads went through the proxy");
+        let proxies: Vec<Vec<String>> = world
+            .invocations()
+            .into_iter()
+            .filter(|i| i.tool == "kubectl" && i.args.first().is_some_and(|a| a == "proxy"))
+            .map(|i| i.args)
+            .collect();
+        assert_eq!(proxies.len(), 1, "{when}: one proxy for the run: {proxies:?}");
+        let socket_only = |args: &Vec<String>| {
+            args.iter().any(|a| a.starts_with("--unix-socket=/"))
+                && !args.iter().any(|a| a.starts_with("--port") || a.starts_with("-p") || a.starts_with("--address"))
+        };
+        assert!(proxies.iter().all(socket_only), "{when}: a Unix socket, never a port: {proxies:?}");
         world.clear_logs();
         let refused = testworld::fakeconfig::Effect::Exit { code: 1, stderr: "error: injected failure".into() };
         world.fault("kubectl", &["proxy"], refused, None);
