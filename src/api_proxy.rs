@@ -211,15 +211,22 @@ impl Proxy {
     }
 
     /// The status and body of a GET; None when it did not answer in time, and (the proxy then abandoned)
-    /// when it did not answer in HTTP or said it could not reach the server (502: its own words, not the
-    /// server's). A slow server is no reason to leave the proxy: kubectl would wait as long.
+    /// when it did not answer in HTTP or could not reach the server (see `its_own_failure`). A slow server
+    /// is no reason to leave the proxy: kubectl would wait as long.
     fn get(&self, path: &str, deadline: Instant) -> Option<(u16, String)> {
-        let answer = http::get(&self.socket, path, deadline).filter(|(status, _)| *status != 502);
+        let answer = http::get(&self.socket, path, deadline).filter(|(status, body)| !its_own_failure(*status, body));
         if answer.is_none() && Instant::now() < deadline {
             self.abandoned.store(true, Ordering::SeqCst);
         }
         answer
     }
+}
+
+/// Whether an answer is the proxy's own failure, not the server's: kubectl proxy answers 500 (or 502) with
+/// its error as plain text (`dial tcp 127.0.0.1:6443: connect: connection refused`) when it cannot reach the
+/// server, which answers with a JSON Status.
+fn its_own_failure(status: u16, body: &str) -> bool {
+    status >= 500 && serde_json::from_str::<Value>(body).is_err()
 }
 
 /// A folder only this user may open, named after the run's process so that one left behind by a run that
@@ -375,6 +382,15 @@ mod tests {
         let short = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}";
         assert_eq!(http::parse(short), None);
         assert_eq!(http::parse(b"garbage"), None);
+    }
+
+    #[test]
+    fn a_server_out_of_reach_is_the_proxys_own_failure_and_a_servers_error_is_not() {
+        assert!(its_own_failure(500, "dial tcp 127.0.0.1:6443: connect: connection refused"));
+        assert!(its_own_failure(502, "Error while proxying request: EOF"));
+        let unavailable = r#"{"kind":"Status","reason":"ServiceUnavailable","code":503}"#;
+        assert!(!its_own_failure(503, unavailable), "the server's own answer: kubectl tells it");
+        assert!(!its_own_failure(404, "404 page not found"));
     }
 
     #[test]
