@@ -16,47 +16,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::runner::{Background, Cmd, Output, Runner};
-
-/// A kubectl read as the API request(s) that answer it, and the kubectl that would proxy them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ApiRead {
-    /// `kubectl … proxy` with the read's program, prefix and context (the socket is added when it starts).
-    proxy: Cmd,
-    form: Form,
-}
-
-/// What kubectl prints for the response(s).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Form {
-    /// The body as it is (`kubectl get --raw`, `kubectl logs`).
-    Raw(String),
-    /// One object (`kubectl get KIND NAME -o json`); a NotFound for that name is kubectl's NotFound error.
-    Object { path: String, name: String, kind: Served },
-    /// Lists of one or more kinds (`kubectl get A,B -o json`): one `List` whose items say their kind.
-    Lists(Vec<(String, Served)>),
-    /// `kubectl version -o json` of a kubectl whose own version (`gitVersion`) is known: the server's
-    /// answer to `/version` beside it.
-    Version { client: String },
-    /// `helm list` of a namespace, from the release Secrets at this path (see tools/helm_storage.rs).
-    HelmList(String),
-}
-
-/// What a 404 for a kind's path (not for an object) means.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Served {
-    /// The kind is served at one version only (KEDA's): the server does not have this kind, which kubectl
-    /// says as `the server doesn't have a resource type "PLURAL"`.
-    OnlyHere { plural: &'static str },
-    /// Kubectl may find it at another version: it is asked.
-    MaybeElsewhere,
-}
-
-impl ApiRead {
-    pub(crate) fn new(proxy: Cmd, form: Form) -> Self {
-        ApiRead { proxy, form }
-    }
-}
+use crate::api_read::{ApiRead, Form, Served};
+use crate::runner::{Answer, Background, Cmd, Output, Runner, ThroughApi};
 
 /// The proxies a run has started, one per kubectl and context (normally one) and cluster start, shared by
 /// every copy of its runner; each stops with the run.
@@ -68,24 +29,14 @@ pub(crate) struct Proxies {
 /// One proxy's place, filled by the first read that needs it (None: it could not start).
 type Slot = Arc<OnceLock<Option<Proxy>>>;
 
-/// How a read through a proxy went.
-pub(crate) enum Answer {
-    /// What the command would have printed.
-    Read(Output),
-    /// The server took longer than the command's timeout: running the command would only wait again.
-    TimedOut,
-    /// No plain answer (no proxy, an error status): the command itself tells.
-    Unanswered,
-}
-
-impl Proxies {
+impl ThroughApi for Proxies {
     /// What `read`'s command would print, read through its proxy for the cluster as it is after `cluster`
     /// starts of minikube.
-    pub(crate) fn read(&self, runner: &Runner, read: &ApiRead, cluster: usize, timeout: Duration) -> Answer {
+    fn read(&self, runner: &Runner, read: &ApiRead, cluster: usize, timeout: Duration) -> Answer {
         let slot = {
             let mut started = self.started.lock().unwrap_or_else(|p| p.into_inner());
             started.retain(|(_, at), _| *at == cluster); // a proxy of the cluster before stops
-            started.entry((read.proxy.to_string(), cluster)).or_default().clone()
+            started.entry((read.proxy.join(" "), cluster)).or_default().clone()
         };
         let Some(proxy) = slot.get_or_init(|| Proxy::start(runner, &read.proxy, timeout)) else {
             return Answer::Unanswered;
@@ -195,10 +146,11 @@ pub(crate) struct Proxy {
 
 impl Proxy {
     #[cfg(unix)]
-    fn start(runner: &Runner, proxy: &Cmd, timeout: Duration) -> Option<Proxy> {
+    fn start(runner: &Runner, proxy: &[String], timeout: Duration) -> Option<Proxy> {
         let folder = Folder::create(&std::env::temp_dir())?;
         let socket = folder.0.join("api.sock");
-        let cmd = proxy.clone().arg(format!("--unix-socket={}", socket.display()));
+        let (program, args) = proxy.split_first()?;
+        let cmd = Cmd::query(program).args(args.iter().cloned()).arg(format!("--unix-socket={}", socket.display()));
         let process = runner.start_background(&cmd).ok()?;
         process.wait_for_line(timeout, |line| line.starts_with("Starting to serve on").then_some(())).ok()?;
         Some(Proxy { socket, abandoned: AtomicBool::new(false), _process: Mutex::new(process), _folder: folder })
@@ -206,7 +158,7 @@ impl Proxy {
 
     /// Unix sockets are not in Rust's standard library on Windows: reads there run kubectl.
     #[cfg(not(unix))]
-    fn start(_: &Runner, _: &Cmd, _: Duration) -> Option<Proxy> {
+    fn start(_: &Runner, _: &[String], _: Duration) -> Option<Proxy> {
         None
     }
 

@@ -207,7 +207,7 @@ fn read_secrets(cx: &Context, cmd: &Cmd, secrets: &mut Secrets) -> Result<(), St
         );
         for (key, encoded) in item["data"].as_object().into_iter().flatten() {
             let Some(encoded) = encoded.as_str().filter(|e| !e.is_empty()) else { continue };
-            let Some(bytes) = crate::cluster::views::decode_base64(encoded) else { continue };
+            let Some(bytes) = crate::base64::decode(encoded) else { continue };
             let text = String::from_utf8_lossy(&bytes);
             let value = text.trim();
             if value.chars().count() < 3 || PLAIN_WORDS.contains(&value.to_ascii_lowercase().as_str()) {

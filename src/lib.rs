@@ -13,6 +13,8 @@
 
 pub mod adapter_rule;
 pub(crate) mod api_proxy;
+pub(crate) mod api_read;
+pub mod base64;
 pub mod bundle;
 pub mod cli;
 pub mod cluster;

@@ -19,7 +19,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::api_proxy::{Answer, ApiRead, Proxies};
+use crate::api_read::ApiRead;
 use crate::problem::{tail, CommandFailure, Problem};
 use crate::supervise::tree;
 use crate::ui::Ui;
@@ -267,8 +267,24 @@ pub struct Runner {
     looks: Arc<AtomicU64>,
     /// Remembered answers, shared by every copy of the runner.
     memo: Arc<Memo>,
-    /// The run's `kubectl proxy`s, when reads go through them (see api_proxy.rs).
-    proxies: Option<Arc<Proxies>>,
+    /// What answers reads through the API (the run's `kubectl proxy`s), when they go that way.
+    through_api: Option<Arc<dyn ThroughApi>>,
+}
+
+/// Answers reads that carry an API form without starting their command (api_proxy.rs's `kubectl proxy`).
+pub(crate) trait ThroughApi: Send + Sync {
+    /// What `read`'s command would print, for the cluster as it is after `cluster` starts of minikube.
+    fn read(&self, runner: &Runner, read: &ApiRead, cluster: usize, timeout: Duration) -> Answer;
+}
+
+/// How a read through the API went.
+pub(crate) enum Answer {
+    /// What the command would have printed.
+    Read(Output),
+    /// The server took longer than the command's timeout: running the command would only wait again.
+    TimedOut,
+    /// No plain answer (no proxy, an error status): the command itself tells.
+    Unanswered,
 }
 
 /// Which look at the cluster a run is at: (changes started or ended, new looks begun); see `Runner::look`.
@@ -344,7 +360,7 @@ impl Runner {
             changes: Arc::default(),
             looks: Arc::default(),
             memo: Arc::default(),
-            proxies: None,
+            through_api: None,
         }
     }
 
@@ -394,10 +410,10 @@ impl Runner {
         self
     }
 
-    /// Sends reads that have an API form through one `kubectl proxy` per kubectl and context (see
-    /// api_proxy.rs), started at the first of them and stopped with the run.
-    pub(crate) fn through_api_proxy(mut self) -> Self {
-        self.proxies = Some(Arc::default());
+    /// Sends reads that have an API form to `reader` (api_proxy.rs: one `kubectl proxy` per kubectl and
+    /// context, started at the first of them and stopped with the run).
+    pub(crate) fn through_api(mut self, reader: Arc<dyn ThroughApi>) -> Self {
+        self.through_api = Some(reader);
         self
     }
 
@@ -463,14 +479,14 @@ impl Runner {
             return Ok(Output::default());
         }
         let timeout = cmd.timeout.unwrap_or(self.default_timeout);
-        if let (Some(read), Some(proxies)) = (&cmd.api, &self.proxies) {
+        if let (Some(read), Some(through_api)) = (&cmd.api, &self.through_api) {
             let _shown = self.ui.activity(cmd.brief());
             if self.ui.verbose() {
                 self.ui.echo_command(&format!("{cmd}  (as API requests through kubectl proxy)"), None);
             }
             // a cluster minikube (re)started may listen elsewhere, with other certificates: a new proxy reads it
             let cluster = self.memo.changes_by(&["minikube"]);
-            match proxies.read(self, read, cluster, timeout) {
+            match through_api.read(self, read, cluster, timeout) {
                 Answer::Read(output) => return Ok(output),
                 _ if interrupted() => return Err(interrupted_problem(cmd)),
                 Answer::TimedOut => return Err(timeout_problem(cmd, timeout, "", "")),

@@ -344,32 +344,8 @@ pub(crate) struct Secret {
 impl Secret {
     /// A value, decoded (Secret data is base64; Windows has no `base64 --decode` to do it by hand).
     pub(crate) fn text(&self, key: &str) -> Option<String> {
-        String::from_utf8(decode_base64(self.data.get(key)?)?).ok()
+        String::from_utf8(crate::base64::decode(self.data.get(key)?)?).ok()
     }
-}
-
-/// Standard base64 (with or without padding); None for anything else.
-pub fn decode_base64(text: &str) -> Option<Vec<u8>> {
-    let sextet = |byte: u8| match byte {
-        b'A'..=b'Z' => Some(byte - b'A'),
-        b'a'..=b'z' => Some(byte - b'a' + 26),
-        b'0'..=b'9' => Some(byte - b'0' + 52),
-        b'+' => Some(62),
-        b'/' => Some(63),
-        _ => None,
-    };
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let (mut buffer, mut bits) = (0u32, 0);
-    for byte in text.trim().bytes().filter(|b| *b != b'=') {
-        let value = u32::from(sextet(byte)?);
-        buffer = (buffer << 6) | value;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-        }
-    }
-    Some(out)
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -566,13 +542,6 @@ mod tests {
             assert_eq!(hpa.current_value().as_deref(), Some("1500m"));
         }
         assert!(v2.scaling_active() && !v2beta1.scaling_active());
-    }
-
-    #[test]
-    fn base64_decodes_and_rejects_garbage() {
-        assert_eq!(decode_base64("c2VjcmV0"), Some(b"secret".to_vec()));
-        assert_eq!(decode_base64("YQ=="), Some(b"a".to_vec()));
-        assert_eq!(decode_base64("!!"), None);
     }
 
     #[test]

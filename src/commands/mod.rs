@@ -19,7 +19,7 @@ pub(crate) fn runner(settings: &Settings, ui: &Ui, dry_run: bool) -> crate::runn
     crate::runner::Runner::new(ui.clone(), dry_run)
         .with_default_timeout(settings.command_timeout)
         .supervised()
-        .through_api_proxy()
+        .through_api(std::sync::Arc::new(crate::api_proxy::Proxies::default()))
 }
 
 /// How a command ended; `main` turns it into the process's exit code (the only place codes are numbers).

@@ -12,8 +12,6 @@ use std::io::Read;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::cluster::views::decode_base64;
-
 /// The label selector of Helm's release Secrets.
 pub(crate) const SELECTOR: &str = "owner=helm";
 
@@ -69,8 +67,8 @@ pub(crate) fn list(secrets: &str) -> Option<String> {
 
 /// The release a Secret's `release` value holds: base64 (the Secret's), base64 (Helm's), gzip, JSON.
 fn decode(value: &str) -> Option<StoredRelease> {
-    let helms = String::from_utf8(decode_base64(value)?).ok()?;
-    let gzipped = decode_base64(&helms)?;
+    let helms = String::from_utf8(crate::base64::decode(value)?).ok()?;
+    let gzipped = crate::base64::decode(&helms)?;
     let mut json = Vec::new();
     flate2::read::GzDecoder::new(gzipped.as_slice()).read_to_end(&mut json).ok()?;
     serde_json::from_slice(&json).ok()

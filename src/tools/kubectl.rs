@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use super::Found;
-use crate::api_proxy::{ApiRead, Form, Served};
+use crate::api_read::{ApiRead, Form, Served};
 use crate::problem::Problem;
 use crate::runner::{Cmd, Runner};
 use crate::version::Version;
@@ -231,7 +231,9 @@ impl Kubectl {
 
     /// The read as API requests through `kubectl proxy` run by this same kubectl and context.
     fn via_api(&self, cmd: Cmd, form: Form) -> Cmd {
-        cmd.via_api(ApiRead::new(self.query(["proxy"]), form))
+        let proxy = self.query(["proxy"]);
+        let words = std::iter::once(proxy.program().to_string()).chain(proxy.arguments().iter().cloned());
+        cmd.via_api(ApiRead::new(words.collect(), form))
     }
 
     /// The API group versions the server serves.

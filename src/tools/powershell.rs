@@ -247,7 +247,7 @@ mod tests {
 
     fn decoded(cmd: &Cmd) -> String {
         let encoded = &cmd.arguments()[3];
-        let bytes = crate::cluster::views::decode_base64(encoded).unwrap();
+        let bytes = crate::base64::decode(encoded).unwrap();
         let units: Vec<u16> = bytes.chunks(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
         String::from_utf16(&units).unwrap()
     }

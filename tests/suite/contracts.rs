@@ -149,8 +149,7 @@ fn a_repository_with_credentials_is_added_by_the_real_helm_3_and_4_with_the_pass
     let record = seen.clone();
     let server = Server::start(Arc::new(move |request| {
         let given = request.header("authorization").and_then(|h| h.strip_prefix("Basic ")).unwrap_or_default();
-        let decoded =
-            interlok_k8s::cluster::views::decode_base64(given).map(|b| String::from_utf8_lossy(&b).into_owned());
+        let decoded = interlok_k8s::base64::decode(given).map(|b| String::from_utf8_lossy(&b).into_owned());
         record.lock().unwrap().push(decoded.clone().unwrap_or_default());
         match decoded.as_deref() {
             Some("bob:p@ss w0rd") => {

@@ -311,7 +311,7 @@ fn the_grafana_password_is_shown_only_when_asked() {
 }
 
 fn interlok_k8s_decode(text: &str) -> Vec<u8> {
-    interlok_k8s::cluster::views::decode_base64(text).expect("base64")
+    interlok_k8s::base64::decode(text).expect("base64")
 }
 
 #[test]

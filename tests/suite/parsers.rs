@@ -62,7 +62,7 @@ proptest! {
 
     #[test]
     fn secrets_and_rules(text in any::<String>(), matches in "[^\\x00]{0,20}", as_ in "[^\\x00]{0,10}") {
-        let _ = interlok_k8s::cluster::views::decode_base64(&text);
+        let _ = interlok_k8s::base64::decode(&text);
         let _ = interlok_k8s::bundle::redact(&text, std::slice::from_ref(&text));
         let rule: Result<interlok_k8s::manifests::schema::AdapterRule, _> = serde_yaml::from_str(&format!(
             "seriesQuery: x\nresources: {{overrides: {{pod: {{resource: pod}}}}}}\nname: {{matches: {:?}, as: {:?}}}\nmetricsQuery: {:?}\n", matches, as_, text));
