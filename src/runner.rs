@@ -610,7 +610,7 @@ impl Runner {
                 tree::own_group(command);
                 Ok(())
             });
-        let spawned = expression.start();
+        let spawned = crate::supervise::spawn_when_not_busy(|| expression.start());
         drop(expression); // our copies of the child's ends of its pipes: its output ends when it does
         let child = spawned.map_err(|e| spawn_problem(cmd, &e))?;
         let lifeline = send_input(writer, self.supervisor.is_some(), cmd.stdin.as_deref());

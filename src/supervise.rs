@@ -19,7 +19,7 @@ pub fn main(args: &[OsString]) -> i32 {
     let mut command = Command::new(program);
     command.args(rest).stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() });
     tree::own_group(&mut command);
-    let mut child = match command.spawn() {
+    let mut child = match spawn_when_not_busy(|| command.spawn()) {
         Ok(child) => child,
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "could not run {}: {e}", program.to_string_lossy());
@@ -62,6 +62,21 @@ pub fn main(args: &[OsString]) -> i32 {
             130
         }
     }
+}
+
+/// Starts a program, again a few times while Linux says it is busy (ETXTBSY): a file just written (a tool
+/// just installed) is refused until every process that forked while it was open for writing has exec'd,
+/// which takes a moment in a program that starts commands from several threads at once.
+pub(crate) fn spawn_when_not_busy<T>(mut spawn: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {
+    let mut pause = std::time::Duration::from_millis(5);
+    for _ in 0..5 {
+        match spawn() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => std::thread::sleep(pause),
+            other => return other,
+        }
+        pause *= 2;
+    }
+    spawn()
 }
 
 /// The input header: `-` for none, else the byte count on its own line, then the bytes.
@@ -169,6 +184,27 @@ pub(crate) mod tree {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_program_still_open_for_writing_a_moment_longer_is_started_once_it_is_closed() {
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("just-installed");
+        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o755).open(&path).unwrap();
+        file.write_all(b"#!/bin/sh\nexit 0\n").unwrap();
+        let busy = Command::new(&path).spawn().map(|_| ()).unwrap_err();
+        assert_eq!(busy.kind(), std::io::ErrorKind::ExecutableFileBusy, "Linux refuses it while it is open");
+        let (closed_tx, closed) = std::sync::mpsc::channel::<()>();
+        let writer = std::thread::spawn(move || {
+            let _ = closed.recv_timeout(std::time::Duration::from_millis(20)); // the writer finishes a moment later
+            drop(file);
+        });
+        let mut child = spawn_when_not_busy(|| Command::new(&path).spawn()).expect("started once it is closed");
+        drop(closed_tx);
+        writer.join().unwrap();
+        assert!(child.wait().unwrap().success());
+    }
 
     #[test]
     fn input_frames_round_trip() {
