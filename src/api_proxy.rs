@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::api_read::{ApiRead, Form, Served};
@@ -92,14 +93,40 @@ fn answer(proxy: &Proxy, form: &Form, deadline: Instant) -> Option<Output> {
 /// kubectl's error for a Status that says this very object is not there (a missing kind or API group is a
 /// NotFound too, for which kubectl says other things: that is left to kubectl).
 fn not_found(body: &str, name: &str) -> Option<Output> {
-    let status: Value = serde_json::from_str(body).ok()?;
-    let is_it = status["kind"] == "Status" && status["reason"] == "NotFound" && status["details"]["name"] == name;
-    let message = status["message"].as_str()?;
+    let status: Status = serde_json::from_str(body).ok()?;
+    let is_it = status.kind == "Status" && status.reason == "NotFound" && status.details.name == name;
     is_it.then(|| Output {
         code: 1,
         stdout: String::new(),
-        stderr: format!("Error from server (NotFound): {message}\n"),
+        stderr: format!("Error from server (NotFound): {}\n", status.message),
     })
+}
+
+/// The fields of an API server's `Status` that kubectl's error is made of.
+#[derive(Deserialize)]
+struct Status {
+    kind: String,
+    #[serde(default)]
+    reason: String,
+    message: String,
+    #[serde(default)]
+    details: StatusDetails,
+}
+
+#[derive(Default, Deserialize)]
+struct StatusDetails {
+    #[serde(default)]
+    name: String,
+}
+
+/// A list as the server sends it: its kind (`DeploymentList`) and version say what its items are.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct List {
+    kind: String,
+    api_version: String,
+    #[serde(default)]
+    items: Vec<serde_json::Map<String, Value>>,
 }
 
 /// kubectl's error for a kind the server does not serve, when that is what a 404 for its path means.
@@ -119,14 +146,12 @@ fn unserved(kind: &Served) -> Option<Output> {
 fn merged(lists: &[String]) -> Option<String> {
     let mut items = Vec::new();
     for list in lists {
-        let list: Value = serde_json::from_str(list).ok()?;
-        let kind = list["kind"].as_str()?.strip_suffix("List")?.to_string();
-        let api_version = list["apiVersion"].as_str()?.to_string();
-        for mut item in list["items"].as_array()?.iter().cloned() {
-            let object = item.as_object_mut()?;
-            object.insert("kind".into(), Value::String(kind.clone()));
-            object.insert("apiVersion".into(), Value::String(api_version.clone()));
-            items.push(item);
+        let list: List = serde_json::from_str(list).ok()?;
+        let kind = list.kind.strip_suffix("List")?;
+        for mut item in list.items {
+            item.insert("kind".into(), Value::String(kind.to_string()));
+            item.insert("apiVersion".into(), Value::String(list.api_version.clone()));
+            items.push(Value::Object(item));
         }
     }
     let list =
