@@ -5,8 +5,8 @@
 //! The proxy is the very kubectl a read would have run, with its context, so it sees what that read would.
 //! It listens on a Unix socket in a folder only this user may open: a loopback port would lend the user's
 //! credentials to every local user. Any answer that is not plainly what the read asked for (an error, a
-//! proxy that does not start or stops answering, a system without Unix sockets) runs the kubectl command
-//! instead, so every failure still reads in kubectl's own words.
+//! proxy that does not start or stops answering, a system without Unix sockets) runs the command itself
+//! instead (kubectl's, or helm's for `helm list`), so every failure still reads in that tool's own words.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
