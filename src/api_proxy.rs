@@ -387,11 +387,11 @@ mod tests {
     #[test]
     fn a_killed_runs_folder_is_removed_by_the_next_and_nothing_else() {
         let base = tempfile::tempdir().unwrap();
-        let mut ended = std::process::Command::new("true").spawn().unwrap();
-        ended.wait().unwrap();
-        let dead = base.path().join(format!("{FOLDER_PREFIX}{}-1", ended.id()));
+        // above any system's largest process id (Linux's is at most 2^22, macOS's 99,998): no process has it
+        let ended = 999_999_999;
+        let dead = base.path().join(format!("{FOLDER_PREFIX}{ended}-1"));
         let living = base.path().join(format!("{FOLDER_PREFIX}{}-2", std::process::id()));
-        let other = base.path().join(format!("other-{}-3", ended.id()));
+        let other = base.path().join(format!("other-{ended}-3"));
         for folder in [&dead, &living, &other] {
             std::fs::create_dir(folder).unwrap();
             std::fs::write(folder.join("api.sock"), "").unwrap();
