@@ -95,7 +95,7 @@ pub(crate) fn metrics_query(rule: &AdapterRule, exposed: &Exposed, namespace: &s
 pub(crate) fn evaluate(
     rule: &AdapterRule,
     metric: &str,
-    prometheus: &str,
+    prometheus: &crate::reach::Reach,
     namespace: &str,
     pods: &[String],
 ) -> Result<BTreeMap<String, f64>, String> {

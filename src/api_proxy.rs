@@ -28,29 +28,46 @@ pub(crate) struct Proxies {
 }
 
 /// One proxy's place, filled by the first read that needs it (None: it could not start).
-type Slot = Arc<OnceLock<Option<Proxy>>>;
+type Slot = Arc<OnceLock<Option<Arc<Proxy>>>>;
 
 impl ThroughApi for Proxies {
     /// What `read`'s command would print, read through its proxy for the cluster as it is after `cluster`
     /// starts of minikube.
     fn read(&self, runner: &Runner, read: &ApiRead, cluster: usize, timeout: Duration) -> Answer {
-        let slot = {
-            let mut started = self.started.lock().unwrap_or_else(|p| p.into_inner());
-            started.retain(|(_, at), _| *at == cluster); // a proxy of the cluster before stops
-            started.entry((read.proxy.join(" "), cluster)).or_default().clone()
-        };
-        let Some(proxy) = slot.get_or_init(|| Proxy::start(runner, &read.proxy, timeout)) else {
+        let Some(proxy) = self.proxy(runner, &read.proxy, cluster, timeout) else {
             return Answer::Unanswered;
         };
-        if proxy.abandoned.load(Ordering::SeqCst) {
-            return Answer::Unanswered;
-        }
         let deadline = Instant::now() + timeout;
-        match answer(proxy, &read.form, deadline) {
+        match answer(&proxy, &read.form, deadline) {
             Some(output) => Answer::Read(output),
             None if Instant::now() >= deadline => Answer::TimedOut,
             None => Answer::Unanswered,
         }
+    }
+
+    fn get(
+        &self,
+        runner: &Runner,
+        proxy: &[String],
+        path: &str,
+        cluster: usize,
+        timeout: Duration,
+    ) -> Option<(u16, String)> {
+        self.proxy(runner, proxy, cluster, timeout)?.get(path, Instant::now() + timeout)
+    }
+}
+
+impl Proxies {
+    /// The proxy of this kubectl and context for the cluster as it is after `cluster` starts of minikube,
+    /// started by the first to ask; None when it could not start or was abandoned.
+    fn proxy(&self, runner: &Runner, proxy: &[String], cluster: usize, timeout: Duration) -> Option<Arc<Proxy>> {
+        let slot = {
+            let mut started = self.started.lock().unwrap_or_else(|p| p.into_inner());
+            started.retain(|(_, at), _| *at == cluster); // a proxy of the cluster before stops
+            started.entry((proxy.join(" "), cluster)).or_default().clone()
+        };
+        let proxy = slot.get_or_init(|| Proxy::start(runner, proxy, timeout).map(Arc::new)).clone()?;
+        (!proxy.abandoned.load(Ordering::SeqCst)).then_some(proxy)
     }
 }
 
@@ -82,12 +99,44 @@ fn answer(proxy: &Proxy, form: &Form, deadline: Instant) -> Option<Output> {
             }
             _ => None,
         },
+        Form::ApiVersions => match (proxy.get("/api", deadline)?, proxy.get("/apis", deadline)?) {
+            ((200, core), (200, groups)) => api_versions(&core, &groups),
+            _ => None,
+        },
         Form::HelmList(path) => match proxy.get(path, deadline)? {
             (200, body) => crate::tools::helm_storage::list(&body),
             _ => None,
         },
     };
     answer.map(|stdout| Output { code: 0, stdout, stderr: String::new() })
+}
+
+/// What `kubectl api-versions` prints for the server's `/api` (APIVersions) and `/apis` (APIGroupList).
+fn api_versions(core: &str, groups: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Versions {
+        versions: Vec<String>,
+    }
+    #[derive(Deserialize)]
+    struct Groups {
+        groups: Vec<Group>,
+    }
+    #[derive(Deserialize)]
+    struct Group {
+        versions: Vec<GroupVersion>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct GroupVersion {
+        group_version: String,
+    }
+    let core: Versions = serde_json::from_str(core).ok()?;
+    let groups: Groups = serde_json::from_str(groups).ok()?;
+    let mut all: Vec<String> = core.versions;
+    all.extend(groups.groups.into_iter().flat_map(|g| g.versions).map(|v| v.group_version));
+    all.sort();
+    all.dedup();
+    Some(all.iter().map(|v| format!("{v}\n")).collect())
 }
 
 /// kubectl's error for a Status that says this very object is not there (a missing kind or API group is a
@@ -404,6 +453,16 @@ mod tests {
         let path = ours.0.clone();
         drop(ours);
         assert!(!path.exists(), "a run removes its own");
+    }
+
+    #[test]
+    fn api_versions_are_the_core_and_every_groups_versions_sorted() {
+        let core = r#"{"kind":"APIVersions","versions":["v1"]}"#;
+        let groups = r#"{"kind":"APIGroupList","groups":[
+            {"name":"autoscaling","versions":[{"groupVersion":"autoscaling/v2","version":"v2"},{"groupVersion":"autoscaling/v1","version":"v1"}]},
+            {"name":"apps","versions":[{"groupVersion":"apps/v1","version":"v1"}]}]}"#;
+        assert_eq!(api_versions(core, groups).as_deref(), Some("apps/v1\nautoscaling/v1\nautoscaling/v2\nv1\n"));
+        assert_eq!(api_versions("garbage", groups), None, "anything else is kubectl's to say");
     }
 
     #[test]

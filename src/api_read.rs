@@ -22,6 +22,8 @@ pub(crate) enum Form {
     /// `kubectl version -o json` of a kubectl whose own version (`gitVersion`) is known: the server's
     /// answer to `/version` beside it.
     Version { client: String },
+    /// `kubectl api-versions`: the group versions of `/api` and `/apis`, sorted, one per line.
+    ApiVersions,
     /// `helm list` of a namespace, from the release Secrets at this path (see tools/helm_storage.rs).
     HelmList(String),
 }

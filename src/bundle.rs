@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::context::Context;
 use crate::problem::Problem;
+use crate::reach::Reach;
 use crate::runner::Cmd;
 use crate::verify::{self, Probe};
 
@@ -48,10 +49,11 @@ pub(crate) fn collect(cx: &Context) -> Vec<(String, String)> {
     for (file, cmd) in commands {
         files.push((file.into(), output_of(cx, &cmd)));
     }
-    files.push(("prometheus-targets.json".into(), http(&probe.prometheus(), "/api/v1/targets")));
-    let series = format!("/api/v1/series?match[]={{__name__=~\"{}(_total)?\"}}", s.metric);
-    files.push(("metric-series.json".into(), http(&probe.prometheus(), &series)));
-    files.push(("pushgateway-groups.json".into(), http(&probe.pushgateway(), "/api/v1/metrics")));
+    let prometheus = probe.prometheus();
+    files.push(("prometheus-targets.json".into(), http(&prometheus, "/api/v1/targets", &[])));
+    let series = format!("{{__name__=~\"{}(_total)?\"}}", s.metric);
+    files.push(("metric-series.json".into(), http(&prometheus, "/api/v1/series", &[("match[]", &series)])));
+    files.push(("pushgateway-groups.json".into(), http(&probe.pushgateway(), "/api/v1/metrics", &[])));
     if s.uses_minikube() {
         files.push((
             "minikube-logs.txt".into(),
@@ -88,24 +90,20 @@ fn output_of(cx: &Context, cmd: &Cmd) -> String {
 }
 
 /// The most of one HTTP answer kept in the bundle.
-const HTTP_LIMIT: u64 = 16 << 20;
+const HTTP_LIMIT: usize = crate::reach::BODY_LIMIT;
 
-fn http(base: &Result<String, String>, path: &str) -> String {
-    use std::io::Read;
-    let Ok(base) = base else { return format!("could not collect: {}\n", base.clone().err().unwrap_or_default()) };
-    let client = reqwest::blocking::Client::builder().timeout(std::time::Duration::from_secs(15)).build();
-    let response = match client.and_then(|c| c.get(format!("{base}{path}")).send()) {
-        Ok(response) => response,
+fn http(server: &Result<Reach, String>, path: &str, query: &[(&str, &str)]) -> String {
+    let answer = server.clone().and_then(|server| server.get(path, query, std::time::Duration::from_secs(15)));
+    let mut text = match answer {
+        Ok((_, text)) => text,
         Err(e) => return format!("could not collect: {e}\n"),
     };
-    let mut bytes = Vec::new();
-    if let Err(e) = response.take(HTTP_LIMIT + 1).read_to_end(&mut bytes) {
-        return format!("could not collect: {e}\n");
-    }
-    let cut = bytes.len() as u64 > HTTP_LIMIT;
-    bytes.truncate(HTTP_LIMIT as usize);
-    let mut text = String::from_utf8_lossy(&bytes).into_owned();
-    if cut {
+    if text.len() > HTTP_LIMIT {
+        let mut end = HTTP_LIMIT;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
         text.push_str(&format!("\n[cut here: the answer was longer than {} MiB]\n", HTTP_LIMIT >> 20));
     }
     text

@@ -225,10 +225,10 @@ pub(crate) struct VerifyArgs {
     /// Re-run until healthy or this much time has passed, e.g. 2m (1s-24h)
     #[arg(long, value_name = "DURATION", value_parser = long_duration)]
     pub(crate) wait: Option<Duration>,
-    /// Where verify itself reaches Prometheus, instead of through a port-forward, e.g. http://127.0.0.1:9090 (not setup's --prometheus-url, which is what KEDA queries)
+    /// Where verify itself reaches Prometheus, instead of through the cluster (the API server or a port-forward), e.g. http://127.0.0.1:9090 (not setup's --prometheus-url, which is what KEDA queries)
     #[arg(long, value_name = "URL", value_parser = url)]
     pub(crate) prometheus_url: Option<String>,
-    /// Where verify itself reaches the Pushgateway, instead of through a port-forward, e.g. http://127.0.0.1:9091
+    /// Where verify itself reaches the Pushgateway, instead of through the cluster (the API server or a port-forward), e.g. http://127.0.0.1:9091
     #[arg(long, value_name = "URL", value_parser = url)]
     pub(crate) pushgateway_url: Option<String>,
 }

@@ -32,6 +32,7 @@ pub(crate) mod portforward;
 pub(crate) mod preflight;
 pub(crate) mod problem;
 pub mod prometheus_api;
+pub(crate) mod reach;
 pub(crate) mod record;
 pub mod runner;
 pub mod settings;

@@ -9,16 +9,16 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::reach::Reach;
+
 const TIMEOUT: Duration = Duration::from_secs(15);
 
 pub(crate) type Labels = BTreeMap<String, String>;
 
-fn get_json<T: DeserializeOwned>(url: &str, query: &[(&str, &str)]) -> Result<T, String> {
-    let client = reqwest::blocking::Client::builder().timeout(TIMEOUT).build().map_err(|e| e.to_string())?;
-    let response = client.get(url).query(query).send().map_err(|e| format!("{url}: {e}"))?;
-    let status = response.status();
-    let text = response.text().map_err(|e| e.to_string())?;
-    if !status.is_success() {
+fn get_json<T: DeserializeOwned>(reach: &Reach, path: &str, query: &[(&str, &str)]) -> Result<T, String> {
+    let (status, text) = reach.get(path, query, TIMEOUT)?;
+    let url = reach.shown(path);
+    if !(200..300).contains(&status) {
         return Err(format!("{url} answered HTTP {status}: {}", text.chars().take(200).collect::<String>()));
     }
     serde_json::from_str(&text).map_err(|e| format!("{url} answered something that is not JSON ({e})"))
@@ -104,8 +104,8 @@ fn parse<T: DeserializeOwned>(response: &Value, what: &str) -> Result<T, String>
 }
 
 /// An instant query's vector: (labels, value) per sample.
-pub(crate) fn query(base: &str, promql: &str) -> Result<Vec<(Labels, f64)>, String> {
-    let response: Value = get_json(&format!("{base}/api/v1/query"), &[("query", promql)])?;
+pub(crate) fn query(prometheus: &Reach, promql: &str) -> Result<Vec<(Labels, f64)>, String> {
+    let response: Value = get_json(prometheus, "/api/v1/query", &[("query", promql)])?;
     parse_vector(&response)
 }
 
@@ -115,14 +115,14 @@ pub fn parse_vector(response: &Value) -> Result<Vec<(Labels, f64)>, String> {
 }
 
 /// The label sets of every series matching a selector.
-pub(crate) fn series(base: &str, selector: &str) -> Result<Vec<Labels>, String> {
-    let answer: Answer<Vec<Labels>> = get_json(&format!("{base}/api/v1/series"), &[("match[]", selector)])?;
+pub(crate) fn series(prometheus: &Reach, selector: &str) -> Result<Vec<Labels>, String> {
+    let answer: Answer<Vec<Labels>> = get_json(prometheus, "/api/v1/series", &[("match[]", selector)])?;
     answer.data("a series list")
 }
 
 /// Prometheus's build version (proves the API answers).
-pub(crate) fn build_version(base: &str) -> Result<String, String> {
-    let answer: Answer<BuildInfo> = get_json(&format!("{base}/api/v1/status/buildinfo"), &[])?;
+pub(crate) fn build_version(prometheus: &Reach) -> Result<String, String> {
+    let answer: Answer<BuildInfo> = get_json(prometheus, "/api/v1/status/buildinfo", &[])?;
     Ok(answer.data("its build information")?.version)
 }
 
@@ -135,8 +135,8 @@ pub struct Group {
     pub(crate) metrics: Vec<String>,
 }
 
-pub(crate) fn pushgateway_groups(base: &str) -> Result<Vec<Group>, String> {
-    let response: Value = get_json(&format!("{base}/api/v1/metrics"), &[])?;
+pub(crate) fn pushgateway_groups(pushgateway: &Reach) -> Result<Vec<Group>, String> {
+    let response: Value = get_json(pushgateway, "/api/v1/metrics", &[])?;
     parse_groups(&response)
 }
 
@@ -163,10 +163,11 @@ pub fn parse_groups(response: &Value) -> Result<Vec<Group>, String> {
 }
 
 /// A range query's first series as values (for sparklines).
-pub(crate) fn range(base: &str, promql: &str, start: u64, end: u64, step: u64) -> Result<Vec<f64>, String> {
+pub(crate) fn range(prometheus: &Reach, promql: &str, start: u64, end: u64, step: u64) -> Result<Vec<f64>, String> {
     let (start, end, step) = (start.to_string(), end.to_string(), step.to_string());
     let answer: Answer<Matrix> = get_json(
-        &format!("{base}/api/v1/query_range"),
+        prometheus,
+        "/api/v1/query_range",
         &[("query", promql), ("start", &start), ("end", &end), ("step", &step)],
     )?;
     let first = answer.data("a result matrix")?.result.into_iter().next();

@@ -275,6 +275,16 @@ pub struct Runner {
 pub(crate) trait ThroughApi: Send + Sync {
     /// What `read`'s command would print, for the cluster as it is after `cluster` starts of minikube.
     fn read(&self, runner: &Runner, read: &ApiRead, cluster: usize, timeout: Duration) -> Answer;
+    /// The status and body of a GET of the API server's `path` through the proxy `proxy` starts (a Service's
+    /// or pod's `proxy` subresource); None without a proxy, or when it failed itself.
+    fn get(
+        &self,
+        runner: &Runner,
+        proxy: &[String],
+        path: &str,
+        cluster: usize,
+        timeout: Duration,
+    ) -> Option<(u16, String)>;
 }
 
 /// How a read through the API went.
@@ -415,6 +425,22 @@ impl Runner {
     pub(crate) fn through_api(mut self, reader: Arc<dyn ThroughApi>) -> Self {
         self.through_api = Some(reader);
         self
+    }
+
+    /// Whether reads may go through the API (a `kubectl proxy`) rather than kubectl processes.
+    pub(crate) fn reads_through_api(&self) -> bool {
+        self.through_api.is_some()
+    }
+
+    /// GETs `path` of the API server through the run's proxy for the kubectl and context `proxy` names (see
+    /// `ThroughApi::get`); None when the run reads through kubectl (no proxy, or it failed).
+    pub(crate) fn api_get(&self, proxy: &[String], path: &str, timeout: Duration) -> Option<(u16, String)> {
+        let through_api = self.through_api.as_ref()?;
+        let _shown = self.ui.activity(format!("GET {path}"));
+        if self.ui.verbose() {
+            self.ui.echo_command(&format!("GET {path}  (through kubectl proxy)"), None);
+        }
+        through_api.get(self, proxy, path, self.memo.changes_by(&["minikube"]), timeout)
     }
 
     /// The timeout for commands that do not set their own.

@@ -10,9 +10,13 @@ use crate::interlok_config::{self, CHECKSUM_ANNOTATION, MOUNT_DIR};
 use crate::portforward::{http_get, PortForward};
 use crate::problem::Problem;
 use crate::prometheus_api::Group;
+use crate::reach::{Port, Reach};
 
 /// The port Interlok's embedded Jetty listens on (the Service's port too).
 pub(crate) const HTTP_PORT: u16 = 8080;
+
+/// How long one request to the consumer may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(crate) fn deployment(reader: &(impl Reader + ?Sized)) -> Result<Option<Deployment>, Problem> {
     let s = &reader.cx().settings;
@@ -47,20 +51,36 @@ pub(crate) fn http_status(reader: &(impl Reader + ?Sized), path: &str) -> Result
     Ok(HttpConsumer::reach(reader)?.get(path))
 }
 
-/// Interlok's HTTP consumer, reached through the run's port-forward to the newest serving pod (see `forward`).
+/// Interlok's HTTP consumer on the newest serving pod (see `forward`): through the API server's proxy to
+/// the pod's port while that reaches it, else through the run's port-forward.
 pub(crate) struct HttpConsumer<'r, R: Reader + ?Sized> {
     reader: &'r R,
+    /// The pod's port through the API server; None once a request could not reach the pod that way.
+    api: Option<Reach>,
     /// None once a request found it broken: the next request opens another.
     forward: Option<PortForward>,
 }
 
 impl<'r, R: Reader + ?Sized> HttpConsumer<'r, R> {
     pub(crate) fn reach(reader: &'r R) -> Result<Self, Problem> {
-        Ok(HttpConsumer { reader, forward: Some(forward(reader)?) })
+        let s = &reader.cx().settings;
+        let pod = serving(&pods(reader)?).map(|p| p.metadata.name.clone());
+        let at = |name| Port::Pod { namespace: &s.namespace, name, port: HTTP_PORT };
+        match pod.as_deref().and_then(|name| Reach::api_server(reader.cx(), at(name))) {
+            Some(api) => Ok(HttpConsumer { reader, api: Some(api), forward: None }),
+            None => Ok(HttpConsumer { reader, api: None, forward: Some(forward(reader)?) }),
+        }
     }
 
     /// GETs a path: the HTTP status, or why there was none.
     pub(crate) fn get(&mut self, path: &str) -> Result<u16, String> {
+        if let Some(api) = &self.api {
+            match api.get(path, &[], REQUEST_TIMEOUT) {
+                Ok((status, _)) => return Ok(status),
+                // the API server could not reach the pod: a port-forward says why, or gets through
+                Err(_) => self.api = None,
+            }
+        }
         let through = self.take_forward()?;
         let reused = through.reused();
         match self.send(through, path) {
@@ -76,7 +96,7 @@ impl<'r, R: Reader + ?Sized> HttpConsumer<'r, R> {
     /// GETs through this forward, kept for the next request unless the request got no answer at all: kubectl
     /// ends a moment after a connection it could not forward (the pod went, or refused it).
     fn send(&mut self, through: PortForward, path: &str) -> Result<u16, reqwest::Error> {
-        let answer = http_get(&through.url(path), Duration::from_secs(10));
+        let answer = http_get(&through.url(path), REQUEST_TIMEOUT);
         match &answer {
             Err(e) if !e.is_timeout() => through.close(self.reader.cx()),
             _ => self.forward = Some(through),

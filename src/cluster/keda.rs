@@ -206,7 +206,7 @@ pub(crate) fn scaler_failure(reader: &(impl Reader + ?Sized), so: &ScaledObject)
 }
 
 /// Runs a trigger's query the way KEDA's prometheus scaler reads the answer: exactly one sample, its value.
-pub(crate) fn evaluate(prometheus: &str, query: &str) -> Result<f64, String> {
+pub(crate) fn evaluate(prometheus: &crate::reach::Reach, query: &str) -> Result<f64, String> {
     match prometheus_api::query(prometheus, query)?.as_slice() {
         [] => Err("the result is empty".into()),
         [(_, value)] => Ok(*value),

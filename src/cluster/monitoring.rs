@@ -9,6 +9,7 @@ use crate::manifests::Endpoints;
 use crate::portforward::PortForward;
 use crate::problem::Problem;
 use crate::prometheus_api;
+use crate::reach::Reach;
 
 /// The monitoring Services, found in the monitoring namespace.
 #[derive(Debug, Clone)]
@@ -23,8 +24,8 @@ pub struct Found {
 #[derive(Default)]
 pub(crate) struct Reached {
     pub(crate) monitoring: OnceLock<Result<Found, Problem>>,
-    pub(crate) prometheus: OnceLock<Result<String, String>>,
-    pub(crate) pushgateway: OnceLock<Result<String, String>>,
+    pub(crate) prometheus: OnceLock<Result<Reach, String>>,
+    pub(crate) pushgateway: OnceLock<Result<Reach, String>>,
     /// Keeps the forwards behind the URLs above open, even once the run's pool has replaced them.
     pub(crate) forwards: Mutex<Vec<PortForward>>,
 }
@@ -71,7 +72,7 @@ pub(crate) enum Scrape {
 }
 
 /// Whether Prometheus scrapes the pushgateway (its `up` series, from the job whose name says pushgateway).
-pub(crate) fn scrape(prometheus: &str) -> Result<Scrape, String> {
+pub(crate) fn scrape(prometheus: &Reach) -> Result<Scrape, String> {
     let up = prometheus_api::query(prometheus, "up")?;
     let target =
         up.iter().find(|(labels, _)| labels.get("job").is_some_and(|j| j.to_ascii_lowercase().contains("pushgateway")));
@@ -84,13 +85,13 @@ pub(crate) fn scrape(prometheus: &str) -> Result<Scrape, String> {
 
 /// Whether pushed labels arrive renamed `exported_job` (the scrape job has honor_labels off): an instant
 /// query, so series from before a fix (stale now) do not count.
-pub(crate) fn labels_renamed(prometheus: &str) -> Result<bool, String> {
+pub(crate) fn labels_renamed(prometheus: &Reach) -> Result<bool, String> {
     prometheus_api::query(prometheus, "{exported_job=~\"(?i)interlok\"}").map(|s| !s.is_empty())
 }
 
 /// The metric's series (`M` or `M_total`) Prometheus has now: an instant query, so a series whose
 /// pushgateway group was deleted (stale) no longer counts, as it no longer counts for the adapter.
-pub(crate) fn metric_series(prometheus: &str, metric: &str) -> Result<Vec<prometheus_api::Labels>, String> {
+pub(crate) fn metric_series(prometheus: &Reach, metric: &str) -> Result<Vec<prometheus_api::Labels>, String> {
     let samples = prometheus_api::query(prometheus, &format!("{{__name__=~\"{metric}(_total)?\"}}"))?;
     Ok(samples.into_iter().map(|(labels, _)| labels).collect())
 }

@@ -231,14 +231,19 @@ impl Kubectl {
 
     /// The read as API requests through `kubectl proxy` run by this same kubectl and context.
     fn via_api(&self, cmd: Cmd, form: Form) -> Cmd {
+        cmd.via_api(ApiRead::new(self.proxy(), form))
+    }
+
+    /// The words of `kubectl proxy` with this kubectl and context (api_proxy.rs adds the socket).
+    pub(crate) fn proxy(&self) -> Vec<String> {
         let proxy = self.query(["proxy"]);
-        let words = std::iter::once(proxy.program().to_string()).chain(proxy.arguments().iter().cloned());
-        cmd.via_api(ApiRead::new(words.collect(), form))
+        std::iter::once(proxy.program().to_string()).chain(proxy.arguments().iter().cloned()).collect()
     }
 
     /// The API group versions the server serves.
     pub(crate) fn api_versions(&self) -> Cmd {
-        self.query(["api-versions"])
+        let cmd = self.query(["api-versions"]);
+        self.via_api(cmd, Form::ApiVersions)
     }
 
     /// Deletes one object; gone already is fine.
@@ -374,8 +379,8 @@ impl Resource {
     }
 }
 
-/// A name or selector as one segment of a path or a query value.
-fn escaped(text: &str) -> String {
+/// Percent-encodes all but the unreserved characters (for a path segment or a query's word).
+pub(crate) fn escaped(text: &str) -> String {
     let mut out = String::new();
     for byte in text.bytes() {
         match byte {

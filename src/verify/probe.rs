@@ -12,6 +12,7 @@ use crate::cluster::{monitoring, Reader};
 use crate::context::Context;
 use crate::portforward::PortForward;
 use crate::problem::Problem;
+use crate::reach::{Port, Reach};
 use crate::runner::{Cmd, Output};
 use crate::tools::helm::{Release, ReleaseStatus};
 
@@ -65,23 +66,29 @@ impl<'a> Probe<'a> {
         self.found.monitoring.get_or_init(|| monitoring::find(self)).clone()
     }
 
-    fn forward(&self, service: &str, port: u16) -> Result<String, String> {
-        let forward = PortForward::to_service(self.cx, &self.cx.settings.monitoring_namespace, service, port)
-            .map_err(|p: Problem| p.message)?;
+    /// A monitoring Service's port: through the API server when it answers `ready` there, else through the
+    /// run's port-forward.
+    fn reach(&self, service: &str, port: u16, ready: &str) -> Result<Reach, String> {
+        let namespace = &self.cx.settings.monitoring_namespace;
+        let at = Port::Service { namespace, name: service, port };
+        if let Some(reach) = Reach::through_api_server(self.cx, at, ready, READY_TIMEOUT) {
+            return Ok(reach);
+        }
+        let forward = PortForward::to_service(self.cx, namespace, service, port).map_err(|p: Problem| p.message)?;
         let url = forward.url("");
         self.found.forwards.lock().unwrap_or_else(|p| p.into_inner()).push(forward);
-        Ok(url)
+        Ok(Reach::Url(url))
     }
 
-    /// Prometheus's base URL (given, or through the run's port-forward).
-    pub(crate) fn prometheus(&self) -> Result<String, String> {
+    /// Prometheus (given, or in the cluster).
+    pub(crate) fn prometheus(&self) -> Result<Reach, String> {
         self.found
             .prometheus
             .get_or_init(|| match &self.prometheus_url {
-                Some(url) => Ok(url.trim_end_matches('/').to_string()),
+                Some(url) => Ok(Reach::Url(url.trim_end_matches('/').to_string())),
                 None => {
                     let (service, port) = self.monitoring().map_err(|p| p.message)?.endpoints.prometheus;
-                    self.forward(&service, port)
+                    self.reach(&service, port, READY_PATH)
                 }
             })
             .clone()
@@ -92,17 +99,23 @@ impl<'a> Probe<'a> {
         self.pushgateway_url.as_deref().map(|u| u.trim_end_matches('/'))
     }
 
-    /// The Pushgateway's base URL (given, or through the run's port-forward).
-    pub(crate) fn pushgateway(&self) -> Result<String, String> {
+    /// The Pushgateway (given, or in the cluster).
+    pub(crate) fn pushgateway(&self) -> Result<Reach, String> {
         self.found
             .pushgateway
             .get_or_init(|| match &self.pushgateway_url {
-                Some(url) => Ok(url.trim_end_matches('/').to_string()),
+                Some(url) => Ok(Reach::Url(url.trim_end_matches('/').to_string())),
                 None => {
                     let (service, port) = self.monitoring().map_err(|p| p.message)?.endpoints.pushgateway;
-                    self.forward(&service, port)
+                    self.reach(&service, port, READY_PATH)
                 }
             })
             .clone()
     }
 }
+
+/// Where Prometheus and the Pushgateway both say they are ready to serve.
+const READY_PATH: &str = "/-/ready";
+
+/// How long that answer may take (the port-forward then tries).
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);

@@ -451,9 +451,12 @@ fn a_hostile_context_name_reaches_kubectl_and_helm_as_one_argument() {
     assert!(!world.dir.join("home/x").exists(), "nothing was executed");
 }
 
+/// (Without the run's `kubectl proxy`, as on Windows, Prometheus, the Pushgateway and Interlok are reached
+/// through port-forwards.)
 #[test]
 fn port_forwards_listen_on_loopback_only() {
     let Some(world) = crate::monitoring::monitoring_world(4) else { return };
+    refuse_the_proxy(&world);
     assert_eq!(crate::monitoring::setup(&world, &[]).code, 0);
     let forwards: Vec<Vec<String>> = world
         .invocations()
@@ -480,12 +483,14 @@ fn repeated(targets: &[String]) -> Vec<&String> {
     targets.iter().filter(|t| !seen.insert(*t)).collect()
 }
 
-/// One run opens one port-forward per target and hands it to every stage and check (each is a kubectl process,
-/// and on a real cluster a round trip): to a Service again only after the wizard changed something, to a pod
-/// while that pod is still the one chosen. After a roll, only to the new pod.
+/// Where a run reaches servers through port-forwards (no `kubectl proxy`, as on Windows), it opens one per
+/// target and hands it to every stage and check (each is a kubectl process, and on a real cluster a round
+/// trip): to a Service again only after the wizard changed something, to a pod while that pod is still the
+/// one chosen. After a roll, only to the new pod.
 #[test]
 fn a_run_opens_one_port_forward_per_target_and_none_to_a_pod_that_is_gone() {
     let Some(world) = crate::support::world_with_interlok_3_12() else { return };
+    refuse_the_proxy(&world);
     let first = crate::monitoring::setup(&world, &[]);
     assert_eq!(first.code, 0, "{}", first.all());
     let targets = forward_targets(&world);
@@ -517,6 +522,64 @@ fn a_run_opens_one_port_forward_per_target_and_none_to_a_pod_that_is_gone() {
     assert!(
         pods.len() == 1 && !pods.contains(&old) && pods.iter().all(running),
         "one forward, to the new pod (the old was {old}): {pods:?}"
+    );
+}
+
+/// The GETs a run sent to servers in the cluster through the API server's proxy (`…/proxy/…`), as
+/// `KIND/NAME:PORT PATH`.
+fn proxied_http(world: &World) -> Vec<String> {
+    let requests = world.requests().into_iter().filter(|r| r.proxied_read());
+    requests
+        .filter_map(|r| {
+            let (target, path) = r.path.split_once("/proxy")?;
+            let mut words = target.rsplit('/');
+            let (name, kind) = (words.next()?, words.next()?);
+            Some(format!("{kind}/{name} {path}"))
+        })
+        .collect()
+}
+
+/// With the run's `kubectl proxy`, Prometheus, the Pushgateway and Interlok's `/in-box` are reached through
+/// the API server's proxy to their Service or pod: no port-forward, no kubectl process for them at all.
+#[test]
+fn servers_in_the_cluster_are_reached_through_the_api_server_without_a_port_forward() {
+    let Some(world) = crate::support::world_with_interlok_3_12() else { return };
+    let verify = || world.run(PRODUCT, &["verify"]);
+    let setup = || crate::monitoring::setup(&world, &[]);
+    for (what, run) in [("setup", &setup as &dyn Fn() -> _), ("verify", &verify)] {
+        world.clear_logs();
+        let run = run();
+        assert_eq!(run.code, 0, "{what}: {}", run.all());
+        assert_eq!(forward_targets(&world), Vec::<String>::new(), "{what}: no port-forward");
+        let proxied = proxied_http(&world);
+        for wanted in [
+            "services/prometheus-server:80 /api/v1/query",
+            "services/prometheus-prometheus-pushgateway:9091 /api/v1/metrics",
+            ":8080 /in-box",
+        ] {
+            assert!(proxied.iter().any(|p| p.contains(wanted)), "{what}: {wanted} through the API server: {proxied:?}");
+        }
+    }
+}
+
+/// When the API server cannot reach the servers (a cluster whose API server has no route to its pods), a
+/// run reaches them through port-forwards instead, and sees the same healthy chain.
+#[test]
+fn servers_the_api_server_cannot_reach_are_reached_through_port_forwards() {
+    let Some(world) = crate::support::world_with_interlok_3_12() else { return };
+    let setup = crate::monitoring::setup(&world, &[]);
+    assert_eq!(setup.code, 0, "{}", setup.all());
+    world.clear_logs();
+    world.api_fault("GET", "/proxy/", testworld::apiserver::ApiEffect::Status(503), None);
+    let verify = world.run(PRODUCT, &["verify"]);
+    assert_eq!(verify.code, 0, "{}", verify.all());
+    let mut targets = forward_targets(&world);
+    targets.sort();
+    assert_eq!(targets.len(), 3, "Prometheus, the Pushgateway and the Interlok pod: {targets:?}");
+    assert!(
+        targets[0].starts_with("pod/interlok-")
+            && targets[1..] == ["svc/prometheus-prometheus-pushgateway", "svc/prometheus-server"],
+        "{targets:?}"
     );
 }
 

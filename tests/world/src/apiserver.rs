@@ -114,7 +114,7 @@ impl ApiState {
         version.trim_start_matches('v').split('.').nth(1).and_then(|m| m.parse().ok()).unwrap_or(33)
     }
 
-    fn extensions(&self) -> Option<Arc<dyn Extensions>> {
+    pub(crate) fn extensions(&self) -> Option<Arc<dyn Extensions>> {
         self.ext.read().expect("ext").clone()
     }
 
@@ -351,6 +351,11 @@ fn route(state: &Arc<ApiState>, group: &str, version: &str, rest: &[&str], reque
     };
     if !target.resource.served_versions(state.minor()).contains(&version) {
         return error(ApiError::new(404, "NotFound", "the server could not find the requested resource"));
+    }
+    let proxied = matches!(target.resource.plural, "services" | "pods") && target.resource.group.is_empty();
+    if target.sub == Some("proxy") && proxied {
+        let (namespace, name) = (target.namespace.unwrap_or("default"), target.name.unwrap_or(""));
+        return crate::apiproxy::serve(state, target.resource.plural, namespace, name, &request);
     }
     if target.sub == Some("portforward") {
         return crate::portforward::upgrade(

@@ -46,7 +46,7 @@ pub fn resolve(
     Err(format!("dial tcp {host_port}: connection refused (no ready endpoint)"))
 }
 
-fn container_port(pod: &Value, target: &Value) -> Option<u16> {
+pub(crate) fn container_port(pod: &Value, target: &Value) -> Option<u16> {
     if let Some(n) = target.as_u64() {
         return u16::try_from(n).ok();
     }

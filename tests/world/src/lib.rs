@@ -4,6 +4,7 @@
 
 pub mod adapter;
 pub mod admission;
+pub mod apiproxy;
 pub mod apiserver;
 pub mod charts;
 pub mod components;

@@ -59,7 +59,7 @@ const EXTENSIONS: &[&str] = &["api-extensions"];
 pub static RESOURCES: &[Resource] = &[
     res!("", "namespaces", "namespace", "Namespace", false, &["ns"], &["status"], V1),
     res!("", "nodes", "node", "Node", false, &["no"], &["status"], V1),
-    res!("", "pods", "pod", "Pod", true, &["po"], &["status", "log", "portforward", "exec"], V1),
+    res!("", "pods", "pod", "Pod", true, &["po"], &["status", "log", "portforward", "proxy", "exec"], V1),
     res!("", "services", "service", "Service", true, &["svc"], &["status", "proxy"], V1),
     res!("", "endpoints", "endpoints", "Endpoints", true, &["ep"], &[], V1),
     res!("", "configmaps", "configmap", "ConfigMap", true, &["cm"], &[], V1),

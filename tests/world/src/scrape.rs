@@ -163,9 +163,15 @@ pub fn world_config(scrape_configs: Vec<Yaml>, scrape_interval: Duration) -> Str
 }
 
 /// The job with its targets read from `file` instead of discovered.
+///
+/// Prometheus reads a file_sd file, then starts watching its folder: a change written between the two is missed
+/// until its next periodic read (every 5 minutes by default). Kubernetes SD, which this stands in for, misses
+/// nothing (it watches the API), so the file is also read every second: a change is seen within the same 5 s
+/// discovery cycle either way.
 fn with_file_sd(mut job: Mapping, file: &Path) -> Yaml {
     let mut sd = Mapping::new();
     sd.insert("files".into(), Yaml::Sequence(vec![Yaml::String(file.display().to_string())]));
+    sd.insert("refresh_interval".into(), Yaml::String("1s".into()));
     job.insert("file_sd_configs".into(), Yaml::Sequence(vec![Yaml::Mapping(sd)]));
     Yaml::Mapping(job)
 }

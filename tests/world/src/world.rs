@@ -221,6 +221,23 @@ pub struct World {
 
 static NEXT_WORLD: AtomicU64 = AtomicU64::new(0);
 
+/// Where worlds are made: `TESTWORLD_TMPDIR` if set, else a memory file system when the machine has one
+/// (`/dev/shm`), else the temporary folder. A world's tools write thousands of small files (kubectl's
+/// discovery cache, Helm's, Prometheus's blocks) that nobody needs once its test ends: on a disk file system
+/// creating and deleting them is a sizeable share of the suite's CPU.
+fn scratch() -> PathBuf {
+    if let Some(dir) = std::env::var_os("TESTWORLD_TMPDIR") {
+        return PathBuf::from(dir);
+    }
+    let shm = PathBuf::from("/dev/shm");
+    let writable = std::fs::metadata(&shm).is_ok_and(|m| m.is_dir() && !m.permissions().readonly());
+    if writable {
+        shm
+    } else {
+        std::env::temp_dir()
+    }
+}
+
 impl World {
     pub fn builder() -> WorldBuilder {
         WorldBuilder::default()
@@ -248,13 +265,10 @@ impl World {
             }
             _ => {}
         }
-        let dir = std::env::temp_dir().join(format!(
-            "testworld-{}-{}",
-            std::process::id(),
-            NEXT_WORLD.fetch_add(1, Ordering::SeqCst)
-        ));
+        let dir =
+            scratch().join(format!("testworld-{}-{}", std::process::id(), NEXT_WORLD.fetch_add(1, Ordering::SeqCst)));
         let _ = std::fs::remove_dir_all(&dir);
-        for sub in ["bin", "docker-bin", "home", "kcache", "helm/cache", "helm/config", "helm/data", "config"] {
+        for sub in ["bin", "docker-bin", "home", "kcache", "helm/cache", "helm/config", "helm/data", "config", "tmp"] {
             std::fs::create_dir_all(dir.join(sub)).expect("world dir");
         }
         // Which test made this world: read when a kept world (TESTWORLD_KEEP) is looked at afterwards.
@@ -442,6 +456,7 @@ impl World {
             ("HELM_DATA_HOME".into(), d("helm/data")),
             ("XDG_CONFIG_HOME".into(), d("config")),
             ("TESTWORLD_DIR".into(), self.dir.display().to_string()),
+            ("TMPDIR".into(), d("tmp")),
             ("NO_COLOR".into(), "1".into()),
             // The real kubectl and helm (Go) run hundreds of times per test, each for a fraction of a second:
             // their garbage collector only costs CPU then (a quarter of a kubectl call's); it still runs near
@@ -552,7 +567,18 @@ impl Drop for World {
         if let Some(handle) = self.controller_thread.take() {
             let _ = handle.join();
         }
-        if std::env::var_os("TESTWORLD_KEEP").is_none() {
+        if std::thread::panicking() {
+            // a failed test's world is kept to look at (its tools' calls, Prometheus's files, log and targets)
+            if let Some(prom) = &self.prom {
+                let targets = ureq::get(&format!("{}/api/v1/targets", prom.prometheus_url()))
+                    .timeout(Duration::from_secs(5))
+                    .call()
+                    .ok()
+                    .and_then(|r| r.into_string().ok());
+                let _ = std::fs::write(self.dir.join("prometheus-targets.json"), targets.unwrap_or_default());
+            }
+            eprintln!("testworld: this test's world is kept at {}", self.dir.display());
+        } else if std::env::var_os("TESTWORLD_KEEP").is_none() {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
