@@ -9,9 +9,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::context::Context;
 use crate::runner::Runner;
-use crate::tools::kubectl::escaped;
+use crate::tools::kubectl::{escaped, Kubectl};
 
 /// The most of an answer read (more is cut off: a server in the cluster answers what it likes).
 pub(crate) const BODY_LIMIT: usize = 16 << 20;
@@ -33,14 +32,21 @@ pub(crate) enum Port<'a> {
 impl Reach {
     /// The port through the API server, when the run has a proxy and what answers `first` there is the
     /// server behind the port (not the API server failing to reach it).
-    pub(crate) fn through_api_server(cx: &Context, port: Port, first: &str, timeout: Duration) -> Option<Reach> {
-        let reach = Reach::api_server(cx, port)?;
+    pub(crate) fn through_api_server(
+        runner: &Runner,
+        kubectl: &Kubectl,
+        port: Port,
+        first: &str,
+        timeout: Duration,
+    ) -> Option<Reach> {
+        let reach = Reach::api_server(runner, kubectl, port)?;
         reach.get(first, &[], timeout).ok().map(|_| reach)
     }
 
-    /// The port through the API server, untried; None when the run reads the cluster through kubectl.
-    pub(crate) fn api_server(cx: &Context, port: Port) -> Option<Reach> {
-        if !cx.runner.reads_through_api() {
+    /// The port through the API server (the proxy of `kubectl`), untried; None when the run reads the cluster
+    /// through kubectl.
+    pub(crate) fn api_server(runner: &Runner, kubectl: &Kubectl, port: Port) -> Option<Reach> {
+        if !runner.reads_through_api() {
             return None;
         }
         let (kind, namespace, name, number) = match port {
@@ -50,7 +56,7 @@ impl Reach {
         let base = format!("/api/v1/namespaces/{}/{kind}/{}:{number}/proxy", escaped(namespace), escaped(name));
         let what = if kind == "services" { "Service" } else { "pod" };
         let shown = format!("{what} {name}:{number} in {namespace} (through the API server)");
-        Some(Reach::ApiServer { runner: cx.runner.clone(), proxy: cx.kubectl().proxy(), base, shown })
+        Some(Reach::ApiServer { runner: runner.clone(), proxy: kubectl.proxy(), base, shown })
     }
 
     /// GETs `path` with `query`: the status and body the server answered, or why it did not.

@@ -66,7 +66,8 @@ impl<'r, R: Reader + ?Sized> HttpConsumer<'r, R> {
         let s = &reader.cx().settings;
         let pod = serving(&pods(reader)?).map(|p| p.metadata.name.clone());
         let at = |name| Port::Pod { namespace: &s.namespace, name, port: HTTP_PORT };
-        match pod.as_deref().and_then(|name| Reach::api_server(reader.cx(), at(name))) {
+        let cx = reader.cx();
+        match pod.as_deref().and_then(|name| Reach::api_server(&cx.runner, &cx.kubectl(), at(name))) {
             Some(api) => Ok(HttpConsumer { reader, api: Some(api), forward: None }),
             None => Ok(HttpConsumer { reader, api: None, forward: Some(forward(reader)?) }),
         }

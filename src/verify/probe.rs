@@ -71,7 +71,7 @@ impl<'a> Probe<'a> {
     fn reach(&self, service: &str, port: u16, ready: &str) -> Result<Reach, String> {
         let namespace = &self.cx.settings.monitoring_namespace;
         let at = Port::Service { namespace, name: service, port };
-        if let Some(reach) = Reach::through_api_server(self.cx, at, ready, READY_TIMEOUT) {
+        if let Some(reach) = Reach::through_api_server(&self.cx.runner, &self.cx.kubectl(), at, ready, READY_TIMEOUT) {
             return Ok(reach);
         }
         let forward = PortForward::to_service(self.cx, namespace, service, port).map_err(|p: Problem| p.message)?;
