@@ -464,6 +464,11 @@ fn direct_urls_reach_the_real_servers_without_port_forwards() {
         .map(|i| i.args.join(" "))
         .collect();
     assert!(forwards.iter().all(|f| f.contains("pod/interlok-")), "only /in-box needs a port-forward: {forwards:?}");
+    let through_cluster: Vec<String> = (world.requests().into_iter())
+        .filter(|r| r.path.contains("/services/") && r.path.contains("/proxy"))
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(through_cluster, Vec::<String>::new(), "the given URLs, not the Services through the API server");
 }
 
 #[test]
