@@ -229,9 +229,14 @@ fn scratch() -> PathBuf {
     if let Some(dir) = std::env::var_os("TESTWORLD_TMPDIR") {
         return PathBuf::from(dir);
     }
+    // a container's /dev/shm may be as small as 64 MiB: sixteen worlds at once need room
+    const ROOM: u64 = 1 << 30;
     let shm = PathBuf::from("/dev/shm");
     let writable = std::fs::metadata(&shm).is_ok_and(|m| m.is_dir() && !m.permissions().readonly());
-    if writable {
+    #[allow(clippy::unnecessary_cast)] // the block count is 32 bits wide on some systems
+    let room = nix::sys::statvfs::statvfs(&shm)
+        .is_ok_and(|fs| (fs.blocks_available() as u64).saturating_mul(fs.fragment_size() as u64) >= ROOM);
+    if writable && room {
         shm
     } else {
         std::env::temp_dir()
