@@ -12,6 +12,7 @@ use crate::runner::{exit_problem, Cmd};
 use crate::settings::MANAGED_BY_LABEL;
 use crate::tools::helm::{self, Release, ReleaseStatus};
 
+use crate::cluster::releases::fetch_status;
 pub(crate) use crate::cluster::releases::{release, status};
 
 /// Done when deployed at the wanted chart version; otherwise says what is needed.
@@ -138,10 +139,19 @@ fn recover(cx: &mut Context, release: &Release, found: &ReleaseStatus) -> Result
         }
         ("pending-upgrade" | "pending-rollback", Some(revision)) => {
             let cmd = cx.helm().rollback(name, namespace, revision, cx.settings.wait_timeout);
-            cx.runner.run(&cmd).map_err(|p| {
-                p.reworded(format!("{left}, and rolling it back to revision {revision} failed"))
-                    .with_hint(format!("see `helm history {name} -n {namespace}`"))
-            })?;
+            if let Err(problem) = cx.runner.run(&cmd) {
+                let failed = format!("{left}, and rolling it back to revision {revision} failed");
+                // Helm records a rollback it could not finish as failed — e.g. "original object … not found",
+                // when the interrupted upgrade had not yet removed what the new chart drops — and a failed
+                // release can be upgraded again
+                if fetch_status(cx, release)?.is_some_and(|now| now.status == "failed") {
+                    let why = problem.output_text().lines().rev().find(|l| l.starts_with("Error:")).map(str::to_string);
+                    let why = why.map(|w| format!(" ({w})")).unwrap_or_default();
+                    cx.note(format!("{failed}{why}: upgrading it instead"));
+                    return Ok(());
+                }
+                return Err(problem.reworded(failed).with_hint(format!("see `helm history {name} -n {namespace}`")));
+            }
             cx.note(format!("{left}: rolled it back to revision {revision} (as Helm advises), then upgraded it"));
         }
         _ => {

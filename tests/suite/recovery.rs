@@ -222,6 +222,35 @@ fn an_interrupted_release_upgrade_is_rolled_back_and_upgraded() {
     nothing_left(&world, &["monitoring"], "after teardown");
 }
 
+/// An upgrade killed before Helm removed what the new chart no longer has (the 2019 chart's
+/// `prometheus-pushgateway` Service, renamed since): Helm cannot roll it back ("original object … not found")
+/// and records the rollback as failed. The rerun says so and upgrades the failed release instead, and the old
+/// Service goes with that upgrade.
+#[test]
+fn an_upgrade_killed_before_helm_removed_the_old_objects_is_upgraded_when_its_rollback_fails() {
+    let Some(world) = monitoring_world(4) else { return };
+    let repos = repo_flags(&world);
+    let old =
+        with_repos(&repos, &["--chart-version", "prometheus=15.18.0", "setup", "--yes", "--only", "helm,prometheus"]);
+    assert_eq!(world.run(PRODUCT, &old).code, 0);
+    let old_service = "/namespaces/monitoring/services/prometheus-pushgateway";
+    world.api_fault("DELETE", old_service, testworld::apiserver::ApiEffect::Hang, Some(1));
+    let setup = with_repos(&repos, &["setup", "--yes", "--only", "helm,prometheus"]);
+    interrupt(&world, &setup, Stop::Kill, "Helm to remove the old Service", || {
+        world.requests().iter().any(|r| r.method == "DELETE" && r.path.ends_with(old_service))
+    });
+    assert_eq!(release_status(&world, "prometheus").as_deref(), Some("pending-upgrade"));
+    let rerun = world.run(PRODUCT, &setup);
+    converged(&rerun, "the rerun");
+    assert!(
+        rerun.stdout.contains("rolling it back to revision 1 failed") && rerun.stdout.contains("upgrading it instead"),
+        "{}",
+        rerun.stdout
+    );
+    assert_eq!(release_status(&world, "prometheus").as_deref(), Some("deployed"));
+    assert!(world.object("", "services", "monitoring", "prometheus-pushgateway").is_none(), "the old Service is gone");
+}
+
 /// The Interlok Deployment and Service and the autoscaler, applied by `kubectl apply`: stopped before the
 /// apply or right after it, the rerun converges and teardown removes them; the adapter's release, stopped
 /// while Helm waits, is repaired.
