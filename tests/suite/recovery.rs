@@ -228,7 +228,13 @@ fn an_interrupted_release_upgrade_is_rolled_back_and_upgraded() {
 /// Service goes with that upgrade.
 #[test]
 fn an_upgrade_killed_before_helm_removed_the_old_objects_is_upgraded_when_its_rollback_fails() {
-    let Some(world) = monitoring_world(4) else { return };
+    for helm in [3, 4] {
+        upgrade_killed_before_helm_removed_the_old_objects(helm);
+    }
+}
+
+fn upgrade_killed_before_helm_removed_the_old_objects(helm: u32) {
+    let Some(world) = monitoring_world(helm) else { return };
     let repos = repo_flags(&world);
     let old =
         with_repos(&repos, &["--chart-version", "prometheus=15.18.0", "setup", "--yes", "--only", "helm,prometheus"]);
@@ -239,16 +245,19 @@ fn an_upgrade_killed_before_helm_removed_the_old_objects_is_upgraded_when_its_ro
     interrupt(&world, &setup, Stop::Kill, "Helm to remove the old Service", || {
         world.requests().iter().any(|r| r.method == "DELETE" && r.path.ends_with(old_service))
     });
-    assert_eq!(release_status(&world, "prometheus").as_deref(), Some("pending-upgrade"));
+    assert_eq!(release_status(&world, "prometheus").as_deref(), Some("pending-upgrade"), "Helm {helm}");
     let rerun = world.run(PRODUCT, &setup);
-    converged(&rerun, "the rerun");
+    converged(&rerun, &format!("Helm {helm}"));
     assert!(
         rerun.stdout.contains("rolling it back to revision 1 failed") && rerun.stdout.contains("upgrading it instead"),
         "{}",
         rerun.stdout
     );
-    assert_eq!(release_status(&world, "prometheus").as_deref(), Some("deployed"));
-    assert!(world.object("", "services", "monitoring", "prometheus-pushgateway").is_none(), "the old Service is gone");
+    assert_eq!(release_status(&world, "prometheus").as_deref(), Some("deployed"), "Helm {helm}");
+    assert!(
+        world.object("", "services", "monitoring", "prometheus-pushgateway").is_none(),
+        "Helm {helm}: the old Service is gone"
+    );
 }
 
 /// The Interlok Deployment and Service and the autoscaler, applied by `kubectl apply`: stopped before the
