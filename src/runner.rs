@@ -440,7 +440,14 @@ impl Runner {
         if self.ui.verbose() {
             self.ui.echo_command(&format!("GET {path}  (through kubectl proxy)"), None);
         }
-        through_api.get(self, proxy, path, self.memo.changes_by(&["minikube"]), timeout)
+        through_api.get(self, proxy, path, self.cluster_starts(), timeout)
+    }
+
+    /// How many times this run has started minikube: a cluster (re)started may listen elsewhere, with other
+    /// certificates, so the API is read through a new proxy.
+    fn cluster_starts(&self) -> usize {
+        const STARTS_THE_CLUSTER: &[&str] = &["minikube"];
+        self.memo.changes_by(STARTS_THE_CLUSTER)
     }
 
     /// The timeout for commands that do not set their own.
@@ -510,9 +517,7 @@ impl Runner {
             if self.ui.verbose() {
                 self.ui.echo_command(&format!("{cmd}  (as API requests through kubectl proxy)"), None);
             }
-            // a cluster minikube (re)started may listen elsewhere, with other certificates: a new proxy reads it
-            let cluster = self.memo.changes_by(&["minikube"]);
-            match through_api.read(self, read, cluster, timeout) {
+            match through_api.read(self, read, self.cluster_starts(), timeout) {
                 Answer::Read(output) => return Ok(output),
                 _ if interrupted() => return Err(interrupted_problem(cmd)),
                 Answer::TimedOut => return Err(timeout_problem(cmd, timeout, "", "")),

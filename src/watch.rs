@@ -23,7 +23,7 @@ pub(crate) struct Frame {
 
 impl Frame {
     /// Reads the cluster afresh through the context (the probe's answers are cached for its lifetime; it is
-    /// kept for its Prometheus port-forward).
+    /// kept for how it reaches Prometheus).
     pub(crate) fn look(probe: &Probe) -> Frame {
         let cx = probe.cx;
         let hpa: Hpa = autoscaler::hpa(cx).ok().flatten().unwrap_or_default();

@@ -19,14 +19,14 @@ pub struct Found {
     pub(crate) prometheus: Option<Service>,
 }
 
-/// What one look reached of the monitoring stack: its Services, and Prometheus's and the Pushgateway's URLs
+/// What one look reached of the monitoring stack: its Services, and how Prometheus and the Pushgateway are reached
 /// (verify's `Probe` fills it, and setup's probes in the same look share it).
 #[derive(Default)]
 pub(crate) struct Reached {
     pub(crate) monitoring: OnceLock<Result<Found, Problem>>,
     pub(crate) prometheus: OnceLock<Result<Reach, String>>,
     pub(crate) pushgateway: OnceLock<Result<Reach, String>>,
-    /// Keeps the forwards behind the URLs above open, even once the run's pool has replaced them.
+    /// Keeps the forwards behind those (when they are port-forwards) open, even once the run's pool has replaced them.
     pub(crate) forwards: Mutex<Vec<PortForward>>,
 }
 

@@ -1,7 +1,8 @@
 //! What the checks share in one look: the cluster's objects and Helm's releases (through the run's
 //! `cluster::lookups`: checks asking for the same object at once wait for one fetch), the monitoring
-//! Services, and the Prometheus and Pushgateway URLs — given with `--prometheus-url`/`--pushgateway-url`, or
-//! reached through the run's port-forwards (portforward.rs), each held while the look that found it is.
+//! Services, and how Prometheus and the Pushgateway are reached (reach.rs) — at the URLs given with
+//! `--prometheus-url`/`--pushgateway-url`, or through the API server's proxy to their Services, or else the
+//! run's port-forwards (portforward.rs), each held while the look that found it is.
 
 use std::sync::Arc;
 
@@ -66,12 +67,14 @@ impl<'a> Probe<'a> {
         self.found.monitoring.get_or_init(|| monitoring::find(self)).clone()
     }
 
-    /// A monitoring Service's port: through the API server when it answers `ready` there, else through the
-    /// run's port-forward.
-    fn reach(&self, service: &str, port: u16, ready: &str) -> Result<Reach, String> {
+    /// A monitoring Service's port: through the API server when the server behind it answers its ready path
+    /// there, else through the run's port-forward.
+    fn reach(&self, service: &str, port: u16) -> Result<Reach, String> {
         let namespace = &self.cx.settings.monitoring_namespace;
         let at = Port::Service { namespace, name: service, port };
-        if let Some(reach) = Reach::through_api_server(&self.cx.runner, &self.cx.kubectl(), at, ready, READY_TIMEOUT) {
+        if let Some(reach) =
+            Reach::through_api_server(&self.cx.runner, &self.cx.kubectl(), at, READY_PATH, READY_TIMEOUT)
+        {
             return Ok(reach);
         }
         let forward = PortForward::to_service(self.cx, namespace, service, port).map_err(|p: Problem| p.message)?;
@@ -88,7 +91,7 @@ impl<'a> Probe<'a> {
                 Some(url) => Ok(Reach::Url(url.trim_end_matches('/').to_string())),
                 None => {
                     let (service, port) = self.monitoring().map_err(|p| p.message)?.endpoints.prometheus;
-                    self.reach(&service, port, READY_PATH)
+                    self.reach(&service, port)
                 }
             })
             .clone()
@@ -107,7 +110,7 @@ impl<'a> Probe<'a> {
                 Some(url) => Ok(Reach::Url(url.trim_end_matches('/').to_string())),
                 None => {
                     let (service, port) = self.monitoring().map_err(|p| p.message)?.endpoints.pushgateway;
-                    self.reach(&service, port, READY_PATH)
+                    self.reach(&service, port)
                 }
             })
             .clone()
