@@ -159,7 +159,7 @@ fn interrupt_release(world: &World, args: &[&str], release: &str, image: &str, s
     let what = format!("{release}, {stop:?}");
     slow_image(world, image, true);
     interrupt(world, args, stop, &format!("{what}: Helm to wait for the pods"), || {
-        release_status(world, release).is_some_and(|s| s.starts_with("pending-"))
+        release_status(world, release).is_some_and(|s| s.starts_with("pending-")) && helm_is_waiting(world, release)
     });
     let left = release_status(world, release).unwrap_or_default();
     assert!(matches!(left.as_str(), "pending-install" | "pending-upgrade" | "failed"), "{what}: left {left}");
@@ -172,6 +172,26 @@ fn interrupt_release(world: &World, args: &[&str], release: &str, image: &str, s
         rerun.stdout
     );
     assert_eq!(release_status(world, release).as_deref(), Some("deployed"), "{what}");
+}
+
+/// Whether Helm has written everything of the release's pending revision and now only waits: the release's
+/// Deployments in the cluster are those of its manifest, no more (an upgrade deletes what the new chart drops
+/// last, just before it waits) and no fewer.
+fn helm_is_waiting(world: &World, release: &str) -> bool {
+    use serde::Deserialize;
+    let manifest = ok(world, "helm", &["get", "manifest", release, "-n", "monitoring"]).stdout;
+    let mut wanted: Vec<String> = serde_yaml::Deserializer::from_str(&manifest)
+        .filter_map(|doc| serde_yaml::Value::deserialize(doc).ok())
+        .filter(|doc| doc["kind"] == "Deployment")
+        .filter_map(|doc| doc["metadata"]["name"].as_str().map(String::from))
+        .collect();
+    let mut live: Vec<String> = (world.objects("apps", "deployments").into_iter())
+        .filter(|d| d["metadata"]["annotations"]["meta.helm.sh/release-name"] == release)
+        .filter_map(|d| d["metadata"]["name"].as_str().map(String::from))
+        .collect();
+    wanted.sort();
+    live.sort();
+    !wanted.is_empty() && wanted == live
 }
 
 fn with_repos<'a>(repos: &'a [String], rest: &[&'a str]) -> Vec<&'a str> {
